@@ -1,0 +1,201 @@
+# Makefile: the one build for the kernel, the host tools and every test tier.
+# Every output lands under build/: build/target/ for kernel objects,
+# build/host/ for host programs and tests. `make V=1` shows full commands.
+#
+# Two toolchains (STYLE.md rule 10):
+#   CC/TARGET_CFLAGS    freestanding x86_64 kernel code, linked with newlib
+#   HOSTCC/HOST_CFLAGS  Linux programs: unit tests (ASan+UBSan), host tools,
+#                       benchmarks; they link the same hv/ kmcl/ kernel/ ...
+#                       sources over host/inproc_hw.c (DESIGN.md, first seam)
+
+BUILD    := build
+TDIR     := $(BUILD)/target
+HDIR     := $(BUILD)/host
+NEWLIB   := $(BUILD)/newlib/install/x86_64-elf
+DEPS_STAMP := $(BUILD)/.deps-stamp
+
+VERSION  := 0.1.0
+GIT_REV  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+ifeq ($(V),1)
+  Q :=
+  E := @true
+else
+  Q := @
+  E := @echo
+endif
+
+CC       := gcc
+LD       := ld
+OBJCOPY  := objcopy
+HOSTCC   := gcc
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
+            -Wsign-compare -Wwrite-strings -Wmissing-prototypes \
+            -Wstrict-prototypes -Wundef
+
+# Baseline x86-64 (guests here see no SSE3). SSE stays on: newlib's ABI needs
+# it, and interrupt entry saves FPU/SSE state (DESIGN.md, conventions).
+# -mcmodel=small with -fno-pie: the kernel is linked at 1 MiB (linker.ld).
+GCC_INC  := $(shell $(CC) -print-file-name=include)
+TARGET_CFLAGS := -std=c11 -O2 -g -march=x86-64 -mtune=generic \
+            -ffreestanding -fno-common -fno-pie -mcmodel=small -mno-red-zone \
+            -fno-stack-protector -fno-asynchronous-unwind-tables \
+            -fno-omit-frame-pointer -nostdinc -isystem $(GCC_INC) \
+            -isystem $(NEWLIB)/include -I. -DKERNEL_BUILD=1 \
+            -DVERSION_STRING='"$(VERSION)"' -DBUILD_STRING='"$(GIT_REV)"' \
+            $(WARNINGS) -MMD -MP
+TARGET_ASFLAGS := -g -march=x86-64 -I. -DKERNEL_BUILD=1 -MMD -MP
+TARGET_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+            -T linker.ld --gc-sections
+
+SANITIZE ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HOST_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -I. -DHOST_BUILD=1 \
+            -DVERSION_STRING='"$(VERSION)"' -DBUILD_STRING='"$(GIT_REV)"' \
+            $(WARNINGS) -MMD -MP
+HOST_BENCH_CFLAGS := -std=gnu11 -O2 -g -I. -DHOST_BUILD=1 -DNDEBUG \
+            $(WARNINGS) -MMD -MP
+
+# ---- sources ----------------------------------------------------------------
+# Target-only: boot/ and arch/x86_64/ (plus kernel/main.c, which owns boot).
+BOOT_SRCS   := boot/multiboot.S
+ARCH_SRCS   := $(wildcard arch/x86_64/*.c) $(wildcard arch/x86_64/*.S)
+# Portable layers: compiled for the kernel AND into host programs.
+KERNEL_SRCS := $(filter-out kernel/main.c,$(wildcard kernel/*.c))
+HV_SRCS     := $(wildcard hv/*.c)
+KMCL_SRCS   := $(wildcard kmcl/*.c)
+DRV_SRCS    := $(wildcard drivers/*/*.c)
+NET_SRCS    := $(wildcard net/*.c)
+PORTABLE_SRCS := $(KERNEL_SRCS) $(HV_SRCS) $(KMCL_SRCS) $(DRV_SRCS) $(NET_SRCS)
+
+KERNEL_ALL_SRCS := $(BOOT_SRCS) $(ARCH_SRCS) kernel/main.c $(PORTABLE_SRCS)
+KERNEL_OBJS := $(patsubst %,$(TDIR)/%.o,$(basename $(KERNEL_ALL_SRCS)))
+
+# Host side: the portable layers, the pure exception-dump formatter, and the
+# in-process hardware backend; plus host/ (the Hyper-V host emulator).
+HOST_PORTABLE_SRCS := $(PORTABLE_SRCS) arch/x86_64/trap_dump.c
+HOST_EMU_SRCS := $(wildcard host/*.c)
+HOST_LIB_OBJS := $(patsubst %.c,$(HDIR)/%.o,$(HOST_PORTABLE_SRCS) $(HOST_EMU_SRCS))
+HOST_LIB    := $(HDIR)/libhvstack.a
+
+UNIT_SRCS   := $(wildcard tests/unit/*_test.c)
+UNIT_LIB_SRCS := $(wildcard tests/unit/lib/*.c)
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(HDIR)/tests/unit/%,$(UNIT_SRCS))
+UNIT_LIB_OBJS := $(patsubst %.c,$(HDIR)/%.o,$(UNIT_LIB_SRCS))
+
+BENCH_SRCS  := $(wildcard bench/*.c)
+BENCH_BINS  := $(patsubst bench/%.c,$(HDIR)/bench/%,$(BENCH_SRCS))
+HOST_BENCH_OBJS := $(patsubst %.c,$(HDIR)/bench-obj/%.o,$(HOST_PORTABLE_SRCS) $(HOST_EMU_SRCS))
+
+KERNEL_ELF  := $(BUILD)/kernel.elf
+ISO         := $(BUILD)/kernel.iso
+
+.PHONY: all iso run run-qemu test test-unit test-boot bench clean format lint deps newlib
+all: $(KERNEL_ELF)
+
+# ---- set-up -----------------------------------------------------------------
+$(DEPS_STAMP): tools/deps.sh
+	$(Q)mkdir -p $(@D)
+	$(Q)tools/deps.sh
+	$(Q)touch $@
+deps: $(DEPS_STAMP)
+
+$(NEWLIB)/lib/libc.a: tools/newlib.sh | $(DEPS_STAMP)
+	$(Q)tools/newlib.sh $(BUILD)/newlib
+newlib: $(NEWLIB)/lib/libc.a
+
+# ---- kernel -----------------------------------------------------------------
+$(TDIR)/%.o: %.c $(NEWLIB)/lib/libc.a
+	$(E) "  CC      $<"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) -c $< -o $@
+
+$(TDIR)/%.o: %.S
+	$(E) "  AS      $<"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_ASFLAGS) -c $< -o $@
+
+# newlib's libc.a goes in a group with our objects: it calls back into the
+# kernel's system calls (arch/x86_64/syscalls.c).
+$(KERNEL_ELF): $(KERNEL_OBJS) linker.ld $(NEWLIB)/lib/libc.a
+	$(E) "  LD      $@"
+	$(Q)$(LD) $(TARGET_LDFLAGS) -o $@ $(KERNEL_OBJS) --start-group $(NEWLIB)/lib/libc.a --end-group
+	$(Q)tools/check-multiboot.sh $@
+
+$(ISO): $(KERNEL_ELF) boot/grub.cfg | $(DEPS_STAMP)
+	$(E) "  ISO     $@"
+	$(Q)rm -rf $(BUILD)/iso && mkdir -p $(BUILD)/iso/boot/grub
+	$(Q)cp $(KERNEL_ELF) $(BUILD)/iso/boot/kernel.elf
+	$(Q)cp boot/grub.cfg $(BUILD)/iso/boot/grub/grub.cfg
+	$(Q)grub-mkrescue -o $@ $(BUILD)/iso >$(BUILD)/iso.log 2>&1 || { cat $(BUILD)/iso.log; exit 1; }
+iso: $(ISO)
+
+# QEMU exits with (status << 1) | 1 through isa-debug-exit; tools/qemu-run.sh
+# maps it back to the kernel's own status (DESIGN.md, exit status).
+run-qemu: $(ISO)
+	$(Q)tools/qemu-run.sh --iso $(ISO)
+
+# Until the host emulator exists (issue 5), `make run` is `make run-qemu`.
+run: run-qemu
+
+# ---- host programs ----------------------------------------------------------
+$(HDIR)/%.o: %.c | $(DEPS_STAMP)
+	$(E) "  HOSTCC  $<"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(SANITIZE) -c $< -o $@
+
+$(HOST_LIB): $(HOST_LIB_OBJS)
+	$(E) "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(HDIR)/tests/unit/%: $(HDIR)/tests/unit/%.o $(UNIT_LIB_OBJS) $(HOST_LIB)
+	$(E) "  LINK    $@"
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $< $(UNIT_LIB_OBJS) $(HOST_LIB) -lcmocka
+
+$(HDIR)/bench-obj/%.o: %.c | $(DEPS_STAMP)
+	$(E) "  HOSTCC  $< (bench)"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(HOSTCC) $(HOST_BENCH_CFLAGS) $(BENCH_CFLAGS_EXTRA) -c $< -o $@
+
+# --- bench section: per-benchmark flags (kmcl owns bench/ring) ---------------
+BENCH_CFLAGS_EXTRA :=
+BENCH_LDLIBS :=
+# --- end bench section -------------------------------------------------------
+
+$(HDIR)/bench/%: $(HDIR)/bench-obj/bench/%.o $(filter-out $(HDIR)/bench-obj/bench/%,$(HOST_BENCH_OBJS))
+	$(E) "  LINK    $@"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(HOSTCC) -o $@ $^ $(BENCH_LDLIBS) -lpthread
+
+# ---- tests ------------------------------------------------------------------
+# Every tier prints `N passed, N failed[, N skipped]`; tests/run.sh adds a total.
+test: $(KERNEL_ELF) $(ISO) $(UNIT_BINS)
+	$(Q)tests/run.sh $(UNIT_BINS)
+
+test-unit: $(UNIT_BINS)
+	$(Q)tests/run.sh --only unit $(UNIT_BINS)
+
+test-boot: $(KERNEL_ELF) $(ISO)
+	$(Q)tests/run.sh --only boot
+
+bench: $(BENCH_BINS)
+	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+# ---- style ------------------------------------------------------------------
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	$(Q)clang-format -i $(FORMAT_SRCS)
+lint: | $(DEPS_STAMP)
+	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -I. -DKERNEL_BUILD=1 \
+	  boot arch kernel hv kmcl drivers net host
+	@echo "lint: clang-format and cppcheck clean"
+
+clean:
+	rm -rf $(TDIR) $(HDIR) $(BUILD)/iso $(ISO) $(KERNEL_ELF)
+# `make distclean` also drops the cached newlib build.
+distclean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/target $(BUILD)/host -name '*.d' 2>/dev/null)
