@@ -121,18 +121,22 @@ void ev_loop_once(bool may_idle) {
 int ev_wait(bool (*done)(void *arg), void *arg, uint64_t timeout_ms) {
   uint64_t start = hw_now_ns();
   uint64_t limit = timeout_ms * 1000000ull;
-  /* A timer guarantees the idle below wakes up by the deadline. */
+  /* A timer guarantees the idle below wakes up by the deadline. It lives on
+   * this stack frame, so every return path must disarm it. */
   struct timer wake;
   timer_init(&wake, NULL, NULL);
+  int rc = 0;
   while (!done(arg)) {
     uint64_t now = hw_now_ns();
-    if (now - start >= limit)
-      return done(arg) ? 0 : -ETIMEDOUT;
+    if (now - start >= limit) {
+      rc = done(arg) ? 0 : -ETIMEDOUT;
+      break;
+    }
     timer_arm_ns(&wake, limit - (now - start));
     ev_loop_once(true);
   }
   timer_cancel(&wake);
-  return 0;
+  return rc;
 }
 
 void ev_request_stop(int status) {

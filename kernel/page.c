@@ -30,6 +30,15 @@ void page_reset(void) {
   pg_hi_word = 0;
 }
 
+/* Bits set in v. Not __builtin_popcountll: baseline x86-64 has no POPCNT
+ * and the kernel links no libgcc. */
+static unsigned pg_popcount(uint64_t v) {
+  v = v - ((v >> 1) & 0x5555555555555555ull);
+  v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
+  v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
+  return (unsigned)((v * 0x0101010101010101ull) >> 56);
+}
+
 /* Set (free=true) or clear pages [first, last); returns bits changed. */
 static uint64_t pg_mark(uint64_t first, uint64_t last, bool free) {
   uint64_t changed = 0;
@@ -42,7 +51,7 @@ static uint64_t pg_mark(uint64_t first, uint64_t last, bool free) {
     uint64_t mask = (n == 64) ? ~0ull : (((1ull << n) - 1) << b);
     uint64_t old = pg_bitmap[w];
     uint64_t neu = free ? (old | mask) : (old & ~mask);
-    changed += (uint64_t)__builtin_popcountll(old ^ neu);
+    changed += pg_popcount(old ^ neu);
     pg_bitmap[w] = neu;
     i += n;
   }
@@ -125,11 +134,11 @@ void page_free(void *p, size_t n) {
     return;
   uint64_t pa = hw_virt_to_phys(p);
   if ((pa & (PAGE_SIZE - 1)) || pa >= PAGE_MAX_PHYS || n > PAGE_NPAGES - (pa >> PAGE_SHIFT))
-    panic("page_free: bad range %#llx+%zu", (unsigned long long)pa, n);
+    panic("page_free: bad range %#lx+%lu", (unsigned long)pa, n);
   uint64_t first = pa >> PAGE_SHIFT;
   for (uint64_t i = first; i < first + n; i++)
     if (pg_is_free(i))
-      panic("page_free: double free of page %#llx", (unsigned long long)(i << PAGE_SHIFT));
+      panic("page_free: double free of page %#lx", (unsigned long)(i << PAGE_SHIFT));
   pg_mark(first, first + n, true);
   pg_free += n;
 }

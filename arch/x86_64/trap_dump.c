@@ -16,23 +16,23 @@ const char *trap_vector_name(uint64_t vector) {
 
 size_t trap_dump_format(char *buf, size_t len, const struct trap_frame *f, uint64_t cr2) {
   int n = snprintf(buf, len,
-                   "EXCEPTION %s vector=%llu error=%#llx\n"
-                   "  RIP=%016llx CS=%04llx RFLAGS=%016llx\n"
-                   "  RSP=%016llx SS=%04llx CR2=%016llx\n"
-                   "  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n"
-                   "  RSI=%016llx RDI=%016llx RBP=%016llx\n"
-                   "  R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx\n"
-                   "  R12=%016llx R13=%016llx R14=%016llx R15=%016llx\n",
-                   trap_vector_name(f->vector), (unsigned long long)f->vector,
-                   (unsigned long long)f->error_code, (unsigned long long)f->rip,
-                   (unsigned long long)f->cs, (unsigned long long)f->rflags,
-                   (unsigned long long)f->rsp, (unsigned long long)f->ss, (unsigned long long)cr2,
-                   (unsigned long long)f->rax, (unsigned long long)f->rbx,
-                   (unsigned long long)f->rcx, (unsigned long long)f->rdx,
-                   (unsigned long long)f->rsi, (unsigned long long)f->rdi,
-                   (unsigned long long)f->rbp, (unsigned long long)f->r8, (unsigned long long)f->r9,
-                   (unsigned long long)f->r10, (unsigned long long)f->r11,
-                   (unsigned long long)f->r12, (unsigned long long)f->r13,
-                   (unsigned long long)f->r14, (unsigned long long)f->r15);
+                   "EXCEPTION %s vector=%lu error=%#lx\n"
+                   "  RIP=%016lx CS=%04lx RFLAGS=%016lx\n"
+                   "  RSP=%016lx SS=%04lx CR2=%016lx\n"
+                   "  RAX=%016lx RBX=%016lx RCX=%016lx RDX=%016lx\n"
+                   "  RSI=%016lx RDI=%016lx RBP=%016lx\n"
+                   "  R8 =%016lx R9 =%016lx R10=%016lx R11=%016lx\n"
+                   "  R12=%016lx R13=%016lx R14=%016lx R15=%016lx\n",
+                   trap_vector_name(f->vector), (unsigned long)f->vector,
+                   (unsigned long)f->error_code, (unsigned long)f->rip,
+                   (unsigned long)f->cs, (unsigned long)f->rflags,
+                   (unsigned long)f->rsp, (unsigned long)f->ss, (unsigned long)cr2,
+                   (unsigned long)f->rax, (unsigned long)f->rbx,
+                   (unsigned long)f->rcx, (unsigned long)f->rdx,
+                   (unsigned long)f->rsi, (unsigned long)f->rdi,
+                   (unsigned long)f->rbp, (unsigned long)f->r8, (unsigned long)f->r9,
+                   (unsigned long)f->r10, (unsigned long)f->r11,
+                   (unsigned long)f->r12, (unsigned long)f->r13,
+                   (unsigned long)f->r14, (unsigned long)f->r15);
   return n < 0 ? 0 : (size_t)n;
 }

@@ -4,7 +4,7 @@
  * which runs the group and prints the project's closing line
  * `<layer>: N passed, N failed[, N skipped]` that tests/run.sh adds up.
  * Tests link the real objects of every layer (build/host/libhvstack.a) and
- * tests/unit/lib/*.c, compiled with ASan and UBSan.
+ * the sources under tests/unit/lib/, compiled with ASan and UBSan.
  */
 #ifndef TESTS_UNIT_UNIT_H
 #define TESTS_UNIT_UNIT_H

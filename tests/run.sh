@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# tests/run.sh [--only TIER] UNIT_BINARIES...: run every test tier this
+# machine can run, each ending with its `N passed, N failed` line, then the
+# total. Exit status 1 when any tier failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+only=
+[ "${1:-}" = --only ] && { only=$2; shift 2; }
+P=0 F=0 S=0 bad=0
+start=$(t_now_ms)
+
+# add_counts LOG: fold the tier's closing line into the totals.
+add_counts() {
+  local line p f s
+  line=$(grep -E '^[A-Za-z0-9_/.-]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -n1)
+  if [ -z "$line" ]; then echo "tests: tier printed no summary line"; bad=1; return; fi
+  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+  f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+  s=$(grep -oE '[0-9]+ skipped' <<<"$line" | cut -d' ' -f1)
+  P=$((P + p)) F=$((F + f)) S=$((S + ${s:-0}))
+}
+
+tier() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+mkdir -p build/test-logs
+
+if tier unit; then
+  echo "== unit (host, cmocka, ASan+UBSan)"
+  t0=$(t_now_ms)
+  up=0 uf=0 us=0
+  for b in "$@"; do
+    log=build/test-logs/$(basename "$b").log
+    "$b" >"$log" 2>&1 </dev/null
+    rc=$?
+    line=$(grep -E ': [0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
+    if [ -z "$line" ]; then
+      echo "FAIL $(basename "$b"): crashed or printed no summary (status $rc)"; tail -n 30 "$log"; uf=$((uf + 1)); continue
+    fi
+    if [ $rc -ne 0 ]; then grep -E '^\[  (FAILED|ERROR) |^(FAIL|SKIP) ' "$log" | head -20; tail -n 15 "$log"; fi
+    grep -E '^SKIP ' "$log" || true
+    echo "  $line"
+    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    s=$(grep -oE '[0-9]+ skipped' <<<"$line" | cut -d' ' -f1)
+    up=$((up + p)) uf=$((uf + f)) us=$((us + ${s:-0}))
+    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && uf=$((uf + 1))
+  done
+  if [ $us -gt 0 ]; then sum="unit: $up passed, $uf failed, $us skipped"; else sum="unit: $up passed, $uf failed"; fi
+  echo "$sum" | tee build/test-logs/unit.summary
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts build/test-logs/unit.summary
+fi
+
+if tier boot; then
+  echo "== boot (QEMU: GRUB ISO, multiboot ELF, faults, KVM)"
+  t0=$(t_now_ms)
+  tests/boot/run.sh build/kernel.elf build/kernel.iso 2>&1 | tee build/test-logs/boot.out
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts build/test-logs/boot.out
+fi
+
+echo "== total ($(( ($(t_now_ms) - start) / 1000 )) s)"
+if [ $S -gt 0 ]; then echo "total: $P passed, $F failed, $S skipped"; else echo "total: $P passed, $F failed"; fi
+[ $F -eq 0 ] && [ $bad -eq 0 ]

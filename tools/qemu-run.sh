@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# tools/qemu-run.sh: boot the kernel under QEMU with the serial console on
+# stdout and the isa-debug-exit device on port 0xf4, and exit with the
+# kernel's own status (QEMU exits with (status << 1) | 1; DESIGN.md).
+#   --iso FILE          boot the GRUB ISO (SeaBIOS + GRUB + multiboot), TCG
+#   --elf FILE          boot the ELF directly with -kernel (multiboot), TCG
+#   --kvm               with --elf: microvm under KVM (fast path, KVM-NOTES.md)
+#   --append "ARGS"     kernel command line (--elf only; the ISO has grub.cfg)
+#   --timeout SECONDS   hard limit (default 60); exit 124 on timeout
+set -uo pipefail
+mode= file= kvm=0 append= timeout=60
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --iso) mode=iso file=$2; shift 2 ;;
+    --elf) mode=elf file=$2; shift 2 ;;
+    --kvm) kvm=1; shift ;;
+    --append) append=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
+    *) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -n "$mode" ] || { echo "usage: qemu-run.sh --iso FILE | --elf FILE [--kvm] [--append ARGS]" >&2; exit 2; }
+[ -f "$file" ] || { echo "qemu-run: $file not found" >&2; exit 2; }
+
+common=(-nographic -no-reboot -serial stdio -monitor none -m 128
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+if [ "$mode" = iso ]; then
+  args=(-M pc -accel tcg -cpu qemu64 -cdrom "$file" -boot d "${common[@]}")
+elif [ $kvm = 1 ]; then
+  args=(-M microvm,x-option-roms=off,pit=off,pic=off,rtc=off -accel kvm -cpu host
+        -kernel "$file" -append "$append" "${common[@]}")
+else
+  args=(-M pc -accel tcg -cpu qemu64 -kernel "$file" -append "$append" "${common[@]}")
+fi
+timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}"
+rc=$?
+case $rc in
+  124) echo "qemu-run: timed out after ${timeout} s" >&2; exit 124 ;;
+  0) echo "qemu-run: QEMU exited without the kernel's exit port (status unknown)" >&2; exit 3 ;;
+esac
+if [ $((rc & 1)) -eq 1 ]; then exit $((rc >> 1)); fi
+exit $rc
