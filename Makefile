@@ -17,6 +17,9 @@ DEPS_STAMP := $(BUILD)/.deps-stamp
 VERSION  := 0.1.0
 GIT_REV  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
+# Rebuild what embeds the revision when HEAD moves.
+$(shell mkdir -p $(BUILD); echo '$(GIT_REV)' | cmp -s - $(BUILD)/gitrev 2>/dev/null || echo '$(GIT_REV)' > $(BUILD)/gitrev)
+
 ifeq ($(V),1)
   Q :=
   E := @true
@@ -117,6 +120,8 @@ $(TDIR)/%.o: %.S Makefile
 	$(E) "  AS      $<"
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TARGET_ASFLAGS) -c $< -o $@
+
+$(TDIR)/kernel/main.o: $(BUILD)/gitrev
 
 # newlib's libc.a goes in a group with our objects: it calls back into the
 # kernel's system calls (arch/x86_64/syscalls.c).

@@ -35,7 +35,8 @@ struct log_ratelimit {
   uint32_t rl_count;
   uint32_t rl_suppressed;
 };
-#define LOG_RATELIMIT_INIT(interval_ms, burst) {0, (interval_ms), (burst), 0, 0}
+#define LOG_RATELIMIT_INIT(interval_ms, burst)                                                     \
+  { 0, (interval_ms), (burst), 0, 0 }
 bool log_ratelimit_ok(struct log_ratelimit *rl);
 
 #define LOG_ENABLED(lvl) ((lvl) <= log_level_current)

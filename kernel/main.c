@@ -50,14 +50,15 @@ static void report_hypervisor(void) {
   cpuid_string(sig, 0x40000000);
   uint32_t max = cpuid(0x40000000, 0).eax;
   struct cpuid_regs iface = cpuid(0x40000001, 0);
-  if (strcmp(sig, "Microsoft Hv") != 0 || max < 0x40000005 || iface.eax != 0x31237648 /* "Hv#1" */) {
+  if (strcmp(sig, "Microsoft Hv") != 0 || max < 0x40000005 ||
+      iface.eax != 0x31237648 /* "Hv#1" */) {
     printf("Hyper-V: not present (hypervisor signature '%s')\n", sig);
     return;
   }
   struct cpuid_regs ver = cpuid(0x40000002, 0), feat = cpuid(0x40000003, 0),
                     rec = cpuid(0x40000004, 0), lim = cpuid(0x40000005, 0);
-  printf("Hyper-V: present, max leaf %#x, build %u, version %u.%u\n", max, ver.eax,
-         ver.ebx >> 16, ver.ebx & 0xffff);
+  printf("Hyper-V: present, max leaf %#x, build %u, version %u.%u\n", max, ver.eax, ver.ebx >> 16,
+         ver.ebx & 0xffff);
   printf("Hyper-V: features eax=%#010x ebx=%#010x edx=%#010x recommendations=%#010x "
          "max vps=%u\n",
          feat.eax, feat.ebx, feat.edx, rec.eax, lim.eax);

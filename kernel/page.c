@@ -18,7 +18,7 @@
 static uint64_t pg_bitmap[PAGE_NWORDS];
 static uint64_t pg_free;
 static uint64_t pg_total;
-static uint64_t pg_hint;     /* page index to start the next search at */
+static uint64_t pg_hint;                  /* page index to start the next search at */
 static uint64_t pg_lo_word = PAGE_NWORDS; /* bitmap words [lo, hi) may hold free bits */
 static uint64_t pg_hi_word;
 

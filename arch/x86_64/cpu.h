@@ -12,7 +12,8 @@ struct cpuid_regs {
 
 static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t subleaf) {
   struct cpuid_regs r;
-  __asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
+  __asm__ volatile("cpuid"
+                   : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
                    : "a"(leaf), "c"(subleaf));
   return r;
 }

@@ -24,9 +24,7 @@ void hw_idle(void) { __asm__ volatile("sti; hlt; cli" ::: "memory"); }
 /* Identity mapped below 4 GiB (boot/multiboot.S). */
 uint64_t hw_virt_to_phys(const void *p) { return (uint64_t)(uintptr_t)p; }
 
-void *hw_phys_to_virt(uint64_t pa) {
-  return pa < (4ull << 30) ? (void *)(uintptr_t)pa : (void *)0;
-}
+void *hw_phys_to_virt(uint64_t pa) { return pa < (4ull << 30) ? (void *)(uintptr_t)pa : (void *)0; }
 
 /* QEMU's isa-debug-exit and hvhost end the VM on this write. On a machine
  * without such a device (real Hyper-V) nothing happens: halt for good. */

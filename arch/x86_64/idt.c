@@ -84,7 +84,7 @@ void idt_init(void) {
     idt[v].off_lo = (uint16_t)off;
     idt[v].selector = GDT_CODE;
     idt[v].ist = (v == 8) ? 1 : 0; /* #DF on its own stack */
-    idt[v].type_attr = 0x8e;        /* present, DPL 0, interrupt gate (IF cleared) */
+    idt[v].type_attr = 0x8e;       /* present, DPL 0, interrupt gate (IF cleared) */
     idt[v].off_mid = (uint16_t)(off >> 16);
     idt[v].off_hi = (uint32_t)(off >> 32);
     idt[v].reserved = 0;
@@ -96,9 +96,16 @@ void idt_init(void) {
    * every line; the LAPIC delivers everything we use. (On machines without
    * a PIC these port writes go nowhere.) */
   static const uint8_t pic_init[][2] = {
-      {0x20, 0x11}, {0xa0, 0x11}, {0x21, IRQ_VECTOR_PIC_BASE}, {0xa1, IRQ_VECTOR_PIC_BASE + 8},
-      {0x21, 0x04}, {0xa1, 0x02}, {0x21, 0x01},                {0xa1, 0x01},
-      {0x21, 0xff}, {0xa1, 0xff},
+      {0x20, 0x11},
+      {0xa0, 0x11},
+      {0x21, IRQ_VECTOR_PIC_BASE},
+      {0xa1, IRQ_VECTOR_PIC_BASE + 8},
+      {0x21, 0x04},
+      {0xa1, 0x02},
+      {0x21, 0x01},
+      {0xa1, 0x01},
+      {0x21, 0xff},
+      {0xa1, 0xff},
   };
   for (size_t i = 0; i < sizeof(pic_init) / sizeof(pic_init[0]); i++)
     outb(pic_init[i][0], pic_init[i][1]);
@@ -113,6 +120,8 @@ struct extable_entry {
 extern const struct extable_entry __extable_start[], __extable_end[];
 
 uint64_t extable_fixup(uint64_t rip) {
+  /* Linker-defined bounds of one section (linker.ld): one object really. */
+  // cppcheck-suppress comparePointers
   for (const struct extable_entry *e = __extable_start; e < __extable_end; e++)
     if (e->insn == rip)
       return e->fixup;

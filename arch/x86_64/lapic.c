@@ -74,8 +74,8 @@ int lapic_init(void) {
   lapic_write(LAPIC_SVR, 0x100 | IRQ_VECTOR_SPURIOUS); /* software enable */
   lapic_write(LAPIC_LVT_LINT0, LVT_MASKED);
   lapic_write(LAPIC_LVT_LINT1, LVT_MASKED);
-  lapic_write(LAPIC_TIMER_DIV, 0x3);                  /* divide by 16 */
-  lapic_write(LAPIC_LVT_TIMER, IRQ_VECTOR_TIMER);     /* one-shot */
+  lapic_write(LAPIC_TIMER_DIV, 0x3);              /* divide by 16 */
+  lapic_write(LAPIC_LVT_TIMER, IRQ_VECTOR_TIMER); /* one-shot */
   lapic_write(LAPIC_TIMER_INIT, 0);
   irq_register(IRQ_VECTOR_TIMER, lapic_timer_irq);
   return 0;

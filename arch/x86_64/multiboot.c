@@ -17,12 +17,18 @@
 
 static const char *mb_type_name(uint32_t t) {
   switch (t) {
-  case MB_MEMORY_AVAILABLE: return "available";
-  case MB_MEMORY_RESERVED: return "reserved";
-  case MB_MEMORY_ACPI_RECLAIMABLE: return "ACPI";
-  case MB_MEMORY_NVS: return "ACPI NVS";
-  case MB_MEMORY_BADRAM: return "bad";
-  default: return "unknown";
+  case MB_MEMORY_AVAILABLE:
+    return "available";
+  case MB_MEMORY_RESERVED:
+    return "reserved";
+  case MB_MEMORY_ACPI_RECLAIMABLE:
+    return "ACPI";
+  case MB_MEMORY_NVS:
+    return "ACPI NVS";
+  case MB_MEMORY_BADRAM:
+    return "bad";
+  default:
+    return "unknown";
   }
 }
 
@@ -55,8 +61,7 @@ int mb_memory_init(const struct mb_info *mbi) {
     if (len == 0)
       continue; /* padding entries some loaders emit */
     uint64_t end = (len > UINT64_MAX - addr) ? UINT64_MAX : addr + len;
-    pr_info("  %016lx-%016lx %s\n", (unsigned long)addr, (unsigned long)end,
-            mb_type_name(type));
+    pr_info("  %016lx-%016lx %s\n", (unsigned long)addr, (unsigned long)end, mb_type_name(type));
     if (type == MB_MEMORY_AVAILABLE && end > LOW_MEMORY_END) {
       uint64_t lo = addr < LOW_MEMORY_END ? LOW_MEMORY_END : addr;
       page_add_free(lo, end - lo);
@@ -87,8 +92,8 @@ int mb_memory_init(const struct mb_info *mbi) {
     page_reserve((uintptr_t)name, strlen(name) + 1);
   }
   uint64_t fp = page_free_count();
-  pr_info("memory: %lu free pages (%lu MiB), kernel image %#lx-%#lx\n",
-          (unsigned long)fp, (unsigned long)(fp >> 8),
-          (unsigned long)(uintptr_t)_load_start, (unsigned long)(uintptr_t)_end);
+  pr_info("memory: %lu free pages (%lu MiB), kernel image %#lx-%#lx\n", (unsigned long)fp,
+          (unsigned long)(fp >> 8), (unsigned long)(uintptr_t)_load_start,
+          (unsigned long)(uintptr_t)_end);
   return fp ? 0 : -ENOMEM;
 }

@@ -9,18 +9,18 @@
 
 #define MB_BOOTLOADER_MAGIC 0x2BADB002u
 
-#define MB_INFO_MEMORY (1u << 0)   /* mem_lower, mem_upper */
-#define MB_INFO_CMDLINE (1u << 2)  /* cmdline */
-#define MB_INFO_MODS (1u << 3)     /* mods_count, mods_addr */
-#define MB_INFO_MEM_MAP (1u << 6)  /* mmap_length, mmap_addr */
-#define MB_INFO_LOADER (1u << 9)   /* boot_loader_name */
+#define MB_INFO_MEMORY (1u << 0)  /* mem_lower, mem_upper */
+#define MB_INFO_CMDLINE (1u << 2) /* cmdline */
+#define MB_INFO_MODS (1u << 3)    /* mods_count, mods_addr */
+#define MB_INFO_MEM_MAP (1u << 6) /* mmap_length, mmap_addr */
+#define MB_INFO_LOADER (1u << 9)  /* boot_loader_name */
 
 struct mb_info {
   uint32_t flags;
   uint32_t mem_lower; /* KiB below 1 MiB */
   uint32_t mem_upper; /* KiB above 1 MiB */
   uint32_t boot_device;
-  uint32_t cmdline;   /* physical address of a NUL-terminated string */
+  uint32_t cmdline; /* physical address of a NUL-terminated string */
   uint32_t mods_count;
   uint32_t mods_addr; /* physical address of struct mb_module[mods_count] */
   uint32_t syms[4];

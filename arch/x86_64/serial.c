@@ -30,13 +30,13 @@ void serial_init(void) {
     serial_ok = 0;
     return;
   }
-  outb(COM1 + UART_IER, 0x00);  /* no UART interrupts: we poll */
-  outb(COM1 + UART_LCR, 0x80);  /* DLAB on */
-  outb(COM1 + UART_DLL, 0x01);  /* divisor 1: 115200 baud */
+  outb(COM1 + UART_IER, 0x00); /* no UART interrupts: we poll */
+  outb(COM1 + UART_LCR, 0x80); /* DLAB on */
+  outb(COM1 + UART_DLL, 0x01); /* divisor 1: 115200 baud */
   outb(COM1 + UART_DLM, 0x00);
-  outb(COM1 + UART_LCR, 0x03);  /* 8 data bits, no parity, 1 stop bit, DLAB off */
-  outb(COM1 + UART_FCR, 0xc7);  /* FIFO on, both cleared, 14-byte trigger */
-  outb(COM1 + UART_MCR, 0x03);  /* DTR, RTS */
+  outb(COM1 + UART_LCR, 0x03); /* 8 data bits, no parity, 1 stop bit, DLAB off */
+  outb(COM1 + UART_FCR, 0xc7); /* FIFO on, both cleared, 14-byte trigger */
+  outb(COM1 + UART_MCR, 0x03); /* DTR, RTS */
   serial_ok = 1;
   serial_fifo_room = 0;
 }

@@ -30,9 +30,9 @@ static const char *tsc_src = "none";
 static int time_calibrate_pit(uint64_t *hz) {
   uint8_t gate = inb(PIT_GATE);
   if (gate == 0xff)
-    return -ENODEV; /* nothing decodes port 0x61 */
+    return -ENODEV;                                 /* nothing decodes port 0x61 */
   outb(PIT_GATE, (uint8_t)((gate & ~0x02) | 0x01)); /* speaker off, gate on */
-  outb(PIT_CMD, 0xb0);                               /* ch2, lo/hi, mode 0 */
+  outb(PIT_CMD, 0xb0);                              /* ch2, lo/hi, mode 0 */
   uint16_t count = (uint16_t)(PIT_HZ * PIT_CAL_MS / 1000);
   outb(PIT_CH2, (uint8_t)count);
   outb(PIT_CH2, (uint8_t)(count >> 8));

@@ -59,7 +59,7 @@ static void test_zero_error_code_and_small_buffer(void **state) {
   f.error_code = 0;
   char buf[24];
   size_t n = trap_dump_format(buf, sizeof(buf), &f, 0);
-  assert_true(n > sizeof(buf)); /* reports the length it needed */
+  assert_true(n > sizeof(buf));                   /* reports the length it needed */
   assert_int_equal(strlen(buf), sizeof(buf) - 1); /* truncated, terminated */
   assert_memory_equal(buf, "EXCEPTION #UD vector=6 e", 23);
   char big[1024];

@@ -42,7 +42,7 @@ static void test_dpcs_before_passive_one_passive_per_turn(void **state) {
   ev_work_queue(&w2);
   ev_dpc_queue(&d1);
   ev_dpc_queue(&d2);
-  ev_dpc_queue(&d1); /* already queued: runs once */
+  ev_dpc_queue(&d1);                     /* already queued: runs once */
   assert_int_equal(ev_run_pending(), 3); /* D d W */
   assert_int_equal(ev_run_pending(), 2); /* x (queued by W) then w */
   assert_int_equal(ev_run_pending(), 0);

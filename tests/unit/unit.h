@@ -30,7 +30,7 @@ extern int unit_skipped;
 #define UNIT_MAIN(name, tests)                                                                     \
   int unit_skipped;                                                                                \
   int main(void) {                                                                                 \
-    int failed = cmocka_run_group_tests_name(name, tests, NULL, NULL);                            \
+    int failed = cmocka_run_group_tests_name(name, tests, NULL, NULL);                             \
     int total = (int)(sizeof(tests) / sizeof((tests)[0]));                                         \
     int passed = total - failed - unit_skipped;                                                    \
     if (unit_skipped)                                                                              \
