@@ -17,6 +17,7 @@
 /* The heap newlib's malloc grows into: a policy choice, large enough for the
  * packet pools of later issues, small against any VM (>= 64 MiB). */
 #define HEAP_MAX_BYTES (16u << 20)
+#define HEAP_PROBE_BYTES (64u << 10)
 /* The boot self-check of the event loop: one timer through a real LAPIC
  * interrupt and HLT. Generous bound: emulated guests are slow. */
 #define SELFTEST_TIMER_MS 10
@@ -132,6 +133,16 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
     panic("cannot reserve a %lu-byte heap", (unsigned long)heap);
   printf("memory: heap %lu KiB, %lu pages free for the page allocator\n",
          (unsigned long)(heap >> 10), (unsigned long)page_free_count());
+
+  /* newlib's malloc over the sbrk heap, once, so a broken heap shows here
+   * rather than in a driver. */
+  void *probe = malloc(HEAP_PROBE_BYTES);
+  if (probe) {
+    memset(probe, 0x5a, HEAP_PROBE_BYTES);
+    free(probe);
+  } else {
+    panic("malloc(%u) failed on a fresh heap", HEAP_PROBE_BYTES);
+  }
 
   time_init();
   printf("time: TSC %lu kHz (calibrated by %s)\n", (unsigned long)(time_tsc_hz() / 1000),

@@ -58,6 +58,15 @@ if tier boot; then
   add_counts build/test-logs/boot.out
 fi
 
+if tier lint; then
+  echo "== lint (clang-format, cppcheck)"
+  T_PASS=0 T_FAIL=0 T_SKIP=0
+  if make -s lint >build/test-logs/lint.log 2>&1; then t_pass lint; else
+    tail -n 30 build/test-logs/lint.log; t_fail lint "make lint failed"; fi
+  t_summary lint >build/test-logs/lint.summary; cat build/test-logs/lint.summary
+  add_counts build/test-logs/lint.summary
+fi
+
 echo "== total ($(( ($(t_now_ms) - start) / 1000 )) s)"
 if [ $S -gt 0 ]; then echo "total: $P passed, $F failed, $S skipped"; else echo "total: $P passed, $F failed"; fi
 [ $F -eq 0 ] && [ $bad -eq 0 ]

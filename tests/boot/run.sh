@@ -43,6 +43,16 @@ boot() {
   return 0
 }
 
+# newlib is the C library: its printf and malloc are in the image, and the
+# kernel supplies exactly the system calls libc.a calls.
+name=newlib-linked
+syms=$(nm "$elf" | awk '{print $NF}')
+missing=()
+for s in _vfiprintf_r _malloc_r _free_r write sbrk read close fstat isatty lseek kill getpid _exit; do
+  grep -qx -- "$s" <<<"$syms" || missing+=("$s")
+done
+if [ ${#missing[@]} -eq 0 ]; then t_pass $name; else t_fail $name "missing symbols: ${missing[*]}"; fi
+
 name=iso-grub-tcg
 if boot $name 0 --iso "$iso" --timeout 60 && t_expect_lines $name "$out/$name.log" "${healthy[@]}"; then
   t_pass $name "${LAST_MS} ms"
