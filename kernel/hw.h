@@ -31,6 +31,30 @@ void hw_idle(void);
 uint64_t hw_virt_to_phys(const void *p);
 void *hw_phys_to_virt(uint64_t pa);
 
+/* ---- Hypervisor access (used by hv/ only) --------------------------------
+ * Kernel: the instructions themselves (arch/x86_64/hw.c). Host builds: the
+ * in-process Hyper-V emulator answers (host/inproc_hw.c), so hv/ runs
+ * unchanged against it. */
+struct hw_cpuid_regs {
+  uint32_t eax, ebx, ecx, edx;
+};
+void hw_cpuid(uint32_t leaf, uint32_t subleaf, struct hw_cpuid_regs *out);
+/** MSR access that reports a #GP instead of taking it: 0, or -EIO when the
+ * (real or emulated) CPU refused the access; *val is 0 then. */
+int hw_rdmsr_safe(uint32_t msr, uint64_t *val);
+int hw_wrmsr_safe(uint32_t msr, uint64_t val);
+/** Tell the platform where the hypercall page is, once the hypervisor has
+ * filled it (after HV_X64_MSR_HYPERCALL enable); NULL forgets it. */
+void hw_hypercall_set_page(void *page);
+/** One hypercall: RCX = control, RDX = input (GPA, or the value of a fast
+ * call), R8 = output GPA (or 0). Returns RAX (HV_STATUS in bits 15:0).
+ * Returns HV_STATUS_INVALID_HYPERCALL_CODE (2) when no page is set. */
+uint64_t hw_hypercall(uint64_t control, uint64_t input, uint64_t output);
+/** Route interrupt vector (32..254) to fn. Kernel: IDT entry, LAPIC EOI
+ * after fn returns. Host: the emulator's injection calls fn from the event
+ * loop with "interrupts" off. fn must only copy state and queue a DPC. */
+void hw_irq_register(uint8_t vector, void (*fn)(uint8_t vector));
+
 /** End the machine with a status byte (0 ok, 1 failure, 2 panic). */
 _Noreturn void hw_exit(int status);
 

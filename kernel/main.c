@@ -8,6 +8,7 @@
 #include "arch/x86_64/multiboot.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
+#include "kernel/guest.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/page.h"
@@ -38,33 +39,6 @@ static void cpuid_string(char out[13], uint32_t leaf) {
   for (int i = 0; i < 12; i++)
     if (out[i] != '\0' && (out[i] < 0x20 || out[i] > 0x7e))
       out[i] = '?';
-}
-
-/* The Hyper-V verdict from CPUID 0x40000000-0x40000006 (TLFS 2.4). hv/
- * takes over detection and set-up in a later issue. */
-static void report_hypervisor(void) {
-  if (!(cpuid(1, 0).ecx & (1u << 31))) {
-    printf("Hyper-V: not present (no hypervisor: CPUID.1:ECX.HV=0)\n");
-    return;
-  }
-  char sig[13];
-  cpuid_string(sig, 0x40000000);
-  uint32_t max = cpuid(0x40000000, 0).eax;
-  struct cpuid_regs iface = cpuid(0x40000001, 0);
-  if (strcmp(sig, "Microsoft Hv") != 0 || max < 0x40000005 ||
-      iface.eax != 0x31237648 /* "Hv#1" */) {
-    printf("Hyper-V: not present (hypervisor signature '%s')\n", sig);
-    return;
-  }
-  struct cpuid_regs ver = cpuid(0x40000002, 0), feat = cpuid(0x40000003, 0),
-                    rec = cpuid(0x40000004, 0), lim = cpuid(0x40000005, 0);
-  printf("Hyper-V: present, max leaf %#x, build %u, version %u.%u\n", max, ver.eax, ver.ebx >> 16,
-         ver.ebx & 0xffff);
-  printf("Hyper-V: features eax=%#010x ebx=%#010x edx=%#010x recommendations=%#010x "
-         "max vps=%u\n",
-         feat.eax, feat.ebx, feat.edx, rec.eax, lim.eax);
-  if (max >= 0x40000006)
-    printf("Hyper-V: hardware features eax=%#010x\n", cpuid(0x40000006, 0).eax);
 }
 
 static bool selftest_fired;
@@ -168,11 +142,8 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
   printf("event loop: %d ms timer fired after %lu us\n", SELFTEST_TIMER_MS,
          (unsigned long)((hw_now_ns() - t0) / 1000));
 
-  report_hypervisor();
-
-  /* Until the VMBus client exists there is nothing to serve: report and end
-   * with success (exit-after= keys take effect once VMBus is in). */
-  printf("kernel: done, exiting with status 0\n");
+  int status = guest_main();
+  printf("kernel: done, exiting with status %d\n", status);
   fflush(stdout);
-  hw_exit(EXIT_STATUS_OK);
+  hw_exit(status);
 }

@@ -1,0 +1,873 @@
+/* hv/vmbus.c: the VMBus bus client (guest side of VMBus).
+ *
+ * Host messages arrive as copies made by the SINT handler (hv/synic.c) and
+ * are dispatched here from a DPC: every message is checked against the
+ * minimum size of its type before any field is used, and everything we keep
+ * is copied into our own records. Up-calls into KMCL run from per-offer work
+ * items (passive level, kmcl/bus.h rules). Every wait on the host is bounded
+ * and gives up when the channel it waits for is rescinded. */
+#include "hv/vmbus.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hv/hv.h"
+#include "hv/vmbus_trace.h"
+#include "kernel/event.h"
+#include "kernel/hw.h"
+#include "kernel/log.h"
+#include "kernel/page.h"
+#include "kmcl/kmcl_types.h"
+
+const uint32_t vmbus_versions[] = {
+    VMBUS_VERSION_WIN10_V6_0, VMBUS_VERSION_WIN10_V5_3, VMBUS_VERSION_WIN10_V5_2,
+    VMBUS_VERSION_WIN10_V5_1, VMBUS_VERSION_WIN10_V5,   VMBUS_VERSION_WIN10_V4_1,
+    VMBUS_VERSION_WIN10,      VMBUS_VERSION_WIN8_1,     VMBUS_VERSION_WIN8,
+    VMBUS_VERSION_WIN7,       VMBUS_VERSION_WS2008,
+};
+const unsigned vmbus_nversions = sizeof(vmbus_versions) / sizeof(vmbus_versions[0]);
+
+/* Events an offer record owes KMCL (delivered from its work item). */
+#define VO_EV_OFFER 0x1u
+#define VO_EV_OPEN_RESULT 0x2u
+#define VO_EV_RESCIND 0x4u
+
+struct vmbus_offer_rec {
+  bool or_used;
+  struct vmbus_msg_offer or_msg; /* validated copy */
+  uint32_t or_relid;
+  VMBCHANNEL or_ch; /* the client channel that claimed it */
+  bool or_rescinded;
+  bool or_open_sent;
+  unsigned or_events;
+  int32_t or_open_status;
+  struct kmcl_bus_offer or_kmcl;
+  struct ev_item or_work;
+};
+
+struct vmbus_claim {
+  VMBCHANNEL cl_ch;
+  GUID cl_type, cl_instance;
+  bool cl_has_instance;
+};
+
+struct vmbus_gpadl_wait {
+  bool gw_used;
+  uint32_t gw_handle;
+  struct vmbus_offer_rec *gw_offer;
+  bool gw_created, gw_torn;
+  uint32_t gw_status;
+};
+
+static struct {
+  struct kmcl_bus vc_bus;
+  struct _DEVICE_OBJECT vc_dev;
+  struct vmbus_options vc_opt;
+  bool vc_connected;
+  uint32_t vc_version;
+  uint32_t vc_msg_conn_id; /* where PostMessage goes after contact */
+  uint8_t *vc_int_page;    /* < 5.0 signalling */
+  struct vmbus_monitor_page *vc_monitor1, *vc_monitor2;
+  /* waits on control messages */
+  bool vc_version_reply;
+  uint8_t vc_version_supported;
+  uint32_t vc_version_conn_id;
+  bool vc_all_offers;
+  bool vc_unload_done;
+  bool vc_modify_done;
+  uint32_t vc_modify_status;
+  struct vmbus_offer_rec vc_offers[VMBUS_MAX_OFFERS];
+  struct vmbus_claim vc_claims[VMBUS_MAX_CLAIMS];
+  struct vmbus_gpadl_wait vc_gpadls[VMBUS_MAX_GPADL_WAITS];
+  uint32_t vc_next_gpadl;
+  struct vmbus_stats vc_stats;
+} vc;
+
+static struct log_ratelimit vc_rl = LOG_RATELIMIT_INIT(1000, 5);
+static const uint16_t vc_min_size[VMBUS_MSG_COUNT] = VMBUS_MSG_MIN_SIZE_INITIALIZER;
+
+bool vmbus_connected(void) { return vc.vc_connected; }
+uint32_t vmbus_version(void) { return vc.vc_version; }
+const struct vmbus_stats *vmbus_stats(void) { return &vc.vc_stats; }
+struct _DEVICE_OBJECT *vmbus_device(void) { return &vc.vc_dev; }
+
+unsigned vmbus_offer_count(void) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < VMBUS_MAX_OFFERS; i++)
+    n += vc.vc_offers[i].or_used;
+  return n;
+}
+
+/* ---- sending ----------------------------------------------------------------- */
+
+static void vc_trace(enum vmbus_dir dir, const void *msg, size_t len) {
+  if (!vc.vc_opt.vo_trace)
+    return;
+  char line[200];
+  vmbus_msg_describe(line, sizeof(line), dir, msg, len);
+  printf("%s\n", line);
+}
+
+/* Post one channel message to `conn_id`. Logs failures once, here. */
+static int vc_post_to(uint32_t conn_id, const void *msg, size_t len) {
+  vc_trace(VMBUS_DIR_TO_HOST, msg, len);
+  int rc = hv_post_message(conn_id, HVMSG_VMBUS, msg, len);
+  vc.vc_stats.vs_msgs_out++;
+  if (rc && !(HV_IS_STATUS_ERR(rc) && HV_STATUS_OF(rc) == HV_STATUS_INVALID_CONNECTION_ID))
+    pr_err("vmbus: posting %s failed: %s\n", vmbus_msg_name(*(const uint32_t *)msg),
+           hv_strerror(rc));
+  return rc;
+}
+static int vc_post(const void *msg, size_t len) { return vc_post_to(vc.vc_msg_conn_id, msg, len); }
+
+static bool vc_flag(void *arg) { return *(volatile bool *)arg; }
+
+/* ---- offers and claims ------------------------------------------------------- */
+
+static struct vmbus_offer_rec *vc_offer_by_relid(uint32_t relid) {
+  for (unsigned i = 0; i < VMBUS_MAX_OFFERS; i++)
+    if (vc.vc_offers[i].or_used && vc.vc_offers[i].or_relid == relid)
+      return &vc.vc_offers[i];
+  return NULL;
+}
+
+static struct vmbus_offer_rec *vc_offer_of(VMBCHANNEL ch) {
+  return (struct vmbus_offer_rec *)kmcl_bus_get_context(ch);
+}
+
+static void vc_offer_work(void *arg) {
+  struct vmbus_offer_rec *o = arg;
+  /* Deliver in protocol order; each up-call may detach the channel. */
+  if ((o->or_events & VO_EV_OFFER) && o->or_ch) {
+    o->or_events &= ~VO_EV_OFFER;
+    kmcl_bus_offer_arrived(o->or_ch, &o->or_kmcl);
+  }
+  if ((o->or_events & VO_EV_OPEN_RESULT) && o->or_ch) {
+    o->or_events &= ~VO_EV_OPEN_RESULT;
+    kmcl_bus_open_result(o->or_ch, o->or_open_status);
+  }
+  if ((o->or_events & VO_EV_RESCIND) && o->or_ch) {
+    o->or_events &= ~VO_EV_RESCIND;
+    kmcl_bus_rescinded(o->or_ch);
+  }
+  o->or_events = 0;
+}
+
+static void vc_offer_event(struct vmbus_offer_rec *o, unsigned ev) {
+  o->or_events |= ev;
+  ev_work_queue(&o->or_work);
+}
+
+static bool vc_claim_matches(const struct vmbus_claim *c, const struct vmbus_offer_rec *o) {
+  if (memcmp(&c->cl_type, &o->or_msg.if_type, sizeof(GUID)) != 0)
+    return false;
+  return !c->cl_has_instance || memcmp(&c->cl_instance, &o->or_msg.if_instance, sizeof(GUID)) == 0;
+}
+
+/* Hand an unclaimed, live offer to the first channel waiting for its class. */
+static void vc_try_claim(struct vmbus_offer_rec *o) {
+  if (o->or_ch || o->or_rescinded)
+    return;
+  for (unsigned i = 0; i < VMBUS_MAX_CLAIMS; i++) {
+    struct vmbus_claim *c = &vc.vc_claims[i];
+    if (!c->cl_ch || !vc_claim_matches(c, o))
+      continue;
+    o->or_ch = c->cl_ch;
+    memset(c, 0, sizeof(*c));
+    kmcl_bus_set_context(o->or_ch, o);
+    vc_offer_event(o, VO_EV_OFFER);
+    return;
+  }
+}
+
+static void vc_release_relid(struct vmbus_offer_rec *o) {
+  struct vmbus_msg_relid m;
+  memset(&m, 0, sizeof(m));
+  m.hdr.msgtype = VMBUS_MSG_RELID_RELEASED;
+  m.child_relid = o->or_relid;
+  vc_post(&m, sizeof(m));
+  ev_cancel(&o->or_work);
+  memset(o, 0, sizeof(*o));
+}
+
+static void vc_on_offer(const struct vmbus_msg_offer *in) {
+  uint32_t relid = in->child_relid;
+  if (relid == 0 || relid >= VMBUS_MAX_RELID) {
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: offer with relid %u out of range (1..%u): ignored\n", relid,
+              VMBUS_MAX_RELID - 1);
+    return;
+  }
+  if (vc_offer_by_relid(relid)) {
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: second offer for relid %u: ignored\n", relid);
+    return;
+  }
+  struct vmbus_offer_rec *o = NULL;
+  for (unsigned i = 0; i < VMBUS_MAX_OFFERS && !o; i++)
+    if (!vc.vc_offers[i].or_used)
+      o = &vc.vc_offers[i];
+  if (!o) {
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: more than %d offers: relid %u ignored\n", VMBUS_MAX_OFFERS, relid);
+    return;
+  }
+  memset(o, 0, sizeof(*o));
+  o->or_used = true;
+  o->or_msg = *in;
+  o->or_relid = relid;
+  ev_item_init(&o->or_work, vc_offer_work, o);
+  /* Fields from 1.1 on; on 0.13 signal through the shared event connection. */
+  bool v11 = vc.vc_version >= VMBUS_VERSION_WIN7;
+  if (!v11) {
+    o->or_msg.monitor_allocated = 0;
+    o->or_msg.is_dedicated_interrupt = 0;
+    o->or_msg.connection_id = VMBUS_EVENT_CONNECTION_ID;
+  }
+  memcpy(&o->or_kmcl.bo_type, &in->if_type, sizeof(GUID));
+  memcpy(&o->or_kmcl.bo_instance, &in->if_instance, sizeof(GUID));
+  o->or_kmcl.bo_relid = relid;
+  o->or_kmcl.bo_monitored = (o->or_msg.monitor_allocated & 1) != 0;
+  o->or_kmcl.bo_mmio_mb = in->mmio_megabytes;
+
+  char type[37], inst[37];
+  vmbus_guid_format(&in->if_type, type);
+  vmbus_guid_format(&in->if_instance, inst);
+  const char *name = vmbus_guid_name(&in->if_type);
+  pr_info("vmbus: offer relid %u: %s {%s} instance {%s}%s%s\n", relid, name ? name : "unknown",
+          type, inst, in->sub_channel_index ? " (sub-channel)" : "",
+          o->or_kmcl.bo_monitored ? " monitored" : "");
+  vc_try_claim(o);
+}
+
+static void vc_on_rescind(uint32_t relid) {
+  struct vmbus_offer_rec *o = vc_offer_by_relid(relid);
+  if (!o || o->or_rescinded) {
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: rescind of unknown relid %u: ignored\n", relid);
+    return;
+  }
+  pr_info("vmbus: relid %u rescinded by the host\n", relid);
+  /* Waiters (GPADL, open) see or_rescinded and stop waiting: the host
+   * ignores requests for a rescinded relid (PROTOCOL-REFERENCE 2.6). */
+  o->or_rescinded = true;
+  if (o->or_ch)
+    vc_offer_event(o, VO_EV_RESCIND); /* RELID_RELEASED once it detaches */
+  else
+    vc_release_relid(o);
+}
+
+/* ---- incoming messages (DPC) ------------------------------------------------ */
+
+static void vc_on_message(const struct hv_message *hm) {
+  uint32_t mtype = hm->header.message_type;
+  uint32_t size = hm->header.payload_size;
+  if (mtype != HVMSG_VMBUS) {
+    if (mtype != HVMSG_TIMER_EXPIRED && log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: SynIC message type %#x in the VMBus slot: ignored\n", mtype);
+    return;
+  }
+  if (size > HV_MESSAGE_PAYLOAD_MAX || size < sizeof(struct vmbus_msg_header)) {
+    vc.vc_stats.vs_msgs_bad++;
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: message with payload size %u: dropped\n", size);
+    return;
+  }
+  /* Aligned private copy; fields past `size` read as zero. */
+  union {
+    uint8_t b[HV_MESSAGE_PAYLOAD_MAX];
+    uint64_t align;
+  } u;
+  memset(&u, 0, sizeof(u));
+  memcpy(u.b, hm->payload, size);
+  uint32_t type;
+  memcpy(&type, u.b, 4);
+  vc_trace(VMBUS_DIR_TO_GUEST, u.b, size);
+  if (type >= VMBUS_MSG_COUNT || vc_min_size[type] == 0 || size < vc_min_size[type]) {
+    vc.vc_stats.vs_msgs_bad++;
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: %s with %u bytes (type or size not accepted): dropped\n",
+              vmbus_msg_name(type), size);
+    return;
+  }
+  vc.vc_stats.vs_msgs_in++;
+  switch (type) {
+  case VMBUS_MSG_VERSION_RESPONSE: {
+    const struct vmbus_msg_version_response *r = (const void *)u.b;
+    vc.vc_version_supported = r->version_supported;
+    vc.vc_version_conn_id = r->msg_conn_id;
+    vc.vc_version_reply = true;
+    break;
+  }
+  case VMBUS_MSG_OFFERCHANNEL:
+    if (vc.vc_connected)
+      vc_on_offer((const struct vmbus_msg_offer *)(const void *)u.b);
+    break;
+  case VMBUS_MSG_ALLOFFERS_DELIVERED:
+    vc.vc_all_offers = true;
+    break;
+  case VMBUS_MSG_RESCIND_CHANNELOFFER:
+    vc_on_rescind(((const struct vmbus_msg_relid *)(const void *)u.b)->child_relid);
+    break;
+  case VMBUS_MSG_OPENCHANNEL_RESULT: {
+    const struct vmbus_msg_open_result *r = (const void *)u.b;
+    struct vmbus_offer_rec *o = vc_offer_by_relid(r->child_relid);
+    if (!o || !o->or_open_sent || r->openid != o->or_relid) {
+      if (log_ratelimit_ok(&vc_rl))
+        pr_warn("vmbus: OPENCHANNEL_RESULT for relid %u openid %u not awaited: ignored\n",
+                r->child_relid, r->openid);
+      break;
+    }
+    o->or_open_sent = false;
+    o->or_open_status = (int32_t)r->status;
+    vc_offer_event(o, VO_EV_OPEN_RESULT);
+    break;
+  }
+  case VMBUS_MSG_GPADL_CREATED:
+  case VMBUS_MSG_GPADL_TORNDOWN: {
+    uint32_t handle, status = 0;
+    if (type == VMBUS_MSG_GPADL_CREATED) {
+      const struct vmbus_msg_gpadl_created *c = (const void *)u.b;
+      handle = c->gpadl;
+      status = c->creation_status;
+    } else {
+      handle = ((const struct vmbus_msg_gpadl_torndown *)(const void *)u.b)->gpadl;
+    }
+    struct vmbus_gpadl_wait *w = NULL;
+    for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
+      if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
+        w = &vc.vc_gpadls[i];
+    if (!w) {
+      if (log_ratelimit_ok(&vc_rl))
+        pr_warn("vmbus: %s for gpadl %#x not awaited: ignored\n", vmbus_msg_name(type), handle);
+      break;
+    }
+    if (type == VMBUS_MSG_GPADL_CREATED) {
+      w->gw_status = status;
+      w->gw_created = true;
+    } else {
+      w->gw_torn = true;
+    }
+    break;
+  }
+  case VMBUS_MSG_UNLOAD_RESPONSE:
+    vc.vc_unload_done = true;
+    break;
+  case VMBUS_MSG_MODIFYCHANNEL_RESPONSE:
+    vc.vc_modify_status = ((const struct vmbus_msg_modify_channel *)(const void *)u.b)->target_vp;
+    vc.vc_modify_done = true;
+    break;
+  default:
+    /* A type a host never sends (INITIATE_CONTACT, ...): drop. */
+    vc.vc_stats.vs_msgs_bad++;
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: unexpected %s from the host: dropped\n", vmbus_msg_name(type));
+    break;
+  }
+}
+
+/* Signal the channel with this relid, if one claimed it and is live. */
+static void vc_event_relid(uint32_t relid) {
+  struct vmbus_offer_rec *o = vc_offer_by_relid(relid);
+  if (o && o->or_ch && !o->or_rescinded) {
+    vc.vc_stats.vs_events++;
+    kmcl_bus_interrupt(o->or_ch);
+  }
+}
+
+/* Event flags (DPC, after the messages). From 2.4 bit N of our SIEFP slot
+ * means relid N; before, bit 0 says "look at the interrupt page", whose
+ * first half holds the relid bits (PROTOCOL-REFERENCE 1.5, 2.7). Each word
+ * is read once and only its set bits are test-and-cleared. */
+static void vc_on_events(void) {
+  if (!vc.vc_connected)
+    return;
+  struct hv_vcpu *v = hv_vcpu_self();
+  volatile uint64_t *flags = v->hv_siefp->sint_flags[HV_VMBUS_SINT];
+  if (vc.vc_version >= VMBUS_VERSION_WIN8) {
+    for (unsigned w = 0; w < VMBUS_MAX_RELID / 64; w++) {
+      uint64_t word = flags[w];
+      if (w == 0)
+        word &= ~1ull; /* bit 0: channel protocol message, not a relid */
+      while (word) {
+        unsigned b = (unsigned)__builtin_ctzll(word);
+        word &= word - 1;
+        if (hv_test_and_clear_bit(flags, w * 64 + b))
+          vc_event_relid(w * 64 + b);
+      }
+    }
+  } else if (hv_test_and_clear_bit(flags, 0)) {
+    volatile uint64_t *recv = (volatile uint64_t *)(vc.vc_int_page + VMBUS_INT_PAGE_RECV_OFFSET);
+    for (unsigned w = 0; w < VMBUS_MAX_RELID_INT_PAGE / 64; w++) {
+      uint64_t word = recv[w];
+      while (word) {
+        unsigned b = (unsigned)__builtin_ctzll(word);
+        word &= word - 1;
+        if (hv_test_and_clear_bit(recv, w * 64 + b))
+          vc_event_relid(w * 64 + b);
+      }
+    }
+  }
+}
+
+/* ---- connection ----------------------------------------------------------------- */
+
+static int vc_alloc_pages(void) {
+  if (!vc.vc_int_page) {
+    vc.vc_int_page = page_alloc(1);
+    vc.vc_monitor1 = page_alloc(1);
+    vc.vc_monitor2 = page_alloc(1);
+    if (!vc.vc_int_page || !vc.vc_monitor1 || !vc.vc_monitor2)
+      return -ENOMEM;
+  }
+  memset(vc.vc_int_page, 0, PAGE_SIZE);
+  memset(vc.vc_monitor1, 0, PAGE_SIZE);
+  memset(vc.vc_monitor2, 0, PAGE_SIZE);
+  return 0;
+}
+
+/* UNLOAD and wait for the response: to end, or to take over a connection an
+ * earlier owner of the VM left behind. */
+static int vc_unload(uint32_t conn_id) {
+  struct vmbus_msg_header m = {VMBUS_MSG_UNLOAD, 0};
+  vc.vc_unload_done = false;
+  int rc = vc_post_to(conn_id, &m, sizeof(m));
+  if (rc)
+    return rc;
+  rc = ev_wait(vc_flag, &vc.vc_unload_done, VMBUS_UNLOAD_WAIT_MS);
+  if (rc)
+    pr_warn("vmbus: no UNLOAD_RESPONSE within %d ms\n", VMBUS_UNLOAD_WAIT_MS);
+  return rc;
+}
+
+/* One INITIATE_CONTACT at version v. 0 accepted, 1 refused, or -errno
+ * (HV_ERR(INVALID_CONNECTION_ID): this host predates 5.0's connection id 4). */
+static int vc_contact(uint32_t v) {
+  struct vmbus_msg_initiate_contact m;
+  memset(&m, 0, sizeof(m));
+  m.hdr.msgtype = VMBUS_MSG_INITIATE_CONTACT;
+  m.vmbus_version_requested = v;
+  m.target_vcpu = hv_vcpu_self()->hv_vp_index;
+  uint32_t conn_id;
+  if (v >= VMBUS_VERSION_WIN10_V5) {
+    m.u.v5.msg_sint = HV_VMBUS_SINT;
+    m.u.v5.msg_vtl = 0;
+    m.u.v5.feature_flags = 0; /* DESIGN.md: no 6.0 feature requested yet */
+    conn_id = VMBUS_MESSAGE_CONNECTION_ID_4;
+  } else {
+    m.u.interrupt_page = hw_virt_to_phys(vc.vc_int_page);
+    conn_id = VMBUS_MESSAGE_CONNECTION_ID;
+  }
+  m.monitor_page1 = hw_virt_to_phys(vc.vc_monitor1);
+  m.monitor_page2 = hw_virt_to_phys(vc.vc_monitor2);
+  vc.vc_version_reply = false;
+  int rc = vc_post_to(conn_id, &m, VMBUS_INITIATE_CONTACT_SIZE);
+  if (rc)
+    return rc;
+  if (ev_wait(vc_flag, &vc.vc_version_reply, VMBUS_CONTACT_WAIT_MS) != 0)
+    return -ETIMEDOUT;
+  if (!vc.vc_version_supported)
+    return 1;
+  /* From 5.0 the response names the message connection id; below 5.0 its
+   * field is not a trustworthy version (QEMU leaves it 0): ignore it. */
+  if (v >= VMBUS_VERSION_WIN10_V5) {
+    uint32_t id = vc.vc_version_conn_id;
+    if (id == 0 || id > 0xffffff) {
+      pr_err("vmbus: host accepted %u.%u with message connection id %u: refusing it\n",
+             VMBUS_VERSION_MAJOR(v), VMBUS_VERSION_MINOR(v), id);
+      return -EPROTO;
+    }
+    vc.vc_msg_conn_id = id;
+  } else {
+    vc.vc_msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID;
+  }
+  return 0;
+}
+
+static int vc_negotiate(void) {
+  bool skip_v5 = false;
+  for (unsigned i = 0; i < vmbus_nversions; i++) {
+    uint32_t v = vmbus_versions[i];
+    if (vc.vc_opt.vo_max_version && v > vc.vc_opt.vo_max_version)
+      continue;
+    if (skip_v5 && v >= VMBUS_VERSION_WIN10_V5)
+      continue;
+    int rc = vc_contact(v);
+    if (rc == 0) {
+      vc.vc_version = v;
+      return 0;
+    }
+    if (rc == 1)
+      continue; /* refused: next lower version */
+    if (HV_IS_STATUS_ERR(rc) && HV_STATUS_OF(rc) == HV_STATUS_INVALID_CONNECTION_ID &&
+        v >= VMBUS_VERSION_WIN10_V5) {
+      /* A host older than 5.0 (QEMU's) does not listen on id 4: go
+       * straight to 4.x on id 1. */
+      skip_v5 = true;
+      continue;
+    }
+    if (rc == -ETIMEDOUT)
+      pr_err("vmbus: no VERSION_RESPONSE to INITIATE_CONTACT %u.%u within %d ms\n",
+             VMBUS_VERSION_MAJOR(v), VMBUS_VERSION_MINOR(v), VMBUS_CONTACT_WAIT_MS);
+    return rc;
+  }
+  pr_err("vmbus: the host accepted none of the versions tried\n");
+  return -EPROTONOSUPPORT;
+}
+
+static const struct kmcl_bus_ops vc_ops;
+
+int vmbus_connect(const struct vmbus_options *opt) {
+  memset(&vc.vc_stats, 0, sizeof(vc.vc_stats));
+  vc.vc_opt = *opt;
+  vc.vc_connected = false;
+  vc.vc_next_gpadl = VMBUS_FIRST_GPADL_HANDLE;
+  int rc = vc_alloc_pages();
+  if (rc)
+    return rc;
+  hv_synic_set_handlers(vc_on_message, vc_on_events);
+
+  uint64_t t0 = hw_now_ns();
+  if (vc.vc_opt.vo_unload_first) {
+    /* GUEST_OS_ID was set before us: firmware or an earlier kernel may have
+     * left a connection. UNLOAD resets it (a host with nothing to unload
+     * answers too, or stays silent: either way we go on). */
+    pr_info("vmbus: an earlier owner used this VM; sending UNLOAD first\n");
+    vc_unload(VMBUS_MESSAGE_CONNECTION_ID);
+  }
+  if ((rc = vc_negotiate()) != 0)
+    return rc;
+  char ver[12];
+  vmbus_version_format(vc.vc_version, ver);
+  vc.vc_connected = true;
+
+  struct vmbus_msg_header req = {VMBUS_MSG_REQUESTOFFERS, 0};
+  vc.vc_all_offers = false;
+  if ((rc = vc_post(&req, sizeof(req))) != 0)
+    return rc;
+  if (ev_wait(vc_flag, &vc.vc_all_offers, VMBUS_OFFERS_WAIT_MS) != 0) {
+    pr_err("vmbus: no ALLOFFERS_DELIVERED within %d ms (%u offers so far)\n",
+           VMBUS_OFFERS_WAIT_MS, vmbus_offer_count());
+    return -ETIMEDOUT;
+  }
+  vc.vc_bus.kb_ops = &vc_ops;
+  vc.vc_bus.kb_instance_id = 0;
+  vc.vc_dev.do_bus = &vc.vc_bus;
+  kmcl_bus_register(&vc.vc_bus);
+  printf("vmbus: connected, version %s, message connection id %u, %u offers, %lu ms\n", ver,
+         vc.vc_msg_conn_id, vmbus_offer_count(), (unsigned long)((hw_now_ns() - t0) / 1000000));
+  return 0;
+}
+
+int vmbus_disconnect(void) {
+  if (!vc.vc_connected)
+    return 0;
+  int rc = 0;
+  /* Pre-3.0 hosts do not support UNLOAD-and-reconnect (Linux, iPXE). */
+  if (vc.vc_version >= VMBUS_VERSION_WIN8_1)
+    rc = vc_unload(vc.vc_msg_conn_id);
+  kmcl_bus_unregister(&vc.vc_bus);
+  for (unsigned i = 0; i < VMBUS_MAX_OFFERS; i++) {
+    ev_cancel(&vc.vc_offers[i].or_work);
+    memset(&vc.vc_offers[i], 0, sizeof(vc.vc_offers[i]));
+  }
+  vc.vc_connected = false;
+  pr_info("vmbus: disconnected%s\n", rc ? " (no unload response)" : "");
+  return rc;
+}
+
+void vmbus_offers_dump(void) {
+  for (unsigned i = 0; i < VMBUS_MAX_OFFERS; i++) {
+    const struct vmbus_offer_rec *o = &vc.vc_offers[i];
+    if (!o->or_used)
+      continue;
+    const char *name = vmbus_guid_name(&o->or_msg.if_type);
+    printf("  relid %-4u %-16s %s%s\n", o->or_relid, name ? name : "unknown",
+           o->or_ch ? "claimed" : "unclaimed", o->or_rescinded ? ", rescinded" : "");
+  }
+}
+
+int vmbus_modify_channel(uint32_t relid, uint32_t target_vp) {
+  if (vc.vc_version < VMBUS_VERSION_WIN10_V4_1)
+    return -ENOTSUP;
+  if (!vc_offer_by_relid(relid))
+    return -ENOENT;
+  struct vmbus_msg_modify_channel m;
+  memset(&m, 0, sizeof(m));
+  m.hdr.msgtype = VMBUS_MSG_MODIFYCHANNEL;
+  m.child_relid = relid;
+  m.target_vp = target_vp;
+  vc.vc_modify_done = false;
+  int rc = vc_post(&m, sizeof(m));
+  if (rc || vc.vc_version < VMBUS_VERSION_WIN10_V5_3)
+    return rc; /* no acknowledgement before 5.3 */
+  if (ev_wait(vc_flag, &vc.vc_modify_done, VMBUS_MODIFY_WAIT_MS) != 0)
+    return -ETIMEDOUT;
+  return vc.vc_modify_status ? -EIO : 0;
+}
+
+/* ---- kmcl/bus.h client side ------------------------------------------------------ */
+
+static int vc_attach(struct kmcl_bus *bus, VMBCHANNEL ch, const GUID *type, const GUID *instance) {
+  (void)bus;
+  struct vmbus_claim *c = NULL;
+  for (unsigned i = 0; i < VMBUS_MAX_CLAIMS && !c; i++)
+    if (!vc.vc_claims[i].cl_ch)
+      c = &vc.vc_claims[i];
+  if (!c)
+    return -ENOMEM;
+  c->cl_ch = ch;
+  c->cl_type = *type;
+  c->cl_has_instance = instance != NULL;
+  if (instance)
+    c->cl_instance = *instance;
+  for (unsigned i = 0; i < VMBUS_MAX_OFFERS && c->cl_ch; i++)
+    if (vc.vc_offers[i].or_used)
+      vc_try_claim(&vc.vc_offers[i]);
+  return 0;
+}
+
+static void vc_detach(struct kmcl_bus *bus, VMBCHANNEL ch) {
+  (void)bus;
+  for (unsigned i = 0; i < VMBUS_MAX_CLAIMS; i++)
+    if (vc.vc_claims[i].cl_ch == ch)
+      memset(&vc.vc_claims[i], 0, sizeof(vc.vc_claims[i]));
+  struct vmbus_offer_rec *o = vc_offer_of(ch);
+  if (!o || o->or_ch != ch)
+    return;
+  ev_cancel(&o->or_work);
+  o->or_events = 0;
+  o->or_ch = NULL;
+  o->or_open_sent = false;
+  kmcl_bus_set_context(ch, NULL);
+  if (o->or_rescinded)
+    vc_release_relid(o); /* the host may now reuse the relid */
+  else
+    vc_try_claim(o); /* another channel may be waiting for it */
+}
+
+struct vc_gpadl_cond {
+  struct vmbus_gpadl_wait *w;
+  bool teardown;
+};
+static bool vc_gpadl_done(void *arg) {
+  const struct vc_gpadl_cond *c = arg;
+  if (c->w->gw_offer->or_rescinded)
+    return true;
+  return c->teardown ? c->w->gw_torn : c->w->gw_created;
+}
+
+/** Send a GPADL as GPADL_HEADER + GPADL_BODY messages. The range data is a
+ * stream of 8-byte slots ({byte_count, byte_offset} per range, then its
+ * PFNs): 27 slots fit the header (26 PFNs after one range header) and 28 a
+ * body (PROTOCOL-REFERENCE 2.2, 2.5). */
+static int vc_gpadl_send(uint32_t relid, uint32_t handle, const uint64_t *pfns, uint32_t npfn,
+                         uint32_t byte_offset, uint32_t byte_count) {
+  uint64_t slot0 = (uint64_t)byte_count | ((uint64_t)byte_offset << 32);
+  uint32_t nslots = 1 + npfn;
+  union {
+    uint8_t b[VMBUS_MAX_CHANNEL_MESSAGE];
+    uint64_t align;
+  } u;
+  memset(&u, 0, sizeof(u));
+  struct vmbus_msg_gpadl_header *h = (void *)u.b;
+  h->hdr.msgtype = VMBUS_MSG_GPADL_HEADER;
+  h->child_relid = relid;
+  h->gpadl = handle;
+  h->range_buflen = (uint16_t)(nslots * 8);
+  h->rangecount = 1;
+  const uint32_t head_slots = (VMBUS_MAX_CHANNEL_MESSAGE - sizeof(*h)) / 8;
+  uint32_t n = nslots < head_slots ? nslots : head_slots;
+  memcpy(u.b + sizeof(*h), &slot0, 8);
+  memcpy(u.b + sizeof(*h) + 8, pfns, (size_t)(n - 1) * 8);
+  int rc = vc_post(u.b, sizeof(*h) + (size_t)n * 8);
+  uint32_t done = n - 1; /* PFNs sent */
+  while (rc == 0 && done < npfn) {
+    memset(&u, 0, sizeof(u));
+    struct vmbus_msg_gpadl_body *b = (void *)u.b;
+    b->hdr.msgtype = VMBUS_MSG_GPADL_BODY;
+    b->msgnumber = 0; /* as Linux: hosts do not use it */
+    b->gpadl = handle;
+    uint32_t k = npfn - done;
+    if (k > VMBUS_GPADL_BODY_MAX_PFNS)
+      k = VMBUS_GPADL_BODY_MAX_PFNS;
+    memcpy(u.b + sizeof(*b), pfns + done, (size_t)k * 8);
+    rc = vc_post(u.b, sizeof(*b) + (size_t)k * 8);
+    done += k;
+    vc.vc_stats.vs_gpadl_bodies++;
+  }
+  return rc;
+}
+
+static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *pfns,
+                           uint32_t npfn, uint32_t byte_offset, uint32_t byte_count,
+                           bool read_only, uint32_t *handle) {
+  (void)bus;
+  (void)read_only; /* VMBus GPADLs carry no access mode: the host maps them */
+  struct vmbus_offer_rec *o = vc_offer_of(ch);
+  if (!o)
+    return -EINVAL;
+  if (o->or_rescinded)
+    return -ENODEV;
+  /* range_buflen is 16 bits: 8 + 8 * npfn <= 65535. */
+  if (npfn == 0 || npfn > (0xffffu - 8) / 8)
+    return -E2BIG;
+  struct vmbus_gpadl_wait *w = NULL;
+  for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
+    if (!vc.vc_gpadls[i].gw_used)
+      w = &vc.vc_gpadls[i];
+  if (!w)
+    return -ENOMEM;
+  memset(w, 0, sizeof(*w));
+  w->gw_used = true;
+  w->gw_handle = vc.vc_next_gpadl++;
+  if (vc.vc_next_gpadl == 0)
+    vc.vc_next_gpadl = VMBUS_FIRST_GPADL_HANDLE;
+  w->gw_offer = o;
+  int rc = vc_gpadl_send(o->or_relid, w->gw_handle, pfns, npfn, byte_offset, byte_count);
+  struct vc_gpadl_cond cond = {w, false};
+  if (rc == 0 && ev_wait(vc_gpadl_done, &cond, KMCL_BUS_GPADL_WAIT_MS) != 0) {
+    pr_err("vmbus: no GPADL_CREATED for gpadl %#x within %u ms\n", w->gw_handle,
+           KMCL_BUS_GPADL_WAIT_MS);
+    rc = -ETIMEDOUT;
+  } else if (rc == 0 && o->or_rescinded) {
+    rc = -ENODEV;
+  } else if (rc == 0 && w->gw_status != 0) {
+    pr_err("vmbus: host refused gpadl %#x (%u pages): status %#x\n", w->gw_handle, npfn,
+           w->gw_status);
+    rc = -EIO;
+  }
+  if (rc == 0) {
+    *handle = w->gw_handle;
+    vc.vc_stats.vs_gpadls++;
+    w->gw_created = false; /* keep the slot for the teardown wait */
+    return 0;
+  }
+  memset(w, 0, sizeof(*w));
+  return rc;
+}
+
+static int vc_gpadl_teardown(struct kmcl_bus *bus, VMBCHANNEL ch, uint32_t handle) {
+  (void)bus;
+  struct vmbus_offer_rec *o = vc_offer_of(ch);
+  struct vmbus_gpadl_wait *w = NULL;
+  for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
+    if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
+      w = &vc.vc_gpadls[i];
+  if (!o || !w)
+    return -ENOENT;
+  int rc = 0;
+  /* A rescinded relid gets no teardown: the host ignores it (Linux skips). */
+  if (!o->or_rescinded) {
+    struct vmbus_msg_gpadl_teardown m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.msgtype = VMBUS_MSG_GPADL_TEARDOWN;
+    m.child_relid = o->or_relid;
+    m.gpadl = handle;
+    w->gw_torn = false;
+    rc = vc_post(&m, sizeof(m));
+    struct vc_gpadl_cond cond = {w, true};
+    if (rc == 0 && ev_wait(vc_gpadl_done, &cond, KMCL_BUS_GPADL_WAIT_MS) != 0) {
+      pr_err("vmbus: no GPADL_TORNDOWN for gpadl %#x within %u ms: its pages stay with the "
+             "host\n",
+             handle, KMCL_BUS_GPADL_WAIT_MS);
+      rc = -ETIMEDOUT;
+    }
+  }
+  memset(w, 0, sizeof(*w));
+  return rc;
+}
+
+static int vc_open(struct kmcl_bus *bus, VMBCHANNEL ch, const struct kmcl_bus_open *req) {
+  (void)bus;
+  struct vmbus_offer_rec *o = vc_offer_of(ch);
+  if (!o)
+    return -EINVAL;
+  if (o->or_rescinded)
+    return -ENODEV;
+  struct vmbus_msg_open_channel m;
+  memset(&m, 0, sizeof(m));
+  m.hdr.msgtype = VMBUS_MSG_OPENCHANNEL;
+  m.child_relid = o->or_relid;
+  m.openid = o->or_relid; /* as Linux */
+  m.ringbuffer_gpadlhandle = req->bp_ring_gpadl;
+  m.target_vp = hv_vcpu_self()->hv_vp_index;
+  m.downstream_ringbuffer_pageoffset = req->bp_downstream_offset;
+  o->or_open_sent = true;
+  int rc = vc_post(&m, VMBUS_OPEN_CHANNEL_SIZE);
+  if (rc)
+    o->or_open_sent = false;
+  return rc;
+}
+
+static void vc_close(struct kmcl_bus *bus, VMBCHANNEL ch) {
+  (void)bus;
+  struct vmbus_offer_rec *o = vc_offer_of(ch);
+  if (!o)
+    return;
+  o->or_open_sent = false;
+  o->or_events &= ~VO_EV_OPEN_RESULT;
+  if (o->or_rescinded)
+    return;
+  struct vmbus_msg_relid m;
+  memset(&m, 0, sizeof(m));
+  m.hdr.msgtype = VMBUS_MSG_CLOSECHANNEL;
+  m.child_relid = o->or_relid;
+  vc_post(&m, sizeof(m));
+}
+
+static int vc_set_latency(struct kmcl_bus *bus, VMBCHANNEL ch, uint16_t latency, uint16_t *old) {
+  (void)bus;
+  struct vmbus_offer_rec *o = vc_offer_of(ch);
+  if (!o || !(o->or_msg.monitor_allocated & 1))
+    return -ENOTSUP;
+  unsigned id = o->or_msg.monitorid;
+  if (id >= 128)
+    return -EINVAL;
+  volatile uint16_t *lat = &vc.vc_monitor2->latency[id / 32][id % 32];
+  *old = *lat;
+  *lat = latency;
+  return 0;
+}
+
+/* Kick the host for this channel (PROTOCOL-REFERENCE 2.7). Monitored: the
+ * interrupt-page bit and the monitor pending bit, no hypercall (the host
+ * polls). Otherwise the interrupt-page bit unless the offer has a dedicated
+ * interrupt, then HvSignalEvent on the offer's connection id. */
+static void vc_signal(struct kmcl_bus *bus, VMBCHANNEL ch) {
+  (void)bus;
+  struct vmbus_offer_rec *o = vc_offer_of(ch);
+  if (!o || o->or_rescinded)
+    return;
+  uint32_t relid = o->or_relid;
+  volatile uint64_t *send = (volatile uint64_t *)(vc.vc_int_page + VMBUS_INT_PAGE_SEND_OFFSET);
+  bool int_page = vc.vc_version < VMBUS_VERSION_WIN10_V5 && relid < VMBUS_MAX_RELID_INT_PAGE;
+  if ((o->or_msg.monitor_allocated & 1) && o->or_msg.monitorid < 128) {
+    unsigned id = o->or_msg.monitorid;
+    if (int_page)
+      __atomic_fetch_or(&send[relid / 64], 1ull << (relid % 64), __ATOMIC_SEQ_CST);
+    __atomic_fetch_or(&vc.vc_monitor2->trigger_group[id / 32].pending, 1u << (id % 32),
+                      __ATOMIC_SEQ_CST);
+    vc.vc_stats.vs_signal_monitor++;
+    return;
+  }
+  if (int_page && !(o->or_msg.is_dedicated_interrupt & 1))
+    __atomic_fetch_or(&send[relid / 64], 1ull << (relid % 64), __ATOMIC_SEQ_CST);
+  int rc = hv_signal_event(o->or_msg.connection_id, 0);
+  vc.vc_stats.vs_signal_hypercall++;
+  if (rc && log_ratelimit_ok(&vc_rl))
+    pr_warn("vmbus: HvSignalEvent(%u) for relid %u: %s\n", o->or_msg.connection_id, relid,
+            hv_strerror(rc));
+}
+
+static const struct kmcl_bus_ops vc_ops = {
+    .attach = vc_attach,
+    .detach = vc_detach,
+    .gpadl_create = vc_gpadl_create,
+    .gpadl_teardown = vc_gpadl_teardown,
+    .open = vc_open,
+    .close = vc_close,
+    .set_latency = vc_set_latency,
+    .signal = vc_signal,
+};

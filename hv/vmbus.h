@@ -1,0 +1,64 @@
+/* hv/vmbus.h: the guest's VMBus bus client: connection and version
+ * negotiation, offers, GPADLs, open/close, rescind, unload. It implements
+ * the client side of KMCL's bus seam (kmcl/bus.h): KMCL client channels
+ * whose parent device is vmbus_device() open, send and receive through it.
+ * PROTOCOL-REFERENCE.md section 2 gives every message. */
+#ifndef HV_VMBUS_H
+#define HV_VMBUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hv/vmbus_proto.h"
+#include "kmcl/bus.h"
+
+/* Named bounded waits on the host (STYLE.md rule 8). Generous: under this
+ * machine's kvm-pvm every guest instruction costs microseconds. */
+#define VMBUS_CONTACT_WAIT_MS 5000 /* one INITIATE_CONTACT -> VERSION_RESPONSE */
+#define VMBUS_OFFERS_WAIT_MS 10000 /* REQUESTOFFERS -> ALLOFFERS_DELIVERED */
+#define VMBUS_UNLOAD_WAIT_MS 5000  /* UNLOAD -> UNLOAD_RESPONSE */
+#define VMBUS_MODIFY_WAIT_MS 2000  /* MODIFYCHANNEL -> RESPONSE (5.3+) */
+
+/* Policy limits of this client. */
+#define VMBUS_MAX_OFFERS 64
+#define VMBUS_MAX_CLAIMS 16
+#define VMBUS_MAX_GPADL_WAITS 16
+
+/** Every version this client speaks, newest first (PROTOCOL-REFERENCE 2.3). */
+extern const uint32_t vmbus_versions[];
+extern const unsigned vmbus_nversions;
+
+struct vmbus_stats {
+  uint64_t vs_msgs_in, vs_msgs_out, vs_msgs_bad, vs_events;
+  uint64_t vs_signal_hypercall, vs_signal_monitor, vs_gpadls, vs_gpadl_bodies;
+};
+
+/** Options (from the kernel command line: vmbus.max_version, vmbus.trace). */
+struct vmbus_options {
+  uint32_t vo_max_version; /* 0: no cap */
+  bool vo_trace;
+  bool vo_unload_first; /* an earlier owner left state: UNLOAD before contact */
+};
+
+/** Negotiate (newest first, capped), request offers and collect them until
+ * ALLOFFERS_DELIVERED. Requires hv_init() == 0. Each offer is logged with
+ * its class name. 0, or -ETIMEDOUT / -EPROTONOSUPPORT (no version accepted)
+ * / HV_ERR(status) with a message saying which step failed. */
+int vmbus_connect(const struct vmbus_options *opt);
+/** UNLOAD (3.0+) and forget all offers. Channels must be closed first. */
+int vmbus_disconnect(void);
+
+bool vmbus_connected(void);
+uint32_t vmbus_version(void);
+unsigned vmbus_offer_count(void);
+/** Print every offer and who claimed it. */
+void vmbus_offers_dump(void);
+const struct vmbus_stats *vmbus_stats(void);
+/** The parent device for KMCL client channels (VmbChannelAllocate). */
+struct _DEVICE_OBJECT *vmbus_device(void);
+
+/** MODIFYCHANNEL (4.1+): retarget a channel's interrupts. Waits for the
+ * response from 5.3. 0, -ENOTSUP (version), -ENOENT, -ETIMEDOUT. */
+int vmbus_modify_channel(uint32_t relid, uint32_t target_vp);
+
+#endif

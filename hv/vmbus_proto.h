@@ -1,0 +1,352 @@
+/* hv/vmbus_proto.h: VMBus channel-management messages, versions, interrupt
+ * and monitor pages: the wire format between the guest's VMBus client
+ * (hv/vmbus.c) and a VMBus server (host/). Wire format only; every size and
+ * offset the protocol fixes is asserted. Source of every number:
+ * ../shared/PROTOCOL-REFERENCE.md section 2 (Linux include/linux/hyperv.h,
+ * OpenVMM vmbus_core protocol.rs, FreeBSD vmbus_reg.h). */
+#ifndef HV_VMBUS_PROTO_H
+#define HV_VMBUS_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMBUS_PACKED __attribute__((packed))
+
+/* ---- Constants (section 2.1) ---------------------------------------------- */
+#define VMBUS_MESSAGE_CONNECTION_ID 1   /* versions < 5.0 */
+#define VMBUS_MESSAGE_CONNECTION_ID_4 4 /* INITIATE_CONTACT for >= 5.0 */
+#define VMBUS_EVENT_CONNECTION_ID 2     /* signalling on 0.13 */
+#define VMBUS_MONITOR_CONNECTION_ID 3
+#define VMBUS_MESSAGE_SINT 2
+#define VMBUS_FIRST_GPADL_HANDLE 0xe1e10u /* a choice: Linux's, any unique non-zero */
+#define VMBUS_MAX_USER_DEFINED_BYTES 120
+#define VMBUS_MAX_CHANNEL_MESSAGE 240 /* = HV_MESSAGE_PAYLOAD_MAX */
+#define VMBUS_MAX_RELID 2048          /* relids index 2048 event flags */
+#define VMBUS_MAX_RELID_INT_PAGE 256  /* interrupt-page signalling (< 2.4) */
+
+/* Versions: major << 16 | minor. */
+#define VMBUS_VERSION(maj, min) (((uint32_t)(maj) << 16) | (uint32_t)(min))
+#define VMBUS_VERSION_WS2008 VMBUS_VERSION(0, 13)
+#define VMBUS_VERSION_WIN7 VMBUS_VERSION(1, 1)
+#define VMBUS_VERSION_WIN8 VMBUS_VERSION(2, 4)
+#define VMBUS_VERSION_WIN8_1 VMBUS_VERSION(3, 0)
+#define VMBUS_VERSION_WIN10 VMBUS_VERSION(4, 0)
+#define VMBUS_VERSION_WIN10_V4_1 VMBUS_VERSION(4, 1)
+#define VMBUS_VERSION_WIN10_V5 VMBUS_VERSION(5, 0)
+#define VMBUS_VERSION_WIN10_V5_1 VMBUS_VERSION(5, 1)
+#define VMBUS_VERSION_WIN10_V5_2 VMBUS_VERSION(5, 2)
+#define VMBUS_VERSION_WIN10_V5_3 VMBUS_VERSION(5, 3)
+#define VMBUS_VERSION_WIN10_V6_0 VMBUS_VERSION(6, 0)
+#define VMBUS_VERSION_MAJOR(v) ((v) >> 16)
+#define VMBUS_VERSION_MINOR(v) ((v)&0xffff)
+
+/* Copper (6.0) feature flags. */
+#define VMBUS_FEATURE_GUEST_SPECIFIED_SIGNAL_PARAMETERS 0x1u
+#define VMBUS_FEATURE_CHANNEL_INTERRUPT_REDIRECTION 0x2u
+#define VMBUS_FEATURE_MODIFY_CONNECTION 0x4u
+#define VMBUS_FEATURE_CLIENT_ID 0x8u
+#define VMBUS_FEATURE_CONFIDENTIAL_CHANNELS 0x10u
+#define VMBUS_FEATURE_PAUSE_RESUME 0x20u
+#define VMBUS_FEATURE_SERVER_SPECIFIED_MONITOR_PAGES 0x40u
+#define VMBUS_FEATURE_GPA_PINNING 0x80u
+
+/* ---- GUIDs --------------------------------------------------------------- */
+/* Mixed-endian on the wire: the first three fields little-endian. Packed
+ * (alignment 1) so a GUID inside a packed message can be passed by address. */
+struct vmbus_guid {
+  uint32_t data1;
+  uint16_t data2;
+  uint16_t data3;
+  uint8_t data4[8];
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_guid) == 16, "GUID is 16 bytes");
+#define VMBUS_GUID(a, b, c, d0, d1, d2, d3, d4, d5, d6, d7)                                        \
+  {(a), (b), (c), {(d0), (d1), (d2), (d3), (d4), (d5), (d6), (d7)}}
+
+/* f8615163-df3e-46c5-913f-f2d2f965ed0e: wire bytes 63 51 61 f8 3e df c5 46 91 3f ... */
+#define VMBUS_GUID_NETWORK                                                                         \
+  VMBUS_GUID(0xf8615163, 0xdf3e, 0x46c5, 0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e)
+
+/* ---- Messages (section 2.2) ----------------------------------------------- */
+enum vmbus_msgtype {
+  VMBUS_MSG_INVALID = 0,
+  VMBUS_MSG_OFFERCHANNEL = 1,
+  VMBUS_MSG_RESCIND_CHANNELOFFER = 2,
+  VMBUS_MSG_REQUESTOFFERS = 3,
+  VMBUS_MSG_ALLOFFERS_DELIVERED = 4,
+  VMBUS_MSG_OPENCHANNEL = 5,
+  VMBUS_MSG_OPENCHANNEL_RESULT = 6,
+  VMBUS_MSG_CLOSECHANNEL = 7,
+  VMBUS_MSG_GPADL_HEADER = 8,
+  VMBUS_MSG_GPADL_BODY = 9,
+  VMBUS_MSG_GPADL_CREATED = 10,
+  VMBUS_MSG_GPADL_TEARDOWN = 11,
+  VMBUS_MSG_GPADL_TORNDOWN = 12,
+  VMBUS_MSG_RELID_RELEASED = 13,
+  VMBUS_MSG_INITIATE_CONTACT = 14,
+  VMBUS_MSG_VERSION_RESPONSE = 15,
+  VMBUS_MSG_UNLOAD = 16,
+  VMBUS_MSG_UNLOAD_RESPONSE = 17,
+  VMBUS_MSG_OPEN_RESERVED_CHANNEL = 18,
+  VMBUS_MSG_CLOSE_RESERVED_CHANNEL = 19,
+  VMBUS_MSG_CLOSE_RESERVED_RESPONSE = 20,
+  VMBUS_MSG_TL_CONNECT_REQUEST = 21,
+  VMBUS_MSG_MODIFYCHANNEL = 22,
+  VMBUS_MSG_TL_CONNECT_RESULT = 23,
+  VMBUS_MSG_MODIFYCHANNEL_RESPONSE = 24,
+  VMBUS_MSG_MODIFY_CONNECTION = 25,
+  VMBUS_MSG_MODIFY_CONNECTION_RESPONSE = 26,
+  VMBUS_MSG_PAUSE = 27,
+  VMBUS_MSG_PAUSE_RESPONSE = 28,
+  VMBUS_MSG_RESUME = 29,
+  VMBUS_MSG_COUNT = 30,
+};
+
+struct vmbus_msg_header {
+  uint32_t msgtype;
+  uint32_t padding;
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_header) == 8, "message header");
+
+/* Offer flags (chn_flags) */
+#define VMBUS_OFFER_ENUMERATE_DEVICE_INTERFACE 0x1u
+#define VMBUS_OFFER_SERVER_SUPPORTS_TRANSFER_PAGES 0x2u
+#define VMBUS_OFFER_SERVER_SUPPORTS_GPADLS 0x4u
+#define VMBUS_OFFER_NAMED_PIPE_MODE 0x10u
+#define VMBUS_OFFER_LOOPBACK 0x100u
+#define VMBUS_OFFER_PARENT_OFFER 0x200u
+#define VMBUS_OFFER_REQUEST_MONITORED_NOTIFICATION 0x400u
+
+/* OFFERCHANNEL (1) H->G */
+struct vmbus_msg_offer {
+  struct vmbus_msg_header hdr;
+  struct vmbus_guid if_type;     /* device class */
+  struct vmbus_guid if_instance; /* this device */
+  uint64_t reserved1;            /* FreeBSD chm_chlat */
+  uint64_t reserved2;            /* FreeBSD chm_chrev | chm_svrctx_sz << 32 */
+  uint16_t chn_flags;
+  uint16_t mmio_megabytes;
+  uint8_t user_def[VMBUS_MAX_USER_DEFINED_BYTES];
+  uint16_t sub_channel_index; /* 0: primary */
+  uint16_t reserved3;
+  uint32_t child_relid;
+  uint8_t monitorid;         /* MNF trigger index: group id/32, bit id%32 */
+  uint8_t monitor_allocated; /* bit 0 (1.1+) */
+  uint16_t is_dedicated_interrupt; /* bit 0 (1.1+) */
+  uint32_t connection_id;          /* (1.1+) for HvSignalEvent */
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_offer) == 196, "OFFERCHANNEL is 196 bytes");
+_Static_assert(offsetof(struct vmbus_msg_offer, if_instance) == 24, "if_instance at 24");
+_Static_assert(offsetof(struct vmbus_msg_offer, chn_flags) == 56, "chn_flags at 56");
+_Static_assert(offsetof(struct vmbus_msg_offer, user_def) == 60, "user_def at 60");
+_Static_assert(offsetof(struct vmbus_msg_offer, sub_channel_index) == 180, "sub index at 180");
+_Static_assert(offsetof(struct vmbus_msg_offer, child_relid) == 184, "child_relid at 184");
+_Static_assert(offsetof(struct vmbus_msg_offer, monitorid) == 188, "monitorid at 188");
+_Static_assert(offsetof(struct vmbus_msg_offer, is_dedicated_interrupt) == 190, "dedicated at 190");
+_Static_assert(offsetof(struct vmbus_msg_offer, connection_id) == 192, "connection_id at 192");
+
+/* RESCIND_CHANNELOFFER (2) H->G, CLOSECHANNEL (7) G->H, RELID_RELEASED (13) G->H */
+struct vmbus_msg_relid {
+  struct vmbus_msg_header hdr;
+  uint32_t child_relid;
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_relid) == 12, "relid-only messages are 12 bytes");
+
+/* OPENCHANNEL (5) G->H; the Copper OpenChannel2 adds the last three fields. */
+#define VMBUS_OPEN_CHANNEL_SIZE 148
+#define VMBUS_OPEN_CHANNEL2_SIZE 156
+struct vmbus_msg_open_channel {
+  struct vmbus_msg_header hdr;
+  uint32_t child_relid;
+  uint32_t openid;
+  uint32_t ringbuffer_gpadlhandle;
+  uint32_t target_vp;
+  uint32_t downstream_ringbuffer_pageoffset; /* pages of the G->H ring incl. header */
+  uint8_t userdata[VMBUS_MAX_USER_DEFINED_BYTES];
+  uint32_t connection_id; /* OpenChannel2 only */
+  uint16_t event_flag;
+  uint16_t flags;
+} VMBUS_PACKED;
+_Static_assert(offsetof(struct vmbus_msg_open_channel, target_vp) == 20, "target_vp at 20");
+_Static_assert(offsetof(struct vmbus_msg_open_channel, userdata) == 28, "userdata at 28");
+_Static_assert(offsetof(struct vmbus_msg_open_channel, connection_id) == VMBUS_OPEN_CHANNEL_SIZE,
+               "OPENCHANNEL is 148 bytes");
+_Static_assert(sizeof(struct vmbus_msg_open_channel) == VMBUS_OPEN_CHANNEL2_SIZE,
+               "OpenChannel2 is 156 bytes");
+
+/* OPENCHANNEL_RESULT (6) H->G */
+struct vmbus_msg_open_result {
+  struct vmbus_msg_header hdr;
+  uint32_t child_relid;
+  uint32_t openid;
+  uint32_t status; /* 0: success */
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_open_result) == 20, "OPENCHANNEL_RESULT is 20 bytes");
+
+/* GPADL_HEADER (8) G->H: one or more ranges, each {byte_count, byte_offset,
+ * pfn[]}; this project sends one page-aligned range (QEMU accepts only that). */
+struct vmbus_gpa_range_hdr {
+  uint32_t byte_count;
+  uint32_t byte_offset;
+} VMBUS_PACKED;
+struct vmbus_msg_gpadl_header {
+  struct vmbus_msg_header hdr;
+  uint32_t child_relid;
+  uint32_t gpadl;
+  uint16_t range_buflen; /* bytes of range data: 8 + 8 * pages for one range */
+  uint16_t rangecount;
+  /* struct vmbus_gpa_range_hdr + uint64_t pfn[] follow, repeated */
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_gpadl_header) == 20, "GPADL_HEADER fixed part");
+#define VMBUS_GPADL_HEADER_MAX_PFNS                                                                \
+  ((VMBUS_MAX_CHANNEL_MESSAGE - sizeof(struct vmbus_msg_gpadl_header) -                            \
+    sizeof(struct vmbus_gpa_range_hdr)) /                                                          \
+   8)
+_Static_assert(VMBUS_GPADL_HEADER_MAX_PFNS == 26, "26 PFNs fit the GPADL header");
+
+/* GPADL_BODY (9) G->H */
+struct vmbus_msg_gpadl_body {
+  struct vmbus_msg_header hdr;
+  uint32_t msgnumber; /* Linux leaves 0 */
+  uint32_t gpadl;
+  /* uint64_t pfn[] follow */
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_gpadl_body) == 16, "GPADL_BODY fixed part");
+#define VMBUS_GPADL_BODY_MAX_PFNS                                                                  \
+  ((VMBUS_MAX_CHANNEL_MESSAGE - sizeof(struct vmbus_msg_gpadl_body)) / 8)
+_Static_assert(VMBUS_GPADL_BODY_MAX_PFNS == 28, "28 PFNs fit a GPADL body");
+
+/* GPADL_CREATED (10) H->G */
+struct vmbus_msg_gpadl_created {
+  struct vmbus_msg_header hdr;
+  uint32_t child_relid;
+  uint32_t gpadl;
+  uint32_t creation_status; /* 0: success */
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_gpadl_created) == 20, "GPADL_CREATED is 20 bytes");
+
+/* GPADL_TEARDOWN (11) G->H */
+struct vmbus_msg_gpadl_teardown {
+  struct vmbus_msg_header hdr;
+  uint32_t child_relid;
+  uint32_t gpadl;
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_gpadl_teardown) == 16, "GPADL_TEARDOWN is 16 bytes");
+
+/* GPADL_TORNDOWN (12) H->G */
+struct vmbus_msg_gpadl_torndown {
+  struct vmbus_msg_header hdr;
+  uint32_t gpadl;
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_gpadl_torndown) == 12, "GPADL_TORNDOWN is 12 bytes");
+
+/* INITIATE_CONTACT (14) G->H. Below 5.0 bytes 16..23 are the interrupt page
+ * GPA; from 5.0 they are msg_sint, msg_vtl, padding and (6.0) feature flags. */
+#define VMBUS_INITIATE_CONTACT_SIZE 40
+#define VMBUS_INITIATE_CONTACT2_SIZE 56
+struct vmbus_msg_initiate_contact {
+  struct vmbus_msg_header hdr;
+  uint32_t vmbus_version_requested;
+  uint32_t target_vcpu; /* VP index for control messages */
+  union {
+    uint64_t interrupt_page; /* < 5.0 */
+    struct {
+      uint8_t msg_sint;
+      uint8_t msg_vtl;
+      uint16_t reserved;
+      uint32_t feature_flags; /* 6.0 */
+    } VMBUS_PACKED v5;
+  } u;
+  uint64_t monitor_page1; /* parent -> child */
+  uint64_t monitor_page2; /* child -> parent */
+  struct vmbus_guid client_id; /* InitiateContact2 only */
+} VMBUS_PACKED;
+_Static_assert(offsetof(struct vmbus_msg_initiate_contact, u.v5.feature_flags) == 20,
+               "feature_flags at 20");
+_Static_assert(offsetof(struct vmbus_msg_initiate_contact, monitor_page1) == 24, "monitor1 at 24");
+_Static_assert(offsetof(struct vmbus_msg_initiate_contact, client_id) == VMBUS_INITIATE_CONTACT_SIZE,
+               "INITIATE_CONTACT is 40 bytes");
+_Static_assert(sizeof(struct vmbus_msg_initiate_contact) == VMBUS_INITIATE_CONTACT2_SIZE,
+               "InitiateContact2 is 56 bytes");
+
+/* VERSION_RESPONSE (15) H->G. msg_conn_id: from 5.0 the message connection id
+ * to use from now on; below 5.0 hosts put the version or 0 (do not trust it). */
+#define VMBUS_VERSION_RESPONSE_SIZE 16
+#define VMBUS_VERSION_RESPONSE_V6_SIZE 20
+struct vmbus_msg_version_response {
+  struct vmbus_msg_header hdr;
+  uint8_t version_supported; /* non-zero: accepted */
+  uint8_t connection_state;  /* 0 ok, 1 low resources, 2 unknown failure */
+  uint16_t padding;
+  uint32_t msg_conn_id;
+  uint32_t supported_features; /* 6.0 */
+} VMBUS_PACKED;
+_Static_assert(offsetof(struct vmbus_msg_version_response, msg_conn_id) == 12, "conn id at 12");
+_Static_assert(sizeof(struct vmbus_msg_version_response) == VMBUS_VERSION_RESPONSE_V6_SIZE,
+               "Copper VERSION_RESPONSE is 20 bytes");
+
+/* MODIFYCHANNEL (22) G->H, MODIFYCHANNEL_RESPONSE (24) H->G */
+struct vmbus_msg_modify_channel {
+  struct vmbus_msg_header hdr;
+  uint32_t child_relid;
+  uint32_t target_vp; /* response: status */
+} VMBUS_PACKED;
+_Static_assert(sizeof(struct vmbus_msg_modify_channel) == 16, "MODIFYCHANNEL is 16 bytes");
+
+/* Minimum payload per type that a receiver accepts (Linux min_payload_len);
+ * 0 for types never accepted in that direction. */
+#define VMBUS_MSG_MIN_SIZE_INITIALIZER                                                             \
+  {                                                                                                \
+    [VMBUS_MSG_OFFERCHANNEL] = sizeof(struct vmbus_msg_offer),                                     \
+    [VMBUS_MSG_RESCIND_CHANNELOFFER] = sizeof(struct vmbus_msg_relid),                             \
+    [VMBUS_MSG_REQUESTOFFERS] = sizeof(struct vmbus_msg_header),                                   \
+    [VMBUS_MSG_ALLOFFERS_DELIVERED] = sizeof(struct vmbus_msg_header),                             \
+    [VMBUS_MSG_OPENCHANNEL] = VMBUS_OPEN_CHANNEL_SIZE,                                             \
+    [VMBUS_MSG_OPENCHANNEL_RESULT] = sizeof(struct vmbus_msg_open_result),                         \
+    [VMBUS_MSG_CLOSECHANNEL] = sizeof(struct vmbus_msg_relid),                                     \
+    [VMBUS_MSG_GPADL_HEADER] = sizeof(struct vmbus_msg_gpadl_header),                              \
+    [VMBUS_MSG_GPADL_BODY] = sizeof(struct vmbus_msg_gpadl_body),                                  \
+    [VMBUS_MSG_GPADL_CREATED] = sizeof(struct vmbus_msg_gpadl_created),                            \
+    [VMBUS_MSG_GPADL_TEARDOWN] = sizeof(struct vmbus_msg_gpadl_teardown),                          \
+    [VMBUS_MSG_GPADL_TORNDOWN] = sizeof(struct vmbus_msg_gpadl_torndown),                          \
+    [VMBUS_MSG_RELID_RELEASED] = sizeof(struct vmbus_msg_relid),                                   \
+    [VMBUS_MSG_INITIATE_CONTACT] = VMBUS_INITIATE_CONTACT_SIZE,                                    \
+    [VMBUS_MSG_VERSION_RESPONSE] = VMBUS_VERSION_RESPONSE_SIZE,                                    \
+    [VMBUS_MSG_UNLOAD] = sizeof(struct vmbus_msg_header),                                          \
+    [VMBUS_MSG_UNLOAD_RESPONSE] = sizeof(struct vmbus_msg_header),                                 \
+    [VMBUS_MSG_MODIFYCHANNEL] = sizeof(struct vmbus_msg_modify_channel),                           \
+    [VMBUS_MSG_MODIFYCHANNEL_RESPONSE] = sizeof(struct vmbus_msg_modify_channel),                  \
+  }
+
+/* ---- Signalling pages (section 2.7) ----------------------------------------- */
+/* Interrupt page (< 5.0): bytes 0..2047 host->guest bits, 2048..4095 guest->host. */
+#define VMBUS_INT_PAGE_RECV_OFFSET 0
+#define VMBUS_INT_PAGE_SEND_OFFSET 2048
+
+struct vmbus_monitor_trigger_group {
+  uint32_t pending;
+  uint32_t armed;
+};
+struct vmbus_monitor_parameter {
+  uint32_t connection_id;
+  uint16_t flag_number;
+  uint16_t reserved;
+};
+struct vmbus_monitor_page {
+  uint32_t trigger_state; /* bits 3:0 group enable */
+  uint32_t reserved1;
+  struct vmbus_monitor_trigger_group trigger_group[4];
+  uint8_t reserved2[24];
+  int32_t next_checktime[4][32];
+  uint16_t latency[4][32]; /* 100 ns units */
+  uint8_t reserved3[256];
+  struct vmbus_monitor_parameter parameter[4][32];
+  uint8_t reserved4[1984];
+};
+_Static_assert(offsetof(struct vmbus_monitor_page, trigger_group) == 0x008, "trigger_group");
+_Static_assert(offsetof(struct vmbus_monitor_page, next_checktime) == 0x040, "next_checktime");
+_Static_assert(offsetof(struct vmbus_monitor_page, latency) == 0x240, "latency");
+_Static_assert(offsetof(struct vmbus_monitor_page, parameter) == 0x440, "parameter");
+_Static_assert(sizeof(struct vmbus_monitor_page) == 4096, "monitor page is one page");
+
+#endif
