@@ -200,3 +200,10 @@ void vmbus_msg_describe(char *buf, size_t bufsz, enum vmbus_dir dir, const void 
     break;
   }
 }
+
+int vmbus_trace_format(char *buf, size_t len, bool to_host, const void *msg, uint32_t size) {
+  if (len == 0)
+    return 0;
+  vmbus_msg_describe(buf, len, to_host ? VMBUS_DIR_TO_HOST : VMBUS_DIR_TO_GUEST, msg, size);
+  return (int)strlen(buf);
+}

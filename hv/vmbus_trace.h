@@ -1,4 +1,5 @@
-/* hv/vmbus_trace.h: decoding of VMBus channel messages for people: one line
+/* hv/vmbus_trace.h (shared by hv/ and host/; keep both callers working):
+ * decoding of VMBus channel messages for people: one line
  * per message, `vmbus: -> TYPE key=value ...` (guest to host) or `<-` (host
  * to guest), and the well-known names of device-class GUIDs. Pure functions,
  * shared by the guest's client and the host emulator so both print the same
@@ -25,5 +26,8 @@ void vmbus_version_format(uint32_t version, char out[12]);
 /** One decoded line, no trailing newline, always terminated. `msg` holds
  * `len` bytes as received (the decoder checks every field against len). */
 void vmbus_msg_describe(char *buf, size_t bufsz, enum vmbus_dir dir, const void *msg, size_t len);
+/** The same line, for callers that name the direction with a flag; returns
+ * the length written (without the NUL). */
+int vmbus_trace_format(char *buf, size_t len, bool to_host, const void *msg, uint32_t size);
 
 #endif

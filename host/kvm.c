@@ -1,0 +1,630 @@
+/* host/kvm.c: the KVM backend: one VM, one vCPU, exits to the emulator. */
+#include "host/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "arch/x86_64/multiboot.h"
+#include "host/hvemu.h"
+#include "kernel/event.h"
+#include "kernel/hw.h"
+#include "kernel/timer.h"
+
+#define HVK_COM1 0x3f8
+#define HVK_EXIT_PORT 0xf4
+/* Where the loader puts the multiboot information (below 1 MiB, which the
+ * kernel never allocates): the info block, the memory map, the command
+ * line and the loader name, each in its own slot. */
+#define HVK_MBI_ADDR 0x8000u
+#define HVK_MMAP_ADDR 0x8100u
+#define HVK_CMDLINE_ADDR 0x8400u
+#define HVK_CMDLINE_MAX 2048u
+#define HVK_LOADER_ADDR 0x8c00u
+#define HVK_LOW_RAM_END 0x9fc00u
+#define HVK_KERNEL_MIN_ADDR 0x100000u
+#define HVK_MAX_MEM (3ull << 30) /* the kernel maps 3-4 GiB uncached (MMIO) */
+/* Host work gets a turn at least this often while the guest runs. */
+#define HVK_POLL_NS 10000000ull
+#define HVK_MAX_CPUID 256
+
+struct hvk {
+  struct hvk_config k_cfg;
+  int k_kvm, k_vm, k_vcpu;
+  struct kvm_run *k_run;
+  size_t k_run_size;
+  uint8_t *k_mem;
+  struct partition k_part;
+  struct hvemu *k_emu;
+  struct hvk_stats k_stats;
+  uint64_t k_created_ns;
+  uint32_t k_entry;
+  char k_line[256]; /* console line being assembled */
+  size_t k_line_len;
+};
+
+static void hvk_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void hvk_err(char *err, size_t n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, n, fmt, ap);
+  va_end(ap);
+}
+
+const char *hvk_unusable_reason(void) {
+  static char why[160];
+  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(why, sizeof(why), "/dev/kvm: %s", strerror(errno));
+    return why;
+  }
+  int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+  close(fd);
+  if (v != KVM_API_VERSION) {
+    snprintf(why, sizeof(why), "/dev/kvm: API version %d, expected %d", v, KVM_API_VERSION);
+    return why;
+  }
+  return NULL;
+}
+
+/* ---- partition backend ---------------------------------------------------- */
+
+/* Fixed-delivery MSI to the LAPIC of APIC id 0: the SINT's vector. The
+ * ioctl wakes a halted vCPU inside the kernel (KVM-NOTES.md). */
+static int hvk_inject(struct partition *p, uint32_t vp, uint8_t vector) {
+  struct hvk *vm = p->p_backend;
+  (void)vp;
+  struct kvm_msi msi;
+  memset(&msi, 0, sizeof(msi));
+  msi.address_lo = 0xfee00000u;
+  msi.data = vector;
+  int r = ioctl(vm->k_vm, KVM_SIGNAL_MSI, &msi);
+  if (r < 0)
+    return -errno;
+  vm->k_stats.ks_intr_injected++;
+  return 0;
+}
+
+static const struct part_ops hvk_part_ops = {
+    .po_name = "kvm",
+    .po_inject = hvk_inject,
+    .po_write_hypercall_page = NULL, /* part_hypercall_code: OUT to 0xe5 */
+    .po_destroy = NULL,
+};
+
+struct partition *hvk_partition(struct hvk *vm) { return &vm->k_part; }
+const struct hvk_stats *hvk_stats(const struct hvk *vm) { return &vm->k_stats; }
+
+/* ---- creation ------------------------------------------------------------- */
+
+struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
+  if (cfg->kc_mem_bytes < (16u << 20) || cfg->kc_mem_bytes > HVK_MAX_MEM ||
+      (cfg->kc_mem_bytes & 0xfffff)) {
+    hvk_err(err, errlen, "memory size %lu MiB: need a whole number of MiB from 16 to %llu",
+            (unsigned long)(cfg->kc_mem_bytes >> 20), HVK_MAX_MEM >> 20);
+    return NULL;
+  }
+  struct hvk *vm = calloc(1, sizeof(*vm));
+  if (!vm) {
+    hvk_err(err, errlen, "out of memory");
+    return NULL;
+  }
+  vm->k_cfg = *cfg;
+  vm->k_kvm = vm->k_vm = vm->k_vcpu = -1;
+  vm->k_created_ns = hw_now_ns();
+  const char *step;
+#define HVK_TRY(call, what)                                                                        \
+  do {                                                                                             \
+    step = (what);                                                                                 \
+    if ((call) < 0)                                                                                \
+      goto fail;                                                                                   \
+  } while (0)
+  HVK_TRY(vm->k_kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), "open /dev/kvm");
+  HVK_TRY(vm->k_vm = ioctl(vm->k_kvm, KVM_CREATE_VM, 0), "KVM_CREATE_VM");
+  /* VMX wants a TSS area for real mode; other backends ignore it. */
+  ioctl(vm->k_vm, KVM_SET_TSS_ADDR, 0xfffbd000ul);
+  HVK_TRY(ioctl(vm->k_vm, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
+  struct kvm_pit_config pit;
+  memset(&pit, 0, sizeof(pit));
+  HVK_TRY(ioctl(vm->k_vm, KVM_CREATE_PIT2, &pit), "KVM_CREATE_PIT2");
+  void *mem = mmap(NULL, cfg->kc_mem_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  step = "mmap guest memory";
+  if (mem == MAP_FAILED)
+    goto fail;
+  vm->k_mem = mem;
+  struct kvm_userspace_memory_region region = {
+      .slot = 0,
+      .guest_phys_addr = 0,
+      .memory_size = cfg->kc_mem_bytes,
+      .userspace_addr = (uint64_t)(uintptr_t)mem,
+  };
+  HVK_TRY(ioctl(vm->k_vm, KVM_SET_USER_MEMORY_REGION, &region), "KVM_SET_USER_MEMORY_REGION");
+
+  /* Synthetic MSRs exit to us: KVM's MSR filter denies 0x40000000-0x400001FF
+   * (KVM-NOTES.md: Linux touches 0x40000118 too), everything else stays
+   * with KVM; MSRs KVM does not know exit as UNKNOWN and get a #GP here. */
+  struct kvm_enable_cap cap;
+  memset(&cap, 0, sizeof(cap));
+  cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+  cap.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
+  HVK_TRY(ioctl(vm->k_vm, KVM_ENABLE_CAP, &cap), "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)");
+  static uint8_t deny[(HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1) / 8];
+  struct kvm_msr_filter filter;
+  memset(&filter, 0, sizeof(filter));
+  filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+  filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+  filter.ranges[0].base = HV_X64_MSR_RANGE_FIRST;
+  filter.ranges[0].nmsrs = HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1;
+  filter.ranges[0].bitmap = deny; /* all zero: deny = exit to user space */
+  HVK_TRY(ioctl(vm->k_vm, KVM_X86_SET_MSR_FILTER, &filter), "KVM_X86_SET_MSR_FILTER");
+
+  HVK_TRY(vm->k_vcpu = ioctl(vm->k_vm, KVM_CREATE_VCPU, 0), "KVM_CREATE_VCPU");
+  int sz;
+  HVK_TRY(sz = ioctl(vm->k_kvm, KVM_GET_VCPU_MMAP_SIZE, 0), "KVM_GET_VCPU_MMAP_SIZE");
+  vm->k_run_size = (size_t)sz;
+  void *run = mmap(NULL, vm->k_run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->k_vcpu, 0);
+  step = "mmap kvm_run";
+  if (run == MAP_FAILED)
+    goto fail;
+  vm->k_run = run;
+#undef HVK_TRY
+
+  part_init(&vm->k_part, &hvk_part_ops, vm);
+  if (part_add_region(&vm->k_part, 0, cfg->kc_mem_bytes, vm->k_mem) != 0) {
+    hvk_err(err, errlen, "partition: cannot add the memory region");
+    hvk_destroy(vm);
+    return NULL;
+  }
+  return vm;
+
+fail:
+  hvk_err(err, errlen, "%s failed: %s", step, strerror(errno));
+  hvk_destroy(vm);
+  return NULL;
+}
+
+void hvk_destroy(struct hvk *vm) {
+  if (!vm)
+    return;
+  if (vm->k_run)
+    munmap(vm->k_run, vm->k_run_size);
+  if (vm->k_vcpu >= 0)
+    close(vm->k_vcpu);
+  if (vm->k_vm >= 0)
+    close(vm->k_vm);
+  if (vm->k_kvm >= 0)
+    close(vm->k_kvm);
+  if (vm->k_mem)
+    munmap(vm->k_mem, vm->k_cfg.kc_mem_bytes);
+  free(vm);
+}
+
+/* ---- set-up: CPUID, kernel, registers ------------------------------------- */
+
+static int hvk_set_cpuid(struct hvk *vm, char *err, size_t errlen) {
+  size_t bytes = sizeof(struct kvm_cpuid2) + HVK_MAX_CPUID * sizeof(struct kvm_cpuid_entry2);
+  struct kvm_cpuid2 *c = calloc(1, bytes);
+  if (!c)
+    return -ENOMEM;
+  c->nent = HVK_MAX_CPUID;
+  if (ioctl(vm->k_kvm, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+    hvk_err(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+    free(c);
+    return -errno;
+  }
+  /* Drop KVM's own hypervisor leaves ("KVMKVMKVM" at 0x40000000, pitfall 3)
+   * and put the Hyper-V leaves there. */
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < c->nent; i++) {
+    struct kvm_cpuid_entry2 *e = &c->entries[i];
+    if (e->function >= 0x40000000u && e->function < 0x40010000u)
+      continue;
+    if (e->function == 1)
+      e->ecx |= 1u << 31; /* hypervisor present */
+    c->entries[n++] = *e;
+  }
+  for (uint32_t leaf = 0x40000000u; leaf <= HVEMU_MAX_LEAF && n < HVK_MAX_CPUID; leaf++) {
+    struct hw_cpuid_regs r = {0, 0, 0, 0};
+    hvemu_cpuid(vm->k_emu, leaf, 0, &r);
+    struct kvm_cpuid_entry2 *e = &c->entries[n++];
+    memset(e, 0, sizeof(*e));
+    e->function = leaf;
+    e->eax = r.eax;
+    e->ebx = r.ebx;
+    e->ecx = r.ecx;
+    e->edx = r.edx;
+  }
+  c->nent = n;
+  int rc = ioctl(vm->k_vcpu, KVM_SET_CPUID2, c);
+  if (rc < 0)
+    hvk_err(err, errlen, "KVM_SET_CPUID2 failed: %s", strerror(errno));
+  free(c);
+  return rc < 0 ? -errno : 0;
+}
+
+/* Load the kernel through its multiboot header's a.out-kludge fields (the
+ * same fields GRUB and QEMU use; linker.ld explains the layout), checking
+ * every field against the file and guest memory. */
+static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
+  FILE *f = fopen(vm->k_cfg.kc_kernel, "rb");
+  if (!f) {
+    hvk_err(err, errlen, "%s: %s", vm->k_cfg.kc_kernel, strerror(errno));
+    return -errno;
+  }
+  fseek(f, 0, SEEK_END);
+  long fsize = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *img = fsize > 0 ? malloc((size_t)fsize) : NULL;
+  if (!img || fread(img, 1, (size_t)fsize, f) != (size_t)fsize) {
+    hvk_err(err, errlen, "%s: cannot read it", vm->k_cfg.kc_kernel);
+    fclose(f);
+    free(img);
+    return -EIO;
+  }
+  fclose(f);
+  int rc = -ENOEXEC;
+  long hoff = -1;
+  uint32_t h[8];
+  for (long o = 0; o + 32 <= fsize && o < 8192; o += 4) {
+    memcpy(h, img + o, 12);
+    if (h[0] == 0x1BADB002u && (uint32_t)(h[0] + h[1] + h[2]) == 0) {
+      hoff = o;
+      break;
+    }
+  }
+  if (hoff < 0) {
+    hvk_err(err, errlen, "%s: no multiboot header in the first 8 KiB", vm->k_cfg.kc_kernel);
+    goto out;
+  }
+  memcpy(h, img + hoff, 32);
+  if (!(h[1] & 0x10000)) {
+    hvk_err(err, errlen, "%s: multiboot header without the a.out-kludge address fields",
+            vm->k_cfg.kc_kernel);
+    goto out;
+  }
+  uint32_t hdr = h[3], load = h[4], load_end = h[5], bss_end = h[6], entry = h[7];
+  uint64_t mem = vm->k_cfg.kc_mem_bytes;
+  if (hdr < load || load < HVK_KERNEL_MIN_ADDR || (uint64_t)hoff < hdr - load ||
+      load_end <= load || (bss_end && bss_end < load_end) || entry < load || entry >= load_end ||
+      (uint64_t)(bss_end ? bss_end : load_end) > mem) {
+    hvk_err(err, errlen,
+            "%s: multiboot fields out of range (header %#x load %#x-%#x bss end %#x entry %#x, "
+            "memory %lu MiB)",
+            vm->k_cfg.kc_kernel, hdr, load, load_end, bss_end, entry, (unsigned long)(mem >> 20));
+    goto out;
+  }
+  uint64_t foff = (uint64_t)hoff - (hdr - load);
+  uint64_t len = load_end - load;
+  if (foff > (uint64_t)fsize || len > (uint64_t)fsize - foff) {
+    hvk_err(err, errlen, "%s: the image is shorter than its multiboot header says",
+            vm->k_cfg.kc_kernel);
+    goto out;
+  }
+  memcpy(vm->k_mem + load, img + foff, len);
+  if (bss_end > load_end)
+    memset(vm->k_mem + load_end, 0, bss_end - load_end);
+  vm->k_entry = entry;
+
+  /* The information structure (multiboot spec 3.3). */
+  struct mb_info *mbi = (struct mb_info *)(vm->k_mem + HVK_MBI_ADDR);
+  memset(mbi, 0, sizeof(*mbi));
+  mbi->flags = MB_INFO_MEMORY | MB_INFO_CMDLINE | MB_INFO_MEM_MAP | MB_INFO_LOADER;
+  mbi->mem_lower = HVK_LOW_RAM_END >> 10;
+  mbi->mem_upper = (uint32_t)((mem - 0x100000) >> 10);
+  const struct {
+    uint64_t a, l;
+    uint32_t t;
+  } map[] = {
+      {0, HVK_LOW_RAM_END, MB_MEMORY_AVAILABLE},
+      {HVK_LOW_RAM_END, 0xa0000 - HVK_LOW_RAM_END, MB_MEMORY_RESERVED},
+      {0xf0000, 0x10000, MB_MEMORY_RESERVED},
+      {0x100000, mem - 0x100000, MB_MEMORY_AVAILABLE},
+  };
+  struct mb_mmap_entry *e = (struct mb_mmap_entry *)(vm->k_mem + HVK_MMAP_ADDR);
+  for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+    e[i].size = 20;
+    e[i].addr = map[i].a;
+    e[i].len = map[i].l;
+    e[i].type = map[i].t;
+  }
+  mbi->mmap_addr = HVK_MMAP_ADDR;
+  mbi->mmap_length = (uint32_t)(sizeof(map) / sizeof(map[0]) * sizeof(*e));
+  const char *cl = vm->k_cfg.kc_cmdline ? vm->k_cfg.kc_cmdline : "";
+  size_t cl_len = strlen(cl);
+  if (cl_len >= HVK_CMDLINE_MAX) {
+    hvk_err(err, errlen, "kernel command line longer than %u bytes", HVK_CMDLINE_MAX - 1);
+    goto out;
+  }
+  memcpy(vm->k_mem + HVK_CMDLINE_ADDR, cl, cl_len + 1);
+  mbi->cmdline = HVK_CMDLINE_ADDR;
+  memcpy(vm->k_mem + HVK_LOADER_ADDR, "hvhost", 7);
+  mbi->boot_loader_name = HVK_LOADER_ADDR;
+  rc = 0;
+out:
+  free(img);
+  return rc;
+}
+
+/* Multiboot machine state (spec 3.2): 32-bit protected mode, paging off,
+ * flat 4 GiB code and data segments, IF clear, EAX magic, EBX info. */
+static int hvk_set_entry_state(struct hvk *vm, char *err, size_t errlen) {
+  struct kvm_sregs s;
+  if (ioctl(vm->k_vcpu, KVM_GET_SREGS, &s) < 0) {
+    hvk_err(err, errlen, "KVM_GET_SREGS failed: %s", strerror(errno));
+    return -errno;
+  }
+  struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 11,
+                             .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1};
+  struct kvm_segment data = code;
+  data.selector = 0x10;
+  data.type = 3;
+  s.cs = code;
+  s.ds = s.es = s.fs = s.gs = s.ss = data;
+  s.cr0 = 0x11; /* PE | ET */
+  s.cr4 = 0;
+  s.efer = 0;
+  if (ioctl(vm->k_vcpu, KVM_SET_SREGS, &s) < 0) {
+    hvk_err(err, errlen, "KVM_SET_SREGS failed: %s", strerror(errno));
+    return -errno;
+  }
+  struct kvm_regs r;
+  memset(&r, 0, sizeof(r));
+  r.rip = vm->k_entry;
+  r.rax = MB_BOOTLOADER_MAGIC;
+  r.rbx = HVK_MBI_ADDR;
+  r.rflags = 0x2;
+  if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
+    hvk_err(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
+    return -errno;
+  }
+  return 0;
+}
+
+int hvk_setup(struct hvk *vm, struct hvemu *emu, char *err, size_t errlen) {
+  vm->k_emu = emu;
+  int rc = hvk_set_cpuid(vm, err, errlen);
+  if (rc == 0)
+    rc = hvk_load_kernel(vm, err, errlen);
+  if (rc == 0)
+    rc = hvk_set_entry_state(vm, err, errlen);
+  return rc;
+}
+
+/* ---- the run loop --------------------------------------------------------- */
+
+static void hvk_alarm(int sig) { (void)sig; /* only interrupts KVM_RUN */ }
+
+/* One-shot SIGALRM at the next host deadline (at most HVK_POLL_NS away). */
+static void hvk_arm_alarm(uint64_t now, uint64_t deadline) {
+  uint64_t ns = HVK_POLL_NS;
+  if (deadline > now && deadline - now < ns)
+    ns = deadline - now;
+  if (deadline <= now)
+    ns = 1000; /* already due: come straight back */
+  struct itimerval it;
+  memset(&it, 0, sizeof(it));
+  it.it_value.tv_sec = (time_t)(ns / 1000000000ull);
+  it.it_value.tv_usec = (suseconds_t)((ns % 1000000000ull) / 1000);
+  if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+    it.it_value.tv_usec = 1;
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void hvk_console_byte(struct hvk *vm, uint8_t c) {
+  vm->k_stats.ks_console_bytes++;
+  if (c == '\r')
+    return;
+  if (c != '\n' && vm->k_line_len < sizeof(vm->k_line) - 1) {
+    vm->k_line[vm->k_line_len++] = (char)c;
+    return;
+  }
+  vm->k_line[vm->k_line_len] = '\0';
+  fprintf(vm->k_cfg.kc_console, "%s%s", vm->k_line, c == '\n' ? "\n" : "");
+  fflush(vm->k_cfg.kc_console);
+  vm->k_line_len = 0;
+  if (c != '\n')
+    vm->k_line[vm->k_line_len++] = (char)c;
+}
+
+/* Port I/O. Returns 1 when the kernel wrote its exit status. */
+static int hvk_io(struct hvk *vm, struct hvk_result *res) {
+  struct kvm_run *run = vm->k_run;
+  uint8_t *data = (uint8_t *)run + run->io.data_offset;
+  uint16_t port = run->io.port;
+  bool out = run->io.direction == KVM_EXIT_IO_OUT;
+  vm->k_stats.ks_io++;
+  /* data_offset and the sizes come from KVM, not the guest: in bounds. */
+  for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+    if (port == PART_HYPERCALL_PORT && out) {
+      struct kvm_regs r;
+      if (ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0) {
+        snprintf(res->kr_error, sizeof(res->kr_error), "KVM_GET_REGS: %s", strerror(errno));
+        return -1;
+      }
+      /* RIP already points past the OUT (kvm-pvm) or KVM skips it on the
+       * next run (VMX/SVM): write it back unchanged (KVM-NOTES.md 2). */
+      r.rax = hvemu_hypercall(vm->k_emu, r.rcx, r.rdx, r.r8);
+      vm->k_stats.ks_hypercalls++;
+      if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
+        snprintf(res->kr_error, sizeof(res->kr_error), "KVM_SET_REGS: %s", strerror(errno));
+        return -1;
+      }
+    } else if (port == HVK_EXIT_PORT && out) {
+      res->kr_status = data[0];
+      return 1;
+    } else if (port >= HVK_COM1 && port < HVK_COM1 + 8) {
+      if (out && port == HVK_COM1)
+        hvk_console_byte(vm, data[0]);
+      else if (!out)
+        /* LSR: transmitter empty; everything else reads 0. */
+        memset(data, port == HVK_COM1 + 5 ? 0x60 : 0, run->io.size);
+    } else {
+      vm->k_stats.ks_unknown_io++;
+      if (!out)
+        memset(data, 0xff, run->io.size); /* nothing decodes this port */
+    }
+  }
+  return 0;
+}
+
+static void hvk_msr(struct hvk *vm, bool write) {
+  struct kvm_run *run = vm->k_run;
+  uint32_t msr = run->msr.index;
+  int rc;
+  vm->k_stats.ks_msr++;
+  if (msr < HV_X64_MSR_RANGE_FIRST || msr > HV_X64_MSR_RANGE_LAST) {
+    rc = -EIO; /* unknown to KVM and not ours: #GP, as hardware would */
+  } else if (write) {
+    rc = hvemu_wrmsr(vm->k_emu, msr, run->msr.data);
+  } else {
+    uint64_t v = 0;
+    rc = hvemu_rdmsr(vm->k_emu, msr, &v);
+    run->msr.data = v;
+  }
+  run->msr.error = rc ? 1 : 0;
+}
+
+/* What the guest's entry state really is, read back from KVM. */
+static void hvk_log_entry(struct hvk *vm) {
+  struct kvm_sregs s;
+  struct kvm_regs r;
+  if (ioctl(vm->k_vcpu, KVM_GET_SREGS, &s) < 0 || ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0)
+    return;
+  fprintf(stderr,
+          "hvhost: guest entry: %s, paging %s, CS=%#x %s, EIP=%#llx EAX=%#llx EBX=%#llx%s\n",
+          (s.cr0 & 1) ? "protected mode" : "real mode", (s.cr0 & 0x80000000u) ? "on" : "off",
+          s.cs.selector, s.cs.db ? "32-bit" : "16-bit", (unsigned long long)r.rip,
+          (unsigned long long)r.rax, (unsigned long long)r.rbx,
+          r.rbx == HVK_MBI_ADDR ? " (multiboot info)" : "");
+}
+
+void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hvk_result *res) {
+  memset(res, 0, sizeof(*res));
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = hvk_alarm; /* no SA_RESTART: KVM_RUN returns EINTR */
+  sigaction(SIGALRM, &sa, NULL);
+  uint64_t start = hw_now_ns();
+  uint64_t end = timeout_ms ? start + timeout_ms * 1000000ull : UINT64_MAX;
+  hvk_log_entry(vm);
+  bool first = true;
+  for (;;) {
+    /* Host work first: the VMBus server and devices on the event loop. */
+    for (unsigned i = 0; i < 10000 && ev_run_pending(); i++)
+      ;
+    hvemu_poll(vm->k_emu);
+    if (part_failed(&vm->k_part)) {
+      res->kr_end = HVK_END_ERROR;
+      snprintf(res->kr_error, sizeof(res->kr_error), "guest error at %s:%d: %s",
+               vm->k_part.p_err_file, vm->k_part.p_err_line, vm->k_part.p_err);
+      break;
+    }
+    uint64_t now = hw_now_ns();
+    if (stop && *stop) {
+      res->kr_end = HVK_END_STOPPED;
+      break;
+    }
+    if (now >= end) {
+      res->kr_end = HVK_END_TIMEOUT;
+      break;
+    }
+    uint64_t next = timer_next_deadline();
+    hvk_arm_alarm(now, next < end ? next : end);
+    if (first) {
+      res->kr_first_insn_ns = now - vm->k_created_ns;
+      first = false;
+    }
+    int r = ioctl(vm->k_vcpu, KVM_RUN, 0);
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN) {
+        vm->k_stats.ks_signals++;
+        continue;
+      }
+      res->kr_end = HVK_END_ERROR;
+      snprintf(res->kr_error, sizeof(res->kr_error), "KVM_RUN: %s", strerror(errno));
+      break;
+    }
+    vm->k_stats.ks_exits++;
+    struct kvm_run *run = vm->k_run;
+    int io;
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+      io = hvk_io(vm, res);
+      if (io == 1) {
+        res->kr_end = HVK_END_EXIT;
+        goto done;
+      }
+      if (io < 0) {
+        res->kr_end = HVK_END_ERROR;
+        goto done;
+      }
+      break;
+    case KVM_EXIT_X86_RDMSR:
+      hvk_msr(vm, false);
+      break;
+    case KVM_EXIT_X86_WRMSR:
+      hvk_msr(vm, true);
+      break;
+    case KVM_EXIT_HLT:
+      vm->k_stats.ks_hlt++; /* not with the in-kernel LAPIC; harmless */
+      break;
+    case KVM_EXIT_INTR:
+      vm->k_stats.ks_signals++;
+      break;
+    case KVM_EXIT_MMIO:
+      vm->k_stats.ks_mmio++;
+      res->kr_end = HVK_END_ERROR;
+      snprintf(res->kr_error, sizeof(res->kr_error),
+               "guest %s %u bytes at unbacked address %#llx (no device there)",
+               run->mmio.is_write ? "wrote" : "read", run->mmio.len,
+               (unsigned long long)run->mmio.phys_addr);
+      goto done;
+    case KVM_EXIT_SHUTDOWN:
+      res->kr_end = HVK_END_ERROR;
+      snprintf(res->kr_error, sizeof(res->kr_error), "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+      goto done;
+    case KVM_EXIT_INTERNAL_ERROR:
+      res->kr_end = HVK_END_ERROR;
+      snprintf(res->kr_error, sizeof(res->kr_error),
+               "KVM internal error, suberror %u (this machine's KVM cannot emulate an "
+               "instruction the guest ran; see KVM-NOTES.md)",
+               run->internal.suberror);
+      goto done;
+    case KVM_EXIT_FAIL_ENTRY:
+      res->kr_end = HVK_END_ERROR;
+      snprintf(res->kr_error, sizeof(res->kr_error), "VM entry failed, reason %#llx",
+               (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+      goto done;
+    default:
+      res->kr_end = HVK_END_ERROR;
+      snprintf(res->kr_error, sizeof(res->kr_error), "unexpected KVM exit reason %u",
+               run->exit_reason);
+      goto done;
+    }
+  }
+done : {
+  struct itimerval off;
+  memset(&off, 0, sizeof(off));
+  setitimer(ITIMER_REAL, &off, NULL);
+}
+  if (vm->k_line_len) {
+    vm->k_line[vm->k_line_len] = '\0';
+    fprintf(vm->k_cfg.kc_console, "%s\n", vm->k_line);
+    vm->k_line_len = 0;
+  }
+  fflush(vm->k_cfg.kc_console);
+}
+
+uint64_t hvk_tsc_hz(struct hvk *vm) {
+  int khz = ioctl(vm->k_vcpu, KVM_GET_TSC_KHZ, 0);
+  return khz > 0 ? (uint64_t)khz * 1000u : 0;
+}
