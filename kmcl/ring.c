@@ -1,0 +1,469 @@
+/* kmcl/ring.c: VMBus ring buffer, one direction: pure, hostile-peer-safe.
+ *
+ * Layout (PROTOCOL-REFERENCE.md 3.1, 3.2): a control page with write_index
+ * and read_index (byte offsets into the data area), then the data area of
+ * r_size bytes, a multiple of 4 KiB but not in general a power of two, so
+ * indices wrap by compare-and-subtract, never by mask. read == write means
+ * empty, so the producer never fills the ring completely. Each packet is
+ *   descriptor (16) | extended header | payload | zero pad to 8 | trailer (8)
+ * where the trailer is the u64 (packet start index << 32).
+ *
+ * Memory ordering. The peer runs on another CPU (or is the host), so every
+ * shared control field is accessed with __atomic builtins:
+ *  - the producer copies a packet, then publishes write_index with a
+ *    RELEASE store; the consumer loads write_index with ACQUIRE before it
+ *    touches packet bytes. Symmetrically the consumer publishes read_index
+ *    with RELEASE after its copies, and the producer loads it with ACQUIRE
+ *    before it overwrites the freed bytes.
+ *  - each signalling decision is a "store my index, then load the peer's
+ *    flag" against the peer's "store my flag, then load your index" (Dekker).
+ *    x86 may reorder a store with a later load, so those stores and loads are
+ *    SEQ_CST (GCC emits xchg for the store: a full barrier), the
+ *    "full barrier" of the reference (Linux virt_mb()).
+ * Shared data bytes are copied with memcpy between those barriers. Whatever
+ * is read from shared memory is read once into a local, validated, and only
+ * the local is used; a compiler barrier stops GCC from re-reading it.
+ */
+#include "kmcl/ring.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RING_DESC_SIZE ((uint32_t)sizeof(struct vmpacket_descriptor))
+/** Largest data area accepted: keeps index + packet length below 2^32. */
+#define RING_MAX_SIZE 0x80000000u
+
+/* Shared-field accessors; the comment at each use says why the order. */
+#define LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD_SC(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define LOAD_RLX(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define STORE_SC(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define STORE_RLX(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/* Compiler-only barrier: forbids re-fetching a value already copied out. */
+#define COMPILER_BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+/* ---- index arithmetic ------------------------------------------------------- */
+
+/** A shared index is usable only inside the data area and 8-byte aligned
+ * (mu_msvm PkpValidatePointer). */
+static bool ring_index_ok(const struct ring *r, uint32_t idx) {
+  return idx < r->r_size && (idx & (VMBUS_PKT_ALIGN - 1)) == 0;
+}
+
+/** idx + n, wrapped; requires idx < size and n <= size. */
+static uint32_t ring_index_add(const struct ring *r, uint32_t idx, uint32_t n) {
+  idx += n; /* < 2 * RING_MAX_SIZE: no overflow */
+  if (idx >= r->r_size)
+    idx -= r->r_size;
+  return idx;
+}
+
+/** Bytes written and not yet read, from read index rd to write index wr. */
+static uint32_t ring_used(const struct ring *r, uint32_t wr, uint32_t rd) {
+  return wr >= rd ? wr - rd : r->r_size - rd + wr;
+}
+
+/** Free bytes as the reference counts them (3.3 step 2): size - used. A
+ * write needs strictly more than its packet space. */
+static uint32_t ring_free(const struct ring *r, uint32_t wr, uint32_t rd) {
+  return r->r_size - ring_used(r, wr, rd);
+}
+
+/** Copy len bytes into the data area at off, wrapping; returns the index
+ * after them. Requires off < size, len <= size. */
+static uint32_t ring_copy_in(struct ring *r, uint32_t off, const void *src, uint32_t len) {
+  uint32_t first = r->r_size - off;
+  if (len <= first) {
+    memcpy(r->r_data + off, src, len);
+  } else {
+    memcpy(r->r_data + off, src, first);
+    memcpy(r->r_data, (const uint8_t *)src + first, len - first);
+  }
+  return ring_index_add(r, off, len);
+}
+
+/** Copy len bytes out of the data area at off, wrapping. Same bounds. */
+static void ring_copy_out(const struct ring *r, uint32_t off, void *dst, uint32_t len) {
+  uint32_t first = r->r_size - off;
+  if (len <= first) {
+    memcpy(dst, r->r_data + off, len);
+  } else {
+    memcpy(dst, r->r_data + off, first);
+    memcpy((uint8_t *)dst + first, r->r_data, len - first);
+  }
+}
+
+/* 8-byte words at 8-aligned indices never straddle the wrap (the size and
+ * every index are multiples of 8), so they need no split. */
+static void ring_put_word(struct ring *r, uint32_t idx, uint64_t v) {
+  memcpy(r->r_data + idx, &v, sizeof(v));
+}
+static uint64_t ring_get_word(const struct ring *r, uint32_t idx) {
+  uint64_t v;
+  memcpy(&v, r->r_data + idx, sizeof(v));
+  return v;
+}
+
+/** Mark the view dead. Every later call on it fails with -EPROTO. */
+static int ring_set_corrupt(struct ring *r) {
+  r->r_corrupt = true;
+  return -EPROTO;
+}
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+int ring_init(struct ring *r, void *ctl_page, void *data, uint32_t data_size) {
+  if (!r || !ctl_page || !data || data_size == 0 || data_size % VMBUS_RING_DATA_ALIGN != 0 ||
+      data_size > RING_MAX_SIZE)
+    return -EINVAL;
+  memset(r, 0, sizeof(*r));
+  r->r_ctl = ctl_page;
+  r->r_data = data;
+  r->r_size = data_size;
+
+  /* Attach: take both indices once. ACQUIRE, because they seed the cached
+   * r_wr_seen / r_rd_seen that later reads and writes trust without a new
+   * load (packet bytes below write_index, free space below read_index). */
+  uint32_t wr = LOAD_ACQ(&r->r_ctl->write_index);
+  uint32_t rd = LOAD_ACQ(&r->r_ctl->read_index);
+  if (!ring_index_ok(r, wr) || !ring_index_ok(r, rd))
+    return ring_set_corrupt(r);
+  r->r_wr = wr;
+  r->r_rd = rd;
+  r->r_rd_pub = rd;
+  r->r_wr_seen = wr;
+  r->r_rd_seen = rd;
+  return 0;
+}
+
+void ring_reset_ctl(void *ctl_page) {
+  volatile struct vmbus_ring_ctl *ctl = ctl_page;
+  /* The peer does not see the ring yet (the GPADL is not offered), so a
+   * plain memset is fine; the feature bit goes in with the rest. */
+  memset(ctl_page, 0, sizeof(struct vmbus_ring_ctl));
+  ctl->feature_bits = VMBUS_RING_FEAT_PENDING_SEND_SZ;
+}
+
+/* ---- producer ----------------------------------------------------------------- */
+
+/*
+ * When the producer signals (PROTOCOL-REFERENCE.md 3.3 step 5; FreeBSD
+ * vmbus_txbr_need_signal, Linux hv_signal_on_write).
+ *
+ * Windows hosts treat unexpected interrupts as a DoS and throttle the guest;
+ * they expect one only when the ring goes from empty to non-empty. So after
+ * publishing write_index the producer signals only if
+ *   - the consumer's interrupt_mask is 0 (a consumer that is draining, mask
+ *     1, will re-check the ring when it unmasks), and
+ *   - read_index equals the write_index before this packet: the consumer had
+ *     read everything, so it may be idle and has not seen this packet.
+ * If read_index is anything else, either the ring was not empty (the
+ * consumer has not finished the earlier packets, it will find this one) or
+ * the consumer already moved past this packet.
+ *
+ * The race this must not lose: consumer unmasks (store mask = 0) then
+ * re-checks write_index, while the producer publishes write_index then
+ * checks the mask. With both store->load pairs SEQ_CST at least one side sees
+ * the other's store: either the producer sees mask 0 and signals, or the
+ * consumer's re-check sees the packet. Same for read_index vs write_index.
+ */
+int ring_write(struct ring *r, const struct ring_iov *iov, unsigned n, bool *need_signal) {
+  uint32_t total = 0;
+
+  if (r->r_corrupt)
+    return -EPROTO;
+  if (!iov || n == 0 || !need_signal)
+    return -EINVAL;
+  for (unsigned i = 0; i < n; i++) {
+    if (iov[i].ri_len > VMBUS_PKT_MAX_LEN - total || (iov[i].ri_len && !iov[i].ri_base))
+      return -EINVAL; /* too large (and no overflow of total), or no buffer */
+    total += iov[i].ri_len;
+  }
+  /* Our own descriptor, checked because a wrong len8 desynchronises the
+   * peer's parser for good: it must describe exactly this packet. */
+  if (iov[0].ri_len < RING_DESC_SIZE || !iov[0].ri_base)
+    return -EINVAL;
+  /* Two 16-bit loads, not one of the whole descriptor: callers build it
+   * field by field just before, and a wider load would stall on store
+   * forwarding (measured: a fifth of ring_write's time at 64 bytes). */
+  const uint8_t *dp = iov[0].ri_base;
+  uint16_t len8, offset8;
+  memcpy(&len8, dp + offsetof(struct vmpacket_descriptor, len8), sizeof(len8));
+  memcpy(&offset8, dp + offsetof(struct vmpacket_descriptor, offset8), sizeof(offset8));
+  uint32_t padded = RING_ALIGN8(total); /* total <= 524280: no overflow */
+  if ((uint32_t)len8 * VMBUS_PKT_ALIGN != padded || offset8 < 2 || offset8 > len8)
+    return -EINVAL;
+  uint32_t space = padded + VMBUS_PKT_TRAILER_SIZE;
+  /* Could never fit, even in an empty ring: say so instead of -EAGAIN, or
+   * the caller would wait forever (OpenVMM: total >= ring size - 8). */
+  if (space >= r->r_size)
+    return -EMSGSIZE;
+
+  /* Strictly greater: a write that fills the ring would make
+   * write_index == read_index, which means empty (3.3 step 2). The cached
+   * read_index usually shows enough space; only when it does not, re-read
+   * it: the control line then moves between the CPUs once per write (the
+   * store below), not twice. ACQUIRE: the consumer's copies out of the bytes
+   * below read_index are complete before we overwrite them. */
+  uint32_t old_wr = r->r_wr;
+  if (ring_free(r, old_wr, r->r_rd_seen) <= space) {
+    uint32_t rd = LOAD_ACQ(&r->r_ctl->read_index);
+    if (!ring_index_ok(r, rd))
+      return ring_set_corrupt(r);
+    r->r_rd_seen = rd;
+    if (ring_free(r, old_wr, rd) <= space) {
+      r->r_stat_full++;
+      return -EAGAIN;
+    }
+  }
+
+  /* Zero the packet's last word first, so the bytes the payload does not
+   * cover are the zero padding; then the payload, then the trailer word:
+   * high half the packet's start index, low half reserved (0). */
+  uint32_t wr = old_wr;
+  ring_put_word(r, ring_index_add(r, old_wr, padded - VMBUS_PKT_ALIGN), 0);
+  for (unsigned i = 0; i < n; i++)
+    if (iov[i].ri_len)
+      wr = ring_copy_in(r, wr, iov[i].ri_base, iov[i].ri_len);
+  wr = ring_index_add(r, old_wr, padded);
+  ring_put_word(r, wr, (uint64_t)old_wr << 32);
+  wr = ring_index_add(r, wr, VMBUS_PKT_TRAILER_SIZE);
+
+  /* SEQ_CST store: a RELEASE (the packet bytes are visible before the
+   * index that covers them) and the full barrier before the loads below
+   * (see the block comment). */
+  STORE_SC(&r->r_ctl->write_index, wr);
+  r->r_wr = wr;
+  uint32_t mask = LOAD_SC(&r->r_ctl->interrupt_mask);
+  uint32_t rd_now = LOAD_SC(&r->r_ctl->read_index);
+  if (!ring_index_ok(r, rd_now))
+    return ring_set_corrupt(r);
+  r->r_rd_seen = rd_now; /* SEQ_CST load: also an ACQUIRE */
+  *need_signal = mask == 0 && rd_now == old_wr;
+
+  r->r_stat_pkts++;
+  r->r_stat_bytes += padded;
+  if (*need_signal)
+    r->r_stat_signals++;
+  return 0;
+}
+
+/*
+ * Blocked producer (3.3 "Blocked writer"; Linux
+ * set_channel_pending_send_size): publish the space we wait for, then look
+ * at read_index again. The consumer publishes read_index, then reads
+ * pending_send_sz (ring_read_commit); both pairs are SEQ_CST so one of us
+ * sees the other: either the consumer signals us, or we see the space here.
+ */
+bool ring_set_pending_send(struct ring *r, uint32_t bytes) {
+  STORE_SC(&r->r_ctl->pending_send_sz, bytes);
+  if (bytes == 0)
+    return false;
+  uint32_t rd = LOAD_SC(&r->r_ctl->read_index);
+  if (r->r_corrupt || !ring_index_ok(r, rd)) {
+    r->r_corrupt = true;
+    STORE_RLX(&r->r_ctl->pending_send_sz, 0);
+    return true; /* retry: ring_write reports -EPROTO */
+  }
+  r->r_rd_seen = rd;
+  if (ring_free(r, r->r_wr, rd) > bytes) {
+    /* Already there; nobody will signal. Withdraw the request. */
+    STORE_RLX(&r->r_ctl->pending_send_sz, 0);
+    return true;
+  }
+  return false;
+}
+
+uint32_t ring_write_avail(struct ring *r) {
+  if (r->r_corrupt)
+    return 0;
+  uint32_t rd = LOAD_ACQ(&r->r_ctl->read_index);
+  if (!ring_index_ok(r, rd)) {
+    ring_set_corrupt(r);
+    return 0;
+  }
+  r->r_rd_seen = rd;
+  /* Free space is a nonzero multiple of 8; keep the one 8-byte unit that
+   * stops the ring from filling. */
+  return ring_free(r, r->r_wr, rd) - VMBUS_PKT_ALIGN;
+}
+
+/* ---- consumer ------------------------------------------------------------------- */
+
+/**
+ * Locate and validate the packet at the private read index. On 0, *desc is
+ * our copy of its descriptor (read once from the ring) and *pktlen its
+ * length len8*8, guaranteed 16 <= offset8*8 <= *pktlen and
+ * *pktlen + trailer <= bytes the producer published.
+ */
+static int ring_next(struct ring *r, struct vmpacket_descriptor *desc, uint32_t *pktlen) {
+  if (r->r_corrupt)
+    return -EPROTO;
+  /* ACQUIRE: the packet bytes below write_index are visible before we copy
+   * them. Read once; only `wr` is used afterwards. While packets remain below
+   * the write_index seen last time, those are complete and that value is
+   * still good: no need to touch the shared line. */
+  uint32_t rd = r->r_rd;
+  uint32_t wr = r->r_wr_seen;
+  if (wr == rd) {
+    wr = LOAD_ACQ(&r->r_ctl->write_index);
+    if (!ring_index_ok(r, wr))
+      return ring_set_corrupt(r);
+    r->r_wr_seen = wr;
+  }
+  uint32_t avail = ring_used(r, wr, rd);
+  if (avail == 0)
+    return -EAGAIN;
+  /* Producers publish whole packets: anything shorter than a descriptor
+   * plus trailer is a broken peer. */
+  if (avail < RING_DESC_SIZE + VMBUS_PKT_TRAILER_SIZE)
+    return ring_set_corrupt(r);
+
+  uint64_t w0 = ring_get_word(r, rd);
+  uint64_t w1 = ring_get_word(r, ring_index_add(r, rd, VMBUS_PKT_ALIGN));
+  memcpy(desc, &w0, sizeof(w0));
+  memcpy((uint8_t *)desc + sizeof(w0), &w1, sizeof(w1));
+  COMPILER_BARRIER(); /* use the copy only: no second fetch of len8/offset8 */
+  uint32_t len = (uint32_t)desc->len8 * VMBUS_PKT_ALIGN;
+  uint32_t off = (uint32_t)desc->offset8 * VMBUS_PKT_ALIGN;
+  if (len < RING_DESC_SIZE || off < RING_DESC_SIZE || off > len ||
+      len > avail - VMBUS_PKT_TRAILER_SIZE)
+    return ring_set_corrupt(r);
+  /* The type, the flags and the trailer are not checked here: the ring layer
+   * carries any packet; kmcl/channel.c decides what it accepts. */
+  *pktlen = len;
+  return 0;
+}
+
+int ring_read(struct ring *r, void *buf, uint32_t buflen, uint32_t *pktlen) {
+  struct vmpacket_descriptor desc;
+  uint32_t len;
+  int rc = ring_next(r, &desc, &len);
+  if (rc)
+    return rc;
+  *pktlen = len;
+  if (!buf || buflen < len)
+    return -EMSGSIZE;
+  ring_copy_out(r, r->r_rd, buf, len);
+  /* The producer may have changed the descriptor since we validated it:
+   * the caller sees the validated copy. */
+  memcpy(buf, &desc, sizeof(desc));
+  r->r_rd = ring_index_add(r, r->r_rd, len + VMBUS_PKT_TRAILER_SIZE);
+  r->r_stat_pkts++;
+  r->r_stat_bytes += len;
+  return 0;
+}
+
+int ring_peek(struct ring *r, struct vmpacket_descriptor *desc, uint32_t *pktlen) {
+  uint32_t len;
+  int rc = ring_next(r, desc, &len);
+  if (rc == 0 && pktlen)
+    *pktlen = len;
+  return rc;
+}
+
+int ring_skip(struct ring *r) {
+  struct vmpacket_descriptor desc;
+  uint32_t len;
+  int rc = ring_next(r, &desc, &len);
+  if (rc)
+    return rc;
+  r->r_rd = ring_index_add(r, r->r_rd, len + VMBUS_PKT_TRAILER_SIZE);
+  r->r_stat_pkts++;
+  return 0;
+}
+
+/*
+ * When the consumer signals (PROTOCOL-REFERENCE.md 3.4; Linux
+ * hv_pkt_iter_close, FreeBSD vmbus_rxbr_read).
+ *
+ * A producer that found the ring full writes the space it needs into
+ * pending_send_sz and waits (ring_set_pending_send). The consumer signals
+ * only when this batch moved the free space from <= pending_send_sz to
+ * > pending_send_sz, so the producer gets one interrupt per wait, and only
+ * when the ring's writer declared FEAT_PENDING_SEND_SZ in feature_bits.
+ * The store of read_index and the load of pending_send_sz are SEQ_CST
+ * against the producer's store of pending_send_sz and load of read_index.
+ */
+bool ring_read_commit(struct ring *r) {
+  uint32_t old_rd = r->r_rd_pub;
+  uint32_t new_rd = r->r_rd;
+  if (old_rd == new_rd)
+    return false;
+  /* SEQ_CST store: RELEASE for our copies out of the freed bytes, and the
+   * full barrier before reading pending_send_sz. */
+  STORE_SC(&r->r_ctl->read_index, new_rd);
+  r->r_rd_pub = new_rd;
+
+  if (!(LOAD_RLX(&r->r_ctl->feature_bits) & VMBUS_RING_FEAT_PENDING_SEND_SZ))
+    return false;
+  uint32_t pending = LOAD_SC(&r->r_ctl->pending_send_sz);
+  if (pending == 0)
+    return false;
+  uint32_t wr = LOAD_SC(&r->r_ctl->write_index);
+  if (!ring_index_ok(r, wr)) {
+    ring_set_corrupt(r);
+    return false;
+  }
+  uint32_t free_now = ring_free(r, wr, new_rd);
+  uint32_t freed = ring_used(r, new_rd, old_rd);
+  /* free_now >= freed unless the producer wrote past our read index, which
+   * a valid producer cannot do; then do not signal. */
+  if (free_now <= pending || freed > free_now || free_now - freed > pending)
+    return false;
+  r->r_stat_signals++;
+  return true;
+}
+
+uint32_t ring_read_avail(struct ring *r) {
+  if (r->r_corrupt)
+    return 0;
+  uint32_t wr = LOAD_ACQ(&r->r_ctl->write_index);
+  if (!ring_index_ok(r, wr)) {
+    ring_set_corrupt(r);
+    return 0;
+  }
+  r->r_wr_seen = wr;
+  return ring_used(r, wr, r->r_rd);
+}
+
+void ring_mask_interrupts(struct ring *r) {
+  /* SEQ_CST so the producer sees the mask as early as possible; correctness
+   * does not depend on it (an extra interrupt is harmless), only the unmask
+   * below must be ordered. */
+  STORE_SC(&r->r_ctl->interrupt_mask, 1);
+}
+
+bool ring_unmask_interrupts(struct ring *r) {
+  /* SEQ_CST store then SEQ_CST load of write_index: the full barrier of
+   * Linux hv_end_read. Without it the load could pass the store; a producer
+   * that wrote meanwhile could still see mask 1 and not signal, while we see
+   * the old write_index and go idle: a lost wake-up. */
+  STORE_SC(&r->r_ctl->interrupt_mask, 0);
+  if (r->r_corrupt)
+    return true; /* let the caller's next read report -EPROTO */
+  uint32_t wr = LOAD_SC(&r->r_ctl->write_index);
+  if (!ring_index_ok(r, wr)) {
+    ring_set_corrupt(r);
+    return true;
+  }
+  r->r_wr_seen = wr;
+  return wr != r->r_rd;
+}
+
+/* ---- debugging ------------------------------------------------------------------- */
+
+void ring_dump(const struct ring *r, const char *name) {
+  volatile struct vmbus_ring_ctl *c = r->r_ctl;
+  printf("ring %s: size %u shared w=%u r=%u mask=%u pend=%u feat=%#x; local w=%u r=%u "
+         "r_pub=%u w_seen=%u r_seen=%u%s; pkts %llu bytes %llu full %llu signals %llu\n",
+         name ? name : "?", (unsigned)r->r_size, (unsigned)LOAD_RLX(&c->write_index),
+         (unsigned)LOAD_RLX(&c->read_index), (unsigned)LOAD_RLX(&c->interrupt_mask),
+         (unsigned)LOAD_RLX(&c->pending_send_sz), (unsigned)LOAD_RLX(&c->feature_bits),
+         (unsigned)r->r_wr, (unsigned)r->r_rd, (unsigned)r->r_rd_pub, (unsigned)r->r_wr_seen,
+         (unsigned)r->r_rd_seen, r->r_corrupt ? " CORRUPT" : "", (unsigned long long)r->r_stat_pkts,
+         (unsigned long long)r->r_stat_bytes, (unsigned long long)r->r_stat_full,
+         (unsigned long long)r->r_stat_signals);
+}
