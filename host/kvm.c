@@ -522,6 +522,8 @@ void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hv
     for (unsigned i = 0; i < 10000 && ev_run_pending(); i++)
       ;
     hvemu_poll(vm->k_emu);
+    if (vm->k_cfg.kc_tick)
+      vm->k_cfg.kc_tick(vm->k_cfg.kc_tick_ctx);
     if (part_failed(&vm->k_part)) {
       res->kr_end = HVK_END_ERROR;
       snprintf(res->kr_error, sizeof(res->kr_error), "guest error at %s:%d: %s",

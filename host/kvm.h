@@ -29,6 +29,10 @@ struct hvk_config {
   const char *kc_cmdline;  /* kernel command line (may be NULL) */
   FILE *kc_console;        /* COM1 output (stdout) */
   bool kc_verbose;         /* log entry state and exits */
+  /* Called after host work on every loop turn (between exits), so the tool
+   * can timestamp state changes (VMBus connected, link up). May be NULL. */
+  void (*kc_tick)(void *ctx);
+  void *kc_tick_ctx;
 };
 
 /** Exit counters (the "exits by kind"). */

@@ -20,12 +20,7 @@
 #include "kernel/page.h"
 #include "kmcl/kmcl_types.h"
 
-const uint32_t vmbus_versions[] = {
-    VMBUS_VERSION_WIN10_V6_0, VMBUS_VERSION_WIN10_V5_3, VMBUS_VERSION_WIN10_V5_2,
-    VMBUS_VERSION_WIN10_V5_1, VMBUS_VERSION_WIN10_V5,   VMBUS_VERSION_WIN10_V4_1,
-    VMBUS_VERSION_WIN10,      VMBUS_VERSION_WIN8_1,     VMBUS_VERSION_WIN8,
-    VMBUS_VERSION_WIN7,       VMBUS_VERSION_WS2008,
-};
+const uint32_t vmbus_versions[] = VMBUS_ALL_VERSIONS;
 const unsigned vmbus_nversions = sizeof(vmbus_versions) / sizeof(vmbus_versions[0]);
 
 /* Events an offer record owes KMCL (delivered from its work item). */

@@ -40,6 +40,16 @@
 #define VMBUS_VERSION_MAJOR(v) ((v) >> 16)
 #define VMBUS_VERSION_MINOR(v) ((v)&0xffff)
 
+/* The eleven versions, newest first (an initializer: both sides use it). */
+#define VMBUS_ALL_VERSIONS                                                                         \
+  {                                                                                                \
+    VMBUS_VERSION_WIN10_V6_0, VMBUS_VERSION_WIN10_V5_3, VMBUS_VERSION_WIN10_V5_2,                  \
+        VMBUS_VERSION_WIN10_V5_1, VMBUS_VERSION_WIN10_V5, VMBUS_VERSION_WIN10_V4_1,                \
+        VMBUS_VERSION_WIN10, VMBUS_VERSION_WIN8_1, VMBUS_VERSION_WIN8, VMBUS_VERSION_WIN7,         \
+        VMBUS_VERSION_WS2008                                                                       \
+  }
+#define VMBUS_NUM_VERSIONS 11
+
 /* Copper (6.0) feature flags. */
 #define VMBUS_FEATURE_GUEST_SPECIFIED_SIGNAL_PARAMETERS 0x1u
 #define VMBUS_FEATURE_CHANNEL_INTERRUPT_REDIRECTION 0x2u

@@ -1,0 +1,149 @@
+/* host/hvhost.c: boot the kernel image under KVM with an emulated Hyper-V.
+ *
+ *   build/hvhost [options] kernel.elf [-- kernel command line]
+ *
+ * Creates the VM (host/kvm.c), the Hyper-V emulator (host/hvemu.c) and the
+ * VMBus server (host/vmbus_server.c) with its devices, runs the kernel until
+ * it writes its exit status (or --timeout, or Ctrl-C), then prints the exit
+ * counters and the summary line that tests and scripts read. Exit status:
+ * the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage, 3 host error. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/hostopt.h"
+#include "host/hvemu.h"
+#include "host/kvm.h"
+#include "host/vmbus_server.h"
+#include "kernel/hw.h"
+
+static volatile bool hvhost_stop;
+static void hvhost_sigint(int sig) {
+  (void)sig;
+  hvhost_stop = true;
+}
+
+struct hvhost_state {
+  struct vmbsrv *hs_srv;
+  uint64_t hs_start_ns;
+  int64_t hs_connected_ms;
+};
+
+/* Between exits: note when VMBus became connected (ALLOFFERS_DELIVERED). */
+static void hvhost_tick(void *arg) {
+  struct hvhost_state *st = arg;
+  if (st->hs_connected_ms < 0 && vmbsrv_offers_delivered(st->hs_srv))
+    st->hs_connected_ms = (int64_t)((hw_now_ns() - st->hs_start_ns) / 1000000u);
+}
+
+static void hvhost_faults(struct vmbsrv *srv, enum hostopt_fault f) {
+  struct vmbsrv_fault fa;
+  memset(&fa, 0, sizeof(fa));
+  fa.fa_nth = 1;
+  fa.fa_action = VMBSRV_FAULT_DROP;
+  switch (f) {
+  case HOSTOPT_FAULT_SILENT_CONTACT:
+    fa.fa_to_guest = false;
+    fa.fa_msgtype = VMBUS_MSG_INITIATE_CONTACT;
+    vmbsrv_add_fault(srv, &fa);
+    break;
+  case HOSTOPT_FAULT_NO_ALLOFFERS:
+    fa.fa_to_guest = true;
+    fa.fa_msgtype = VMBUS_MSG_ALLOFFERS_DELIVERED;
+    vmbsrv_add_fault(srv, &fa);
+    break;
+  case HOSTOPT_FAULT_REFUSE_VERSIONS: {
+    static const uint32_t all[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
+    for (unsigned i = 0; i < VMBUS_NUM_VERSIONS; i++)
+      vmbsrv_refuse_version(srv, all[i]);
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+int main(int argc, char **argv) {
+  struct hostopt o;
+  memset(&o, 0, sizeof(o));
+  o.ho_prog = "hvhost";
+  int prc = hostopt_parse(&o, argc, argv, true);
+  if (prc)
+    return prc > 0 ? 0 : 2;
+  struct hvhost_state st = {NULL, hw_now_ns(), -1};
+
+  const char *why = hvk_unusable_reason();
+  if (why) {
+    fprintf(stderr, "hvhost: KVM is not usable here: %s\n", why);
+    return 3;
+  }
+  char err[512];
+  struct hvk_config kc = {
+      .kc_mem_bytes = o.ho_mem_mib << 20,
+      .kc_kernel = o.ho_kernel,
+      .kc_cmdline = o.ho_cmdline,
+      .kc_console = stdout,
+      .kc_verbose = o.ho_verbose,
+      .kc_tick = hvhost_tick,
+      .kc_tick_ctx = &st,
+  };
+  struct hvk *vm = hvk_create(&kc, err, sizeof(err));
+  if (!vm) {
+    fprintf(stderr, "hvhost: %s\n", err);
+    return 3;
+  }
+  struct hvemu_config hc = {.hc_refuse_msrs = o.ho_refuse_msrs, .hc_tsc_hz = hvk_tsc_hz(vm)};
+  struct hvemu *emu = hvemu_create(hvk_partition(vm), &hc);
+  struct vmbsrv_config sc = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace};
+  struct vmbsrv *srv = emu ? vmbsrv_create(emu, &sc) : NULL;
+  if (!srv) {
+    fprintf(stderr, "hvhost: cannot create the emulator (out of memory or bad --vmbus-version)\n");
+    return 3;
+  }
+  st.hs_srv = srv;
+  hvhost_faults(srv, o.ho_fault);
+  if (hvk_setup(vm, emu, err, sizeof(err)) != 0) {
+    fprintf(stderr, "hvhost: %s\n", err);
+    return 3;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = hvhost_sigint;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  struct hvk_result res;
+  hvk_run(vm, &hvhost_stop, o.ho_timeout_s * 1000u, &res);
+
+  struct hostopt_outcome oc = {
+      .oc_end = res.kr_end == HVK_END_EXIT      ? HOSTOPT_END_EXIT
+                : res.kr_end == HVK_END_STOPPED ? HOSTOPT_END_STOPPED
+                : res.kr_end == HVK_END_TIMEOUT ? HOSTOPT_END_TIMEOUT
+                                                : HOSTOPT_END_ERROR,
+      .oc_status = res.kr_status,
+      .oc_vmbus = vmbsrv_offers_delivered(srv) || vmbsrv_version(srv) ? vmbsrv_version(srv) : 0,
+      .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
+      .oc_link = -1,
+      .oc_connected_ms = st.hs_connected_ms,
+      .oc_link_ms = -1,
+  };
+  if (res.kr_end == HVK_END_ERROR)
+    fprintf(stderr, "hvhost: stopped the VM: %s\n", res.kr_error);
+  const struct hvk_stats *ks = hvk_stats(vm);
+  const struct hvemu_stats *es = hvemu_stats(emu);
+  fprintf(stderr,
+          "hvhost: stats first_insn_ms=%.1f exits=%lu io=%lu msr=%lu hypercalls=%lu "
+          "post_message=%lu signal_event=%lu injected=%lu console_bytes=%lu mmio=%lu\n",
+          (double)res.kr_first_insn_ns / 1e6, (unsigned long)ks->ks_exits,
+          (unsigned long)ks->ks_io, (unsigned long)ks->ks_msr, (unsigned long)ks->ks_hypercalls,
+          (unsigned long)es->hs_post_message, (unsigned long)es->hs_signal_event,
+          (unsigned long)ks->ks_intr_injected, (unsigned long)ks->ks_console_bytes,
+          (unsigned long)ks->ks_mmio);
+  hostopt_print_summary(stdout, &oc);
+  int status = hostopt_exit_status(&oc);
+  vmbsrv_destroy(srv);
+  hvemu_destroy(emu);
+  hvk_destroy(vm);
+  return status;
+}
