@@ -167,10 +167,18 @@ usage:
 void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc) {
   char exit_s[16], vmbus[16], conn[24], link_ms[24];
   switch (oc->oc_end) {
-  case HOSTOPT_END_EXIT: snprintf(exit_s, sizeof(exit_s), "%d", oc->oc_status); break;
-  case HOSTOPT_END_STOPPED: snprintf(exit_s, sizeof(exit_s), "stopped"); break;
-  case HOSTOPT_END_TIMEOUT: snprintf(exit_s, sizeof(exit_s), "timeout"); break;
-  default: snprintf(exit_s, sizeof(exit_s), "error"); break;
+  case HOSTOPT_END_EXIT:
+    snprintf(exit_s, sizeof(exit_s), "%d", oc->oc_status);
+    break;
+  case HOSTOPT_END_STOPPED:
+    snprintf(exit_s, sizeof(exit_s), "stopped");
+    break;
+  case HOSTOPT_END_TIMEOUT:
+    snprintf(exit_s, sizeof(exit_s), "timeout");
+    break;
+  default:
+    snprintf(exit_s, sizeof(exit_s), "error");
+    break;
   }
   if (oc->oc_vmbus)
     snprintf(vmbus, sizeof(vmbus), "%u.%u", VMBUS_VERSION_MAJOR(oc->oc_vmbus),
@@ -185,17 +193,21 @@ void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc) {
     snprintf(link_ms, sizeof(link_ms), "%lld", (long long)oc->oc_link_ms);
   else
     snprintf(link_ms, sizeof(link_ms), "-");
-  fprintf(f, "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s\n",
-          exit_s, vmbus, oc->oc_offers,
-          oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn, link_ms);
+  fprintf(f, "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s\n", exit_s,
+          vmbus, oc->oc_offers, oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn,
+          link_ms);
   fflush(f);
 }
 
 int hostopt_exit_status(const struct hostopt_outcome *oc) {
   switch (oc->oc_end) {
-  case HOSTOPT_END_EXIT: return oc->oc_status;
-  case HOSTOPT_END_TIMEOUT: return 124;
-  case HOSTOPT_END_STOPPED: return 130;
-  default: return 3;
+  case HOSTOPT_END_EXIT:
+    return oc->oc_status;
+  case HOSTOPT_END_TIMEOUT:
+    return 124;
+  case HOSTOPT_END_STOPPED:
+    return 130;
+  default:
+    return 3;
   }
 }

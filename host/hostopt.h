@@ -12,28 +12,28 @@
 
 enum hostopt_fault {
   HOSTOPT_FAULT_NONE = 0,
-  HOSTOPT_FAULT_SILENT_CONTACT, /* never answer INITIATE_CONTACT */
+  HOSTOPT_FAULT_SILENT_CONTACT,  /* never answer INITIATE_CONTACT */
   HOSTOPT_FAULT_REFUSE_VERSIONS, /* refuse every version */
-  HOSTOPT_FAULT_NO_ALLOFFERS,   /* never send ALLOFFERS_DELIVERED */
+  HOSTOPT_FAULT_NO_ALLOFFERS,    /* never send ALLOFFERS_DELIVERED */
 };
 
 struct hostopt {
-  const char *ho_prog;        /* "hvhost" or "hvsim" */
-  const char *ho_kernel;      /* hvhost: the kernel image */
-  char ho_cmdline[2048];      /* after "--" */
-  uint32_t ho_vmbus_version;  /* --vmbus-version (0: newest) */
-  uint32_t ho_nvsp_version;   /* --nvsp-version (0: newest) */
-  uint64_t ho_mem_mib;        /* --mem (default 128) */
-  bool ho_trace;              /* --trace */
-  uint64_t ho_timeout_s;      /* --timeout (0: none) */
-  bool ho_no_net;             /* --no-net */
-  uint8_t ho_mac[6];          /* --mac */
-  const char *ho_tap;         /* --tap NAME */
-  const char *ho_pcap;        /* --pcap FILE */
-  uint64_t ho_link_flap_s;    /* --link-flap SECONDS */
-  uint64_t ho_rescind_net_s;  /* --rescind-net-after SECONDS */
-  bool ho_refuse_msrs;        /* --refuse-msrs */
-  bool ho_verbose;            /* -v */
+  const char *ho_prog;         /* "hvhost" or "hvsim" */
+  const char *ho_kernel;       /* hvhost: the kernel image */
+  char ho_cmdline[2048];       /* after "--" */
+  uint32_t ho_vmbus_version;   /* --vmbus-version (0: newest) */
+  uint32_t ho_nvsp_version;    /* --nvsp-version (0: newest) */
+  uint64_t ho_mem_mib;         /* --mem (default 128) */
+  bool ho_trace;               /* --trace */
+  uint64_t ho_timeout_s;       /* --timeout (0: none) */
+  bool ho_no_net;              /* --no-net */
+  uint8_t ho_mac[6];           /* --mac */
+  const char *ho_tap;          /* --tap NAME */
+  const char *ho_pcap;         /* --pcap FILE */
+  uint64_t ho_link_flap_s;     /* --link-flap SECONDS */
+  uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
+  bool ho_refuse_msrs;         /* --refuse-msrs */
+  bool ho_verbose;             /* -v */
   enum hostopt_fault ho_fault; /* --fault NAME */
 };
 
@@ -46,8 +46,8 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel);
 /** What the run ended with, for the summary line. */
 struct hostopt_outcome {
   enum { HOSTOPT_END_EXIT, HOSTOPT_END_STOPPED, HOSTOPT_END_TIMEOUT, HOSTOPT_END_ERROR } oc_end;
-  int oc_status;           /* HOSTOPT_END_EXIT */
-  uint32_t oc_vmbus;       /* negotiated version, 0: none */
+  int oc_status;     /* HOSTOPT_END_EXIT */
+  uint32_t oc_vmbus; /* negotiated version, 0: none */
   unsigned oc_offers;
   int oc_link;             /* -1 none, 0 down, 1 up */
   int64_t oc_connected_ms; /* -1: never */

@@ -135,8 +135,8 @@ int main(int argc, char **argv) {
   fprintf(stderr,
           "hvhost: stats first_insn_ms=%.1f exits=%lu io=%lu msr=%lu hypercalls=%lu "
           "post_message=%lu signal_event=%lu injected=%lu console_bytes=%lu mmio=%lu\n",
-          (double)res.kr_first_insn_ns / 1e6, (unsigned long)ks->ks_exits,
-          (unsigned long)ks->ks_io, (unsigned long)ks->ks_msr, (unsigned long)ks->ks_hypercalls,
+          (double)res.kr_first_insn_ns / 1e6, (unsigned long)ks->ks_exits, (unsigned long)ks->ks_io,
+          (unsigned long)ks->ks_msr, (unsigned long)ks->ks_hypercalls,
           (unsigned long)es->hs_post_message, (unsigned long)es->hs_signal_event,
           (unsigned long)ks->ks_intr_injected, (unsigned long)ks->ks_console_bytes,
           (unsigned long)ks->ks_mmio);

@@ -51,7 +51,8 @@ struct hvk {
   size_t k_line_len;
 };
 
-static void hvk_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void hvk_err(char *err, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void hvk_err(char *err, size_t n, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -100,7 +101,9 @@ static const struct part_ops hvk_part_ops = {
     .po_destroy = NULL,
 };
 
-struct partition *hvk_partition(struct hvk *vm) { return &vm->k_part; }
+struct partition *hvk_partition(struct hvk *vm) {
+  return &vm->k_part;
+}
 const struct hvk_stats *hvk_stats(const struct hvk *vm) { return &vm->k_stats; }
 
 /* ---- creation ------------------------------------------------------------- */
@@ -155,7 +158,8 @@ struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   struct kvm_enable_cap cap;
   memset(&cap, 0, sizeof(cap));
   cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
-  cap.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
+  cap.args[0] =
+      KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
   HVK_TRY(ioctl(vm->k_vm, KVM_ENABLE_CAP, &cap), "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)");
   static uint8_t deny[(HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1) / 8];
   struct kvm_msr_filter filter;
@@ -293,8 +297,8 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   }
   uint32_t hdr = h[3], load = h[4], load_end = h[5], bss_end = h[6], entry = h[7];
   uint64_t mem = vm->k_cfg.kc_mem_bytes;
-  if (hdr < load || load < HVK_KERNEL_MIN_ADDR || (uint64_t)hoff < hdr - load ||
-      load_end <= load || (bss_end && bss_end < load_end) || entry < load || entry >= load_end ||
+  if (hdr < load || load < HVK_KERNEL_MIN_ADDR || (uint64_t)hoff < hdr - load || load_end <= load ||
+      (bss_end && bss_end < load_end) || entry < load || entry >= load_end ||
       (uint64_t)(bss_end ? bss_end : load_end) > mem) {
     hvk_err(err, errlen,
             "%s: multiboot fields out of range (header %#x load %#x-%#x bss end %#x entry %#x, "
@@ -362,8 +366,16 @@ static int hvk_set_entry_state(struct hvk *vm, char *err, size_t errlen) {
     hvk_err(err, errlen, "KVM_GET_SREGS failed: %s", strerror(errno));
     return -errno;
   }
-  struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 11,
-                             .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1};
+  struct kvm_segment code = {.base = 0,
+                             .limit = 0xffffffff,
+                             .selector = 0x08,
+                             .type = 11,
+                             .present = 1,
+                             .dpl = 0,
+                             .db = 1,
+                             .s = 1,
+                             .l = 0,
+                             .g = 1};
   struct kvm_segment data = code;
   data.selector = 0x10;
   data.type = 3;

@@ -24,11 +24,11 @@
 struct hvemu;
 
 struct hvk_config {
-  uint64_t kc_mem_bytes;   /* guest RAM from 0 (>= 16 MiB) */
-  const char *kc_kernel;   /* multiboot ELF (a.out-kludge header) */
-  const char *kc_cmdline;  /* kernel command line (may be NULL) */
-  FILE *kc_console;        /* COM1 output (stdout) */
-  bool kc_verbose;         /* log entry state and exits */
+  uint64_t kc_mem_bytes;  /* guest RAM from 0 (>= 16 MiB) */
+  const char *kc_kernel;  /* multiboot ELF (a.out-kludge header) */
+  const char *kc_cmdline; /* kernel command line (may be NULL) */
+  FILE *kc_console;       /* COM1 output (stdout) */
+  bool kc_verbose;        /* log entry state and exits */
   /* Called after host work on every loop turn (between exits), so the tool
    * can timestamp state changes (VMBus connected, link up). May be NULL. */
   void (*kc_tick)(void *ctx);
@@ -45,8 +45,8 @@ enum hvk_end { HVK_END_EXIT, HVK_END_STOPPED, HVK_END_TIMEOUT, HVK_END_ERROR };
 
 struct hvk_result {
   enum hvk_end kr_end;
-  int kr_status;            /* HVK_END_EXIT: the byte the kernel wrote */
-  char kr_error[512];       /* HVK_END_ERROR: why */
+  int kr_status;             /* HVK_END_EXIT: the byte the kernel wrote */
+  char kr_error[512];        /* HVK_END_ERROR: why */
   uint64_t kr_first_insn_ns; /* from hvk_create to the first KVM_RUN */
 };
 

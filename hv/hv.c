@@ -16,7 +16,9 @@ static void *hv_hypercall_page;
 static bool hv_up;
 
 const struct hv_info *hv_info(void) { return &hv_inf; }
-struct hv_vcpu *hv_vcpu_self(void) { return &hv_vcpu0; }
+struct hv_vcpu *hv_vcpu_self(void) {
+  return &hv_vcpu0;
+}
 
 static void hv_cpuid_string(char out[13], uint32_t leaf) {
   struct hw_cpuid_regs r;
@@ -143,8 +145,7 @@ int hv_init(bool *earlier_owner) {
   if ((rc = hv_rdmsr(HV_X64_MSR_HYPERCALL, "HYPERCALL", &v)) != 0)
     goto err;
   if (!(v & HV_MSR_ENABLE)) {
-    pr_err("Hyper-V: the hypercall page did not enable (HYPERCALL reads %#lx)\n",
-           (unsigned long)v);
+    pr_err("Hyper-V: the hypercall page did not enable (HYPERCALL reads %#lx)\n", (unsigned long)v);
     rc = -EIO;
     goto err;
   }
@@ -165,8 +166,8 @@ int hv_init(bool *earlier_owner) {
     goto err_hc;
   hv_up = true;
   pr_info("Hyper-V: hypercall page at %#lx, vp index %u, SynIC on (SINT%d -> vector %#x)\n",
-          (unsigned long)hw_virt_to_phys(hv_hypercall_page), hv_vcpu0.hv_vp_index,
-          HV_VMBUS_SINT, HV_SINT_VECTOR);
+          (unsigned long)hw_virt_to_phys(hv_hypercall_page), hv_vcpu0.hv_vp_index, HV_VMBUS_SINT,
+          HV_SINT_VECTOR);
   return 0;
 
 err_hc:
@@ -232,14 +233,22 @@ const char *hv_strerror(int rc) {
   if (!HV_IS_STATUS_ERR(rc))
     return rc == 0 ? "success" : strerror(-rc);
   switch (HV_STATUS_OF(rc)) {
-  case HV_STATUS_INVALID_HYPERCALL_CODE: return "HV_STATUS_INVALID_HYPERCALL_CODE";
-  case HV_STATUS_INVALID_HYPERCALL_INPUT: return "HV_STATUS_INVALID_HYPERCALL_INPUT";
-  case HV_STATUS_INVALID_ALIGNMENT: return "HV_STATUS_INVALID_ALIGNMENT";
-  case HV_STATUS_INVALID_PARAMETER: return "HV_STATUS_INVALID_PARAMETER";
-  case HV_STATUS_ACCESS_DENIED: return "HV_STATUS_ACCESS_DENIED";
-  case HV_STATUS_INSUFFICIENT_MEMORY: return "HV_STATUS_INSUFFICIENT_MEMORY";
-  case HV_STATUS_INVALID_CONNECTION_ID: return "HV_STATUS_INVALID_CONNECTION_ID";
-  case HV_STATUS_INSUFFICIENT_BUFFERS: return "HV_STATUS_INSUFFICIENT_BUFFERS";
+  case HV_STATUS_INVALID_HYPERCALL_CODE:
+    return "HV_STATUS_INVALID_HYPERCALL_CODE";
+  case HV_STATUS_INVALID_HYPERCALL_INPUT:
+    return "HV_STATUS_INVALID_HYPERCALL_INPUT";
+  case HV_STATUS_INVALID_ALIGNMENT:
+    return "HV_STATUS_INVALID_ALIGNMENT";
+  case HV_STATUS_INVALID_PARAMETER:
+    return "HV_STATUS_INVALID_PARAMETER";
+  case HV_STATUS_ACCESS_DENIED:
+    return "HV_STATUS_ACCESS_DENIED";
+  case HV_STATUS_INSUFFICIENT_MEMORY:
+    return "HV_STATUS_INSUFFICIENT_MEMORY";
+  case HV_STATUS_INVALID_CONNECTION_ID:
+    return "HV_STATUS_INVALID_CONNECTION_ID";
+  case HV_STATUS_INSUFFICIENT_BUFFERS:
+    return "HV_STATUS_INSUFFICIENT_BUFFERS";
   default:
     snprintf(other, sizeof(other), "HV_STATUS %#x", HV_STATUS_OF(rc));
     return other;

@@ -67,8 +67,7 @@ const struct hv_info *hv_info(void);
 
 /** HvPostMessage: slow call through the per-vCPU input page, retried with
  * back-off on INSUFFICIENT_MEMORY/BUFFERS. 0 or HV_ERR(status), -EINVAL. */
-int hv_post_message(uint32_t connection_id, uint32_t message_type, const void *payload,
-                    size_t len);
+int hv_post_message(uint32_t connection_id, uint32_t message_type, const void *payload, size_t len);
 /** HvSignalEvent, fast call. 0 or HV_ERR(status). */
 int hv_signal_event(uint32_t connection_id, uint16_t flag_number);
 

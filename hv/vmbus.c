@@ -85,7 +85,9 @@ static const uint16_t vc_min_size[VMBUS_MSG_COUNT] = VMBUS_MSG_MIN_SIZE_INITIALI
 bool vmbus_connected(void) { return vc.vc_connected; }
 uint32_t vmbus_version(void) { return vc.vc_version; }
 const struct vmbus_stats *vmbus_stats(void) { return &vc.vc_stats; }
-struct _DEVICE_OBJECT *vmbus_device(void) { return &vc.vc_dev; }
+struct _DEVICE_OBJECT *vmbus_device(void) {
+  return &vc.vc_dev;
+}
 
 unsigned vmbus_offer_count(void) {
   unsigned n = 0;
@@ -542,8 +544,8 @@ int vmbus_connect(const struct vmbus_options *opt) {
   if ((rc = vc_post(&req, sizeof(req))) != 0)
     return rc;
   if (ev_wait(vc_flag, &vc.vc_all_offers, VMBUS_OFFERS_WAIT_MS) != 0) {
-    pr_err("vmbus: no ALLOFFERS_DELIVERED within %d ms (%u offers so far)\n",
-           VMBUS_OFFERS_WAIT_MS, vmbus_offer_count());
+    pr_err("vmbus: no ALLOFFERS_DELIVERED within %d ms (%u offers so far)\n", VMBUS_OFFERS_WAIT_MS,
+           vmbus_offer_count());
     return -ETIMEDOUT;
   }
   vc.vc_bus.kb_ops = &vc_ops;
@@ -695,9 +697,9 @@ static int vc_gpadl_send(uint32_t relid, uint32_t handle, const uint64_t *pfns, 
   return rc;
 }
 
-static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *pfns,
-                           uint32_t npfn, uint32_t byte_offset, uint32_t byte_count,
-                           bool read_only, uint32_t *handle) {
+static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *pfns, uint32_t npfn,
+                           uint32_t byte_offset, uint32_t byte_count, bool read_only,
+                           uint32_t *handle) {
   (void)bus;
   (void)read_only; /* VMBus GPADLs carry no access mode: the host maps them */
   struct vmbus_offer_rec *o = vc_offer_of(ch);

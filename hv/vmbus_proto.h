@@ -71,7 +71,9 @@ struct vmbus_guid {
 } VMBUS_PACKED;
 _Static_assert(sizeof(struct vmbus_guid) == 16, "GUID is 16 bytes");
 #define VMBUS_GUID(a, b, c, d0, d1, d2, d3, d4, d5, d6, d7)                                        \
-  {(a), (b), (c), {(d0), (d1), (d2), (d3), (d4), (d5), (d6), (d7)}}
+  {                                                                                                \
+    (a), (b), (c), { (d0), (d1), (d2), (d3), (d4), (d5), (d6), (d7) }                              \
+  }
 
 /* f8615163-df3e-46c5-913f-f2d2f965ed0e: wire bytes 63 51 61 f8 3e df c5 46 91 3f ... */
 #define VMBUS_GUID_NETWORK                                                                         \
@@ -140,8 +142,8 @@ struct vmbus_msg_offer {
   uint16_t sub_channel_index; /* 0: primary */
   uint16_t reserved3;
   uint32_t child_relid;
-  uint8_t monitorid;         /* MNF trigger index: group id/32, bit id%32 */
-  uint8_t monitor_allocated; /* bit 0 (1.1+) */
+  uint8_t monitorid;               /* MNF trigger index: group id/32, bit id%32 */
+  uint8_t monitor_allocated;       /* bit 0 (1.1+) */
   uint16_t is_dedicated_interrupt; /* bit 0 (1.1+) */
   uint32_t connection_id;          /* (1.1+) for HvSignalEvent */
 } VMBUS_PACKED;
@@ -267,14 +269,15 @@ struct vmbus_msg_initiate_contact {
       uint32_t feature_flags; /* 6.0 */
     } VMBUS_PACKED v5;
   } u;
-  uint64_t monitor_page1; /* parent -> child */
-  uint64_t monitor_page2; /* child -> parent */
+  uint64_t monitor_page1;      /* parent -> child */
+  uint64_t monitor_page2;      /* child -> parent */
   struct vmbus_guid client_id; /* InitiateContact2 only */
 } VMBUS_PACKED;
 _Static_assert(offsetof(struct vmbus_msg_initiate_contact, u.v5.feature_flags) == 20,
                "feature_flags at 20");
 _Static_assert(offsetof(struct vmbus_msg_initiate_contact, monitor_page1) == 24, "monitor1 at 24");
-_Static_assert(offsetof(struct vmbus_msg_initiate_contact, client_id) == VMBUS_INITIATE_CONTACT_SIZE,
+_Static_assert(offsetof(struct vmbus_msg_initiate_contact, client_id) ==
+                   VMBUS_INITIATE_CONTACT_SIZE,
                "INITIATE_CONTACT is 40 bytes");
 _Static_assert(sizeof(struct vmbus_msg_initiate_contact) == VMBUS_INITIATE_CONTACT2_SIZE,
                "InitiateContact2 is 56 bytes");

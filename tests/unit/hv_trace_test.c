@@ -24,8 +24,8 @@ static void test_initiate_contact_v5_and_v4(void **state) {
   put32(m, 8, 0x0000000d); /* 0.13 */
   put64(m, 16, 0x123000);  /* interrupt page */
   vmbus_msg_describe(line, sizeof(line), VMBUS_DIR_TO_HOST, m, sizeof(m));
-  assert_string_equal(line,
-                      "vmbus: -> INITIATE_CONTACT version=0.13 target_vcpu=0 interrupt_page=0x123000");
+  assert_string_equal(
+      line, "vmbus: -> INITIATE_CONTACT version=0.13 target_vcpu=0 interrupt_page=0x123000");
 }
 
 static void test_offer_names_the_class(void **state) {
@@ -37,13 +37,14 @@ static void test_offer_names_the_class(void **state) {
   const uint8_t net[16] = {0x63, 0x51, 0x61, 0xf8, 0x3e, 0xdf, 0xc5, 0x46,
                            0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e};
   memcpy(m + 8, net, 16);
-  put32(m, 184, 7);   /* child_relid */
-  m[188] = 33;        /* monitorid */
-  m[189] = 1;         /* monitor_allocated */
+  put32(m, 184, 7); /* child_relid */
+  m[188] = 33;      /* monitorid */
+  m[189] = 1;       /* monitor_allocated */
   put32(m, 192, 0x10007);
   vmbus_msg_describe(line, sizeof(line), VMBUS_DIR_TO_GUEST, m, sizeof(m));
-  assert_string_equal(line, "vmbus: <- OFFERCHANNEL relid=7 class=f8615163-df3e-46c5-913f-f2d2f965ed0e"
-                            " (network) sub=0 monitor=1/33 conn_id=65543");
+  assert_string_equal(line,
+                      "vmbus: <- OFFERCHANNEL relid=7 class=f8615163-df3e-46c5-913f-f2d2f965ed0e"
+                      " (network) sub=0 monitor=1/33 conn_id=65543");
 }
 
 static void test_short_and_unknown_messages(void **state) {
