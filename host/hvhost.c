@@ -28,13 +28,16 @@ struct hvhost_state {
   struct vmbsrv *hs_srv;
   uint64_t hs_start_ns;
   int64_t hs_connected_ms;
+  uint32_t hs_version; /* negotiated, kept after the guest's UNLOAD */
 };
 
 /* Between exits: note when VMBus became connected (ALLOFFERS_DELIVERED). */
 static void hvhost_tick(void *arg) {
   struct hvhost_state *st = arg;
-  if (st->hs_connected_ms < 0 && vmbsrv_offers_delivered(st->hs_srv))
+  if (st->hs_connected_ms < 0 && vmbsrv_offers_delivered(st->hs_srv)) {
     st->hs_connected_ms = (int64_t)((hw_now_ns() - st->hs_start_ns) / 1000000u);
+    st->hs_version = vmbsrv_version(st->hs_srv);
+  }
 }
 
 static void hvhost_faults(struct vmbsrv *srv, enum hostopt_fault f) {
@@ -71,7 +74,7 @@ int main(int argc, char **argv) {
   int prc = hostopt_parse(&o, argc, argv, true);
   if (prc)
     return prc > 0 ? 0 : 2;
-  struct hvhost_state st = {NULL, hw_now_ns(), -1};
+  struct hvhost_state st = {NULL, hw_now_ns(), -1, 0};
 
   const char *why = hvk_unusable_reason();
   if (why) {
@@ -122,7 +125,7 @@ int main(int argc, char **argv) {
                 : res.kr_end == HVK_END_TIMEOUT ? HOSTOPT_END_TIMEOUT
                                                 : HOSTOPT_END_ERROR,
       .oc_status = res.kr_status,
-      .oc_vmbus = vmbsrv_offers_delivered(srv) || vmbsrv_version(srv) ? vmbsrv_version(srv) : 0,
+      .oc_vmbus = st.hs_version,
       .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
       .oc_link = -1,
       .oc_connected_ms = st.hs_connected_ms,

@@ -94,6 +94,8 @@ int hv_detect(struct hv_info *info) {
     return -ENODEV;
   }
   info->hi_present = true;
+  if (info != &hv_inf)
+    hv_inf = *info; /* hv_init() uses this detection, without printing again */
   return 0;
 }
 
