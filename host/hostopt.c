@@ -10,7 +10,8 @@
 void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
   fprintf(f,
           "usage: %s [options] %s[-- kernel command line]\n"
-          "  --vmbus-version X.Y     highest VMBus version the host accepts (default 6.0)\n"
+          "  --vmbus-version X.Y     highest VMBus version the host accepts (default 6.0;\n"
+          "                          6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13)\n"
           "  --nvsp-version X.Y      highest NVSP version of the network device\n"
           "  --mem MIB               guest memory (default 128)\n"
           "  --trace                 print every VMBus message, decoded\n"
@@ -93,8 +94,13 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
       }
       i++;
       if (strcmp(a, "--vmbus-version") == 0) {
-        if (hostopt_version(v, &o->ho_vmbus_version))
-          bad = a;
+        static const uint32_t known[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
+        bool ok = hostopt_version(v, &o->ho_vmbus_version) == 0;
+        bool listed = false;
+        for (unsigned k = 0; ok && k < VMBUS_NUM_VERSIONS; k++)
+          listed |= known[k] == o->ho_vmbus_version;
+        if (!listed)
+          bad = a; /* one of 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13 */
       } else if (strcmp(a, "--nvsp-version") == 0) {
         if (hostopt_version(v, &o->ho_nvsp_version))
           bad = a;

@@ -68,6 +68,13 @@ static void hvhost_faults(struct vmbsrv *srv, enum hostopt_fault f) {
 }
 
 int main(int argc, char **argv) {
+  /* `hvhost --check-kvm`: say whether this machine can run it (make run). */
+  if (argc == 2 && strcmp(argv[1], "--check-kvm") == 0) {
+    const char *why = hvk_unusable_reason();
+    if (why)
+      printf("%s\n", why);
+    return why ? 1 : 0;
+  }
   struct hostopt o;
   memset(&o, 0, sizeof(o));
   o.ho_prog = "hvhost";

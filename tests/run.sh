@@ -58,6 +58,14 @@ if tier boot; then
   add_counts build/test-logs/boot.out
 fi
 
+if tier e2e; then
+  echo "== e2e (the kernel under hvhost on KVM)"
+  t0=$(t_now_ms)
+  tests/e2e/run.sh build/kernel.elf build/hvhost 2>&1 | tee build/test-logs/e2e.out
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts build/test-logs/e2e.out
+fi
+
 if tier lint; then
   echo "== lint (clang-format, cppcheck)"
   T_PASS=0 T_FAIL=0 T_SKIP=0

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# tests/e2e/run.sh: the hvhost tier: the real build/kernel.elf booted by
+# build/hvhost under KVM against the emulated Hyper-V. Skipped, with the
+# reason, when /dev/kvm is unusable. Each run has a hard timeout; the
+# kernel's own waits on the host are bounded, so a failing case must still
+# end well within it (under this machine's kvm-pvm the guest is slow:
+# generous limits, see ../shared/KVM-NOTES.md).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+elf=${1:-build/kernel.elf} hvhost=${2:-build/hvhost}
+out=build/test-logs/e2e
+mkdir -p "$out"
+
+if ! why=$(t_kvm_usable); then
+  t_skip hvhost "$why"
+  t_summary e2e
+  exit $?
+fi
+
+# hv NAME WANT_STATUS TIMEOUT HVHOST_ARGS... [-- KERNEL ARGS]
+hv() {
+  local name=$1 want=$2 lim=$3; shift 3
+  local log=$out/$name.log t0 rc
+  t0=$(t_now_ms)
+  timeout --foreground "$lim" "$hvhost" "$@" >"$log" 2>&1 </dev/null
+  rc=$?
+  LAST_MS=$(( $(t_now_ms) - t0 ))
+  if [ "$rc" -ne "$want" ]; then
+    echo "  $name: hvhost exited $rc, expected $want (124 = the test's timeout); log:"
+    sed 's/^/  | /' "$log" | tail -n 40
+    return 1
+  fi
+}
+
+# Every host version cap: the kernel lands on exactly that version.
+for v in 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13; do
+  name=connect-$v
+  if hv $name 0 120 --vmbus-version $v --timeout 90 "$elf" -- exit-after=connect &&
+     t_expect_lines $name "$out/$name.log" \
+       '^hvhost: guest entry: protected mode, paging off, CS=0x8 32-bit, EIP=0x[0-9a-f]+ EAX=0x2badb002 EBX=0x[0-9a-f]+ \(multiboot info\)' \
+       '^Hyper-V: present' \
+       "^vmbus: connected, version ${v//./\\.}, message connection id [0-9]+, [0-9]+ offers" \
+       '^kernel: done, exiting with status 0' \
+       '^hvhost: stats first_insn_ms=[0-9.]+ exits=[1-9][0-9]* io=[1-9][0-9]* msr=[1-9][0-9]* hypercalls=[1-9][0-9]* post_message=[1-9][0-9]* signal_event=[0-9]+ injected=[1-9][0-9]*' \
+       "^hvhost: exit=0 vmbus=${v//./\\.} offers=[0-9]+ link=(none|up|down) t_connected_ms=[0-9]+ "; then
+    t_pass $name "${LAST_MS} ms"
+  else t_fail $name "see above"; fi
+done
+
+# Connection ids: 5.0 and up from VERSION_RESPONSE (4 here), 1 below.
+if grep -q 'message connection id 4,' $out/connect-5.0.log && grep -q 'message connection id 1,' $out/connect-4.1.log; then
+  t_pass connection-ids
+else t_fail connection-ids "expected id 4 at 5.0 and id 1 at 4.1"; fi
+
+# The kernel's own trace of the handshake (vmbus.trace=1).
+name=guest-trace
+if hv $name 0 120 --timeout 90 "$elf" -- exit-after=connect vmbus.trace=1 &&
+   t_expect_lines $name "$out/$name.log" '^vmbus: -> INITIATE_CONTACT version=6\.0' \
+     '^vmbus: <- VERSION_RESPONSE supported=1' '^vmbus: -> REQUESTOFFERS' \
+     '^vmbus: <- ALLOFFERS_DELIVERED' '^vmbus: -> UNLOAD' '^vmbus: <- UNLOAD_RESPONSE'; then
+  t_pass $name "${LAST_MS} ms"
+else t_fail $name "see above"; fi
+
+# Hyper-V advertised, its MSRs refused: a clear message and status 1.
+name=refuse-msrs
+if hv $name 1 120 --refuse-msrs --timeout 90 "$elf" -- exit-after=connect &&
+   t_expect_lines $name "$out/$name.log" '^error: Hyper-V: reading MSR 0x40000000 \(GUEST_OS_ID\) was refused \(#GP\)' \
+     '^kernel: Hyper-V set-up failed' '^hvhost: exit=1 '; then
+  t_pass $name
+else t_fail $name "see above"; fi
+
+# Hostile or broken hosts: a precise error within the kernel's timeout.
+name=fault-silent-contact
+if hv $name 1 120 --fault silent-contact --timeout 90 "$elf" -- exit-after=connect &&
+   t_expect_lines $name "$out/$name.log" '^error: vmbus: no VERSION_RESPONSE to INITIATE_CONTACT 6\.0 within 5000 ms' \
+     '^hvhost: exit=1 vmbus=none'; then
+  t_pass $name "${LAST_MS} ms"
+else t_fail $name "see above"; fi
+name=fault-refuse-versions
+if hv $name 1 120 --fault refuse-versions --timeout 90 "$elf" -- exit-after=connect &&
+   t_expect_lines $name "$out/$name.log" '^error: vmbus: the host accepted none of the versions tried' \
+     '^hvhost: exit=1 vmbus=none'; then
+  t_pass $name "${LAST_MS} ms"
+else t_fail $name "see above"; fi
+name=fault-no-alloffers
+if hv $name 1 120 --fault no-alloffers --timeout 90 "$elf" -- exit-after=connect &&
+   t_expect_lines $name "$out/$name.log" '^error: vmbus: no ALLOFFERS_DELIVERED within 10000 ms' \
+     '^hvhost: exit=1 '; then
+  t_pass $name "${LAST_MS} ms"
+else t_fail $name "see above"; fi
+
+# Panic path: the dump on the console, hvhost reports the panic status.
+name=panic-ud
+if hv $name 2 120 --timeout 90 "$elf" -- test.fault=ud &&
+   t_expect_lines $name "$out/$name.log" '^EXCEPTION #UD vector=6' '^  RIP=' '^PANIC: ' '^hvhost: exit=2 '; then
+  t_pass $name
+else t_fail $name "see above"; fi
+
+# A serving kernel is stopped by --timeout: exit=timeout, status 124.
+name=serve-timeout
+if hv $name 124 120 --timeout 3 "$elf" &&
+   t_expect_lines $name "$out/$name.log" '^kernel: serving' '^hvhost: exit=timeout vmbus=6\.0 '; then
+  t_pass $name
+else t_fail $name "see above"; fi
+
+# Usage errors are the tool's, not the guest's.
+name=usage-errors
+"$hvhost" --vmbus-version 7.7 "$elf" >/dev/null 2>"$out/$name.log"; rc1=$?
+"$hvhost" --mem 1 "$elf" >/dev/null 2>>"$out/$name.log"; rc2=$?
+"$hvhost" >/dev/null 2>>"$out/$name.log"; rc3=$?
+if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] && grep -q 'no kernel image given' "$out/$name.log"; then
+  t_pass $name
+else t_fail $name "statuses $rc1 $rc2 $rc3; $(cat $out/$name.log | head -3)"; fi
+
+t_summary e2e
