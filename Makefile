@@ -98,7 +98,7 @@ HOST_BENCH_OBJS := $(patsubst %.c,$(HDIR)/bench-obj/%.o,$(HOST_PORTABLE_SRCS) $(
 KERNEL_ELF  := $(BUILD)/kernel.elf
 ISO         := $(BUILD)/kernel.iso
 
-.PHONY: all iso run run-qemu test test-unit test-boot test-e2e bench clean format lint deps newlib
+.PHONY: all iso vhd run run-qemu test test-unit test-boot test-e2e bench clean format lint deps newlib
 all: $(KERNEL_ELF)
 
 # ---- set-up -----------------------------------------------------------------
@@ -140,6 +140,15 @@ $(ISO): $(KERNEL_ELF) boot/grub.cfg | $(DEPS_STAMP)
 	$(Q)cp boot/grub.cfg $(BUILD)/iso/boot/grub/grub.cfg
 	$(Q)grub-mkrescue -o $@ $(BUILD)/iso >$(BUILD)/iso.log 2>&1 || { cat $(BUILD)/iso.log; exit 1; }
 iso: $(ISO)
+
+# A fixed-size VHD (Hyper-V Gen1, Azure): MBR + GRUB for BIOS + a FAT
+# partition at 1 MiB, built without root (tools/mkvhd.sh).
+VHD := $(BUILD)/kernel.vhd
+VHD_MIB ?= 64
+$(VHD): $(KERNEL_ELF) boot/grub.cfg tools/mkvhd.sh | $(DEPS_STAMP)
+	$(E) "  VHD     $@"
+	$(Q)tools/mkvhd.sh $(KERNEL_ELF) boot/grub.cfg $@ $(VHD_MIB) >/dev/null
+vhd: $(VHD)
 
 # QEMU exits with (status << 1) | 1 through isa-debug-exit; tools/qemu-run.sh
 # maps it back to the kernel's own status (DESIGN.md, exit status).
@@ -216,13 +225,13 @@ hvhost: $(HVHOST)
 
 # ---- tests ------------------------------------------------------------------
 # Every tier prints `N passed, N failed[, N skipped]`; tests/run.sh adds a total.
-test: $(KERNEL_ELF) $(ISO) $(UNIT_BINS) $(HVHOST)
+test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST)
 	$(Q)tests/run.sh $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --only unit $(UNIT_BINS)
 
-test-boot: $(KERNEL_ELF) $(ISO)
+test-boot: $(KERNEL_ELF) $(ISO) $(VHD)
 	$(Q)tests/run.sh --only boot
 
 test-e2e: $(KERNEL_ELF) $(HVHOST)

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(
-  gcc make binutils
+  gcc make binutils python3        # python3: image checks (tools/*.sh)
   qemu-system-x86 qemu-utils        # boot tests (TCG and KVM), later `make vhd`
   grub-pc-bin grub-common xorriso mtools   # grub-mkrescue ISO
   newlib-source                     # the kernel's C library, built by tools/newlib.sh

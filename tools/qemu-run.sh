@@ -3,6 +3,7 @@
 # stdout and the isa-debug-exit device on port 0xf4, and exit with the
 # kernel's own status (QEMU exits with (status << 1) | 1; DESIGN.md).
 #   --iso FILE          boot the GRUB ISO (SeaBIOS + GRUB + multiboot), TCG
+#   --vhd FILE          boot the fixed VHD (make vhd) as a disk, TCG
 #   --elf FILE          boot the ELF directly with -kernel (multiboot), TCG
 #   --kvm               with --elf: microvm under KVM (fast path, KVM-NOTES.md)
 #   --append "ARGS"     kernel command line (--elf only; the ISO has grub.cfg)
@@ -13,19 +14,22 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --iso) mode=iso file=$2; shift 2 ;;
     --elf) mode=elf file=$2; shift 2 ;;
+    --vhd) mode=vhd file=$2; shift 2 ;;
     --kvm) kvm=1; shift ;;
     --append) append=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     *) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$mode" ] || { echo "usage: qemu-run.sh --iso FILE | --elf FILE [--kvm] [--append ARGS]" >&2; exit 2; }
+[ -n "$mode" ] || { echo "usage: qemu-run.sh --iso FILE | --vhd FILE | --elf FILE [--kvm] [--append ARGS]" >&2; exit 2; }
 [ -f "$file" ] || { echo "qemu-run: $file not found" >&2; exit 2; }
 
 common=(-nographic -no-reboot -serial stdio -monitor none -m 128
         -device isa-debug-exit,iobase=0xf4,iosize=0x04)
 if [ "$mode" = iso ]; then
   args=(-M pc -accel tcg -cpu qemu64 -cdrom "$file" -boot d "${common[@]}")
+elif [ "$mode" = vhd ]; then
+  args=(-M pc -accel tcg -cpu qemu64 -drive "file=$file,format=vpc" "${common[@]}")
 elif [ $kvm = 1 ]; then
   args=(-M microvm,x-option-roms=off,pit=off,pic=off,rtc=off -accel kvm -cpu host
         -kernel "$file" -append "$append" "${common[@]}")

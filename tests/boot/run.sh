@@ -58,6 +58,27 @@ if boot $name 0 --iso "$iso" --timeout 60 && t_expect_lines $name "$out/$name.lo
   t_pass $name "${LAST_MS} ms"
 else t_fail $name "see above"; fi
 
+# The VHD for Hyper-V Gen1 / Azure: a fixed VHD of a whole number of MiB
+# (file = virtual size + the 512-byte footer), booted by SeaBIOS + GRUB.
+name=vhd-format
+vhd=build/kernel.vhd
+if [ -f "$vhd" ]; then
+  info=$(qemu-img info -f vpc "$vhd" 2>&1)
+  vsize=$(qemu-img info -f vpc --output=json "$vhd" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
+  fsize=$(stat -c %s "$vhd")
+  footer=$(tail -c 512 "$vhd" | head -c 8)
+  if grep -q 'file format: vpc' <<<"$info" && [ $((vsize % 1048576)) -eq 0 ] &&
+     [ "$fsize" -eq $((vsize + 512)) ] && [ "$footer" = conectix ]; then
+    t_pass $name "$((vsize / 1048576)) MiB fixed"
+  else t_fail $name "vpc=$(grep -c 'file format: vpc' <<<"$info") virtual=$vsize file=$fsize footer=$footer"; fi
+  name=vhd-grub-tcg
+  if boot $name 0 --vhd "$vhd" --timeout 60 && t_expect_lines $name "$out/$name.log" "${healthy[@]}"; then
+    t_pass $name "${LAST_MS} ms"
+  else t_fail $name "see above"; fi
+else
+  t_fail $name "$vhd was not built (make vhd)"
+fi
+
 name=elf-multiboot-tcg
 if boot $name 0 --elf "$elf" --append "log=info" --timeout 30 &&
    t_expect_lines $name "$out/$name.log" "${healthy[@]}" &&
