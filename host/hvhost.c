@@ -144,12 +144,13 @@ int main(int argc, char **argv) {
   const struct hvemu_stats *es = hvemu_stats(emu);
   fprintf(stderr,
           "hvhost: stats first_insn_ms=%.1f exits=%lu io=%lu msr=%lu hypercalls=%lu "
-          "post_message=%lu signal_event=%lu injected=%lu console_bytes=%lu mmio=%lu\n",
+          "post_message=%lu signal_event=%lu injected=%lu console_bytes=%lu mmio=%lu "
+          "unknown_io=%lu\n",
           (double)res.kr_first_insn_ns / 1e6, (unsigned long)ks->ks_exits, (unsigned long)ks->ks_io,
           (unsigned long)ks->ks_msr, (unsigned long)ks->ks_hypercalls,
           (unsigned long)es->hs_post_message, (unsigned long)es->hs_signal_event,
           (unsigned long)ks->ks_intr_injected, (unsigned long)ks->ks_console_bytes,
-          (unsigned long)ks->ks_mmio);
+          (unsigned long)ks->ks_mmio, (unsigned long)ks->ks_unknown_io);
   hostopt_print_summary(stdout, &oc);
   int status = hostopt_exit_status(&oc);
   vmbsrv_destroy(srv);

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86_64/multiboot.h"
@@ -447,6 +448,42 @@ static void hvk_console_byte(struct hvk *vm, uint8_t c) {
     vm->k_line[vm->k_line_len++] = (char)c;
 }
 
+/* Port 0x61 (system control port B): the PIT channel 2 gate (bit 0) and
+ * output (bit 5). KVM's in-kernel PIT owns ports 0x40-0x43, but on this
+ * machine's kvm-pvm the speaker port exits to us, so the gate is forwarded
+ * into the kernel PIT's state and the output computed from it, as the
+ * kernel's PIT calibration needs (arch/x86_64/time.c; mode 0: OUT goes high
+ * once `count` ticks of 1,193,182 Hz passed since the count was loaded). */
+#define HVK_PIT_HZ 1193182u
+static uint8_t hvk_port61;
+
+static void hvk_port61_write(struct hvk *vm, uint8_t v) {
+  hvk_port61 = v & 0x0f;
+  struct kvm_pit_state2 ps;
+  if (ioctl(vm->k_vm, KVM_GET_PIT2, &ps) < 0)
+    return;
+  ps.channels[2].gate = v & 1;
+  ioctl(vm->k_vm, KVM_SET_PIT2, &ps);
+}
+
+static uint8_t hvk_port61_read(struct hvk *vm) {
+  uint8_t v = hvk_port61;
+  struct kvm_pit_state2 ps;
+  if (ioctl(vm->k_vm, KVM_GET_PIT2, &ps) == 0) {
+    const struct kvm_pit_channel_state *c = &ps.channels[2];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of count_load_time */
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    uint64_t count = c->count ? c->count : 65536u;
+    if (c->gate && c->mode == 0 && now > c->count_load_time &&
+        (uint64_t)(now - c->count_load_time) * HVK_PIT_HZ / 1000000000u >= count)
+      v |= 0x20;
+  }
+  static uint8_t refresh;
+  refresh ^= 0x10; /* bit 4 toggles like DRAM refresh; some code waits on it */
+  return v | refresh;
+}
+
 /* Port I/O. Returns 1 when the kernel wrote its exit status. */
 static int hvk_io(struct hvk *vm, struct hvk_result *res) {
   struct kvm_run *run = vm->k_run;
@@ -473,6 +510,11 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
     } else if (port == HVK_EXIT_PORT && out) {
       res->kr_status = data[0];
       return 1;
+    } else if (port == 0x61 && run->io.size == 1) {
+      if (out)
+        hvk_port61_write(vm, data[0]);
+      else
+        data[0] = hvk_port61_read(vm);
     } else if (port >= HVK_COM1 && port < HVK_COM1 + 8) {
       if (out && port == HVK_COM1)
         hvk_console_byte(vm, data[0]);
@@ -481,6 +523,8 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
         memset(data, port == HVK_COM1 + 5 ? 0x60 : 0, run->io.size);
     } else {
       vm->k_stats.ks_unknown_io++;
+      if (vm->k_cfg.kc_verbose)
+        fprintf(stderr, "hvhost: unclaimed port %s %#x\n", out ? "write" : "read", port);
       if (!out)
         memset(data, 0xff, run->io.size); /* nothing decodes this port */
     }
