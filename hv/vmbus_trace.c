@@ -106,6 +106,7 @@ static uint32_t vt_u32(const uint8_t *m, size_t len, size_t off) {
     memcpy(&v, m + off, 4);
   return v;
 }
+static unsigned vt_u8(const uint8_t *m, size_t len, size_t off) { return off < len ? m[off] : 0u; }
 static uint64_t vt_u64(const uint8_t *m, size_t len, size_t off) {
   uint64_t v = 0;
   if (off <= len && 8 <= len - off)
@@ -133,14 +134,14 @@ void vmbus_msg_describe(char *buf, size_t bufsz, enum vmbus_dir dir, const void 
     vmbus_version_format(v, ver);
     if (v >= VMBUS_VERSION_WIN10_V5)
       snprintf(p, room, " version=%s target_vcpu=%u msg_sint=%u features=%#x", ver,
-               vt_u32(m, len, 12), m[16 < len ? 16 : 0], vt_u32(m, len, 20));
+               vt_u32(m, len, 12), vt_u8(m, len, 16), vt_u32(m, len, 20));
     else
       snprintf(p, room, " version=%s target_vcpu=%u interrupt_page=%#lx", ver, vt_u32(m, len, 12),
                (unsigned long)vt_u64(m, len, 16));
     break;
   }
   case VMBUS_MSG_VERSION_RESPONSE:
-    snprintf(p, room, " supported=%u state=%u conn_id=%u", len > 8 ? m[8] : 0, len > 9 ? m[9] : 0,
+    snprintf(p, room, " supported=%u state=%u conn_id=%u", vt_u8(m, len, 8), vt_u8(m, len, 9),
              vt_u32(m, len, 12));
     break;
   case VMBUS_MSG_OFFERCHANNEL: {
@@ -152,8 +153,8 @@ void vmbus_msg_describe(char *buf, size_t bufsz, enum vmbus_dir dir, const void 
     const char *name = vmbus_guid_name(&g);
     snprintf(p, room, " relid=%u class=%s (%s) sub=%u monitor=%u/%u conn_id=%u",
              vt_u32(m, len, 184), guid, name ? name : "unknown",
-             (unsigned)(vt_u32(m, len, 180) & 0xffff), len > 189 ? m[189] & 1 : 0,
-             len > 188 ? m[188] : 0, vt_u32(m, len, 192));
+             (unsigned)(vt_u32(m, len, 180) & 0xffff), vt_u8(m, len, 189) & 1u, vt_u8(m, len, 188),
+             vt_u32(m, len, 192));
     break;
   }
   case VMBUS_MSG_RESCIND_CHANNELOFFER:
