@@ -180,15 +180,24 @@ err:
 }
 
 void hv_shutdown(void) {
-  if (!hv_up)
-    return;
-  hv_synic_disable(&hv_vcpu0);
-  uint64_t v = 0;
-  hw_hypercall_set_page(NULL);
-  if (hw_rdmsr_safe(HV_X64_MSR_HYPERCALL, &v) == 0)
-    hw_wrmsr_safe(HV_X64_MSR_HYPERCALL, v & HV_MSR_RSVD_MASK);
-  hv_up = false;
-  pr_info("Hyper-V: SynIC and hypercall page disabled\n");
+  if (hv_up) {
+    hv_synic_disable(&hv_vcpu0);
+    uint64_t v = 0;
+    hw_hypercall_set_page(NULL);
+    if (hw_rdmsr_safe(HV_X64_MSR_HYPERCALL, &v) == 0)
+      hw_wrmsr_safe(HV_X64_MSR_HYPERCALL, v & HV_MSR_RSVD_MASK);
+    hv_up = false;
+    pr_info("Hyper-V: SynIC and hypercall page disabled\n");
+  }
+  /* The hypervisor no longer writes these pages (their MSRs are off, or
+   * were never enabled): give them back. */
+  void **pages[] = {(void **)&hv_vcpu0.hv_simp, (void **)&hv_vcpu0.hv_siefp,
+                    (void **)&hv_vcpu0.hv_post_input, &hv_hypercall_page};
+  for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+    if (*pages[i])
+      page_free(*pages[i], 1);
+    *pages[i] = NULL;
+  }
 }
 
 static bool hv_never(void *arg) {

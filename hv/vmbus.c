@@ -570,6 +570,16 @@ int vmbus_disconnect(void) {
     memset(&vc.vc_offers[i], 0, sizeof(vc.vc_offers[i]));
   }
   vc.vc_connected = false;
+  /* After an acknowledged UNLOAD the host has let go of the interrupt and
+   * monitor pages; without one (pre-3.0, or no answer) it may still write
+   * them (iPXE's note), so they stay allocated and are reused next time. */
+  if (rc == 0 && vc.vc_version >= VMBUS_VERSION_WIN8_1) {
+    page_free(vc.vc_int_page, 1);
+    page_free(vc.vc_monitor1, 1);
+    page_free(vc.vc_monitor2, 1);
+    vc.vc_int_page = NULL;
+    vc.vc_monitor1 = vc.vc_monitor2 = NULL;
+  }
   pr_info("vmbus: disconnected%s\n", rc ? " (no unload response)" : "");
   return rc;
 }

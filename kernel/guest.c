@@ -54,6 +54,7 @@ int guest_main(void) {
   int rc = hv_init(&earlier_owner);
   if (rc) {
     printf("kernel: Hyper-V set-up failed (%s); stopping\n", hv_strerror(rc));
+    hv_shutdown();
     return EXIT_STATUS_FAIL;
   }
   opt.vo_unload_first = earlier_owner;

@@ -27,10 +27,12 @@ extern int unit_skipped;
     skip();                                                                                        \
   } while (0)
 
-#define UNIT_MAIN(name, tests)                                                                     \
+#define UNIT_MAIN(name, tests) UNIT_MAIN_GROUP(name, tests, NULL, NULL)
+/* The same with a group setup and teardown, run once around all the tests. */
+#define UNIT_MAIN_GROUP(name, tests, setup, teardown)                                              \
   int unit_skipped;                                                                                \
   int main(void) {                                                                                 \
-    int failed = cmocka_run_group_tests_name(name, tests, NULL, NULL);                             \
+    int failed = cmocka_run_group_tests_name(name, tests, setup, teardown);                        \
     int total = (int)(sizeof(tests) / sizeof((tests)[0]));                                         \
     int passed = total - failed - unit_skipped;                                                    \
     if (unit_skipped)                                                                              \
