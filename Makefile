@@ -234,6 +234,40 @@ hvsim: $(HVSIM)
 .PHONY: hvsim
 # --- end hvsim ---------------------------------------------------------------
 
+# --- fuzz --------------------------------------------------------------------
+# libFuzzer targets (tests/fuzz/fuzz_*.c) link the production objects, built
+# again with clang and -fsanitize=fuzzer-no-link,address,undefined under
+# build/fuzz/. `make fuzz FUZZ_SECONDS=N` runs each for N seconds on a copy
+# of its seed corpus (tests/fuzz/corpus/NAME) and prints executions,
+# coverage and crashes per target (tools/fuzz.sh); `make test` runs each
+# for FUZZ_TEST_SECONDS.
+FUZZCC := clang
+FDIR := $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := $(filter-out -O1,$(HOST_CFLAGS)) -O1 -DFUZZ_BUILD=1 $(FUZZ_SAN) \
+               -fsanitize=fuzzer-no-link
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FDIR)/%,$(FUZZ_SRCS))
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FDIR)/obj/%.o,$(HOST_PORTABLE_SRCS) $(HOST_EMU_SRCS))
+FUZZ_LIB := $(FDIR)/libhvstack-fuzz.a
+$(FDIR)/obj/%.o: %.c | $(DEPS_STAMP)
+	$(E) "  FUZZCC  $<"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZCC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	$(E) "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(FDIR)/fuzz_%: $(FDIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(E) "  LINK    $@"
+	$(Q)$(FUZZCC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+fuzz: $(FUZZ_BINS)
+	$(Q)tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+fuzz-build: $(FUZZ_BINS)
+.PHONY: fuzz fuzz-build
+# --- end fuzz ----------------------------------------------------------------
+
 # ---- tests ------------------------------------------------------------------
 # Every tier prints `N passed, N failed[, N skipped]`; tests/run.sh adds a total.
 test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM)
