@@ -98,7 +98,7 @@ HOST_BENCH_OBJS := $(patsubst %.c,$(HDIR)/bench-obj/%.o,$(HOST_PORTABLE_SRCS) $(
 KERNEL_ELF  := $(BUILD)/kernel.elf
 ISO         := $(BUILD)/kernel.iso
 
-.PHONY: all iso vhd run run-qemu test test-unit test-boot test-e2e bench clean format lint deps newlib
+.PHONY: all iso vhd run run-qemu test test-unit test-boot test-e2e test-sim test-fuzz bench clean format lint deps newlib
 all: $(KERNEL_ELF)
 
 # ---- set-up -----------------------------------------------------------------
@@ -270,8 +270,8 @@ fuzz-build: $(FUZZ_BINS)
 
 # ---- tests ------------------------------------------------------------------
 # Every tier prints `N passed, N failed[, N skipped]`; tests/run.sh adds a total.
-test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM)
-	$(Q)tests/run.sh $(UNIT_BINS)
+test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM) $(FUZZ_BINS)
+	$(Q)FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run.sh $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --only unit $(UNIT_BINS)
@@ -281,6 +281,12 @@ test-boot: $(KERNEL_ELF) $(ISO) $(VHD)
 
 test-e2e: $(KERNEL_ELF) $(HVHOST)
 	$(Q)tests/run.sh --only e2e
+
+test-sim: $(HVSIM)
+	$(Q)tests/run.sh --only sim
+
+test-fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run.sh --only fuzz
 
 bench: $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

@@ -1,13 +1,19 @@
 /* host/inproc_hw.c: hardware primitives for host builds over a memory arena. */
 #include "host/inproc_hw.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
+#include "host/hvemu.h"
+#include "host/partition.h"
+#include "kernel/event.h"
 #include "kernel/hw.h"
+#include "kernel/log.h"
 #include "kernel/page.h"
 #include "kernel/timer.h"
 
@@ -84,3 +90,121 @@ void hw_exit(int status) {
     inproc_exit_hook(status);
   exit(status);
 }
+
+/* ---- the in-process partition backend ---------------------------------------
+ * Interrupts: part_inject() marks the vector pending and queues a DPC; the
+ * DPC calls the guest's handler (hw_irq_register) from the event loop, never
+ * from inside the hypercall or MSR access that caused the injection. */
+
+static struct hvemu *ip_hv;
+static void *ip_hcall_page;
+static void (*ip_irq_fn[256])(uint8_t vector);
+static uint64_t ip_irq_pending[4];
+static struct ev_item ip_irq_dpc;
+static struct inproc_irq_stats ip_irq_st;
+
+static void ip_irq_run(void *arg) {
+  (void)arg;
+  /* One pass over a snapshot; vectors raised meanwhile requeue the DPC. */
+  for (int w = 3; w >= 0; w--) {
+    uint64_t bits = ip_irq_pending[w];
+    ip_irq_pending[w] = 0;
+    while (bits) {
+      int b = 63 - __builtin_clzll(bits);
+      bits &= ~(1ull << b);
+      uint8_t vec = (uint8_t)(w * 64 + b);
+      if (ip_irq_fn[vec]) {
+        ip_irq_st.is_delivered++;
+        ip_irq_fn[vec](vec);
+      } else {
+        ip_irq_st.is_unhandled++;
+      }
+    }
+  }
+}
+
+static int ip_inject(struct partition *p, uint32_t vp, uint8_t vector) {
+  (void)p;
+  (void)vp;
+  if (vector < 16)
+    return -EINVAL;
+  ip_irq_pending[vector / 64] |= 1ull << (vector % 64);
+  ip_irq_st.is_injected++;
+  if (!ip_irq_dpc.ev_fn)
+    ev_item_init(&ip_irq_dpc, ip_irq_run, NULL);
+  ev_dpc_queue(&ip_irq_dpc);
+  return 0;
+}
+
+static const struct part_ops ip_part_ops = {
+    .po_name = "inproc",
+    .po_inject = ip_inject,
+    .po_write_hypercall_page = NULL, /* the generic code: never executed here */
+    .po_destroy = NULL,
+};
+
+int inproc_part_init(struct partition *p) {
+  if (!ip_arena)
+    return -ENODEV;
+  part_init(p, &ip_part_ops, NULL);
+  return part_add_region(p, INPROC_GPA_BASE, ip_arena_size, ip_arena);
+}
+
+static bool ip_idle(void) { return ip_hv ? hvemu_poll(ip_hv) : false; }
+
+void inproc_attach(struct hvemu *hv) {
+  ip_hv = hv;
+  ip_hcall_page = NULL;
+  memset(ip_irq_pending, 0, sizeof(ip_irq_pending));
+  if (!ip_irq_dpc.ev_fn)
+    ev_item_init(&ip_irq_dpc, ip_irq_run, NULL);
+  ev_idle_hook = hv ? ip_idle : NULL;
+}
+
+void inproc_detach(void) {
+  ev_cancel(&ip_irq_dpc);
+  memset(ip_irq_pending, 0, sizeof(ip_irq_pending));
+  memset(ip_irq_fn, 0, sizeof(ip_irq_fn));
+  ip_hv = NULL;
+  ip_hcall_page = NULL;
+  if (ev_idle_hook == ip_idle)
+    ev_idle_hook = NULL;
+}
+
+const struct inproc_irq_stats *inproc_irq_stats(void) { return &ip_irq_st; }
+
+/* ---- hypervisor primitives of kernel/hw.h --------------------------------------- */
+
+void hw_cpuid(uint32_t leaf, uint32_t subleaf, struct hw_cpuid_regs *out) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (leaf < 0x40000000u || leaf > 0x4fffffffu)
+    __cpuid_count(leaf, subleaf, a, b, c, d);
+  *out = (struct hw_cpuid_regs){a, b, c, d};
+  if (ip_hv) {
+    hvemu_cpuid(ip_hv, leaf, subleaf, out);
+  } else if (leaf == 1) {
+    out->ecx &= ~(1u << 31); /* no hypervisor in this process */
+  }
+}
+
+int hw_rdmsr_safe(uint32_t msr, uint64_t *val) {
+  if (!ip_hv) {
+    *val = 0;
+    return -EIO;
+  }
+  return hvemu_rdmsr(ip_hv, msr, val);
+}
+
+int hw_wrmsr_safe(uint32_t msr, uint64_t val) {
+  return ip_hv ? hvemu_wrmsr(ip_hv, msr, val) : -EIO;
+}
+
+void hw_hypercall_set_page(void *page) { ip_hcall_page = page; }
+
+uint64_t hw_hypercall(uint64_t control, uint64_t input, uint64_t output) {
+  if (!ip_hcall_page || !ip_hv)
+    return 2; /* HV_STATUS_INVALID_HYPERCALL_CODE, as the kernel's */
+  return hvemu_hypercall(ip_hv, control, input, output);
+}
+
+void hw_irq_register(uint8_t vector, void (*fn)(uint8_t vector)) { ip_irq_fn[vector] = fn; }

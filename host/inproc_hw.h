@@ -30,4 +30,26 @@ size_t inproc_mem_size(void);
  * hw_exit() ends the process with the status. */
 extern void (*inproc_exit_hook)(int status);
 
+/* ---- the in-process partition backend (host/partition.h) ---------------- */
+struct partition;
+struct hvemu;
+
+/** Make `p` the in-process partition over the arena (inproc_mem_setup
+ * first): one region at INPROC_GPA_BASE, interrupts delivered by a DPC that
+ * calls the handler registered with hw_irq_register. 0 or -ENODEV. */
+int inproc_part_init(struct partition *p);
+/** Route hw_cpuid, hw_rdmsr_safe/hw_wrmsr_safe and hw_hypercall to `hv`,
+ * and install the event loop's idle hook (hvemu_poll). Forgets the
+ * hypercall page and pending interrupts. */
+void inproc_attach(struct hvemu *hv);
+/** Undo inproc_attach; also forgets the registered interrupt handlers. */
+void inproc_detach(void);
+
+struct inproc_irq_stats {
+  uint64_t is_injected;  /* part_inject calls */
+  uint64_t is_delivered; /* handler calls */
+  uint64_t is_unhandled; /* vectors with no handler */
+};
+const struct inproc_irq_stats *inproc_irq_stats(void);
+
 #endif

@@ -58,12 +58,28 @@ if tier boot; then
   add_counts build/test-logs/boot.out
 fi
 
+if tier sim; then
+  echo "== sim (hvsim: the guest stack and the host emulator in one process)"
+  t0=$(t_now_ms)
+  tests/sim/run.sh build/hvsim 2>&1 | tee build/test-logs/sim.out
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts build/test-logs/sim.out
+fi
+
 if tier e2e; then
   echo "== e2e (the kernel under hvhost on KVM)"
   t0=$(t_now_ms)
   tests/e2e/run.sh build/kernel.elf build/hvhost 2>&1 | tee build/test-logs/e2e.out
   echo "   ($(( $(t_now_ms) - t0 )) ms)"
   add_counts build/test-logs/e2e.out
+fi
+
+if tier fuzz; then
+  echo "== fuzz (libFuzzer smoke: each target ${FUZZ_TEST_SECONDS:-20} s)"
+  t0=$(t_now_ms)
+  tools/fuzz.sh "${FUZZ_TEST_SECONDS:-20}" build/fuzz/fuzz_* 2>&1 | tee build/test-logs/fuzz.out
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts build/test-logs/fuzz.out
 fi
 
 if tier lint; then

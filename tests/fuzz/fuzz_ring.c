@@ -3,6 +3,7 @@
  * as a host could leave them in shared memory. Every packet the reader
  * returns must lie inside the caller's buffer; corruption must be reported,
  * sticky, and never loop or read out of bounds (ASan/UBSan check). */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

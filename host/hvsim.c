@@ -1,0 +1,203 @@
+/* host/hvsim.c: the guest stack and the Hyper-V host emulator in one process.
+ *
+ *   build/hvsim [options] [-- kernel command line]
+ *
+ * The in-process twin of hvhost (same options, same summary line): the
+ * guest's hv/, kmcl/ and drivers run over host/inproc_hw.c, whose hardware
+ * primitives are answered by the emulator (host/hvemu.c) and the VMBus
+ * server (host/vmbus_server.c), all driven by the kernel's one event loop.
+ * It parses the kernel command line into kernel_cmdline, calls guest_main()
+ * (kernel/guest.h) and ends with
+ *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
+ * Exit status: the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage,
+ * 3 host error (hostopt_exit_status).
+ *
+ * --timeout and Ctrl-C first ask the guest to stop (ev_request_stop, which
+ * its serving loop honours); a guest still busy HVSIM_GRACE_MS later is cut
+ * off from the event loop's idle hook (longjmp), as stopping a VM would. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/hostopt.h"
+#include "host/hvemu.h"
+#include "host/inproc_hw.h"
+#include "host/partition.h"
+#include "host/vmbus_server.h"
+#include "kernel/cmdline.h"
+#include "kernel/event.h"
+#include "kernel/guest.h"
+#include "kernel/hw.h"
+#include "kernel/log.h"
+#include "kernel/panic.h"
+
+#define HVSIM_GRACE_MS 2000u
+
+static volatile sig_atomic_t hvsim_sigint;
+static jmp_buf hvsim_jmp;
+static bool hvsim_jmp_armed;
+static int hvsim_exit_status;
+static bool (*hvsim_inner_idle)(void);
+static uint64_t hvsim_deadline_ns; /* 0: no --timeout */
+static uint64_t hvsim_stop_ns;     /* when the stop was asked */
+static bool hvsim_timed_out, hvsim_stopped;
+
+static void hvsim_on_signal(int sig) {
+  (void)sig;
+  hvsim_sigint = 1;
+}
+
+/** hw_exit() from the guest (panic() prints and ends here with status 2,
+ * or an explicit exit): end the run with that status. */
+static void hvsim_on_exit(int status) {
+  hvsim_exit_status = status;
+  if (hvsim_jmp_armed)
+    longjmp(hvsim_jmp, 1);
+  exit(status);
+}
+
+/** The event loop's idle hook: the host's pollers, plus stop and timeout. */
+static bool hvsim_idle(void) {
+  uint64_t now = hw_now_ns();
+  if (!hvsim_stop_ns) {
+    if (hvsim_sigint)
+      hvsim_stopped = true;
+    else if (hvsim_deadline_ns && now >= hvsim_deadline_ns)
+      hvsim_timed_out = true;
+    if (hvsim_stopped || hvsim_timed_out) {
+      hvsim_stop_ns = now;
+      ev_request_stop(EXIT_STATUS_OK);
+    }
+  } else if (now - hvsim_stop_ns >= HVSIM_GRACE_MS * 1000000ull && hvsim_jmp_armed) {
+    hvsim_exit_status = -1;
+    longjmp(hvsim_jmp, 1);
+  }
+  return hvsim_inner_idle ? hvsim_inner_idle() : false;
+}
+
+static void hvsim_faults(struct vmbsrv *srv, enum hostopt_fault f) {
+  struct vmbsrv_fault fa;
+  memset(&fa, 0, sizeof(fa));
+  fa.fa_nth = 1;
+  fa.fa_action = VMBSRV_FAULT_DROP;
+  switch (f) {
+  case HOSTOPT_FAULT_SILENT_CONTACT:
+    fa.fa_to_guest = false;
+    fa.fa_msgtype = VMBUS_MSG_INITIATE_CONTACT;
+    vmbsrv_add_fault(srv, &fa);
+    break;
+  case HOSTOPT_FAULT_NO_ALLOFFERS:
+    fa.fa_to_guest = true;
+    fa.fa_msgtype = VMBUS_MSG_ALLOFFERS_DELIVERED;
+    vmbsrv_add_fault(srv, &fa);
+    break;
+  case HOSTOPT_FAULT_REFUSE_VERSIONS: {
+    static const uint32_t all[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
+    for (unsigned i = 0; i < VMBUS_NUM_VERSIONS; i++)
+      vmbsrv_refuse_version(srv, all[i]);
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+/** Run guest_main under the jump buffer; returns its status, or -1 when it
+ * was cut off. Separate function so no local of main lives across longjmp. */
+static int hvsim_run_guest(void) {
+  hvsim_jmp_armed = true;
+  if (setjmp(hvsim_jmp)) {
+    hvsim_jmp_armed = false;
+    return hvsim_exit_status;
+  }
+  int status = guest_main();
+  hvsim_jmp_armed = false;
+  return status;
+}
+
+int main(int argc, char **argv) {
+  struct hostopt o;
+  memset(&o, 0, sizeof(o));
+  o.ho_prog = "hvsim";
+  int prc = hostopt_parse(&o, argc, argv, false);
+  if (prc)
+    return prc > 0 ? 0 : 2;
+  uint64_t start_ns = hw_now_ns();
+
+  if (inproc_mem_setup((size_t)o.ho_mem_mib << 20) != 0) {
+    fprintf(stderr, "hvsim: cannot map %lu MiB of guest memory\n", (unsigned long)o.ho_mem_mib);
+    return 3;
+  }
+  struct partition part;
+  if (inproc_part_init(&part) != 0) {
+    fprintf(stderr, "hvsim: cannot set up the partition\n");
+    return 3;
+  }
+  struct hvemu_config hc = {.hc_refuse_msrs = o.ho_refuse_msrs};
+  struct hvemu *emu = hvemu_create(&part, &hc);
+  struct vmbsrv_config sc = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace};
+  struct vmbsrv *srv = emu ? vmbsrv_create(emu, &sc) : NULL;
+  if (!srv) {
+    fprintf(stderr, "hvsim: cannot create the emulator (out of memory or bad --vmbus-version)\n");
+    return 3;
+  }
+  hvsim_faults(srv, o.ho_fault);
+  inproc_attach(emu);
+  hvsim_inner_idle = ev_idle_hook;
+  ev_idle_hook = hvsim_idle;
+  inproc_exit_hook = hvsim_on_exit;
+
+  if (cmdline_parse(&kernel_cmdline, o.ho_cmdline) != 0)
+    fprintf(stderr, "hvsim: kernel command line cut to what fits\n");
+  const char *lvl = cmdline_get(&kernel_cmdline, "log");
+  if (lvl && log_level_parse(lvl) >= 0)
+    log_set_level((enum log_level)log_level_parse(lvl));
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = hvsim_on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  if (o.ho_timeout_s)
+    hvsim_deadline_ns = start_ns + o.ho_timeout_s * 1000000000ull;
+
+  int status = hvsim_run_guest();
+  fflush(stdout);
+
+  struct hostopt_outcome oc = {
+      .oc_end = hvsim_timed_out ? HOSTOPT_END_TIMEOUT
+                : hvsim_stopped ? HOSTOPT_END_STOPPED
+                : status < 0    ? HOSTOPT_END_ERROR
+                                : HOSTOPT_END_EXIT,
+      .oc_status = status,
+      .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
+      .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
+      .oc_link = -1,
+      .oc_connected_ms = vmbsrv_alloffers_ns(srv)
+                             ? (int64_t)((vmbsrv_alloffers_ns(srv) - start_ns) / 1000000u)
+                             : -1,
+      .oc_link_ms = -1,
+  };
+  if (part_failed(&part))
+    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", part.p_err, part.p_err_file,
+            part.p_err_line);
+  const struct hvemu_stats *es = hvemu_stats(emu);
+  fprintf(stderr,
+          "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
+          "eom=%lu sint_raised=%lu gp=%lu\n",
+          (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
+          (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
+          (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
+  hostopt_print_summary(stdout, &oc);
+  int rc = hostopt_exit_status(&oc);
+  inproc_exit_hook = NULL;
+  ev_idle_hook = NULL;
+  inproc_detach();
+  vmbsrv_destroy(srv);
+  hvemu_destroy(emu);
+  part_destroy(&part);
+  inproc_mem_teardown();
+  return rc;
+}
