@@ -24,12 +24,44 @@ static void hvhost_sigint(int sig) {
   hvhost_stop = true;
 }
 
+/* Counters at a phase boundary (the bench reads the per-phase lines). */
+struct hvhost_snap {
+  struct hvk_stats sn_vm;
+  uint64_t sn_post, sn_signal;
+  bool sn_taken;
+};
+
 struct hvhost_state {
+  struct hvk *hs_vm;
+  struct hvemu *hs_emu;
+  struct hvhost_snap hs_at_connect;
   struct vmbsrv *hs_srv;
   uint64_t hs_start_ns;
   int64_t hs_connected_ms;
   uint32_t hs_version; /* negotiated, kept after the guest's UNLOAD */
 };
+
+static void hvhost_snapshot(struct hvhost_state *st, struct hvhost_snap *sn) {
+  sn->sn_vm = *hvk_stats(st->hs_vm);
+  sn->sn_post = hvemu_stats(st->hs_emu)->hs_post_message;
+  sn->sn_signal = hvemu_stats(st->hs_emu)->hs_signal_event;
+  sn->sn_taken = true;
+}
+
+/* One line per phase: the counters between two snapshots. */
+static void hvhost_print_phase(const char *name, const struct hvhost_snap *a,
+                               const struct hvhost_snap *b) {
+  fprintf(stderr,
+          "hvhost: phase %s exits=%lu io=%lu msr=%lu hypercalls=%lu post_message=%lu "
+          "signal_event=%lu injected=%lu console_bytes=%lu\n",
+          name, (unsigned long)(b->sn_vm.ks_exits - a->sn_vm.ks_exits),
+          (unsigned long)(b->sn_vm.ks_io - a->sn_vm.ks_io),
+          (unsigned long)(b->sn_vm.ks_msr - a->sn_vm.ks_msr),
+          (unsigned long)(b->sn_vm.ks_hypercalls - a->sn_vm.ks_hypercalls),
+          (unsigned long)(b->sn_post - a->sn_post), (unsigned long)(b->sn_signal - a->sn_signal),
+          (unsigned long)(b->sn_vm.ks_intr_injected - a->sn_vm.ks_intr_injected),
+          (unsigned long)(b->sn_vm.ks_console_bytes - a->sn_vm.ks_console_bytes));
+}
 
 /* Between exits: note when VMBus became connected (ALLOFFERS_DELIVERED). */
 static void hvhost_tick(void *arg) {
@@ -37,6 +69,7 @@ static void hvhost_tick(void *arg) {
   if (st->hs_connected_ms < 0 && vmbsrv_offers_delivered(st->hs_srv)) {
     st->hs_connected_ms = (int64_t)((hw_now_ns() - st->hs_start_ns) / 1000000u);
     st->hs_version = vmbsrv_version(st->hs_srv);
+    hvhost_snapshot(st, &st->hs_at_connect);
   }
 }
 
@@ -81,7 +114,10 @@ int main(int argc, char **argv) {
   int prc = hostopt_parse(&o, argc, argv, true);
   if (prc)
     return prc > 0 ? 0 : 2;
-  struct hvhost_state st = {NULL, hw_now_ns(), -1, 0};
+  struct hvhost_state st;
+  memset(&st, 0, sizeof(st));
+  st.hs_start_ns = hw_now_ns();
+  st.hs_connected_ms = -1;
 
   const char *why = hvk_unusable_reason();
   if (why) {
@@ -112,6 +148,8 @@ int main(int argc, char **argv) {
     return 3;
   }
   st.hs_srv = srv;
+  st.hs_vm = vm;
+  st.hs_emu = emu;
   hvhost_faults(srv, o.ho_fault);
   if (hvk_setup(vm, emu, err, sizeof(err)) != 0) {
     fprintf(stderr, "hvhost: %s\n", err);
@@ -151,6 +189,15 @@ int main(int argc, char **argv) {
           (unsigned long)es->hs_post_message, (unsigned long)es->hs_signal_event,
           (unsigned long)ks->ks_intr_injected, (unsigned long)ks->ks_console_bytes,
           (unsigned long)ks->ks_mmio, (unsigned long)ks->ks_unknown_io);
+  struct hvhost_snap zero, end;
+  memset(&zero, 0, sizeof(zero));
+  hvhost_snapshot(&st, &end);
+  if (st.hs_at_connect.sn_taken) {
+    hvhost_print_phase("entry->connected", &zero, &st.hs_at_connect);
+    hvhost_print_phase("connected->end", &st.hs_at_connect, &end);
+  } else {
+    hvhost_print_phase("entry->end", &zero, &end);
+  }
   hostopt_print_summary(stdout, &oc);
   int status = hostopt_exit_status(&oc);
   vmbsrv_destroy(srv);
