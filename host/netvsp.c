@@ -1,0 +1,1058 @@
+/* host/netvsp.c: the NetVSP device, a KMCL server channel (host side of
+ * netvsc): NVSP 1..6.1, the guest's receive/send buffers mapped through
+ * VmbChannelMapGpadl, RNDIS device emulation, receive through transfer
+ * pages, transmit completions. PROTOCOL-REFERENCE.md section 4; OpenVMM's
+ * netvsp is the model host. The guest is untrusted: every length, offset,
+ * index and count is checked before use, and a bad message is answered with
+ * a failure status.
+ */
+#include "host/netvsp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/netvsc/nvsp.h"
+#include "drivers/netvsc/rndis.h"
+#include "kernel/log.h"
+#include "kernel/page.h"
+/* Transfer-page packets are not part of the KMCL API (a server cannot send
+ * them there); netvsp_send_xfer builds one with KMCL's own packet object
+ * and transaction table. See the report: this belongs in kmcl/packet.c. */
+#include "kmcl/kmcl_priv.h"
+
+static const GUID netvsp_guid = NVSP_GUID_NETWORK_INIT;
+static const uint8_t netvsp_default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
+
+/** Versions this host speaks (4.1). */
+static const uint32_t netvsp_versions[] = {
+    NVSP_PROTOCOL_VERSION_1, NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_4,
+    NVSP_PROTOCOL_VERSION_5, NVSP_PROTOCOL_VERSION_6, NVSP_PROTOCOL_VERSION_61,
+};
+
+/** Receive sections tracked at most (bitmap; policy). */
+#define NETVSP_RX_SECTIONS_MAX 4096u
+/** Room for the RNDIS PACKET header and our PPIs in a receive section. */
+#define NETVSP_RX_HDR_ROOM 128u
+/** Largest RNDIS message the guest may send us (bytes; policy). */
+#define NETVSP_TX_MSG_MAX (NETVSP_RX_HDR_ROOM + NETVSP_MTU_MAX + 18u + 4096u)
+/** INIT_CMPLT values (OpenVMM host: 8 packets, 8-byte alignment). */
+#define NETVSP_MAX_PKT_PER_MSG 8u
+#define NETVSP_PKT_ALIGN_SHIFT 3u
+#define NETVSP_LINK_SPEED 100000000u /* 10 Gbit/s in 100 bps units */
+
+struct netvsp {
+  VMBCHANNEL nd_ch;
+  struct netvsp_config nd_cfg;
+  struct netvsp_backend nd_be;
+  struct netvsp_stats nd_st;
+  bool nd_open;
+  bool nd_link;
+
+  /* NVSP state (reset on close) */
+  uint32_t nd_version;
+  uint32_t nd_ndis_ver;
+  uint64_t nd_ndis_caps;
+  uint32_t nd_guest_mtu;
+
+  uint32_t nd_rx_gpadl; /* 0 = none */
+  uint8_t *nd_rxbuf;
+  uint32_t nd_rxbuf_size;
+  uint16_t nd_rx_set;
+  uint32_t nd_rx_sub, nd_rx_count;
+  uint64_t nd_rx_free[NETVSP_RX_SECTIONS_MAX / 64u];
+  uint32_t nd_rx_inflight;
+
+  uint32_t nd_tx_gpadl;
+  uint8_t *nd_txbuf;
+  uint32_t nd_txbuf_size;
+  uint32_t nd_tx_sec, nd_tx_count;
+
+  /* RNDIS state */
+  bool nd_rndis_init;
+  uint32_t nd_filter;
+  bool nd_csum_tx_ip, nd_csum_tx_udp, nd_csum_rx;
+
+  uint8_t *nd_msg; /* private copy of one guest RNDIS message */
+  struct log_ratelimit nd_rl;
+};
+
+static struct netvsp *netvsp_of(VMBCHANNEL ch) { return VmbChannelGetPointer(ch); }
+
+static uint32_t rd32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static uint16_t rd16be(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static void wr16be(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+static void netvsp_bad(struct netvsp *d, const char *what) {
+  d->nd_st.tx_bad++;
+  if (log_ratelimit_ok(&d->nd_rl))
+    pr_warn("netvsp: bad message from the guest: %s\n", what);
+}
+
+/* ---- transfer-page send (KMCL server side) ---------------------------------------- */
+
+/**
+ * Send one VM_PKT_DATA_USING_XFER_PAGES packet: the NVSP SEND_RNDIS_PKT
+ * message with `n` ranges of page set `set_id`, completion requested.
+ * `done` runs when the guest completes it (or the channel closes).
+ */
+static NTSTATUS netvsp_send_xfer(struct netvsp *d, uint16_t set_id,
+                                 const struct vmtransfer_page_range *r, uint32_t n,
+                                 PFN_VMB_PACKET_COMPLETION_ROUTINE done, void *ptr) {
+  struct kmcl_channel *ch = d->nd_ch;
+  if (ch->ch_conn != KC_OPEN || !ch->ch_rings_up || ch->ch_fail)
+    return STATUS_DEVICE_NOT_CONNECTED;
+  VMBPACKET p = VmbPacketAllocate(ch);
+  if (!p)
+    return STATUS_INSUFFICIENT_RESOURCES;
+  union nvsp_msg m;
+  memset(&m, 0, sizeof(m));
+  m.rndis.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT;
+  m.rndis.channel_type = NVSP_RNDIS_CHANNEL_DATA;
+  m.rndis.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
+  uint32_t hdr = (uint32_t)sizeof(struct vmtransfer_page_packet_header) + 8u * n;
+  uint32_t total = hdr + (uint32_t)sizeof(m);
+  if (n == 0 || n > 64 || total > p->pk_cap) {
+    VmbPacketFree(p);
+    return STATUS_INVALID_PARAMETER;
+  }
+  if (!pkt_xid_alloc(ch, p)) {
+    VmbPacketFree(p);
+    return STATUS_INSUFFICIENT_RESOURCES;
+  }
+  struct vmtransfer_page_packet_header h;
+  memset(&h, 0, sizeof(h));
+  h.d.type = VM_PKT_DATA_USING_XFER_PAGES;
+  h.d.offset8 = (uint16_t)(hdr / 8u);
+  h.d.len8 = (uint16_t)((total + 7u) / 8u);
+  h.d.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
+  h.d.trans_id = p->pk_tid;
+  h.xfer_pageset_id = set_id;
+  h.sender_owns_set = 1;
+  h.range_cnt = n;
+  memset(p->pk_buf, 0, (total + 7u) & ~7u);
+  memcpy(p->pk_buf, &h, sizeof(h));
+  memcpy(p->pk_buf + sizeof(h), r, 8ull * n);
+  memcpy(p->pk_buf + hdr, &m, sizeof(m));
+  p->pk_flags = VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION;
+  p->pk_payload = sizeof(m);
+  p->pk_len = total;
+  VmbPacketSetCompletionRoutine(p, done);
+  VmbPacketSetPointer(p, ptr);
+  pkt_enqueue_restored(ch, p);
+  pkt_tx_drain(ch);
+  return STATUS_SUCCESS;
+}
+
+/* ---- receive sections -------------------------------------------------------------- */
+
+static int32_t netvsp_rx_alloc(struct netvsp *d) {
+  for (uint32_t w = 0; w < (d->nd_rx_count + 63u) / 64u; w++) {
+    uint64_t v = d->nd_rx_free[w];
+    if (!v)
+      continue;
+    uint32_t b = (uint32_t)__builtin_ctzll(v);
+    if (w * 64u + b >= d->nd_rx_count)
+      break;
+    d->nd_rx_free[w] &= ~(1ull << b);
+    d->nd_rx_inflight++;
+    return (int32_t)(w * 64u + b);
+  }
+  return -1;
+}
+
+static void netvsp_rx_release(struct netvsp *d, uint32_t idx) {
+  if (idx >= d->nd_rx_count || (d->nd_rx_free[idx / 64u] & (1ull << (idx % 64u))))
+    return;
+  d->nd_rx_free[idx / 64u] |= 1ull << (idx % 64u);
+  d->nd_rx_inflight--;
+}
+
+/** The guest completed a receive: free its section. The tag is the section
+ * index + 1 (0 = none) in the packet pointer. */
+static VOID netvsp_rx_done(VMBPACKET pkt, NTSTATUS status, PVOID buf, UINT32 len) {
+  VMBCHANNEL ch = VmbPacketGetChannel(pkt);
+  struct netvsp *d = netvsp_of(ch);
+  uintptr_t tag = (uintptr_t)VmbPacketGetPointer(pkt);
+  if (status != STATUS_CANCELLED) {
+    struct nvsp_send_rndis_pkt_complete c;
+    memset(&c, 0, sizeof(c));
+    if (buf && len >= sizeof(c))
+      memcpy(&c, buf, sizeof(c));
+    if (c.msg_type != NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE || c.status != NVSP_STAT_SUCCESS)
+      d->nd_st.rx_nack++;
+  }
+  if (tag && d->nd_rxbuf)
+    netvsp_rx_release(d, (uint32_t)(tag - 1u));
+  VmbPacketFree(pkt);
+}
+
+/** Put one RNDIS message (`hdr` then `body`) into a receive section and send
+ * it. 0, -ENETDOWN, -EAGAIN. */
+static int netvsp_rx_msg(struct netvsp *d, const void *hdr, uint32_t hlen, const void *body,
+                         uint32_t blen) {
+  if (!d->nd_open || !d->nd_rxbuf)
+    return -ENETDOWN;
+  if (hlen > d->nd_rx_sub || blen > d->nd_rx_sub - hlen)
+    return -EMSGSIZE;
+  int32_t s = netvsp_rx_alloc(d);
+  if (s < 0)
+    return -EAGAIN;
+  uint8_t *dst = d->nd_rxbuf + (uint64_t)(uint32_t)s * d->nd_rx_sub;
+  memcpy(dst, hdr, hlen);
+  if (blen)
+    memcpy(dst + hlen, body, blen);
+  struct vmtransfer_page_range r = {hlen + blen, (uint32_t)s * d->nd_rx_sub};
+  NTSTATUS st = netvsp_send_xfer(d, d->nd_rx_set, &r, 1, netvsp_rx_done,
+                                 (void *)(uintptr_t)((uint32_t)s + 1u));
+  if (!NT_SUCCESS(st)) {
+    netvsp_rx_release(d, (uint32_t)s);
+    return -ENETDOWN;
+  }
+  return 0;
+}
+
+/** A control answer for the guest; counted when lost. */
+static void netvsp_ctrl_reply(struct netvsp *d, const void *msg, uint32_t len, const void *data,
+                              uint32_t dlen) {
+  d->nd_st.ctrl_msgs++;
+  if (netvsp_rx_msg(d, msg, len, data, dlen))
+    d->nd_st.ctrl_drop++;
+}
+
+/* ---- checksums ----------------------------------------------------------------------- */
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len) {
+  for (uint32_t i = 0; i + 1 < len; i += 2)
+    sum += (uint32_t)((p[i] << 8) | p[i + 1]);
+  if (len & 1u)
+    sum += (uint32_t)(p[len - 1] << 8);
+  return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum) {
+  while (sum >> 16)
+    sum = (sum & 0xffffu) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/** Offsets of the IPv4 header and its payload in an Ethernet frame, after an
+ * optional 802.1Q tag. false when it is not a well-formed IPv4 frame. */
+static bool netvsp_ipv4(const uint8_t *f, uint32_t len, uint32_t *ip, uint32_t *ihl,
+                        uint32_t *iplen) {
+  uint32_t o = 12;
+  if (len < 14)
+    return false;
+  uint16_t et = rd16be(f + o);
+  if (et == 0x8100) {
+    if (len < 18)
+      return false;
+    o += 4;
+    et = rd16be(f + o);
+  }
+  o += 2;
+  if (et != 0x0800 || len - o < 20 || (f[o] >> 4) != 4)
+    return false;
+  uint32_t h = (f[o] & 0xfu) * 4u;
+  uint32_t tl = rd16be(f + o + 2);
+  if (h < 20 || tl < h || tl > len - o)
+    return false;
+  *ip = o;
+  *ihl = h;
+  *iplen = tl;
+  return true;
+}
+
+/** Fill the checksums the guest asked for (TCPIP_CHKSUM PPI, transmit). */
+static void netvsp_tx_csum(struct netvsp *d, uint8_t *f, uint32_t len, uint32_t req) {
+  uint32_t ip, ihl, tl;
+  if (!netvsp_ipv4(f, len, &ip, &ihl, &tl))
+    return;
+  if (req & RNDIS_TXCSUM_IP_HDR) {
+    f[ip + 10] = f[ip + 11] = 0;
+    wr16be(f + ip + 10, csum_fold(csum_add(0, f + ip, ihl)));
+    d->nd_st.tx_csum_offload++;
+  }
+  if ((req & RNDIS_TXCSUM_UDP) && f[ip + 9] == 17 && tl - ihl >= 8) {
+    uint8_t *u = f + ip + ihl;
+    uint32_t ulen = tl - ihl;
+    u[6] = u[7] = 0;
+    uint32_t s = csum_add(0, f + ip + 12, 8);
+    s += 17u + ulen;
+    s = csum_add(s, u, ulen);
+    uint16_t c = csum_fold(s);
+    wr16be(u + 6, c ? c : 0xffff);
+    d->nd_st.tx_csum_offload++;
+  }
+}
+
+/** Receive checksum verdict for a frame (RX TCPIP_CHKSUM PPI value). */
+static uint32_t netvsp_rx_csum(const uint8_t *f, uint32_t len) {
+  uint32_t ip, ihl, tl, v = 0;
+  if (!netvsp_ipv4(f, len, &ip, &ihl, &tl))
+    return 0;
+  v |= csum_fold(csum_add(0, f + ip, ihl)) == 0 ? RNDIS_RXCSUM_IP_OK : RNDIS_RXCSUM_IP_FAILED;
+  if (f[ip + 9] == 17 && tl - ihl >= 8) {
+    const uint8_t *u = f + ip + ihl;
+    uint32_t ulen = tl - ihl;
+    if (rd16be(u + 6) != 0) {
+      uint32_t s = csum_add(0, f + ip + 12, 8);
+      s += 17u + ulen;
+      s = csum_add(s, u, ulen);
+      v |= csum_fold(s) == 0 ? RNDIS_RXCSUM_UDP_OK : RNDIS_RXCSUM_UDP_FAILED;
+    }
+  }
+  return v;
+}
+
+/* ---- receive: frames for the guest ------------------------------------------------ */
+
+static uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value) {
+  struct rndis_ppi_u32 e;
+  memset(&e, 0, sizeof(e));
+  e.hdr.size = sizeof(e);
+  e.hdr.type = type;
+  e.hdr.ppi_offset = sizeof(e.hdr);
+  e.value = value;
+  memcpy(p, &e, sizeof(e));
+  return sizeof(e);
+}
+
+bool netvsp_ready(const struct netvsp *d) {
+  return d->nd_open && d->nd_rxbuf && d->nd_rndis_init && d->nd_filter != 0;
+}
+
+int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
+  if (!netvsp_ready(d) || !d->nd_link) {
+    d->nd_st.rx_drop_down++;
+    return -ENETDOWN;
+  }
+  bool tagged = len >= 18 && rd16be(frame + 12) == 0x8100;
+  if (len < 14 || len > d->nd_cfg.cf_mtu + 14u + (tagged ? 4u : 0u)) {
+    d->nd_st.rx_drop_size++;
+    return -EMSGSIZE;
+  }
+  uint8_t hdr[NETVSP_RX_HDR_ROOM];
+  uint32_t ppi = 0;
+  uint8_t *pp = hdr + sizeof(struct rndis_packet);
+  uint8_t untagged[14];
+  const uint8_t *body = frame;
+  uint32_t blen = len;
+  bool split = false;
+  if (tagged && (d->nd_ndis_caps & NVSP_NDIS_CAP_IEEE8021Q)) {
+    /* Strip the tag into an IEEE_8021Q PPI (what the VSP does for a guest
+     * that announced 802.1Q). */
+    uint16_t tci = rd16be(frame + 14);
+    ppi += put_ppi(pp + ppi, RNDIS_PPI_IEEE_8021Q, RNDIS_VLAN_MAKE(tci & 0xfffu, tci >> 13));
+    memcpy(untagged, frame, 12);
+    memcpy(untagged + 12, frame + 16, 2);
+    split = true;
+  }
+  if (d->nd_csum_rx) {
+    uint32_t v = netvsp_rx_csum(frame, len);
+    if (v)
+      ppi += put_ppi(pp + ppi, RNDIS_PPI_TCPIP_CHKSUM, v);
+  }
+  uint32_t flen = split ? len - 4u : len;
+  struct rndis_packet p;
+  memset(&p, 0, sizeof(p));
+  p.hdr.msg_type = RNDIS_MSG_PACKET;
+  p.hdr.msg_len = (uint32_t)sizeof(p) + ppi + flen;
+  p.data_offset = RNDIS_PACKET_BODY + ppi;
+  p.data_len = flen;
+  if (ppi) {
+    p.per_pkt_info_offset = RNDIS_PACKET_BODY;
+    p.per_pkt_info_len = ppi;
+  }
+  memcpy(hdr, &p, sizeof(p));
+  uint32_t hlen = (uint32_t)sizeof(p) + ppi;
+  if (split) {
+    memcpy(hdr + hlen, untagged, 14);
+    hlen += 14;
+    body = frame + 18;
+    blen = len - 18u;
+  }
+  int rc = netvsp_rx_msg(d, hdr, hlen, body, blen);
+  if (rc == -EAGAIN)
+    d->nd_st.rx_drop_busy++;
+  else if (rc)
+    d->nd_st.rx_drop_down++;
+  if (rc)
+    return rc;
+  d->nd_st.rx_frames++;
+  d->nd_st.rx_bytes += flen;
+  return 0;
+}
+
+static void netvsp_indicate(struct netvsp *d, uint32_t status) {
+  struct rndis_indicate_status is;
+  memset(&is, 0, sizeof(is));
+  is.hdr.msg_type = RNDIS_MSG_INDICATE;
+  is.hdr.msg_len = sizeof(is);
+  is.status = status;
+  is.status_buf_offset = sizeof(is) - 8u;
+  d->nd_st.indications++;
+  netvsp_ctrl_reply(d, &is, sizeof(is), NULL, 0);
+}
+
+void netvsp_set_link(struct netvsp *d, bool up) {
+  if (d->nd_link == up)
+    return;
+  d->nd_link = up;
+  pr_info("netvsp: link %s\n", up ? "up" : "down");
+  if (d->nd_open && d->nd_rxbuf && d->nd_rndis_init)
+    netvsp_indicate(d, up ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT);
+}
+
+/* ---- RNDIS device emulation -------------------------------------------------------- */
+
+static void netvsp_rndis_init(struct netvsp *d, const uint8_t *msg, uint32_t len) {
+  if (len < sizeof(struct rndis_init_req)) {
+    netvsp_bad(d, "RNDIS INITIALIZE too short");
+    return;
+  }
+  struct rndis_init_cmplt c;
+  memset(&c, 0, sizeof(c));
+  c.hdr.msg_type = RNDIS_MSG_INIT_C;
+  c.hdr.msg_len = sizeof(c);
+  c.req_id = rd32(msg + 8);
+  c.status = RNDIS_STATUS_SUCCESS;
+  c.major = 1;
+  c.minor = 0;
+  c.dev_flags = 1;
+  c.medium = 0;
+  c.max_pkt_per_msg = NETVSP_MAX_PKT_PER_MSG;
+  c.max_xfer_size = 0xefffffffu;
+  c.pkt_alignment_factor = NETVSP_PKT_ALIGN_SHIFT;
+  if (d->nd_cfg.cf_fault == NETVSP_FAULT_INIT_CMPLT_ALIGN) {
+    c.pkt_alignment_factor = 40;
+    c.max_pkt_per_msg = 0;
+  }
+  d->nd_rndis_init = true;
+  netvsp_ctrl_reply(d, &c, sizeof(c), NULL, 0);
+}
+
+static void netvsp_rndis_query(struct netvsp *d, const uint8_t *msg, uint32_t len) {
+  if (len < sizeof(struct rndis_query_req)) {
+    netvsp_bad(d, "RNDIS QUERY too short");
+    return;
+  }
+  uint32_t oid = rd32(msg + 12);
+  uint8_t data[8];
+  uint32_t n = 4, v = 0;
+  switch (oid) {
+  case RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE:
+    v = d->nd_cfg.cf_mtu;
+    break;
+  case RNDIS_OID_GEN_MAXIMUM_TOTAL_SIZE:
+    v = d->nd_cfg.cf_mtu + 14u;
+    break;
+  case RNDIS_OID_GEN_LINK_SPEED:
+    v = NETVSP_LINK_SPEED;
+    break;
+  case RNDIS_OID_GEN_MEDIA_CONNECT_STATUS:
+    v = d->nd_link ? RNDIS_MEDIA_STATE_CONNECTED : RNDIS_MEDIA_STATE_DISCONNECTED;
+    break;
+  case RNDIS_OID_GEN_CURRENT_PACKET_FILTER:
+    v = d->nd_filter;
+    break;
+  case RNDIS_OID_802_3_PERMANENT_ADDRESS:
+  case RNDIS_OID_802_3_CURRENT_ADDRESS:
+    n = d->nd_cfg.cf_fault == NETVSP_FAULT_MAC_LEN ? 5u : 6u;
+    break;
+  default:
+    n = 0;
+    break;
+  }
+  if (n == 4)
+    memcpy(data, &v, 4);
+  else if (n)
+    memcpy(data, d->nd_cfg.cf_mac, n);
+  struct rndis_query_cmplt c;
+  memset(&c, 0, sizeof(c));
+  c.hdr.msg_type = RNDIS_MSG_QUERY_C;
+  c.hdr.msg_len = (uint32_t)sizeof(c) + n;
+  c.req_id = rd32(msg + 8);
+  c.status = n ? RNDIS_STATUS_SUCCESS : RNDIS_STATUS_NOT_SUPPORTED;
+  c.info_buflen = n;
+  c.info_buf_offset = n ? (uint32_t)sizeof(c) - 8u : 0;
+  if (d->nd_cfg.cf_fault == NETVSP_FAULT_QUERY_OFFSET)
+    c.info_buf_offset = 4096;
+  netvsp_ctrl_reply(d, &c, sizeof(c), data, n);
+}
+
+/** OID_TCP_OFFLOAD_PARAMETERS: header {0x80, rev, size}, knobs at 4..14. */
+static uint32_t netvsp_set_offload(struct netvsp *d, const uint8_t *p, uint32_t n) {
+  if (n < 22 || p[0] != 0x80)
+    return RNDIS_STATUS_INVALID_DATA;
+  uint16_t size;
+  memcpy(&size, p + 2, 2);
+  if (size < 22 || size > n)
+    return RNDIS_STATUS_INVALID_DATA;
+  uint8_t ip = p[4], udp = p[6];
+  if (ip)
+    d->nd_csum_tx_ip = ip == 2 || ip == 4;
+  if (udp)
+    d->nd_csum_tx_udp = udp == 2 || udp == 4;
+  if (ip || udp)
+    d->nd_csum_rx = ip == 3 || ip == 4 || udp == 3 || udp == 4;
+  return RNDIS_STATUS_SUCCESS;
+}
+
+static void netvsp_rndis_set(struct netvsp *d, const uint8_t *msg, uint32_t len) {
+  struct rndis_set_req s;
+  if (len < sizeof(s)) {
+    netvsp_bad(d, "RNDIS SET too short");
+    return;
+  }
+  memcpy(&s, msg, sizeof(s));
+  uint32_t status = RNDIS_STATUS_NOT_SUPPORTED;
+  uint32_t body = len - 8u;
+  if (s.info_buf_offset > body || s.info_buflen > body - s.info_buf_offset) {
+    status = RNDIS_STATUS_INVALID_DATA;
+  } else {
+    const uint8_t *data = msg + 8u + s.info_buf_offset;
+    if (s.oid == RNDIS_OID_GEN_CURRENT_PACKET_FILTER) {
+      if (s.info_buflen >= 4) {
+        d->nd_filter = rd32(data);
+        status = RNDIS_STATUS_SUCCESS;
+      } else {
+        status = RNDIS_STATUS_INVALID_DATA;
+      }
+    } else if (s.oid == RNDIS_OID_TCP_OFFLOAD_PARAMETERS) {
+      status = netvsp_set_offload(d, data, s.info_buflen);
+    }
+  }
+  struct rndis_set_cmplt c;
+  memset(&c, 0, sizeof(c));
+  c.hdr.msg_type = RNDIS_MSG_SET_C;
+  c.hdr.msg_len = sizeof(c);
+  c.req_id = s.req_id;
+  c.status = status;
+  netvsp_ctrl_reply(d, &c, sizeof(c), NULL, 0);
+}
+
+/** Walk the guest's PPIs (same rules as the guest's walk). 0 or -EPROTO. */
+static int netvsp_ppi(const uint8_t *p, uint32_t len, uint32_t *csum, bool *vlan, uint32_t *tag) {
+  uint32_t pos = 0;
+  while (pos < len) {
+    uint32_t rem = len - pos;
+    struct rndis_ppi h;
+    if (rem < sizeof(h))
+      return -EPROTO;
+    memcpy(&h, p + pos, sizeof(h));
+    if (h.size == 0 || h.size > rem || h.ppi_offset < sizeof(h) || h.ppi_offset >= h.size)
+      return -EPROTO;
+    if (h.size - h.ppi_offset >= 4) {
+      uint32_t v = rd32(p + pos + h.ppi_offset);
+      if (h.type == RNDIS_PPI_TCPIP_CHKSUM)
+        *csum = v;
+      else if (h.type == RNDIS_PPI_IEEE_8021Q) {
+        *vlan = true;
+        *tag = v;
+      }
+    }
+    pos += h.size;
+  }
+  return 0;
+}
+
+/** A PACKET from the guest: validate, apply offloads, hand to the back end. */
+static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len) {
+  struct rndis_packet p;
+  if (len < sizeof(p)) {
+    netvsp_bad(d, "RNDIS PACKET too short");
+    return NVSP_STAT_INVALID_RNDIS_PKT;
+  }
+  memcpy(&p, msg, sizeof(p));
+  uint32_t body = len - 8u;
+  if (p.data_offset < RNDIS_PACKET_BODY || p.data_offset > body ||
+      p.data_len > body - p.data_offset || p.data_len < 14 || p.data_len > d->nd_cfg.cf_mtu + 18u) {
+    netvsp_bad(d, "RNDIS PACKET data outside the message");
+    return NVSP_STAT_INVALID_RNDIS_PKT;
+  }
+  uint32_t csum = 0, tag = 0;
+  bool vlan = false;
+  if (p.per_pkt_info_len &&
+      (p.per_pkt_info_offset < RNDIS_PACKET_BODY || p.per_pkt_info_offset > body ||
+       p.per_pkt_info_len > body - p.per_pkt_info_offset ||
+       netvsp_ppi(msg + 8u + p.per_pkt_info_offset, p.per_pkt_info_len, &csum, &vlan, &tag))) {
+    netvsp_bad(d, "RNDIS PACKET per-packet info");
+    return NVSP_STAT_INVALID_RNDIS_PKT;
+  }
+  uint8_t *f = msg + 8u + p.data_offset;
+  uint32_t flen = p.data_len;
+  if (vlan) {
+    /* Insert the 802.1Q tag: the message copy has room in front of the
+     * data (data_offset >= 36), so move the MACs back by 4. */
+    f -= 4;
+    memmove(f, f + 4, 12);
+    wr16be(f + 12, 0x8100);
+    wr16be(f + 14, (uint16_t)((RNDIS_VLAN_PRIO(tag) << 13) | RNDIS_VLAN_ID(tag)));
+    flen += 4;
+    d->nd_st.tx_vlan++;
+  }
+  if (csum & (RNDIS_TXCSUM_IP_HDR | RNDIS_TXCSUM_UDP))
+    netvsp_tx_csum(d, f, flen, csum);
+  d->nd_st.tx_frames++;
+  d->nd_st.tx_bytes += p.data_len;
+  if (d->nd_be.nb_tx)
+    d->nd_be.nb_tx(d->nd_be.nb_ctx, f, flen);
+  return NVSP_STAT_SUCCESS;
+}
+
+/** One RNDIS message from the guest (our private copy). */
+static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
+  struct rndis_msg_hdr h;
+  if (len < sizeof(h)) {
+    netvsp_bad(d, "RNDIS message too short");
+    return NVSP_STAT_INVALID_RNDIS_PKT;
+  }
+  memcpy(&h, msg, sizeof(h));
+  if (h.msg_len < sizeof(h) || h.msg_len > len) {
+    netvsp_bad(d, "RNDIS msg_len outside the message");
+    return NVSP_STAT_INVALID_RNDIS_PKT;
+  }
+  len = h.msg_len;
+  switch (h.msg_type) {
+  case RNDIS_MSG_PACKET:
+    return netvsp_rndis_packet(d, msg, len);
+  case RNDIS_MSG_INIT:
+    netvsp_rndis_init(d, msg, len);
+    return NVSP_STAT_SUCCESS;
+  case RNDIS_MSG_QUERY:
+    netvsp_rndis_query(d, msg, len);
+    return NVSP_STAT_SUCCESS;
+  case RNDIS_MSG_SET:
+    netvsp_rndis_set(d, msg, len);
+    return NVSP_STAT_SUCCESS;
+  case RNDIS_MSG_HALT:
+    d->nd_filter = 0;
+    d->nd_rndis_init = false;
+    return NVSP_STAT_SUCCESS;
+  case RNDIS_MSG_KEEPALIVE: {
+    if (len < sizeof(struct rndis_keepalive_req))
+      return NVSP_STAT_INVALID_RNDIS_PKT;
+    struct rndis_set_cmplt c;
+    memset(&c, 0, sizeof(c));
+    c.hdr.msg_type = RNDIS_MSG_KEEPALIVE_C;
+    c.hdr.msg_len = sizeof(c);
+    c.req_id = rd32(msg + 8);
+    netvsp_ctrl_reply(d, &c, sizeof(c), NULL, 0);
+    return NVSP_STAT_SUCCESS;
+  }
+  case RNDIS_MSG_KEEPALIVE_C:
+    return NVSP_STAT_SUCCESS;
+  default:
+    netvsp_bad(d, "unknown RNDIS message type");
+    return NVSP_STAT_INVALID_RNDIS_PKT;
+  }
+}
+
+/** NVSP SEND_RNDIS_PKT: fetch the message from a send section or from the
+ * GPA-direct pages, copy it out, and process it. */
+static uint32_t netvsp_send_rndis(struct netvsp *d, VMBPACKETCOMPLETION pkt, const uint8_t *buf,
+                                  uint32_t len, UINT32 flags) {
+  struct nvsp_send_rndis_pkt m;
+  if (len < sizeof(m) || !d->nd_rxbuf) {
+    netvsp_bad(d, "SEND_RNDIS_PKT too short or before the receive buffer");
+    return NVSP_STAT_FAIL;
+  }
+  memcpy(&m, buf, sizeof(m));
+  uint32_t n = 0;
+  if (m.send_buf_section_index != NVSP_INVALID_SECTION_INDEX) {
+    if (!d->nd_txbuf || m.send_buf_section_index >= d->nd_tx_count ||
+        m.send_buf_section_size > d->nd_tx_sec || m.send_buf_section_size == 0) {
+      netvsp_bad(d, "send section index or size");
+      return NVSP_STAT_FAIL;
+    }
+    n = m.send_buf_section_size;
+    memcpy(d->nd_msg, d->nd_txbuf + (uint64_t)m.send_buf_section_index * d->nd_tx_sec, n);
+    d->nd_st.tx_section++;
+  } else {
+    PMDL mdl = NULL;
+    if (!(flags & VMBUS_CHANNEL_PROCESS_PACKET_FLAG_EXTERNAL_DATA) ||
+        !NT_SUCCESS(VmbChannelPacketGetExternalData(pkt, 0, &mdl)) || !mdl) {
+      netvsp_bad(d, "GPA-direct send without pages");
+      return NVSP_STAT_FAIL;
+    }
+    for (PMDL x = mdl; x; x = x->Next) {
+      if (x->ByteCount > NETVSP_TX_MSG_MAX - n) {
+        netvsp_bad(d, "GPA-direct send too large");
+        return NVSP_STAT_FAIL;
+      }
+      const void *src = kmcl_mdl_map(d->nd_ch, x, 0, x->ByteCount);
+      if (!src) {
+        netvsp_bad(d, "GPA-direct pages not mappable");
+        return NVSP_STAT_FAIL;
+      }
+      memcpy(d->nd_msg + n, src, x->ByteCount);
+      n += x->ByteCount;
+    }
+    d->nd_st.tx_direct++;
+  }
+  return netvsp_rndis(d, d->nd_msg, n);
+}
+
+/* ---- NVSP ---------------------------------------------------------------------------- */
+
+static void netvsp_unmap_rx(struct netvsp *d) {
+  if (d->nd_rx_gpadl)
+    VmbChannelUnmapGpadl(d->nd_ch, d->nd_rx_gpadl);
+  d->nd_rx_gpadl = 0;
+  d->nd_rxbuf = NULL;
+  d->nd_rxbuf_size = 0;
+  d->nd_rx_count = 0;
+}
+
+static void netvsp_unmap_tx(struct netvsp *d) {
+  if (d->nd_tx_gpadl)
+    VmbChannelUnmapGpadl(d->nd_ch, d->nd_tx_gpadl);
+  d->nd_tx_gpadl = 0;
+  d->nd_txbuf = NULL;
+  d->nd_txbuf_size = 0;
+  d->nd_tx_count = 0;
+}
+
+/** Map a guest GPADL writable and get a local pointer to all of it. */
+static uint8_t *netvsp_map(struct netvsp *d, uint32_t gpadl, uint32_t *size) {
+  PMDL mdl = NULL;
+  if (!NT_SUCCESS(VmbChannelMapGpadl(d->nd_ch, 0, gpadl, &mdl)) || !mdl)
+    return NULL;
+  uint8_t *p = kmcl_mdl_map(d->nd_ch, mdl, 0, mdl->ByteCount);
+  if (!p) {
+    VmbChannelUnmapGpadl(d->nd_ch, gpadl);
+    return NULL;
+  }
+  *size = mdl->ByteCount;
+  return p;
+}
+
+static void netvsp_recv_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, union nvsp_msg *r) {
+  struct nvsp_send_recv_buf_complete *c = &r->recv_buf_complete;
+  c->msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE;
+  c->status = NVSP_STAT_FAIL;
+  struct nvsp_send_buf m;
+  if (len < sizeof(m) || !d->nd_version || d->nd_rx_gpadl)
+    return;
+  memcpy(&m, buf, sizeof(m));
+  uint32_t size = 0;
+  uint8_t *p = netvsp_map(d, m.gpadl_handle, &size);
+  if (!p)
+    return;
+  uint32_t sub = (NETVSP_RX_HDR_ROOM + d->nd_cfg.cf_mtu + 18u + 63u) & ~63u;
+  uint32_t count = size / sub;
+  if (count > NETVSP_RX_SECTIONS_MAX)
+    count = NETVSP_RX_SECTIONS_MAX;
+  if (count == 0) {
+    VmbChannelUnmapGpadl(d->nd_ch, m.gpadl_handle);
+    return;
+  }
+  d->nd_rx_gpadl = m.gpadl_handle;
+  d->nd_rxbuf = p;
+  d->nd_rxbuf_size = size;
+  d->nd_rx_set = m.id;
+  d->nd_rx_sub = sub;
+  d->nd_rx_count = count;
+  d->nd_rx_inflight = 0;
+  memset(d->nd_rx_free, 0, sizeof(d->nd_rx_free));
+  for (uint32_t i = 0; i < count; i++)
+    d->nd_rx_free[i / 64u] |= 1ull << (i % 64u);
+  c->status = NVSP_STAT_SUCCESS;
+  c->num_sections = 1;
+  c->section[0].offset = 0;
+  c->section[0].sub_alloc_size = sub;
+  c->section[0].num_sub_allocs = count;
+  c->section[0].end_offset = sub * count;
+  switch (d->nd_cfg.cf_fault) {
+  case NETVSP_FAULT_RECV_SECTIONS:
+    c->num_sections = 2;
+    break;
+  case NETVSP_FAULT_RECV_OVERSIZE:
+    c->section[0].num_sub_allocs = size / sub + 1000u;
+    break;
+  case NETVSP_FAULT_RECV_SUBSIZE:
+    c->section[0].sub_alloc_size = 8;
+    break;
+  default:
+    break;
+  }
+}
+
+static void netvsp_send_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, union nvsp_msg *r) {
+  struct nvsp_send_send_buf_complete *c = &r->send_buf_complete;
+  c->msg_type = NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE;
+  c->status = NVSP_STAT_FAIL;
+  struct nvsp_send_buf m;
+  if (len < sizeof(m) || !d->nd_version || d->nd_tx_gpadl || d->nd_cfg.cf_refuse_send_buf)
+    return;
+  memcpy(&m, buf, sizeof(m));
+  uint32_t size = 0;
+  uint8_t *p = netvsp_map(d, m.gpadl_handle, &size);
+  if (!p)
+    return;
+  uint32_t sec = d->nd_cfg.cf_send_section;
+  if (size < sec) {
+    VmbChannelUnmapGpadl(d->nd_ch, m.gpadl_handle);
+    return;
+  }
+  d->nd_tx_gpadl = m.gpadl_handle;
+  d->nd_txbuf = p;
+  d->nd_txbuf_size = size;
+  d->nd_tx_sec = sec;
+  d->nd_tx_count = size / sec;
+  c->status = NVSP_STAT_SUCCESS;
+  c->section_size = d->nd_cfg.cf_fault == NETVSP_FAULT_SEND_SECTION_0 ? 0 : sec;
+  if (d->nd_cfg.cf_fault == NETVSP_FAULT_SEND_SECTION_0)
+    d->nd_tx_count = 0;
+}
+
+static void netvsp_init(struct netvsp *d, const uint8_t *buf, uint32_t len, union nvsp_msg *r) {
+  struct nvsp_init m;
+  r->init_complete.msg_type = NVSP_MSG_TYPE_INIT_COMPLETE;
+  r->init_complete.status = NVSP_STAT_FAIL;
+  if (len < sizeof(m))
+    return;
+  memcpy(&m, buf, sizeof(m));
+  uint32_t cap = d->nd_cfg.cf_max_nvsp;
+  uint32_t best = 0;
+  for (size_t i = 0; i < sizeof(netvsp_versions) / sizeof(netvsp_versions[0]); i++) {
+    uint32_t v = netvsp_versions[i];
+    if (v >= m.min_protocol_ver && v <= m.max_protocol_ver && v <= cap)
+      best = v;
+  }
+  if (!best)
+    return;
+  d->nd_version = best;
+  r->init_complete.negotiated_protocol_ver = best;
+  r->init_complete.max_mdl_chain_len = 34;
+  r->init_complete.status = NVSP_STAT_SUCCESS;
+}
+
+static VOID netvsp_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UINT32 len,
+                           UINT32 flags) {
+  struct netvsp *d = netvsp_of(ch);
+  const uint8_t *b = buf;
+  union nvsp_msg r;
+  memset(&r, 0, sizeof(r));
+  uint32_t rlen = 0;
+  uint32_t type = len >= 4 ? rd32(b) : 0;
+  switch (type) {
+  case NVSP_MSG_TYPE_INIT:
+    netvsp_init(d, b, len, &r);
+    rlen = sizeof(r.init_complete);
+    if (d->nd_cfg.cf_fault == NETVSP_FAULT_INIT_SHORT)
+      rlen = 4;
+    break;
+  case NVSP_MSG1_TYPE_SEND_NDIS_VER:
+    if (len >= sizeof(struct nvsp_send_ndis_ver))
+      d->nd_ndis_ver = (rd32(b + 4) << 16) | (rd32(b + 8) & 0xffffu);
+    break;
+  case NVSP_MSG2_TYPE_SEND_NDIS_CONFIG:
+    if (len >= sizeof(struct nvsp_send_ndis_config) && d->nd_version >= NVSP_PROTOCOL_VERSION_2) {
+      d->nd_guest_mtu = rd32(b + 4);
+      d->nd_ndis_caps = rd32(b + 12) | ((uint64_t)rd32(b + 16) << 32);
+    }
+    break;
+  case NVSP_MSG1_TYPE_SEND_RECV_BUF:
+    netvsp_recv_buf(d, b, len, &r);
+    rlen = sizeof(r.recv_buf_complete);
+    break;
+  case NVSP_MSG1_TYPE_SEND_SEND_BUF:
+    netvsp_send_buf(d, b, len, &r);
+    rlen = sizeof(r.send_buf_complete);
+    break;
+  case NVSP_MSG1_TYPE_REVOKE_RECV_BUF:
+    netvsp_unmap_rx(d);
+    break;
+  case NVSP_MSG1_TYPE_REVOKE_SEND_BUF:
+    netvsp_unmap_tx(d);
+    break;
+  case NVSP_MSG1_TYPE_SEND_RNDIS_PKT:
+    r.rndis_complete.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE;
+    r.rndis_complete.status = netvsp_send_rndis(d, pkt, b, len, flags);
+    rlen = sizeof(r.rndis_complete);
+    break;
+  default:
+    netvsp_bad(d, "unknown NVSP message");
+    break;
+  }
+  VmbChannelPacketComplete(pkt, rlen ? &r : NULL, rlen);
+}
+
+/* ---- channel ------------------------------------------------------------------------- */
+
+static NTSTATUS netvsp_opened(VMBCHANNEL ch) {
+  struct netvsp *d = netvsp_of(ch);
+  d->nd_open = true;
+  return STATUS_SUCCESS;
+}
+
+/** The guest closed (or we rescinded): forget its buffers and state, so a
+ * new open starts clean. */
+static VOID netvsp_closed(VMBCHANNEL ch) {
+  struct netvsp *d = netvsp_of(ch);
+  d->nd_open = false;
+  netvsp_unmap_rx(d);
+  netvsp_unmap_tx(d);
+  d->nd_version = 0;
+  d->nd_ndis_caps = 0;
+  d->nd_rndis_init = false;
+  d->nd_filter = 0;
+  d->nd_csum_tx_ip = d->nd_csum_tx_udp = d->nd_csum_rx = false;
+}
+
+struct netvsp *netvsp_create(PDEVICE_OBJECT srv_dev, const struct netvsp_config *cfg,
+                             const struct netvsp_backend *be) {
+  struct netvsp *d = calloc(1, sizeof(*d));
+  if (!d)
+    return NULL;
+  if (cfg)
+    d->nd_cfg = *cfg;
+  if (be)
+    d->nd_be = *be;
+  struct netvsp_config *c = &d->nd_cfg;
+  static const uint8_t zero[6];
+  if (!memcmp(c->cf_mac, zero, 6))
+    memcpy(c->cf_mac, netvsp_default_mac, 6);
+  if (!c->cf_mtu)
+    c->cf_mtu = NETVSP_MTU_DEFAULT;
+  if (c->cf_mtu > NETVSP_MTU_MAX)
+    c->cf_mtu = NETVSP_MTU_MAX;
+  if (c->cf_mtu < 576)
+    c->cf_mtu = 576;
+  if (!c->cf_max_nvsp)
+    c->cf_max_nvsp = NVSP_PROTOCOL_VERSION_61;
+  if (!c->cf_send_section)
+    c->cf_send_section = NETVSP_SEND_SECTION_DEFAULT;
+  if (c->cf_send_section < NVSP_SECTION_MIN)
+    c->cf_send_section = NVSP_SECTION_MIN;
+  d->nd_link = !c->cf_link_down;
+  d->nd_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 10);
+  d->nd_msg = malloc(NETVSP_TX_MSG_MAX);
+  if (!d->nd_msg) {
+    free(d);
+    return NULL;
+  }
+  GUID inst = netvsp_guid;
+  inst.Data1 ^= c->cf_instance;
+  inst.Data4[7] = 0x4e; /* 'N' */
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS cb;
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&cb);
+  cb.EvtChannelOpened = netvsp_opened;
+  cb.EvtChannelClosed = netvsp_closed;
+  NTSTATUS st = VmbChannelAllocate(srv_dev, TRUE, &d->nd_ch);
+  if (NT_SUCCESS(st)) {
+    VmbChannelSetPointer(d->nd_ch, d);
+    st = VmbChannelInitSetStateChangeCallbacks(d->nd_ch, &cb);
+  }
+  if (NT_SUCCESS(st))
+    st = VmbChannelInitSetProcessPacketCallbacks(d->nd_ch, netvsp_process, NULL);
+  if (NT_SUCCESS(st))
+    st = VmbServerChannelInitSetTargetInterfaceId(d->nd_ch, netvsp_guid, inst);
+  if (NT_SUCCESS(st))
+    st = VmbChannelEnable(d->nd_ch);
+  if (!NT_SUCCESS(st)) {
+    pr_err("netvsp: could not offer the network adapter: status 0x%lx\n", (unsigned long)st);
+    if (d->nd_ch)
+      VmbChannelCleanup(d->nd_ch);
+    free(d->nd_msg);
+    free(d);
+    return NULL;
+  }
+  VmbChannelStart(d->nd_ch);
+  return d;
+}
+
+void netvsp_destroy(struct netvsp *d) {
+  if (!d)
+    return;
+  VmbChannelDisable(d->nd_ch);
+  VmbChannelCleanup(d->nd_ch);
+  free(d->nd_msg);
+  free(d);
+}
+
+uint32_t netvsp_version_from(uint16_t major, uint16_t minor) {
+  uint32_t wire = ((uint32_t)major << 16) | minor;
+  for (size_t i = 0; i < sizeof(netvsp_versions) / sizeof(netvsp_versions[0]); i++)
+    if (netvsp_versions[i] == wire)
+      return wire;
+  if (major == 2 && minor == 0)
+    return NVSP_PROTOCOL_VERSION_2;
+  if (major == 1 && minor == 0)
+    return NVSP_PROTOCOL_VERSION_1;
+  return 0;
+}
+
+void netvsp_rescind(struct netvsp *d) {
+  if (d)
+    VmbChannelDisable(d->nd_ch);
+}
+
+void netvsp_set_backend(struct netvsp *d, const struct netvsp_backend *be) {
+  if (be)
+    d->nd_be = *be;
+  else
+    memset(&d->nd_be, 0, sizeof(d->nd_be));
+}
+
+bool netvsp_link(const struct netvsp *d) { return d->nd_link; }
+uint32_t netvsp_version(const struct netvsp *d) { return d->nd_version; }
+uint32_t netvsp_recv_buf_size(const struct netvsp *d) { return d->nd_rxbuf_size; }
+uint32_t netvsp_send_buf_size(const struct netvsp *d) { return d->nd_txbuf_size; }
+uint32_t netvsp_rx_in_flight(const struct netvsp *d) { return d->nd_rx_inflight; }
+const struct netvsp_stats *netvsp_stats(const struct netvsp *d) { return &d->nd_st; }
+VMBCHANNEL netvsp_channel(const struct netvsp *d) { return d->nd_ch; }
+void netvsp_set_fault(struct netvsp *d, enum netvsp_fault f) { d->nd_cfg.cf_fault = f; }
+
+/* ---- hostile-host hooks -------------------------------------------------------------- */
+
+int netvsp_inject_rx(struct netvsp *d, const void *msg, uint32_t len, int64_t off_adj,
+                     uint32_t count, uint16_t set_id) {
+  if (!d->nd_open || !d->nd_rxbuf)
+    return -ENETDOWN;
+  int32_t s = netvsp_rx_alloc(d);
+  if (s < 0)
+    return -EAGAIN;
+  uint64_t start = (uint64_t)(uint32_t)s * d->nd_rx_sub;
+  if (msg && len <= d->nd_rx_sub)
+    memcpy(d->nd_rxbuf + start, msg, len);
+  struct vmtransfer_page_range r = {count, (uint32_t)((int64_t)start + off_adj)};
+  NTSTATUS st = netvsp_send_xfer(d, set_id ? set_id : d->nd_rx_set, &r, 1, netvsp_rx_done,
+                                 (void *)(uintptr_t)((uint32_t)s + 1u));
+  if (!NT_SUCCESS(st)) {
+    netvsp_rx_release(d, (uint32_t)s);
+    return -EIO;
+  }
+  return 0;
+}
+
+int netvsp_inject_bad_completion(struct netvsp *d) {
+  struct kmcl_channel *ch = d->nd_ch;
+  if (ch->ch_conn != KC_OPEN || !ch->ch_rings_up || ch->ch_fail)
+    return -ENETDOWN;
+  uint32_t len = (uint32_t)sizeof(struct vmpacket_descriptor) + 8u;
+  struct kmcl_packet *c = pkt_new_comp(ch, len);
+  if (!c)
+    return -ENOMEM;
+  struct vmpacket_descriptor desc;
+  memset(&desc, 0, sizeof(desc));
+  desc.type = VM_PKT_COMP;
+  desc.offset8 = 2;
+  desc.len8 = (uint16_t)(len / 8u);
+  desc.trans_id = 0x7777000000000fffull; /* never handed out */
+  memset(c->pk_buf, 0, len);
+  memcpy(c->pk_buf, &desc, sizeof(desc));
+  c->pk_len = len;
+  pkt_enqueue_restored(ch, c);
+  pkt_tx_drain(ch);
+  return 0;
+}
