@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/hostdev.h"
 #include "host/hostopt.h"
 #include "host/hvemu.h"
 #include "host/kvm.h"
@@ -34,10 +35,12 @@ struct hvhost_snap {
 struct hvhost_state {
   struct hvk *hs_vm;
   struct hvemu *hs_emu;
-  struct hvhost_snap hs_at_connect;
+  struct hvhost_snap hs_at_connect, hs_at_link;
   struct vmbsrv *hs_srv;
   uint64_t hs_start_ns;
   int64_t hs_connected_ms;
+  int64_t hs_link_ms;
+  struct hostdev *hs_dev;
   uint32_t hs_version; /* negotiated, kept after the guest's UNLOAD */
 };
 
@@ -71,32 +74,9 @@ static void hvhost_tick(void *arg) {
     st->hs_version = vmbsrv_version(st->hs_srv);
     hvhost_snapshot(st, &st->hs_at_connect);
   }
-}
-
-static void hvhost_faults(struct vmbsrv *srv, enum hostopt_fault f) {
-  struct vmbsrv_fault fa;
-  memset(&fa, 0, sizeof(fa));
-  fa.fa_nth = 1;
-  fa.fa_action = VMBSRV_FAULT_DROP;
-  switch (f) {
-  case HOSTOPT_FAULT_SILENT_CONTACT:
-    fa.fa_to_guest = false;
-    fa.fa_msgtype = VMBUS_MSG_INITIATE_CONTACT;
-    vmbsrv_add_fault(srv, &fa);
-    break;
-  case HOSTOPT_FAULT_NO_ALLOFFERS:
-    fa.fa_to_guest = true;
-    fa.fa_msgtype = VMBUS_MSG_ALLOFFERS_DELIVERED;
-    vmbsrv_add_fault(srv, &fa);
-    break;
-  case HOSTOPT_FAULT_REFUSE_VERSIONS: {
-    static const uint32_t all[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
-    for (unsigned i = 0; i < VMBUS_NUM_VERSIONS; i++)
-      vmbsrv_refuse_version(srv, all[i]);
-    break;
-  }
-  default:
-    break;
+  if (st->hs_link_ms < 0 && hostdev_link_up_ns(st->hs_dev)) {
+    st->hs_link_ms = (int64_t)((hostdev_link_up_ns(st->hs_dev) - st->hs_start_ns) / 1000000u);
+    hvhost_snapshot(st, &st->hs_at_link);
   }
 }
 
@@ -118,6 +98,7 @@ int main(int argc, char **argv) {
   memset(&st, 0, sizeof(st));
   st.hs_start_ns = hw_now_ns();
   st.hs_connected_ms = -1;
+  st.hs_link_ms = -1;
 
   const char *why = hvk_unusable_reason();
   if (why) {
@@ -150,7 +131,11 @@ int main(int argc, char **argv) {
   st.hs_srv = srv;
   st.hs_vm = vm;
   st.hs_emu = emu;
-  hvhost_faults(srv, o.ho_fault);
+  st.hs_dev = hostdev_create(srv, &o, err, sizeof(err));
+  if (!st.hs_dev) {
+    fprintf(stderr, "hvhost: %s\n", err);
+    return 3;
+  }
   if (hvk_setup(vm, emu, err, sizeof(err)) != 0) {
     fprintf(stderr, "hvhost: %s\n", err);
     return 3;
@@ -172,9 +157,9 @@ int main(int argc, char **argv) {
       .oc_status = res.kr_status,
       .oc_vmbus = st.hs_version,
       .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
-      .oc_link = -1,
+      .oc_link = hostdev_link(st.hs_dev),
       .oc_connected_ms = st.hs_connected_ms,
-      .oc_link_ms = -1,
+      .oc_link_ms = st.hs_link_ms,
   };
   if (res.kr_end == HVK_END_ERROR)
     fprintf(stderr, "hvhost: stopped the VM: %s\n", res.kr_error);
@@ -192,14 +177,20 @@ int main(int argc, char **argv) {
   struct hvhost_snap zero, end;
   memset(&zero, 0, sizeof(zero));
   hvhost_snapshot(&st, &end);
-  if (st.hs_at_connect.sn_taken) {
+  if (st.hs_at_link.sn_taken) {
+    hvhost_print_phase("entry->connected", &zero, &st.hs_at_connect);
+    hvhost_print_phase("connected->link", &st.hs_at_connect, &st.hs_at_link);
+    hvhost_print_phase("link->end", &st.hs_at_link, &end);
+  } else if (st.hs_at_connect.sn_taken) {
     hvhost_print_phase("entry->connected", &zero, &st.hs_at_connect);
     hvhost_print_phase("connected->end", &st.hs_at_connect, &end);
   } else {
     hvhost_print_phase("entry->end", &zero, &end);
   }
+  hostdev_print_stats(st.hs_dev, stderr, "hvhost");
   hostopt_print_summary(stdout, &oc);
   int status = hostopt_exit_status(&oc);
+  hostdev_destroy(st.hs_dev);
   vmbsrv_destroy(srv);
   hvemu_destroy(emu);
   hvk_destroy(vm);

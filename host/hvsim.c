@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/hostdev.h"
 #include "host/hostopt.h"
 #include "host/hvemu.h"
 #include "host/inproc_hw.h"
@@ -43,6 +44,7 @@ static bool (*hvsim_inner_idle)(void);
 static uint64_t hvsim_deadline_ns; /* 0: no --timeout */
 static uint64_t hvsim_stop_ns;     /* when the stop was asked */
 static bool hvsim_timed_out, hvsim_stopped;
+static struct hostdev *hvsim_dev;
 
 static void hvsim_on_signal(int sig) {
   (void)sig;
@@ -77,35 +79,6 @@ static bool hvsim_idle(void) {
   return hvsim_inner_idle ? hvsim_inner_idle() : false;
 }
 
-static void hvsim_faults(struct vmbsrv *srv, enum hostopt_fault f) {
-  struct vmbsrv_fault fa;
-  memset(&fa, 0, sizeof(fa));
-  fa.fa_nth = 1;
-  fa.fa_action = VMBSRV_FAULT_DROP;
-  switch (f) {
-  case HOSTOPT_FAULT_SILENT_CONTACT:
-    fa.fa_to_guest = false;
-    fa.fa_msgtype = VMBUS_MSG_INITIATE_CONTACT;
-    vmbsrv_add_fault(srv, &fa);
-    break;
-  case HOSTOPT_FAULT_NO_ALLOFFERS:
-    fa.fa_to_guest = true;
-    fa.fa_msgtype = VMBUS_MSG_ALLOFFERS_DELIVERED;
-    vmbsrv_add_fault(srv, &fa);
-    break;
-  case HOSTOPT_FAULT_REFUSE_VERSIONS: {
-    static const uint32_t all[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
-    for (unsigned i = 0; i < VMBUS_NUM_VERSIONS; i++)
-      vmbsrv_refuse_version(srv, all[i]);
-    break;
-  }
-  default:
-    break;
-  }
-}
-
-/** Run guest_main under the jump buffer; returns its status, or -1 when it
- * was cut off. Separate function so no local of main lives across longjmp. */
 static int hvsim_run_guest(void) {
   hvsim_jmp_armed = true;
   if (setjmp(hvsim_jmp)) {
@@ -143,7 +116,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "hvsim: cannot create the emulator (out of memory or bad --vmbus-version)\n");
     return 3;
   }
-  hvsim_faults(srv, o.ho_fault);
+  char err[256];
+  hvsim_dev = hostdev_create(srv, &o, err, sizeof(err));
+  if (!hvsim_dev) {
+    fprintf(stderr, "hvsim: %s\n", err);
+    return 3;
+  }
   inproc_attach(emu);
   hvsim_inner_idle = ev_idle_hook;
   ev_idle_hook = hvsim_idle;
@@ -174,11 +152,13 @@ int main(int argc, char **argv) {
       .oc_status = status,
       .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
       .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
-      .oc_link = -1,
+      .oc_link = hostdev_link(hvsim_dev),
       .oc_connected_ms = vmbsrv_alloffers_ns(srv)
                              ? (int64_t)((vmbsrv_alloffers_ns(srv) - start_ns) / 1000000u)
                              : -1,
-      .oc_link_ms = -1,
+      .oc_link_ms = hostdev_link_up_ns(hvsim_dev)
+                        ? (int64_t)((hostdev_link_up_ns(hvsim_dev) - start_ns) / 1000000u)
+                        : -1,
   };
   if (part_failed(&part))
     fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", part.p_err, part.p_err_file,
@@ -190,10 +170,12 @@ int main(int argc, char **argv) {
           (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
           (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
           (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
+  hostdev_print_stats(hvsim_dev, stderr, "hvsim");
   hostopt_print_summary(stdout, &oc);
   int rc = hostopt_exit_status(&oc);
   inproc_exit_hook = NULL;
   ev_idle_hook = NULL;
+  hostdev_destroy(hvsim_dev);
   inproc_detach();
   vmbsrv_destroy(srv);
   hvemu_destroy(emu);

@@ -14,6 +14,7 @@
 
 #include "drivers/netvsc/nvsp.h"
 #include "drivers/netvsc/rndis.h"
+#include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/page.h"
 /* Transfer-page packets are not part of the KMCL API (a server cannot send
@@ -43,6 +44,7 @@ static const uint32_t netvsp_versions[] = {
 
 struct netvsp {
   VMBCHANNEL nd_ch;
+  uint64_t nd_up_ns; /* first time the data path was up (hw_now_ns), 0: never */
   struct netvsp_config nd_cfg;
   struct netvsp_backend nd_be;
   struct netvsp_stats nd_st;
@@ -329,6 +331,14 @@ bool netvsp_ready(const struct netvsp *d) {
   return d->nd_open && d->nd_rxbuf && d->nd_rndis_init && d->nd_filter != 0;
 }
 
+/* Remember when the guest's link first came up (the tools' t_link_ms). */
+static void netvsp_note_up(struct netvsp *d) {
+  if (!d->nd_up_ns && netvsp_ready(d) && d->nd_link)
+    d->nd_up_ns = hw_now_ns();
+}
+
+uint64_t netvsp_link_up_ns(const struct netvsp *d) { return d->nd_up_ns; }
+
 int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
   if (!netvsp_ready(d) || !d->nd_link) {
     d->nd_st.rx_drop_down++;
@@ -406,6 +416,7 @@ void netvsp_set_link(struct netvsp *d, bool up) {
   if (d->nd_link == up)
     return;
   d->nd_link = up;
+  netvsp_note_up(d);
   pr_info("netvsp: link %s\n", up ? "up" : "down");
   if (d->nd_open && d->nd_rxbuf && d->nd_rndis_init)
     netvsp_indicate(d, up ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT);
@@ -522,6 +533,7 @@ static void netvsp_rndis_set(struct netvsp *d, const uint8_t *msg, uint32_t len)
     if (s.oid == RNDIS_OID_GEN_CURRENT_PACKET_FILTER) {
       if (s.info_buflen >= 4) {
         d->nd_filter = rd32(data);
+        netvsp_note_up(d);
         status = RNDIS_STATUS_SUCCESS;
       } else {
         status = RNDIS_STATUS_INVALID_DATA;

@@ -105,6 +105,9 @@ void netvsp_set_link(struct netvsp *d, bool up);
 bool netvsp_link(const struct netvsp *d);
 /** The guest set a packet filter and its buffers are mapped. */
 bool netvsp_ready(const struct netvsp *d);
+/** hw_now_ns() when the guest's data path was first up with the link up
+ * (RNDIS initialised, packet filter set), 0 while it never was. */
+uint64_t netvsp_link_up_ns(const struct netvsp *d);
 /** NVSP version the guest negotiated (0 before). */
 uint32_t netvsp_version(const struct netvsp *d);
 /** Buffers the guest gave (0 when none), and receive sections in flight. */

@@ -50,6 +50,7 @@ struct vmbus_claim {
 struct vmbus_gpadl_wait {
   bool gw_used;
   uint32_t gw_handle;
+  uint32_t gw_relid; /* the channel it belongs to (GPADLs outlive a detach) */
   struct vmbus_offer_rec *gw_offer;
   bool gw_created, gw_torn;
   uint32_t gw_status;
@@ -584,6 +585,14 @@ int vmbus_disconnect(void) {
   return rc;
 }
 
+bool vmbus_has_offer(const void *if_type) {
+  for (unsigned i = 0; i < VMBUS_MAX_OFFERS; i++)
+    if (vc.vc_offers[i].or_used && !vc.vc_offers[i].or_rescinded &&
+        memcmp(&vc.vc_offers[i].or_msg.if_type, if_type, sizeof(struct vmbus_guid)) == 0)
+      return true;
+  return false;
+}
+
 void vmbus_offers_dump(void) {
   for (unsigned i = 0; i < VMBUS_MAX_OFFERS; i++) {
     const struct vmbus_offer_rec *o = &vc.vc_offers[i];
@@ -654,13 +663,21 @@ static void vc_detach(struct kmcl_bus *bus, VMBCHANNEL ch) {
     vc_try_claim(o); /* another channel may be waiting for it */
 }
 
+/* The offer a GPADL belongs to, or NULL when that relid is gone (rescinded
+ * and released: the record may hold another channel by now). */
+static struct vmbus_offer_rec *vc_gpadl_offer(const struct vmbus_gpadl_wait *w) {
+  struct vmbus_offer_rec *o = w->gw_offer;
+  return o->or_used && o->or_relid == w->gw_relid ? o : NULL;
+}
+
 struct vc_gpadl_cond {
   struct vmbus_gpadl_wait *w;
   bool teardown;
 };
 static bool vc_gpadl_done(void *arg) {
   const struct vc_gpadl_cond *c = arg;
-  if (c->w->gw_offer->or_rescinded)
+  const struct vmbus_offer_rec *o = vc_gpadl_offer(c->w);
+  if (!o || o->or_rescinded)
     return true;
   return c->teardown ? c->w->gw_torn : c->w->gw_created;
 }
@@ -732,6 +749,7 @@ static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *
   if (vc.vc_next_gpadl == 0)
     vc.vc_next_gpadl = VMBUS_FIRST_GPADL_HANDLE;
   w->gw_offer = o;
+  w->gw_relid = o->or_relid;
   int rc = vc_gpadl_send(o->or_relid, w->gw_handle, pfns, npfn, byte_offset, byte_count);
   struct vc_gpadl_cond cond = {w, false};
   if (rc == 0 && ev_wait(vc_gpadl_done, &cond, KMCL_BUS_GPADL_WAIT_MS) != 0) {
@@ -757,20 +775,21 @@ static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *
 
 static int vc_gpadl_teardown(struct kmcl_bus *bus, VMBCHANNEL ch, uint32_t handle) {
   (void)bus;
-  struct vmbus_offer_rec *o = vc_offer_of(ch);
+  (void)ch; /* may be detached already: the GPADL names its relid itself */
   struct vmbus_gpadl_wait *w = NULL;
   for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
     if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
       w = &vc.vc_gpadls[i];
-  if (!o || !w)
+  if (!w)
     return -ENOENT;
+  const struct vmbus_offer_rec *o = vc_gpadl_offer(w);
   int rc = 0;
   /* A rescinded relid gets no teardown: the host ignores it (Linux skips). */
-  if (!o->or_rescinded) {
+  if (o && !o->or_rescinded) {
     struct vmbus_msg_gpadl_teardown m;
     memset(&m, 0, sizeof(m));
     m.hdr.msgtype = VMBUS_MSG_GPADL_TEARDOWN;
-    m.child_relid = o->or_relid;
+    m.child_relid = w->gw_relid;
     m.gpadl = handle;
     w->gw_torn = false;
     rc = vc_post(&m, sizeof(m));

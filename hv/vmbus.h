@@ -51,6 +51,8 @@ int vmbus_disconnect(void);
 bool vmbus_connected(void);
 uint32_t vmbus_version(void);
 unsigned vmbus_offer_count(void);
+/** True when the host offered a channel of this class (16-byte GUID). */
+bool vmbus_has_offer(const void *if_type);
 /** Print every offer and who claimed it. */
 void vmbus_offers_dump(void);
 const struct vmbus_stats *vmbus_stats(void);

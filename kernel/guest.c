@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drivers/netvsc/netvsc.h"
 #include "hv/hv.h"
 #include "hv/vmbus.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
+#include "net/net.h"
 
 /* vmbus.max_version=X.Y and vmbus.trace=1 (DESIGN.md, kernel keys). */
 static int guest_vmbus_options(struct vmbus_options *opt) {
@@ -28,9 +30,52 @@ static int guest_vmbus_options(struct vmbus_options *opt) {
   return 0;
 }
 
+/* Waiting for the NIC's link with exit-after=link (a policy bound: the
+ * host reports media connect right after RNDIS set-up). */
+#define GUEST_LINK_WAIT_MS 10000
+
+static struct netvsc *guest_nic;
+static struct net *guest_net;
+
 static void guest_stop_platform(void) {
+  if (guest_net)
+    net_detach(guest_net);
+  if (guest_nic)
+    netvsc_halt(guest_nic);
+  guest_net = NULL;
+  guest_nic = NULL;
   vmbus_disconnect();
   hv_shutdown();
+}
+
+static bool guest_link_is_up(void *arg) {
+  (void)arg;
+  return guest_nic && netvsc_link_up(guest_nic);
+}
+
+/* The NIC, when the host offers one: netvsc + net/ (ARP, ICMP, UDP echo). */
+static int guest_net_up(void) {
+  struct net_config nc;
+  const char *ip = cmdline_get(&kernel_cmdline, "ip");
+  if (net_config_parse(&nc, ip) != 0) {
+    pr_err("cmdline: ip=%s is not ADDR/PREFIX\n", ip);
+    return -1;
+  }
+  static const struct vmbus_guid net_type = VMBUS_GUID_NETWORK;
+  if (!vmbus_has_offer(&net_type)) {
+    printf("kernel: the host offers no network device\n");
+    return 0;
+  }
+  int rc = netvsc_probe(vmbus_device(), NULL, &guest_nic);
+  if (rc) {
+    printf("kernel: network device set-up failed (%s)\n", hv_strerror(rc));
+    guest_nic = NULL;
+    return 0;
+  }
+  guest_net = net_attach(guest_nic, &nc);
+  if (!guest_net)
+    printf("kernel: no memory for the network stack\n");
+  return 0;
 }
 
 int guest_main(void) {
@@ -70,15 +115,33 @@ int guest_main(void) {
     guest_stop_platform();
     return EXIT_STATUS_OK;
   }
-  if (exit_after && strcmp(exit_after, "link") == 0) {
-    printf("kernel: exit-after=link: no network driver in this build yet\n");
+  if (guest_net_up() != 0) {
     guest_stop_platform();
     return EXIT_STATUS_FAIL;
   }
+  if (exit_after && strcmp(exit_after, "link") == 0) {
+    int st = EXIT_STATUS_OK;
+    if (!guest_nic) {
+      printf("kernel: exit-after=link: no network device\n");
+      st = EXIT_STATUS_FAIL;
+    } else if (ev_wait(guest_link_is_up, NULL, GUEST_LINK_WAIT_MS) != 0) {
+      printf("kernel: exit-after=link: the link did not come up within %d ms\n",
+             GUEST_LINK_WAIT_MS);
+      st = EXIT_STATUS_FAIL;
+    }
+    guest_stop_platform();
+    return st;
+  }
   printf("kernel: serving (stop the VM to end)\n");
   int status = EXIT_STATUS_OK;
-  while (!ev_stop_requested(&status))
+  bool nic_gone_said = false;
+  while (!ev_stop_requested(&status)) {
     ev_loop_once(true);
+    if (guest_nic && !netvsc_alive(guest_nic) && !nic_gone_said) {
+      printf("kernel: the network device is gone (rescinded); still running\n");
+      nic_gone_said = true;
+    }
+  }
   guest_stop_platform();
   return status;
 }
