@@ -3,15 +3,21 @@
  * What is measured (PERF-RELIABILITY-REFERENCE.md 1.5, items 1 and 2): P-byte
  * payloads moved from a producer buffer to a consumer buffer through a
  * 512 KiB ring (netvsc's default 128 pages), with a copy in and a copy out:
- *   ring     ring_write (16-byte descriptor + payload, pad, trailer) and
- *            ring_read (whole packet copied out) + ring_read_commit
+ *   ring     b x ring_write_stage (16-byte descriptor + payload, pad,
+ *            trailer) + one ring_write_commit (one publish, one signalling
+ *            barrier per batch), then b x ring_read (whole packet copied
+ *            out) + one ring_read_commit. b = 1: ring_write per packet (its
+ *            own publish and barrier), ring_read + ring_read_commit.
  *   memcpy   the same two copies at the same addresses, nothing else: the
  *            physical limit. With two threads each core does one of the
  *            copies, so the limit shown is one copy per packet.
- *   rte_ring DPDK SP/SC ring of pointers, one element per call, plus the same
- *            two copies into/out of slots at the same addresses.
- * Modes: one thread (bursts of 32 written, then read back), and two threads
- * on CPUs 0 and 1 spinning with pause on full/empty.
+ *   rte_ring DPDK SP/SC ring of pointers, rte_ring_sp_enqueue_burst /
+ *            rte_ring_sc_dequeue_burst of the same b (b = 1: one element per
+ *            call), plus the same two copies into/out of slots.
+ * Two row sets: b = BURST (32, DPDK's usual burst) and b = 1, so that
+ * nobody reads the batched figures as per-packet ones. Modes: one thread
+ * (b written, then read back), and two threads on CPUs 0 and 1 spinning
+ * with pause on full/empty.
  * Placements: "real" = producer buffer at page offset 130 (mbuf headroom 128
  * + 2), consumer buffer at page offset 64; the ring slot moves with the ring.
  * "alias" = both buffers at the same offset within a 4 KiB page as the ring
@@ -71,6 +77,7 @@ static void *xalloc(size_t n) {
  * 4 KiB payload (plus descriptor) fits. */
 struct cfg {
   uint32_t size;
+  uint32_t batch; /* packets per publish / commit / burst call: 1 or BURST */
   bool alias;
   uint64_t npkts;
   uint8_t *src;
@@ -112,7 +119,9 @@ static void ring_setup(struct cfg *c) {
 
 /* ---- kmcl ring -------------------------------------------------------------- */
 
-static inline int ring_put(struct cfg *c, uint64_t seq) {
+/* Write packet seq: staged (published by the caller's ring_write_commit)
+ * when `stage`, else ring_write (published and signal-checked alone). */
+static inline int ring_put(struct cfg *c, uint64_t seq, bool stage) {
   struct vmpacket_descriptor d = {.type = VM_PKT_DATA_INBAND,
                                   .offset8 = 2,
                                   .len8 = (uint16_t)(RING_ALIGN8(16 + c->size) / 8),
@@ -123,13 +132,34 @@ static inline int ring_put(struct cfg *c, uint64_t seq) {
     w -= RING_BYTES;
   struct ring_iov iov[2] = {{&d, 16}, {src_for(c, c->data + w), c->size}};
   bool sig;
-  return ring_write(&c->tx, iov, 2, &sig);
+  return stage ? ring_write_stage(&c->tx, iov, 2) : ring_write(&c->tx, iov, 2, &sig);
+}
+
+/* Write up to c->batch packets from seq *s on, published together (batch 1:
+ * ring_write, one publish each). Returns how many were written. */
+static inline unsigned ring_put_batch(struct cfg *c, uint64_t *s) {
+  unsigned k = 0;
+  int rc = 0;
+  bool stage = c->batch > 1, sig;
+  while (k < c->batch && *s < c->npkts && (rc = ring_put(c, *s, stage)) == 0) {
+    ++*s;
+    k++;
+  }
+  if ((rc && rc != -EAGAIN) || (stage && ring_write_commit(&c->tx, &sig))) {
+    fprintf(stderr, "bench/ring: ring write failed (%d)\n", rc);
+    exit(1);
+  }
+  return k;
 }
 
 static inline int ring_get(struct cfg *c, uint64_t seq) {
   uint32_t len;
   uint8_t *buf = dst_for(c, c->data + c->rx.r_rd);
   int rc = ring_read(&c->rx, buf, 4096 + 64, &len);
+  if (rc && rc != -EAGAIN) {
+    fprintf(stderr, "bench/ring: ring_read failed (%d)\n", rc);
+    exit(1);
+  }
   if (rc == 0 && ((const struct vmpacket_descriptor *)buf)->trans_id != seq) {
     fprintf(stderr, "bench/ring: packet %llu lost\n", (unsigned long long)seq);
     exit(1);
@@ -137,12 +167,11 @@ static inline int ring_get(struct cfg *c, uint64_t seq) {
   return rc;
 }
 
+/* 1T: a batch written (one publish), then read back (one commit). */
 static void ring_1t(struct cfg *c) {
   ring_setup(c);
   for (uint64_t s = 0, r = 0; r < c->npkts;) {
-    for (unsigned i = 0; i < BURST && s < c->npkts; i++, s++)
-      if (ring_put(c, s))
-        break;
+    ring_put_batch(c, &s);
     while (r < s && ring_get(c, r) == 0)
       r++;
     ring_read_commit(&c->rx);
@@ -151,28 +180,24 @@ static void ring_1t(struct cfg *c) {
 
 static void *ring_producer(void *arg) {
   struct cfg *c = arg;
-  for (uint64_t s = 0; s < c->npkts; s++)
-    while (ring_put(c, s) == -EAGAIN)
+  for (uint64_t s = 0; s < c->npkts;)
+    if (ring_put_batch(c, &s) == 0)
       cpu_relax();
   return NULL;
 }
 
+/* Reads up to c->batch packets, then commits; pause when the ring is empty. */
 static void ring_consumer(struct cfg *c) {
-  unsigned batch = 0;
   for (uint64_t r = 0; r < c->npkts;) {
-    if (ring_get(c, r) == 0) {
+    unsigned k = 0;
+    while (k < c->batch && r < c->npkts && ring_get(c, r) == 0) {
       r++;
-      if (++batch == BURST) {
-        ring_read_commit(&c->rx);
-        batch = 0;
-      }
-    } else {
-      ring_read_commit(&c->rx);
-      batch = 0;
-      cpu_relax();
+      k++;
     }
+    ring_read_commit(&c->rx);
+    if (k == 0)
+      cpu_relax();
   }
-  ring_read_commit(&c->rx);
 }
 
 /* ---- memcpy reference ------------------------------------------------------- */
@@ -210,9 +235,9 @@ static inline uint32_t copy_out(struct cfg *c, uint32_t r) {
 static void memcpy_2copies(struct cfg *c) {
   uint32_t w = 0, r = 0;
   for (uint64_t s = 0; s < c->npkts;) {
-    for (unsigned i = 0; i < BURST && s < c->npkts; i++, s++)
+    for (unsigned i = 0; i < c->batch && s < c->npkts; i++, s++)
       w = copy_in(c, w);
-    for (unsigned i = 0; i < BURST && r != w; i++)
+    for (unsigned i = 0; i < c->batch && r != w; i++)
       r = copy_out(c, r);
   }
   __asm__ volatile("" ::"r"(c->data), "r"(c->dst) : "memory");
@@ -232,10 +257,11 @@ static void rr_setup(struct cfg *c) {
   /* As many packet slots as the VMBus ring holds packets of this size
    * (RING_F_EXACT_SZ: capacity exactly `count`). */
   unsigned count = RING_BYTES / RING_PKT_SPACE(16 + c->size);
-  /* Slot j % nslots holds packet j. The producer writes slot j after packet
-   * j-1 was enqueued, so at least j-count packets were dequeued; the consumer
-   * may still copy packet j-count-1. nslots >= count + 2 keeps them apart. */
-  c->nslots = count + 8;
+  /* Slot j % nslots holds packet j. The producer fills slots only for
+   * packets the ring has room for (j < dequeued + count), while the
+   * consumer may still be copying out the up to BURST packets it dequeued
+   * last (j >= dequeued - BURST): nslots >= count + BURST keeps them apart. */
+  c->nslots = count + BURST + 8;
   c->slot_stride = RING_PKT_SPACE(16 + c->size);
   if (rte_ring_init(c->rr, "bench", count, RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ) != 0) {
     fprintf(stderr, "bench/ring: rte_ring_init failed\n");
@@ -243,54 +269,69 @@ static void rr_setup(struct cfg *c) {
   }
 }
 
-static inline int rr_put(struct cfg *c, uint64_t s) {
-  uint8_t *slot = c->slots + (size_t)(s % c->nslots) * c->slot_stride;
-  if (rte_ring_full(c->rr))
-    return -EAGAIN;
-  memcpy(slot, src_for(c, slot), c->size);
-  memcpy(slot, &s, sizeof(s));
-  return rte_ring_sp_enqueue(c->rr, slot) == 0 ? 0 : -EAGAIN;
-}
-
-static inline int rr_get(struct cfg *c, uint64_t seq) {
-  void *obj;
-  if (rte_ring_sc_dequeue(c->rr, &obj) != 0)
-    return -EAGAIN;
-  uint8_t *d = dst_for(c, obj);
-  memcpy(d, obj, c->size);
-  uint64_t got;
-  memcpy(&got, d, sizeof(got));
-  if (got != seq) {
-    fprintf(stderr, "bench/ring: rte_ring packet %llu lost\n", (unsigned long long)seq);
+/* Copy up to c->batch packets from seq *s on into their slots and enqueue
+ * them with one burst call (batch 1: one element per call). Returns how many. */
+static inline unsigned rr_put_batch(struct cfg *c, uint64_t *s) {
+  void *objs[BURST];
+  unsigned k = rte_ring_free_count(c->rr);
+  if (k > c->batch)
+    k = c->batch;
+  if (k > c->npkts - *s)
+    k = (unsigned)(c->npkts - *s);
+  for (unsigned i = 0; i < k; i++) {
+    uint64_t seq = *s + i;
+    uint8_t *slot = c->slots + (size_t)(seq % c->nslots) * c->slot_stride;
+    memcpy(slot, src_for(c, slot), c->size);
+    memcpy(slot, &seq, sizeof(seq));
+    objs[i] = slot;
+  }
+  if (k && rte_ring_sp_enqueue_burst(c->rr, objs, k, NULL) != k) {
+    fprintf(stderr, "bench/ring: rte_ring enqueue short\n");
     exit(1);
   }
-  return 0;
+  *s += k;
+  return k;
+}
+
+/* Dequeue up to c->batch packets with one burst call and copy them out,
+ * checking their sequence numbers from *r on. Returns how many. */
+static inline unsigned rr_get_batch(struct cfg *c, uint64_t *r) {
+  void *objs[BURST];
+  unsigned k = rte_ring_sc_dequeue_burst(c->rr, objs, c->batch, NULL);
+  for (unsigned i = 0; i < k; i++) {
+    uint8_t *d = dst_for(c, objs[i]);
+    memcpy(d, objs[i], c->size);
+    uint64_t got;
+    memcpy(&got, d, sizeof(got));
+    if (got != *r) {
+      fprintf(stderr, "bench/ring: rte_ring packet %llu lost\n", (unsigned long long)*r);
+      exit(1);
+    }
+    ++*r;
+  }
+  return k;
 }
 
 static void rr_1t(struct cfg *c) {
   rr_setup(c);
   for (uint64_t s = 0, r = 0; r < c->npkts;) {
-    for (unsigned i = 0; i < BURST && s < c->npkts; i++, s++)
-      if (rr_put(c, s))
-        break;
-    while (r < s && rr_get(c, r) == 0)
-      r++;
+    rr_put_batch(c, &s);
+    while (r < s && rr_get_batch(c, &r))
+      ;
   }
 }
 
 static void *rr_producer(void *arg) {
   struct cfg *c = arg;
-  for (uint64_t s = 0; s < c->npkts; s++)
-    while (rr_put(c, s) == -EAGAIN)
+  for (uint64_t s = 0; s < c->npkts;)
+    if (rr_put_batch(c, &s) == 0)
       cpu_relax();
   return NULL;
 }
 
 static void rr_consumer(struct cfg *c) {
   for (uint64_t r = 0; r < c->npkts;)
-    if (rr_get(c, r) == 0)
-      r++;
-    else
+    if (rr_get_batch(c, &r) == 0)
       cpu_relax();
 }
 #endif
@@ -412,7 +453,7 @@ int main(void) {
   c.dst = xalloc(3 * 4096);
   c.ctl = xalloc(4096);
   c.data = xalloc(RING_BYTES);
-  c.slots = xalloc(RING_BYTES + 16 * 8192);
+  c.slots = xalloc(RING_BYTES + 64 * 8192);
   const char *rte_why = NULL;
 #ifdef HAVE_DPDK
   size_t rsz = (size_t)rte_ring_get_memsize(1u << 16);
@@ -426,15 +467,17 @@ int main(void) {
   /* Pin ourselves to CPU 0; the producer thread goes to CPU 1. */
   two_cpus = pin(pthread_self(), 0) && probe_cpu1();
 
-  printf("bench/ring: kmcl ring (ring_write+ring_read+commit, 16 B descriptor + 8 B trailer per "
-         "packet)\n"
+  printf("bench/ring: kmcl ring (16 B descriptor + 8 B trailer per packet; b = batch: b "
+         "ring_write_stage + one ring_write_commit,\n"
+         "  b ring_read + one ring_read_commit; b = 1: ring_write, ring_read + ring_read_commit "
+         "per packet)\n"
          "  beside memcpy of the same bytes at the same addresses (1T: copy in + copy out; 2T: "
          "one copy = per-stage limit)\n"
-         "  and DPDK rte_ring SP/SC (pointer per packet + the same copies). Ring 512 KiB; 1T = "
-         "bursts of %u; 2T = CPU0/CPU1, pause on full/empty.\n"
+         "  and DPDK rte_ring SP/SC (pointers by rte_ring_sp_enqueue_burst/sc_dequeue_burst of "
+         "b + the same copies).\n"
+         "  Ring 512 KiB; 1T = b written, then read; 2T = CPU0/CPU1, pause on full/empty.\n"
          "  real = app buffers at page offsets 130/64; alias = app buffer at the ring slot's page "
-         "offset (4 KiB aliasing). GB/s = payload bytes delivered.\n",
-         BURST);
+         "offset (4 KiB aliasing). GB/s = payload bytes delivered.\n");
   char model[128] = "unknown CPU";
   FILE *f = fopen("/proc/cpuinfo", "r");
   for (char line[256]; f && fgets(line, sizeof(line), f);)
@@ -453,37 +496,41 @@ int main(void) {
   else
     printf("  rte_ring: %s, rte_ring_init on our own memory, no EAL\n", rte_version());
 #endif
-  printf("%5s %5s %2s | %8s %7s | %7s %6s | %8s %7s %6s | %9s\n", "bytes", "place", "th",
-         "ring Mpps", "GB/s", "memcpy", "r/mcp", "rte Mpps", "GB/s", "r/rte", "spread");
-  printf("%.15s+%.19s+%.16s+%.25s+%.10s\n", DASHES, DASHES, DASHES, DASHES, DASHES);
-
   double t_start = now_s();
-  for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
-    for (int alias = 0; alias < 2; alias++) {
-      for (int th = 0; th < 2; th++) {
-        c.size = sizes[si];
-        c.alias = alias;
-        uint64_t n = (1ull << 29) / c.size;
-        if (n > (1u << 21))
-          n = 1u << 21;
-        c.npkts = th ? n / 4 : n;
-        const char *place = alias ? "alias" : "real";
-        if (th && !two_cpus) {
-          printf("%5u %5s %2s | n/a: fewer than 2 usable CPUs\n", c.size, place, "2T");
-          continue;
+  static const uint32_t batches[2] = {BURST, 1};
+  for (int bi = 0; bi < 2; bi++) {
+    c.batch = batches[bi];
+    printf("\n%5s %5s %2s %2s | %8s %7s | %7s %6s | %8s %7s %6s | %9s\n", "bytes", "place", "th",
+           "b", "ring Mpps", "GB/s", "memcpy", "r/mcp", "rte Mpps", "GB/s", "r/rte", "spread");
+    printf("%.18s+%.19s+%.16s+%.25s+%.10s\n", DASHES, DASHES, DASHES, DASHES, DASHES);
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+      for (int alias = 0; alias < 2; alias++) {
+        for (int th = 0; th < 2; th++) {
+          c.size = sizes[si];
+          c.alias = alias;
+          uint64_t n = (1ull << 29) / c.size;
+          if (n > (1u << 21))
+            n = 1u << 21;
+          c.npkts = th ? n / 4 : n;
+          const char *place = alias ? "alias" : "real";
+          if (th && !two_cpus) {
+            printf("%5u %5s %2s %2u | n/a: fewer than 2 usable CPUs\n", c.size, place, "2T",
+                   c.batch);
+            continue;
+          }
+          static const enum impl impls[3] = {IMPL_RING, IMPL_MEMCPY, IMPL_RTE};
+          double pps[3], spread[3];
+          measure(&c, impls, rte_why ? 2 : 3, th, pps, spread);
+          double ring_pps = pps[0], mcp_pps = pps[1], gb = (double)c.size * 1e-9;
+          printf("%5u %5s %2s %2u | %8.2f %7.2f | %7.2f %5.2fx |", c.size, place, th ? "2T" : "1T",
+                 c.batch, ring_pps * 1e-6, ring_pps * gb, mcp_pps * gb, ring_pps / mcp_pps);
+          if (!rte_why)
+            printf(" %8.2f %7.2f %5.2fx", pps[2] * 1e-6, pps[2] * gb, ring_pps / pps[2]);
+          else
+            printf(" %8s %7s %6s", "-", "-", "-");
+          printf(" | %4.1f %4.1f\n", spread[0], rte_why ? 0.0 : spread[2]);
+          fflush(stdout);
         }
-        static const enum impl impls[3] = {IMPL_RING, IMPL_MEMCPY, IMPL_RTE};
-        double pps[3], spread[3];
-        measure(&c, impls, rte_why ? 2 : 3, th, pps, spread);
-        double ring_pps = pps[0], mcp_pps = pps[1], gb = (double)c.size * 1e-9;
-        printf("%5u %5s %2s | %8.2f %7.2f | %7.2f %5.2fx |", c.size, place, th ? "2T" : "1T",
-               ring_pps * 1e-6, ring_pps * gb, mcp_pps * gb, ring_pps / mcp_pps);
-        if (!rte_why)
-          printf(" %8.2f %7.2f %5.2fx", pps[2] * 1e-6, pps[2] * gb, ring_pps / pps[2]);
-        else
-          printf(" %8s %7s %6s", "-", "-", "-");
-        printf(" | %4.1f %4.1f\n", spread[0], rte_why ? 0.0 : spread[2]);
-        fflush(stdout);
       }
     }
   }

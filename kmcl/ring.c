@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <string.h>
 
+_Static_assert(sizeof(struct vmpacket_descriptor) == 16, "descriptor = two 8-byte words");
+
 #define RING_DESC_SIZE ((uint32_t)sizeof(struct vmpacket_descriptor))
 /** Largest data area accepted: keeps index + packet length below 2^32. */
 #define RING_MAX_SIZE 0x80000000u
@@ -71,15 +73,52 @@ static uint32_t ring_free(const struct ring *r, uint32_t wr, uint32_t rd) {
   return r->r_size - ring_used(r, wr, rd);
 }
 
+/** Pieces up to this many bytes are copied inline, larger ones by the C
+ * library's memcpy. Measured on the host (bench/ring, glibc's AVX-512
+ * memcpy): inline moves win below ~32 bytes (no call, no size dispatch),
+ * break even at 64, and lose by a fifth at 256 (16-byte moves against
+ * 64-byte ones). */
+#define RING_COPY_INLINE_MAX 32u
+
+/**
+ * Copy len bytes between buffers that do not overlap. Descriptor tails,
+ * completions and small headers are a few words: fixed-size moves the
+ * compiler inlines (16-byte chunks and one overlapping tail chunk; GPR moves
+ * in the kernel build, SSE in host builds); anything larger goes to memcpy.
+ */
+static inline void ring_memcpy(void *dst, const void *src, uint32_t len) {
+  uint8_t *d = dst;
+  const uint8_t *s = src;
+  if (len > RING_COPY_INLINE_MAX) {
+    memcpy(d, s, len);
+  } else if (len >= 16) {
+    /* Chunks at 0, 16, ... while more than a chunk remains after them,
+     * then the last 16 bytes (overlapping the previous chunk when
+     * len % 16 != 0). */
+    for (uint32_t i = 0; i + 16 < len; i += 16)
+      __builtin_memcpy(d + i, s + i, 16);
+    __builtin_memcpy(d + len - 16, s + len - 16, 16);
+  } else if (len >= 8) {
+    __builtin_memcpy(d, s, 8);
+    __builtin_memcpy(d + len - 8, s + len - 8, 8);
+  } else if (len >= 4) {
+    __builtin_memcpy(d, s, 4);
+    __builtin_memcpy(d + len - 4, s + len - 4, 4);
+  } else {
+    for (uint32_t i = 0; i < len; i++)
+      d[i] = s[i];
+  }
+}
+
 /** Copy len bytes into the data area at off, wrapping; returns the index
  * after them. Requires off < size, len <= size. */
 static uint32_t ring_copy_in(struct ring *r, uint32_t off, const void *src, uint32_t len) {
   uint32_t first = r->r_size - off;
   if (len <= first) {
-    memcpy(r->r_data + off, src, len);
+    ring_memcpy(r->r_data + off, src, len);
   } else {
-    memcpy(r->r_data + off, src, first);
-    memcpy(r->r_data, (const uint8_t *)src + first, len - first);
+    ring_memcpy(r->r_data + off, src, first);
+    ring_memcpy(r->r_data, (const uint8_t *)src + first, len - first);
   }
   return ring_index_add(r, off, len);
 }
@@ -88,10 +127,10 @@ static uint32_t ring_copy_in(struct ring *r, uint32_t off, const void *src, uint
 static void ring_copy_out(const struct ring *r, uint32_t off, void *dst, uint32_t len) {
   uint32_t first = r->r_size - off;
   if (len <= first) {
-    memcpy(dst, r->r_data + off, len);
+    ring_memcpy(dst, r->r_data + off, len);
   } else {
-    memcpy(dst, r->r_data + off, first);
-    memcpy((uint8_t *)dst + first, r->r_data, len - first);
+    ring_memcpy(dst, r->r_data + off, first);
+    ring_memcpy((uint8_t *)dst + first, r->r_data, len - first);
   }
 }
 
@@ -104,6 +143,23 @@ static uint64_t ring_get_word(const struct ring *r, uint32_t idx) {
   uint64_t v;
   memcpy(&v, r->r_data + idx, sizeof(v));
   return v;
+}
+
+/** One 16-bit load of the caller's memory that the compiler may not merge
+ * with its neighbours into a wider load (GCC merges adjacent loads that
+ * are shifted and or-ed together): see the descriptor in ring_put_pkt. */
+static inline uint16_t ring_load16(const uint8_t *p) {
+  uint16_t v;
+  memcpy(&v, p, sizeof(v));
+  COMPILER_BARRIER();
+  return v;
+}
+
+/** The producer saw read_index == rd (validated): remember it, and the room
+ * it leaves after r_wr. */
+static void ring_saw_read_index(struct ring *r, uint32_t rd) {
+  r->r_rd_seen = rd;
+  r->r_wr_room = ring_free(r, r->r_wr, rd) - VMBUS_PKT_ALIGN;
 }
 
 /** Mark the view dead. Every later call on it fails with -EPROTO. */
@@ -131,10 +187,11 @@ int ring_init(struct ring *r, void *ctl_page, void *data, uint32_t data_size) {
   if (!ring_index_ok(r, wr) || !ring_index_ok(r, rd))
     return ring_set_corrupt(r);
   r->r_wr = wr;
+  r->r_wr_pub = wr;
   r->r_rd = rd;
   r->r_rd_pub = rd;
   r->r_wr_seen = wr;
-  r->r_rd_seen = rd;
+  ring_saw_read_index(r, rd);
   return 0;
 }
 
@@ -169,31 +226,63 @@ void ring_reset_ctl(void *ctl_page) {
  * the other's store: either the producer sees mask 0 and signals, or the
  * consumer's re-check sees the packet. Same for read_index vs write_index.
  */
-int ring_write(struct ring *r, const struct ring_iov *iov, unsigned n, bool *need_signal) {
-  uint32_t total = 0;
+/*
+ * Batches. ring_write_stage writes a packet past the published write_index
+ * (r_wr runs ahead of r_wr_pub); ring_write_commit publishes them all. The
+ * signalling rule above then reads "read_index equals the write_index
+ * before this batch": the consumer had read everything it could see, so it
+ * may be idle; if it had not, it will find the whole batch when it gets to
+ * it. Linux applies the same rule to one packet made of many pieces.
+ */
 
-  if (r->r_corrupt)
-    return -EPROTO;
-  if (!iov || n == 0 || !need_signal)
+/**
+ * Write one packet at the private write index *wrp, not published, where
+ * *roomp bytes are known free (see r_wr_room); advance both. On 0,
+ * *paddedp is the packet's len8*8. The caller keeps *wrp / *roomp in
+ * registers across a batch and stores them back into r. Nothing in the
+ * ring's visible part changes on any error.
+ */
+static inline __attribute__((always_inline)) int ring_put_pkt(struct ring *r,
+                                                              const struct ring_iov *iov,
+                                                              unsigned n, uint32_t *wrp,
+                                                              uint32_t *roomp, uint32_t *paddedp) {
+  if (!iov || n == 0)
     return -EINVAL;
-  for (unsigned i = 0; i < n; i++) {
-    if (iov[i].ri_len > VMBUS_PKT_MAX_LEN - total || (iov[i].ri_len && !iov[i].ri_base))
-      return -EINVAL; /* too large (and no overflow of total), or no buffer */
-    total += iov[i].ri_len;
-  }
+  const uint8_t *dp = iov[0].ri_base;
+  uint32_t len0 = iov[0].ri_len;
   /* Our own descriptor, checked because a wrong len8 desynchronises the
    * peer's parser for good: it must describe exactly this packet. */
-  if (iov[0].ri_len < RING_DESC_SIZE || !iov[0].ri_base)
+  if (len0 < RING_DESC_SIZE || !dp)
     return -EINVAL;
-  /* Two 16-bit loads, not one of the whole descriptor: callers build it
-   * field by field just before, and a wider load would stall on store
-   * forwarding (measured: a fifth of ring_write's time at 64 bytes). */
-  const uint8_t *dp = iov[0].ri_base;
-  uint16_t len8, offset8;
-  memcpy(&len8, dp + offsetof(struct vmpacket_descriptor, len8), sizeof(len8));
-  memcpy(&offset8, dp + offsetof(struct vmpacket_descriptor, offset8), sizeof(offset8));
-  uint32_t padded = RING_ALIGN8(total); /* total <= 524280: no overflow */
-  if ((uint32_t)len8 * VMBUS_PKT_ALIGN != padded || offset8 < 2 || offset8 > len8)
+  /* The descriptor is read field by field, never as one 16-byte block:
+   * callers build it field by field just before, and a wider load than the
+   * stores that wrote it stalls on store forwarding (measured: a fifth of
+   * ring_write's time at 64 bytes, for the copy as for the checks). The
+   * ring gets the two words rebuilt from these loads (little endian, like
+   * the whole ring format). */
+  uint16_t type = ring_load16(dp + offsetof(struct vmpacket_descriptor, type));
+  uint16_t offset8 = ring_load16(dp + offsetof(struct vmpacket_descriptor, offset8));
+  uint16_t len8 = ring_load16(dp + offsetof(struct vmpacket_descriptor, len8));
+  uint16_t flags = ring_load16(dp + offsetof(struct vmpacket_descriptor, flags));
+  uint64_t trans_id;
+  memcpy(&trans_id, dp + offsetof(struct vmpacket_descriptor, trans_id), sizeof(trans_id));
+  uint64_t desc_w0 = type | (uint64_t)offset8 << 16 | (uint64_t)len8 << 32 | (uint64_t)flags << 48;
+  uint32_t padded = (uint32_t)len8 * VMBUS_PKT_ALIGN; /* <= VMBUS_PKT_MAX_LEN */
+  if (offset8 < 2 || offset8 > len8)
+    return -EINVAL;
+  /* The pieces must add up to what len8 says: ALIGN8(total) == padded,
+   * i.e. padded - 8 < total <= padded. Summed against padded, so no sum
+   * can overflow, and a piece with bytes needs a buffer. */
+  uint32_t total = len0;
+  if (total > padded)
+    return -EINVAL;
+  for (unsigned i = 1; i < n; i++) {
+    uint32_t len = iov[i].ri_len;
+    if (len > padded - total || (len && !iov[i].ri_base))
+      return -EINVAL;
+    total += len;
+  }
+  if (padded - total >= VMBUS_PKT_ALIGN)
     return -EINVAL;
   uint32_t space = padded + VMBUS_PKT_TRAILER_SIZE;
   /* Could never fit, even in an empty ring: say so instead of -EAGAIN, or
@@ -201,53 +290,155 @@ int ring_write(struct ring *r, const struct ring_iov *iov, unsigned n, bool *nee
   if (space >= r->r_size)
     return -EMSGSIZE;
 
-  /* Strictly greater: a write that fills the ring would make
-   * write_index == read_index, which means empty (3.3 step 2). The cached
-   * read_index usually shows enough space; only when it does not, re-read
-   * it: the control line then moves between the CPUs once per write (the
-   * store below), not twice. ACQUIRE: the consumer's copies out of the bytes
-   * below read_index are complete before we overwrite them. */
-  uint32_t old_wr = r->r_wr;
-  if (ring_free(r, old_wr, r->r_rd_seen) <= space) {
+  /* Free space must stay strictly greater than what we write: a write that
+   * fills the ring would make write_index == read_index, which means empty
+   * (3.3 step 2); *roomp already holds back those 8 bytes. It comes from
+   * the last read_index seen, so usually shows enough space; only when it
+   * does not, re-read read_index: the control line then moves between the
+   * CPUs once per batch (the commit's store), not twice. ACQUIRE: the
+   * consumer's copies out of the bytes below read_index are complete before
+   * we overwrite them. Staged packets count as used: they are ours. */
+  uint32_t old_wr = *wrp;
+  if (space > *roomp) {
     uint32_t rd = LOAD_ACQ(&r->r_ctl->read_index);
     if (!ring_index_ok(r, rd))
       return ring_set_corrupt(r);
     r->r_rd_seen = rd;
-    if (ring_free(r, old_wr, rd) <= space) {
+    *roomp = ring_free(r, old_wr, rd) - VMBUS_PKT_ALIGN;
+    if (space > *roomp) {
       r->r_stat_full++;
       return -EAGAIN;
     }
   }
+  *roomp -= space;
 
-  /* Zero the packet's last word first, so the bytes the payload does not
-   * cover are the zero padding; then the payload, then the trailer word:
-   * high half the packet's start index, low half reserved (0). */
-  uint32_t wr = old_wr;
-  ring_put_word(r, ring_index_add(r, old_wr, padded - VMBUS_PKT_ALIGN), 0);
-  for (unsigned i = 0; i < n; i++)
-    if (iov[i].ri_len)
-      wr = ring_copy_in(r, wr, iov[i].ri_base, iov[i].ri_len);
-  wr = ring_index_add(r, old_wr, padded);
-  ring_put_word(r, wr, (uint64_t)old_wr << 32);
-  wr = ring_index_add(r, wr, VMBUS_PKT_TRAILER_SIZE);
+  /* The bytes the payload does not cover, up to 8-byte alignment, are zero
+   * padding: zero the packet's last word first (only when there is
+   * padding), then the payload over it, then the trailer word: high half
+   * the packet's start index, low half reserved (0). */
+  uint32_t end = old_wr + space; /* < 2 * RING_MAX_SIZE: no overflow */
+  if (end <= r->r_size) {
+    /* The usual case: the packet does not wrap; plain pointer copies. */
+    uint8_t *p = r->r_data + old_wr;
+    if (padded != total)
+      __builtin_memset(p + padded - VMBUS_PKT_ALIGN, 0, VMBUS_PKT_ALIGN);
+    ring_put_word(r, old_wr, desc_w0);
+    ring_put_word(r, old_wr + VMBUS_PKT_ALIGN, trans_id);
+    p += RING_DESC_SIZE;
+    if (len0 > RING_DESC_SIZE) {
+      ring_memcpy(p, dp + RING_DESC_SIZE, len0 - RING_DESC_SIZE);
+      p += len0 - RING_DESC_SIZE;
+    }
+    for (unsigned i = 1; i < n; i++) {
+      uint32_t len = iov[i].ri_len;
+      ring_memcpy(p, iov[i].ri_base, len);
+      p += len;
+    }
+    ring_put_word(r, old_wr + padded, (uint64_t)old_wr << 32);
+    *wrp = end == r->r_size ? 0 : end;
+  } else {
+    /* 8-byte words at 8-aligned indices never straddle the wrap. */
+    uint32_t wr = ring_index_add(r, old_wr, RING_DESC_SIZE);
+    if (padded != total)
+      ring_put_word(r, ring_index_add(r, old_wr, padded - VMBUS_PKT_ALIGN), 0);
+    ring_put_word(r, old_wr, desc_w0);
+    ring_put_word(r, ring_index_add(r, old_wr, VMBUS_PKT_ALIGN), trans_id);
+    if (len0 > RING_DESC_SIZE)
+      wr = ring_copy_in(r, wr, dp + RING_DESC_SIZE, len0 - RING_DESC_SIZE);
+    for (unsigned i = 1; i < n; i++)
+      if (iov[i].ri_len)
+        wr = ring_copy_in(r, wr, iov[i].ri_base, iov[i].ri_len);
+    wr = ring_index_add(r, old_wr, padded);
+    ring_put_word(r, wr, (uint64_t)old_wr << 32);
+    *wrp = ring_index_add(r, wr, VMBUS_PKT_TRAILER_SIZE);
+  }
+  *paddedp = padded;
+  return 0;
+}
+
+int ring_write_stage(struct ring *r, const struct ring_iov *iov, unsigned n) {
+  if (r->r_corrupt)
+    return -EPROTO;
+  uint32_t wr = r->r_wr, room = r->r_wr_room, padded;
+  int rc = ring_put_pkt(r, iov, n, &wr, &room, &padded);
+  r->r_wr_room = room; /* a re-read of read_index may have changed it */
+  if (rc)
+    return rc;
+  r->r_wr = wr;
+  r->r_stat_pkts++;
+  r->r_stat_bytes += padded;
+  return 0;
+}
+
+int ring_write_commit(struct ring *r, bool *need_signal) {
+  if (r->r_corrupt)
+    return -EPROTO;
+  if (!need_signal)
+    return -EINVAL;
+  uint32_t old_wr = r->r_wr_pub;
+  uint32_t wr = r->r_wr;
+  /* Nothing staged (the ring never fills, so r_wr cannot come all the way
+   * round to r_wr_pub). */
+  if (wr == old_wr) {
+    *need_signal = false;
+    return 0;
+  }
 
   /* SEQ_CST store: a RELEASE (the packet bytes are visible before the
    * index that covers them) and the full barrier before the loads below
-   * (see the block comment). */
+   * (see "When the producer signals" above). */
   STORE_SC(&r->r_ctl->write_index, wr);
-  r->r_wr = wr;
+  r->r_wr_pub = wr;
   uint32_t mask = LOAD_SC(&r->r_ctl->interrupt_mask);
   uint32_t rd_now = LOAD_SC(&r->r_ctl->read_index);
   if (!ring_index_ok(r, rd_now))
     return ring_set_corrupt(r);
-  r->r_rd_seen = rd_now; /* SEQ_CST load: also an ACQUIRE */
-  *need_signal = mask == 0 && rd_now == old_wr;
-
-  r->r_stat_pkts++;
-  r->r_stat_bytes += padded;
-  if (*need_signal)
+  ring_saw_read_index(r, rd_now); /* SEQ_CST load: also an ACQUIRE */
+  bool sig = mask == 0 && rd_now == old_wr;
+  *need_signal = sig;
+  if (sig)
     r->r_stat_signals++;
   return 0;
+}
+
+int ring_write(struct ring *r, const struct ring_iov *iov, unsigned n, bool *need_signal) {
+  if (r->r_corrupt)
+    return -EPROTO;
+  if (!need_signal)
+    return -EINVAL;
+  int rc = ring_write_stage(r, iov, n);
+  if (rc)
+    return rc;
+  return ring_write_commit(r, need_signal);
+}
+
+int ring_write_batch(struct ring *r, const struct ring_pkt *pkts, unsigned n, unsigned *done,
+                     bool *need_signal) {
+  if (!done || !need_signal)
+    return -EINVAL;
+  *done = 0;
+  if (r->r_corrupt)
+    return -EPROTO;
+  if (n && !pkts)
+    return -EINVAL;
+  /* The private index and room stay in registers for the whole batch. */
+  uint32_t wr = r->r_wr, room = r->r_wr_room, padded;
+  uint64_t bytes = 0;
+  unsigned i = 0;
+  int rc = 0;
+  for (; i < n; i++) {
+    rc = ring_put_pkt(r, pkts[i].rp_iov, pkts[i].rp_n, &wr, &room, &padded);
+    if (rc)
+      break;
+    bytes += padded;
+  }
+  r->r_wr = wr;
+  r->r_wr_room = room;
+  r->r_stat_pkts += i;
+  r->r_stat_bytes += bytes;
+  *done = i;
+  int crc = ring_write_commit(r, need_signal); /* -EPROTO when a stage found it */
+  return crc ? crc : rc;
 }
 
 /*
@@ -267,7 +458,7 @@ bool ring_set_pending_send(struct ring *r, uint32_t bytes) {
     STORE_RLX(&r->r_ctl->pending_send_sz, 0);
     return true; /* retry: ring_write reports -EPROTO */
   }
-  r->r_rd_seen = rd;
+  ring_saw_read_index(r, rd);
   if (ring_free(r, r->r_wr, rd) > bytes) {
     /* Already there; nobody will signal. Withdraw the request. */
     STORE_RLX(&r->r_ctl->pending_send_sz, 0);
@@ -284,21 +475,23 @@ uint32_t ring_write_avail(struct ring *r) {
     ring_set_corrupt(r);
     return 0;
   }
-  r->r_rd_seen = rd;
   /* Free space is a nonzero multiple of 8; keep the one 8-byte unit that
    * stops the ring from filling. */
-  return ring_free(r, r->r_wr, rd) - VMBUS_PKT_ALIGN;
+  ring_saw_read_index(r, rd);
+  return r->r_wr_room;
 }
 
 /* ---- consumer ------------------------------------------------------------------- */
 
 /**
- * Locate and validate the packet at the private read index. On 0, *desc is
- * our copy of its descriptor (read once from the ring) and *pktlen its
- * length len8*8, guaranteed 16 <= offset8*8 <= *pktlen and
- * *pktlen + trailer <= bytes the producer published.
+ * Locate and validate the packet at the private read index. On 0, desc[]
+ * holds the two words of its descriptor (read once from the ring) and
+ * *pktlen its length len8*8, guaranteed 16 <= offset8*8 <= *pktlen and
+ * *pktlen + trailer <= bytes the producer published. Inlined: it is most of
+ * ring_read's work per packet.
  */
-static int ring_next(struct ring *r, struct vmpacket_descriptor *desc, uint32_t *pktlen) {
+static inline __attribute__((always_inline)) int ring_next(struct ring *r, uint64_t desc[2],
+                                                           uint32_t *pktlen) {
   if (r->r_corrupt)
     return -EPROTO;
   /* ACQUIRE: the packet bytes below write_index are visible before we copy
@@ -322,12 +515,13 @@ static int ring_next(struct ring *r, struct vmpacket_descriptor *desc, uint32_t 
     return ring_set_corrupt(r);
 
   uint64_t w0 = ring_get_word(r, rd);
-  uint64_t w1 = ring_get_word(r, ring_index_add(r, rd, VMBUS_PKT_ALIGN));
-  memcpy(desc, &w0, sizeof(w0));
-  memcpy((uint8_t *)desc + sizeof(w0), &w1, sizeof(w1));
+  desc[1] = ring_get_word(r, ring_index_add(r, rd, VMBUS_PKT_ALIGN));
   COMPILER_BARRIER(); /* use the copy only: no second fetch of len8/offset8 */
-  uint32_t len = (uint32_t)desc->len8 * VMBUS_PKT_ALIGN;
-  uint32_t off = (uint32_t)desc->offset8 * VMBUS_PKT_ALIGN;
+  desc[0] = w0;
+  /* offset8 is bits 16..31 of the first word, len8 bits 32..47 (little
+   * endian: struct vmpacket_descriptor). */
+  uint32_t len = (uint32_t)(w0 >> 32 & 0xffff) * VMBUS_PKT_ALIGN;
+  uint32_t off = (uint32_t)(w0 >> 16 & 0xffff) * VMBUS_PKT_ALIGN;
   if (len < RING_DESC_SIZE || off < RING_DESC_SIZE || off > len ||
       len > avail - VMBUS_PKT_TRAILER_SIZE)
     return ring_set_corrupt(r);
@@ -338,36 +532,51 @@ static int ring_next(struct ring *r, struct vmpacket_descriptor *desc, uint32_t 
 }
 
 int ring_read(struct ring *r, void *buf, uint32_t buflen, uint32_t *pktlen) {
-  struct vmpacket_descriptor desc;
+  uint64_t desc[2];
   uint32_t len;
-  int rc = ring_next(r, &desc, &len);
+  int rc = ring_next(r, desc, &len);
   if (rc)
     return rc;
   *pktlen = len;
   if (!buf || buflen < len)
     return -EMSGSIZE;
-  ring_copy_out(r, r->r_rd, buf, len);
   /* The producer may have changed the descriptor since we validated it:
-   * the caller sees the validated copy. */
-  memcpy(buf, &desc, sizeof(desc));
-  r->r_rd = ring_index_add(r, r->r_rd, len + VMBUS_PKT_TRAILER_SIZE);
+   * the caller sees the validated copy, and the ring's descriptor bytes are
+   * not copied again. Then the rest of the packet. */
+  uint32_t rd = r->r_rd;
+  uint32_t next = rd + len + VMBUS_PKT_TRAILER_SIZE; /* <= rd + size: no overflow */
+  memcpy(buf, desc, RING_DESC_SIZE);
+  if (next <= r->r_size) {
+    /* The usual case: the packet does not wrap. */
+    ring_memcpy((uint8_t *)buf + RING_DESC_SIZE, r->r_data + rd + RING_DESC_SIZE,
+                len - RING_DESC_SIZE);
+    r->r_rd = next == r->r_size ? 0 : next;
+  } else {
+    ring_copy_out(r, ring_index_add(r, rd, RING_DESC_SIZE), (uint8_t *)buf + RING_DESC_SIZE,
+                  len - RING_DESC_SIZE);
+    r->r_rd = next - r->r_size;
+  }
   r->r_stat_pkts++;
   r->r_stat_bytes += len;
   return 0;
 }
 
 int ring_peek(struct ring *r, struct vmpacket_descriptor *desc, uint32_t *pktlen) {
+  uint64_t d[2];
   uint32_t len;
-  int rc = ring_next(r, desc, &len);
-  if (rc == 0 && pktlen)
-    *pktlen = len;
+  int rc = ring_next(r, d, &len);
+  if (rc == 0) {
+    memcpy(desc, d, sizeof(d));
+    if (pktlen)
+      *pktlen = len;
+  }
   return rc;
 }
 
 int ring_skip(struct ring *r) {
-  struct vmpacket_descriptor desc;
+  uint64_t desc[2];
   uint32_t len;
-  int rc = ring_next(r, &desc, &len);
+  int rc = ring_next(r, desc, &len);
   if (rc)
     return rc;
   r->r_rd = ring_index_add(r, r->r_rd, len + VMBUS_PKT_TRAILER_SIZE);
@@ -458,12 +667,14 @@ bool ring_unmask_interrupts(struct ring *r) {
 void ring_dump(const struct ring *r, const char *name) {
   volatile struct vmbus_ring_ctl *c = r->r_ctl;
   printf("ring %s: size %u shared w=%u r=%u mask=%u pend=%u feat=%#x; local w=%u r=%u "
-         "r_pub=%u w_seen=%u r_seen=%u%s; pkts %llu bytes %llu full %llu signals %llu\n",
+         "r_pub=%u w_seen=%u r_seen=%u w_pub=%u room=%u%s; pkts %lu bytes %lu full %lu "
+         "signals %lu\n",
          name ? name : "?", (unsigned)r->r_size, (unsigned)LOAD_RLX(&c->write_index),
          (unsigned)LOAD_RLX(&c->read_index), (unsigned)LOAD_RLX(&c->interrupt_mask),
          (unsigned)LOAD_RLX(&c->pending_send_sz), (unsigned)LOAD_RLX(&c->feature_bits),
          (unsigned)r->r_wr, (unsigned)r->r_rd, (unsigned)r->r_rd_pub, (unsigned)r->r_wr_seen,
-         (unsigned)r->r_rd_seen, r->r_corrupt ? " CORRUPT" : "", (unsigned long long)r->r_stat_pkts,
-         (unsigned long long)r->r_stat_bytes, (unsigned long long)r->r_stat_full,
-         (unsigned long long)r->r_stat_signals);
+         (unsigned)r->r_rd_seen, (unsigned)r->r_wr_pub, (unsigned)r->r_wr_room,
+         r->r_corrupt ? " CORRUPT" : "", (unsigned long)r->r_stat_pkts,
+         (unsigned long)r->r_stat_bytes, (unsigned long)r->r_stat_full,
+         (unsigned long)r->r_stat_signals);
 }

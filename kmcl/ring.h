@@ -52,9 +52,16 @@ struct ring {
   /* Producer: our write index (never re-read from shared memory), and the
    * last read_index seen (validated): the space below it is certainly free,
    * so read_index is re-read before a write only when that space is not
-   * enough (it is re-read after every write anyway, for the signal rule). */
+   * enough (it is re-read after every publish anyway, for the signal rule). */
   uint32_t r_wr;
   uint32_t r_rd_seen;
+  /* Producer: the value last published in ctl->write_index; r_wr is ahead
+   * of it while packets are staged (ring_write_stage) and not yet committed
+   * (ring_write_commit). */
+  uint32_t r_wr_pub;
+  /* Producer: bytes after r_wr a packet's space may take (free space as of
+   * r_rd_seen, minus the 8 bytes that keep the ring from filling). */
+  uint32_t r_wr_room;
   /* Consumer: r_rd = next packet to read (private), r_rd_pub = the value last
    * published in ctl->read_index; they differ inside a batch. */
   uint32_t r_rd;
@@ -95,7 +102,8 @@ void ring_reset_ctl(void *ctl_page);
  * Write one complete packet, gathered from iov[0..n-1]. iov[0] must begin
  * with the full 16-byte struct vmpacket_descriptor whose len8 equals
  * ALIGN8(total bytes)/8 and 2 <= offset8 <= len8; the ring adds zero padding
- * to 8 bytes and the trailer. The packet is published as a whole.
+ * to 8 bytes and the trailer. The packet is published as a whole (together
+ * with any packets staged before it by ring_write_stage).
  * @param need_signal set to true when the caller must signal the peer
  *        (see the rule in ring.c), false otherwise; written on success only.
  * @ret 0; -EAGAIN not enough space now (nothing written; see
@@ -106,6 +114,50 @@ void ring_reset_ctl(void *ctl_page);
  *      published no longer matters).
  */
 int ring_write(struct ring *r, const struct ring_iov *iov, unsigned n, bool *need_signal);
+
+/**
+ * Batched writes: ring_write_stage() writes one packet exactly as ring_write
+ * does (same checks, same bytes in the ring) but does not publish it;
+ * ring_write_commit() then publishes every staged packet with one store of
+ * write_index and evaluates the signalling rule once for the whole batch:
+ * signal when the consumer had read everything published before the batch
+ * and its interrupt_mask is 0. N packets so cost one full barrier instead
+ * of N; the bytes in the ring are identical to N ring_write calls.
+ *
+ * Staged packets are invisible to the consumer until the commit: commit
+ * before waiting for the consumer (ring_set_pending_send), or it may wait
+ * for packets it cannot see. ring_write() commits earlier staged packets
+ * together with its own.
+ *
+ * ring_write_stage returns what ring_write returns, but its -EPROTO means
+ * a corrupt view or a bad read_index met while looking for space (nothing
+ * published); -EAGAIN means this packet does not fit now (earlier staged
+ * packets stay staged: commit them). ring_write_commit returns 0 (also when
+ * nothing was staged: *need_signal false; written on 0 only), -EINVAL for a
+ * NULL need_signal, or -EPROTO: the view was already corrupt (nothing is
+ * published) or the read_index seen after publishing is invalid (sticky;
+ * the ring is dead, as for ring_write).
+ */
+int ring_write_stage(struct ring *r, const struct ring_iov *iov, unsigned n);
+int ring_write_commit(struct ring *r, bool *need_signal);
+
+/** One packet for ring_write_batch: iov[0..n-1] as for ring_write. */
+struct ring_pkt {
+  const struct ring_iov *rp_iov;
+  unsigned rp_n;
+};
+
+/**
+ * Stage pkts[0..n-1] in order until one does not fit or is invalid, then
+ * commit the packets staged so far (and any staged before), keeping the
+ * ring's private state in registers for the whole batch. *done is the
+ * number of pkts written (0 on -EINVAL for NULL arguments). Returns 0 when
+ * all n were written, else the error of pkts[*done] (-EAGAIN, -EMSGSIZE,
+ * -EINVAL: the packets before it are published all the same, and
+ * *need_signal is set as by ring_write_commit: honour it) or -EPROTO.
+ */
+int ring_write_batch(struct ring *r, const struct ring_pkt *pkts, unsigned n, unsigned *done,
+                     bool *need_signal);
 
 /**
  * A blocked producer asks to be woken when more than `bytes` are free
