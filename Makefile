@@ -288,8 +288,9 @@ test-sim: $(HVSIM)
 test-fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run.sh --only fuzz
 
-bench: $(BENCH_BINS)
+bench: $(BENCH_BINS) $(KERNEL_ELF) $(HVHOST) $(HVSIM)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	$(Q)for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
 
 # ---- style ------------------------------------------------------------------
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
