@@ -66,7 +66,11 @@ static int guest_net_up(void) {
     printf("kernel: the host offers no network device\n");
     return 0;
   }
-  int rc = netvsc_probe(vmbus_device(), NULL, &guest_nic);
+  struct netvsc_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  const char *tr = cmdline_get(&kernel_cmdline, "vmbus.trace");
+  cfg.nc_trace = tr && strcmp(tr, "0") != 0;
+  int rc = netvsc_probe(vmbus_device(), &cfg, &guest_nic);
   if (rc) {
     printf("kernel: network device set-up failed (%s)\n", hv_strerror(rc));
     guest_nic = NULL;

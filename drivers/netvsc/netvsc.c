@@ -7,6 +7,7 @@
  * hostile-host rules from PERF-RELIABILITY-REFERENCE.md 2.4 D and E.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -386,6 +387,47 @@ void netvsc_set_link(struct netvsc *nv, bool up, const char *why) {
 
 /* ---- NVSP initialization ---------------------------------------------------------- */
 
+/* The teaching trace (vmbus.trace=1): one line per NVSP control message. */
+static const char *nvsp_type_name(uint32_t t) {
+  switch (t) {
+  case NVSP_MSG_TYPE_INIT:
+    return "INIT";
+  case NVSP_MSG_TYPE_INIT_COMPLETE:
+    return "INIT_COMPLETE";
+  case NVSP_MSG1_TYPE_SEND_NDIS_VER:
+    return "SEND_NDIS_VERSION";
+  case NVSP_MSG1_TYPE_SEND_RECV_BUF:
+    return "SEND_RECEIVE_BUFFER";
+  case NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE:
+    return "SEND_RECEIVE_BUFFER_COMPLETE";
+  case NVSP_MSG1_TYPE_REVOKE_RECV_BUF:
+    return "REVOKE_RECEIVE_BUFFER";
+  case NVSP_MSG1_TYPE_SEND_SEND_BUF:
+    return "SEND_SEND_BUFFER";
+  case NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE:
+    return "SEND_SEND_BUFFER_COMPLETE";
+  case NVSP_MSG1_TYPE_REVOKE_SEND_BUF:
+    return "REVOKE_SEND_BUFFER";
+  case NVSP_MSG1_TYPE_SEND_RNDIS_PKT:
+    return "SEND_RNDIS_PACKET";
+  case NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE:
+    return "SEND_RNDIS_PACKET_COMPLETE";
+  case NVSP_MSG2_TYPE_SEND_NDIS_CONFIG:
+    return "SEND_NDIS_CONFIG";
+  default:
+    return "NVSP";
+  }
+}
+
+void nvsp_trace(const struct netvsc *nv, bool to_host, const void *msg, uint32_t len) {
+  if (!nv->nv_cfg.nc_trace || len < 4)
+    return;
+  uint32_t w[3] = {0, 0, 0};
+  memcpy(w, msg, len < sizeof(w) ? len : sizeof(w));
+  printf("nvsp: %s %s (type %u) %#x %#x\n", to_host ? "->" : "<-", nvsp_type_name(w[0]), w[0], w[1],
+         w[2]);
+}
+
 /** One NVSP request with a completion; *resp gets the host's answer.
  * @ret 0, -ETIMEDOUT, -ENODEV (channel gone), -EIO. */
 static int nvsp_request(struct netvsc *nv, union nvsp_msg *req, union nvsp_msg *resp,
@@ -394,10 +436,13 @@ static int nvsp_request(struct netvsc *nv, union nvsp_msg *req, union nvsp_msg *
   to.QuadPart = -(int64_t)NETVSC_REQ_WAIT_MS * 10000;
   UINT32 n = sizeof(*resp);
   memset(resp, 0, sizeof(*resp));
+  nvsp_trace(nv, true, req, sizeof(*req));
   NTSTATUS st = VmbChannelSendSynchronousRequest(nv->nv_ch, req, sizeof(*req), NULL,
                                                  VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION,
                                                  resp, &n, &to);
   *resp_len = n;
+  if (NT_SUCCESS(st))
+    nvsp_trace(nv, false, resp, n);
   if (st == STATUS_BUFFER_OVERFLOW) /* longer than any response we parse: truncated */
     return 0;
   if (st == STATUS_CANCELLED)
@@ -411,6 +456,7 @@ static int nvsp_request(struct netvsc *nv, union nvsp_msg *req, union nvsp_msg *
 static int nvsp_note(struct netvsc *nv, union nvsp_msg *m) {
   LARGE_INTEGER to;
   to.QuadPart = -(int64_t)NETVSC_REQ_WAIT_MS * 10000;
+  nvsp_trace(nv, true, m, sizeof(*m));
   NTSTATUS st =
       VmbChannelSendSynchronousRequest(nv->nv_ch, m, sizeof(*m), NULL, 0, NULL, NULL, &to);
   return NT_SUCCESS(st) ? 0 : -EIO;

@@ -40,6 +40,7 @@ struct netvsc_config {
   bool nc_no_send_buf;       /* never use the send buffer (GPA direct only) */
   uint32_t nc_open_wait_ms;  /* 0 = NETVSC_OPEN_WAIT_MS */
   uint32_t nc_ring_pages;    /* per direction, control page included; 0 = 64 */
+  bool nc_trace;             /* one decoded line per NVSP/RNDIS control message */
 };
 
 /** Counters per direction (frames, bytes, drops by reason). */

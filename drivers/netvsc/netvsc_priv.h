@@ -129,4 +129,7 @@ int rndis_rx_msg(struct netvsc *nv, const uint8_t *msg, uint32_t len);
 uint32_t rndis_build_packet(const struct netvsc *nv, uint8_t *hdr, uint32_t flen,
                             const struct netvsc_tx_info *ti);
 
+/** Teaching trace of one NVSP message (netvsc_config.nc_trace). */
+void nvsp_trace(const struct netvsc *nv, bool to_host, const void *msg, uint32_t len);
+
 #endif

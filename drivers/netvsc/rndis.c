@@ -6,6 +6,7 @@
  * PROTOCOL-REFERENCE.md sections 4.3 (steps 7-10), 4.5-4.7.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "drivers/netvsc/netvsc_priv.h"
@@ -39,6 +40,47 @@ static bool rndis_tx_room(void *arg) {
   return nv->nv_tx_busy < NETVSC_TX_SLOTS || nv->nv_closed;
 }
 
+/* The teaching trace (vmbus.trace=1): one line per RNDIS control message:
+ * type, request id and, for queries and sets, the OID. */
+static void rndis_trace(const struct netvsc *nv, bool to_host, const uint8_t *m, uint32_t len) {
+  if (!nv->nv_cfg.nc_trace || len < 12)
+    return;
+  uint32_t type, id, oid_or_status = 0;
+  memcpy(&type, m, 4);
+  memcpy(&id, m + 8, 4);
+  if (len >= 16)
+    memcpy(&oid_or_status, m + 12, 4);
+  const char *name = "RNDIS";
+  switch (type & 0x7fffffffu) {
+  case RNDIS_MSG_INIT:
+    name = "INITIALIZE";
+    break;
+  case RNDIS_MSG_QUERY:
+    name = "QUERY";
+    break;
+  case RNDIS_MSG_SET:
+    name = "SET";
+    break;
+  case RNDIS_MSG_HALT:
+    name = "HALT";
+    break;
+  case RNDIS_MSG_RESET:
+    name = "RESET";
+    break;
+  case RNDIS_MSG_KEEPALIVE:
+    name = "KEEPALIVE";
+    break;
+  default:
+    break;
+  }
+  bool cmplt = (type & 0x80000000u) != 0;
+  /* Byte 12: the status of a completion, the OID of a query or set, the
+   * major version of INITIALIZE. */
+  const char *what = cmplt ? "status" : (type == RNDIS_MSG_INIT ? "major" : "oid");
+  printf("rndis: %s %s%s req_id=%u %s=%#x\n", to_host ? "->" : "<-", name, cmplt ? "_COMPLETE" : "",
+         id, what, oid_or_status);
+}
+
 /**
  * Send a control message (its req_id at byte 8 is filled here) and wait for
  * the completion of type `cmplt_type` with the same id.
@@ -63,6 +105,7 @@ static int rndis_request(struct netvsc *nv, uint8_t *msg, uint32_t len, uint32_t
   rq->rq_id = nv->nv_rndis_next_id;
   rq->rq_type = cmplt_type;
   memcpy(msg + 8, &rq->rq_id, 4);
+  rndis_trace(nv, true, msg, len);
   int rc = netvsc_tx_rndis(nv, NVSP_RNDIS_CHANNEL_CONTROL, msg, len, NULL, 0);
   if (rc == -EAGAIN) {
     ev_wait(rndis_tx_room, nv, NETVSC_REQ_WAIT_MS);
@@ -73,6 +116,8 @@ static int rndis_request(struct netvsc *nv, uint8_t *msg, uint32_t len, uint32_t
     if (ev_wait(rndis_req_done, &w, NETVSC_REQ_WAIT_MS) || !rq->rq_done)
       rc = rq->rq_done ? 0 : (nv->nv_state == NV_GONE || nv->nv_closed) ? -ENETDOWN : -ETIMEDOUT;
   }
+  if (!rc)
+    rndis_trace(nv, false, rq->rq_resp, rq->rq_len < cap ? rq->rq_len : cap);
   if (!rc) {
     if (rq->rq_len > cap) {
       rc = -EMSGSIZE;
