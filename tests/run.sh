@@ -82,6 +82,14 @@ if tier fuzz; then
   add_counts build/test-logs/fuzz.out
 fi
 
+if tier docs; then
+  echo "== docs (every shell command in README.md and docs/)"
+  t0=$(t_now_ms)
+  tests/docs/run.sh 2>&1 | tee build/test-logs/docs.out
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts build/test-logs/docs.out
+fi
+
 if tier lint; then
   echo "== lint (clang-format, cppcheck)"
   T_PASS=0 T_FAIL=0 T_SKIP=0
