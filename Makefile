@@ -98,7 +98,7 @@ HOST_BENCH_OBJS := $(patsubst %.c,$(HDIR)/bench-obj/%.o,$(HOST_PORTABLE_SRCS) $(
 KERNEL_ELF  := $(BUILD)/kernel.elf
 ISO         := $(BUILD)/kernel.iso
 
-.PHONY: all iso vhd run run-qemu test test-unit test-boot test-e2e test-sim test-fuzz bench clean format lint deps newlib
+.PHONY: all iso vhd run run-qemu test test-unit test-boot test-e2e test-sim test-netns test-fuzz bench clean format lint deps newlib
 all: $(KERNEL_ELF)
 
 # ---- set-up -----------------------------------------------------------------
@@ -159,7 +159,7 @@ run-qemu: $(ISO)
 # is unusable (tools/run.sh says which and why). ARGS="..." adds options.
 run: $(KERNEL_ELF) $(HVHOST) $(wildcard host/hvsim.c)
 	$(Q)if [ -f host/hvsim.c ]; then $(MAKE) -s $(BUILD)/hvsim; fi
-	$(Q)tools/run.sh $(ARGS)
+	$(Q)BUILD=$(BUILD) tools/run.sh $(ARGS)
 
 # ---- host programs ----------------------------------------------------------
 $(HDIR)/%.o: %.c | $(DEPS_STAMP)
@@ -284,6 +284,11 @@ test-e2e: $(KERNEL_ELF) $(HVHOST)
 
 test-sim: $(HVSIM)
 	$(Q)tests/run.sh --only sim
+
+# Linux's ping/arping/UDP reach the kernel over --tap in a network namespace
+# (root; hvhost on KVM, else hvsim).
+test-netns: $(KERNEL_ELF) $(HVHOST) $(HVSIM)
+	$(Q)tests/run.sh --only netns
 
 test-fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run.sh --only fuzz

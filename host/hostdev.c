@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/hvemu.h"
+#include "host/netpcap.h"
 #include "host/netpeer.h"
+#include "host/nettap.h"
+#include "host/peertest.h"
 #include "host/netvsp.h"
 #include "host/vmbus_server.h"
 #include "kernel/event.h"
@@ -12,12 +16,17 @@
 
 struct hostdev {
   struct netvsp *hd_nic;
-  struct netpeer *hd_peer;
+  struct netpeer *hd_peer; /* the back end without --tap */
+  struct nettap *hd_tap;   /* --tap */
+  struct netpcap *hd_pcap; /* --pcap, beside either back end */
+  struct hvemu *hd_emu;    /* runs the TAP's poller */
+  bool hd_polling;
   uint64_t hd_flap_ms;
   struct timer hd_flap;
   struct timer hd_rescind_timer;
   struct ev_item hd_rescind_work; /* netvsp_rescind runs at passive level */
   bool hd_rescinded;
+  struct peertest *hd_test; /* --peer-traffic */
 };
 
 static void hostdev_faults(struct vmbsrv *srv, enum hostopt_fault f) {
@@ -55,6 +64,14 @@ static void hostdev_flap(void *arg) {
   timer_arm_ms(&d->hd_flap, d->hd_flap_ms);
 }
 
+/* --peer-traffic: the built-in peer's test ended (host/peertest.c). */
+static void hostdev_test_done(void *arg, const struct peertest_result *r) {
+  (void)arg;
+  char line[256];
+  peertest_format(r, line, sizeof(line));
+  fprintf(stderr, "hostdev: %s: %s\n", line, r->pr_ok ? "ok" : "FAILED");
+}
+
 static void hostdev_rescind_work(void *arg) {
   struct hostdev *d = arg;
   fprintf(stderr, "hostdev: rescinding the NIC (--rescind-net-after)\n");
@@ -67,8 +84,8 @@ static void hostdev_rescind_due(void *arg) {
   ev_work_queue(&d->hd_rescind_work);
 }
 
-struct hostdev *hostdev_create(struct vmbsrv *srv, const struct hostopt *o, char *err,
-                               size_t errlen) {
+struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const struct hostopt *o,
+                               char *err, size_t errlen) {
   hostdev_faults(srv, o->ho_fault);
   struct hostdev *d = calloc(1, sizeof(*d));
   if (!d) {
@@ -77,13 +94,7 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, const struct hostopt *o, char
   }
   if (o->ho_no_net)
     return d;
-  if (o->ho_tap || o->ho_pcap) {
-    snprintf(err, errlen,
-             "--tap and --pcap are not implemented yet (issue 6); the built-in "
-             "peer 192.0.2.1 is the only back end");
-    free(d);
-    return NULL;
-  }
+  d->hd_emu = emu;
   struct netvsp_config cfg;
   memset(&cfg, 0, sizeof(cfg));
   if (o->ho_nvsp_version) {
@@ -97,15 +108,73 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, const struct hostopt *o, char
     }
   }
   memcpy(cfg.cf_mac, o->ho_mac, 6);
-  d->hd_peer = netpeer_create(NULL, NULL, NULL);
-  struct netvsp_backend be = netpeer_backend(d->hd_peer);
-  d->hd_nic = d->hd_peer ? netvsp_create(vmbsrv_device(srv), &cfg, &be) : NULL;
+  cfg.cf_refuse_send_buf = o->ho_refuse_send_buf;
+  /* The back end: a TAP device (--tap), else the built-in peer. */
+  struct netvsp_backend be;
+  if (o->ho_tap) {
+    if (!emu) {
+      snprintf(err, errlen, "--tap needs the host's event loop (no emulator given)");
+      free(d);
+      return NULL;
+    }
+    d->hd_tap = nettap_open(o->ho_tap, err, errlen);
+    if (!d->hd_tap) {
+      free(d);
+      return NULL;
+    }
+    be = nettap_backend(d->hd_tap);
+  } else {
+    d->hd_peer = netpeer_create(NULL, NULL, NULL);
+    if (!d->hd_peer) {
+      snprintf(err, errlen, "cannot create the built-in network peer");
+      free(d);
+      return NULL;
+    }
+    be = netpeer_backend(d->hd_peer);
+  }
+  if (o->ho_pcap) {
+    d->hd_pcap = netpcap_open(o->ho_pcap, err, errlen);
+    if (!d->hd_pcap) {
+      hostdev_destroy(d);
+      return NULL;
+    }
+  }
+  d->hd_nic = netvsp_create(vmbsrv_device(srv), &cfg, &be);
   if (!d->hd_nic) {
     snprintf(err, errlen, "cannot create the network device");
     hostdev_destroy(d);
     return NULL;
   }
-  netpeer_attach(d->hd_peer, d->hd_nic);
+  if (d->hd_pcap) {
+    struct netvsp_monitor m = netpcap_monitor(d->hd_pcap);
+    netvsp_set_monitor(d->hd_nic, &m);
+  }
+  if (d->hd_peer)
+    netpeer_attach(d->hd_peer, d->hd_nic);
+  if (d->hd_tap) {
+    nettap_attach(d->hd_tap, d->hd_nic);
+    if (hvemu_add_poller(emu, nettap_poll, d->hd_tap) != 0) {
+      snprintf(err, errlen, "--tap: no poller slot left in the emulator");
+      hostdev_destroy(d);
+      return NULL;
+    }
+    d->hd_polling = true;
+  }
+  if (o->ho_peer_traffic) {
+    if (!d->hd_peer) {
+      snprintf(err, errlen, "--peer-traffic needs the built-in peer (not with --tap)");
+      hostdev_destroy(d);
+      return NULL;
+    }
+    netpeer_set_guest_mac(d->hd_peer, o->ho_mac);
+    d->hd_test = peertest_start(d->hd_peer, d->hd_nic, (unsigned)o->ho_peer_traffic, 0,
+                                hostdev_test_done, d);
+    if (!d->hd_test) {
+      snprintf(err, errlen, "out of memory");
+      hostdev_destroy(d);
+      return NULL;
+    }
+  }
   if (o->ho_link_flap_s) {
     d->hd_flap_ms = o->ho_link_flap_s * 1000u;
     timer_init(&d->hd_flap, hostdev_flap, d);
@@ -126,10 +195,17 @@ void hostdev_destroy(struct hostdev *d) {
     timer_cancel(&d->hd_flap);
   timer_cancel(&d->hd_rescind_timer);
   ev_cancel(&d->hd_rescind_work);
-  if (d->hd_nic)
+  peertest_stop(d->hd_test);
+  if (d->hd_polling)
+    hvemu_remove_poller(d->hd_emu, nettap_poll, d->hd_tap);
+  if (d->hd_nic) {
+    netvsp_set_monitor(d->hd_nic, NULL);
     netvsp_destroy(d->hd_nic);
+  }
   if (d->hd_peer)
     netpeer_destroy(d->hd_peer);
+  nettap_close(d->hd_tap);
+  netpcap_close(d->hd_pcap);
   free(d);
 }
 
@@ -147,15 +223,40 @@ void hostdev_print_stats(const struct hostdev *d, FILE *f, const char *prog) {
   if (!d || !d->hd_nic)
     return;
   const struct netvsp_stats *n = netvsp_stats(d->hd_nic);
-  const struct netpeer_stats *p = netpeer_stats(d->hd_peer);
   fprintf(f,
-          "%s: nic nvsp=%#x tx_frames=%lu tx_bytes=%lu rx_frames=%lu rx_bytes=%lu tx_bad=%lu "
-          "rx_drop_down=%lu rx_drop_busy=%lu rx_nack=%lu%s\n",
+          "%s: nic nvsp=%#x tx_frames=%lu tx_bytes=%lu rx_frames=%lu rx_bytes=%lu tx_section=%lu "
+          "tx_direct=%lu tx_bad=%lu rx_drop_down=%lu rx_drop_busy=%lu rx_nack=%lu%s\n",
           prog, netvsp_version(d->hd_nic), (unsigned long)n->tx_frames, (unsigned long)n->tx_bytes,
-          (unsigned long)n->rx_frames, (unsigned long)n->rx_bytes, (unsigned long)n->tx_bad,
-          (unsigned long)n->rx_drop_down, (unsigned long)n->rx_drop_busy, (unsigned long)n->rx_nack,
+          (unsigned long)n->rx_frames, (unsigned long)n->rx_bytes, (unsigned long)n->tx_section,
+          (unsigned long)n->tx_direct, (unsigned long)n->tx_bad, (unsigned long)n->rx_drop_down,
+          (unsigned long)n->rx_drop_busy, (unsigned long)n->rx_nack,
           d->hd_rescinded ? " (rescinded)" : "");
-  fprintf(f, "%s: peer arp_answered=%lu echo_ok=%lu udp_ok=%lu rx_other=%lu\n", prog,
-          (unsigned long)p->arp_requests_answered, (unsigned long)p->echo_ok,
-          (unsigned long)p->udp_ok, (unsigned long)p->rx_other);
+  if (d->hd_peer) {
+    const struct netpeer_stats *p = netpeer_stats(d->hd_peer);
+    fprintf(f,
+            "%s: peer arp_answered=%lu echo_sent=%lu echo_ok=%lu echo_bad=%lu udp_sent=%lu "
+            "udp_ok=%lu udp_bad=%lu tx_refused=%lu rx_other=%lu\n",
+            prog, (unsigned long)p->arp_requests_answered, (unsigned long)p->echo_sent,
+            (unsigned long)p->echo_ok, (unsigned long)p->echo_bad, (unsigned long)p->udp_sent,
+            (unsigned long)p->udp_ok, (unsigned long)p->udp_bad, (unsigned long)p->tx_refused,
+            (unsigned long)p->rx_other);
+  }
+  if (d->hd_tap) {
+    const struct nettap_stats *t = nettap_stats(d->hd_tap);
+    fprintf(f,
+            "%s: tap %s to_guest=%lu to_guest_bytes=%lu from_guest=%lu from_guest_bytes=%lu "
+            "drop_down=%lu drop_size=%lu drop_busy=%lu deferred=%lu tx_errors=%lu "
+            "tx_drop_size=%lu read_errors=%lu sigio=%lu\n",
+            prog, nettap_name(d->hd_tap), (unsigned long)t->rx_frames, (unsigned long)t->rx_bytes,
+            (unsigned long)t->tx_frames, (unsigned long)t->tx_bytes, (unsigned long)t->rx_drop_down,
+            (unsigned long)t->rx_drop_size, (unsigned long)t->rx_drop_busy,
+            (unsigned long)t->rx_deferred, (unsigned long)t->tx_errors,
+            (unsigned long)t->tx_drop_size, (unsigned long)t->read_errors, (unsigned long)t->sigio);
+  }
+  if (d->hd_pcap) {
+    const struct netpcap_stats *c = netpcap_stats(d->hd_pcap);
+    fprintf(f, "%s: pcap %s frames=%lu to_guest=%lu from_guest=%lu write_errors=%lu\n", prog,
+            netpcap_path(d->hd_pcap), (unsigned long)c->frames, (unsigned long)c->to_guest,
+            (unsigned long)c->from_guest, (unsigned long)c->write_errors);
+  }
 }

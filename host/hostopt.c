@@ -13,16 +13,23 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
           "  --vmbus-version X.Y     highest VMBus version the host accepts (default 6.0;\n"
           "                          6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13)\n"
           "  --nvsp-version X.Y      highest NVSP version of the network device\n"
+          "                          (6.1 6 5 4 2 1; default 6.1)\n"
           "  --mem MIB               guest memory (default 128)\n"
           "  --trace                 print every VMBus message, decoded\n"
           "  --timeout SECONDS       stop the VM after this long (exit=timeout)\n"
           "  --no-net                no network device\n"
           "  --mac MAC               the NIC's MAC (default 00:15:5d:00:00:02)\n"
-          "  --tap NAME              network back end: a TAP device\n"
-          "  --pcap FILE             capture the NIC's frames\n"
+          "  --tap NAME              network back end: the existing TAP device NAME\n"
+          "                          (default: the built-in peer 192.0.2.1)\n"
+          "  --pcap FILE             write every frame of the NIC to FILE (pcap)\n"
           "  --link-flap SECONDS     toggle the link every SECONDS\n"
           "  --rescind-net-after S   rescind the NIC after S seconds\n"
+          "  --peer-traffic N        once the link is up, the built-in peer sends N ICMP\n"
+          "                          echo requests, then a UDP datagram to port 7 of\n"
+          "                          every size up to the MTU, and checks every reply\n"
           "  --refuse-msrs           advertise Hyper-V but #GP on its MSRs\n"
+          "  --refuse-send-buf       the NIC refuses the guest's send buffer: every\n"
+          "                          frame goes GPA direct\n"
           "  --fault NAME            silent-contact | refuse-versions | no-alloffers\n"
           "  -v                      log the VM's entry state and exits\n",
           prog, needs_kernel ? "kernel.elf " : "");
@@ -38,10 +45,16 @@ static int hostopt_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
+/* "X.Y", or "X" for X.0 (--nvsp-version 6). */
 static int hostopt_version(const char *s, uint32_t *out) {
-  unsigned maj, min;
+  unsigned maj, min = 0;
   char tail;
-  if (sscanf(s, "%u.%u%c", &maj, &min, &tail) != 2 || maj > 0xffff || min > 0xffff)
+  if (s[0] < '0' || s[0] > '9')
+    return -1;
+  int n = sscanf(s, "%u.%u%c", &maj, &min, &tail);
+  if (n == 1 && strchr(s, '.'))
+    return -1; /* "6." */
+  if ((n != 1 && n != 2) || maj > 0xffff || min > 0xffff)
     return -1;
   *out = VMBUS_VERSION(maj, min);
   return 0;
@@ -84,6 +97,8 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
       o->ho_no_net = true;
     } else if (strcmp(a, "--refuse-msrs") == 0) {
       o->ho_refuse_msrs = true;
+    } else if (strcmp(a, "--refuse-send-buf") == 0) {
+      o->ho_refuse_send_buf = true;
     } else if (strcmp(a, "-v") == 0) {
       o->ho_verbose = true;
     } else if (a[0] == '-' && a[1] == '-') {
@@ -119,6 +134,9 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
         o->ho_pcap = v;
       } else if (strcmp(a, "--link-flap") == 0) {
         if (hostopt_u64(v, &o->ho_link_flap_s))
+          bad = a;
+      } else if (strcmp(a, "--peer-traffic") == 0) {
+        if (hostopt_u64(v, &o->ho_peer_traffic) || o->ho_peer_traffic > 1000000)
           bad = a;
       } else if (strcmp(a, "--rescind-net-after") == 0) {
         if (hostopt_u64(v, &o->ho_rescind_net_s))

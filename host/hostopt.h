@@ -32,7 +32,9 @@ struct hostopt {
   const char *ho_pcap;         /* --pcap FILE */
   uint64_t ho_link_flap_s;     /* --link-flap SECONDS */
   uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
+  uint64_t ho_peer_traffic;    /* --peer-traffic N: host/peertest.c, N echo requests */
   bool ho_refuse_msrs;         /* --refuse-msrs */
+  bool ho_refuse_send_buf;     /* --refuse-send-buf: the NIC refuses send sections */
   bool ho_verbose;             /* -v */
   enum hostopt_fault ho_fault; /* --fault NAME */
 };

@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
   st.hs_srv = srv;
   st.hs_vm = vm;
   st.hs_emu = emu;
-  st.hs_dev = hostdev_create(srv, &o, err, sizeof(err));
+  st.hs_dev = hostdev_create(srv, emu, &o, err, sizeof(err));
   if (!st.hs_dev) {
     fprintf(stderr, "hvhost: %s\n", err);
     return 3;

@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
     return 3;
   }
   char err[256];
-  hvsim_dev = hostdev_create(srv, &o, err, sizeof(err));
+  hvsim_dev = hostdev_create(srv, emu, &o, err, sizeof(err));
   if (!hvsim_dev) {
     fprintf(stderr, "hvsim: %s\n", err);
     return 3;

@@ -563,12 +563,54 @@ static void hvk_log_entry(struct hvk *vm) {
           r.rbx == HVK_MBI_ADDR ? " (multiboot info)" : "");
 }
 
+/* Run the handlers of the wake-up signals KVM_RUN left pending (blocked). */
+static void hvk_deliver(const sigset_t *wake) {
+  sigset_t pend;
+  if (sigpending(&pend) != 0)
+    return;
+  if (sigismember(wake, SIGALRM) != 1 && sigismember(wake, SIGIO) != 1)
+    return;
+  if ((sigismember(&pend, SIGALRM) == 1 && sigismember(wake, SIGALRM) == 1) ||
+      (sigismember(&pend, SIGIO) == 1 && sigismember(wake, SIGIO) == 1)) {
+    sigprocmask(SIG_UNBLOCK, wake, NULL);
+    sigprocmask(SIG_BLOCK, wake, NULL);
+  }
+}
+
 void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hvk_result *res) {
   memset(res, 0, sizeof(*res));
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = hvk_alarm; /* no SA_RESTART: KVM_RUN returns EINTR */
   sigaction(SIGALRM, &sa, NULL);
+  /* The wake-up signals (SIGALRM: a host deadline; SIGIO: a back end's fd,
+   * e.g. --tap) are blocked while host code runs and open only inside
+   * KVM_RUN (KVM_SET_SIGNAL_MASK). One that fires between arming and
+   * entering KVM_RUN stays pending and makes KVM_RUN return EINTR at once;
+   * unblocked, it would be handled before the entry and a halted guest
+   * would then sleep in KVM_RUN with nothing left to wake it. KVM blocks
+   * them again on the way out, so after EINTR they are let through for a
+   * moment to run their handlers (hvk_deliver). */
+  sigset_t wake, host_mask;
+  sigemptyset(&wake);
+  sigaddset(&wake, SIGALRM);
+  sigaddset(&wake, SIGIO);
+  sigprocmask(SIG_BLOCK, &wake, &host_mask);
+  {
+    sigset_t in_guest = host_mask;
+    sigdelset(&in_guest, SIGALRM);
+    sigdelset(&in_guest, SIGIO);
+    /* struct kvm_signal_mask and the kernel's sigset_t (64 signals) */
+    _Alignas(struct kvm_signal_mask) uint8_t kmbuf[sizeof(struct kvm_signal_mask) + 8];
+    struct kvm_signal_mask *km = (struct kvm_signal_mask *)kmbuf;
+    km->len = 8;
+    memcpy(km->sigset, &in_guest, 8);
+    if (ioctl(vm->k_vcpu, KVM_SET_SIGNAL_MASK, km) < 0) {
+      fprintf(stderr, "hvhost: KVM_SET_SIGNAL_MASK: %s; wake-ups may be late\n", strerror(errno));
+      sigprocmask(SIG_SETMASK, &host_mask, NULL);
+      sigemptyset(&wake); /* nothing to deliver by hand */
+    }
+  }
   uint64_t start = hw_now_ns();
   uint64_t end = timeout_ms ? start + timeout_ms * 1000000ull : UINT64_MAX;
   hvk_log_entry(vm);
@@ -605,6 +647,7 @@ void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hv
     if (r < 0) {
       if (errno == EINTR || errno == EAGAIN) {
         vm->k_stats.ks_signals++;
+        hvk_deliver(&wake);
         continue;
       }
       res->kr_end = HVK_END_ERROR;
@@ -637,6 +680,7 @@ void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hv
       break;
     case KVM_EXIT_INTR:
       vm->k_stats.ks_signals++;
+      hvk_deliver(&wake);
       break;
     case KVM_EXIT_MMIO:
       vm->k_stats.ks_mmio++;
@@ -673,6 +717,7 @@ done : {
   struct itimerval off;
   memset(&off, 0, sizeof(off));
   setitimer(ITIMER_REAL, &off, NULL);
+  sigprocmask(SIG_SETMASK, &host_mask, NULL); /* a pending one runs its handler */
 }
   if (vm->k_line_len) {
     vm->k_line[vm->k_line_len] = '\0';

@@ -47,6 +47,7 @@ struct netvsp {
   uint64_t nd_up_ns; /* first time the data path was up (hw_now_ns), 0: never */
   struct netvsp_config nd_cfg;
   struct netvsp_backend nd_be;
+  struct netvsp_monitor nd_mon;
   struct netvsp_stats nd_st;
   bool nd_open;
   bool nd_link;
@@ -398,6 +399,8 @@ int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
     return rc;
   d->nd_st.rx_frames++;
   d->nd_st.rx_bytes += flen;
+  if (d->nd_mon.nm_frame)
+    d->nd_mon.nm_frame(d->nd_mon.nm_ctx, true, frame, len);
   return 0;
 }
 
@@ -615,6 +618,8 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
     netvsp_tx_csum(d, f, flen, csum);
   d->nd_st.tx_frames++;
   d->nd_st.tx_bytes += p.data_len;
+  if (d->nd_mon.nm_frame)
+    d->nd_mon.nm_frame(d->nd_mon.nm_ctx, false, f, flen);
   if (d->nd_be.nb_tx)
     d->nd_be.nb_tx(d->nd_be.nb_ctx, f, flen);
   return NVSP_STAT_SUCCESS;
@@ -1014,6 +1019,13 @@ void netvsp_set_backend(struct netvsp *d, const struct netvsp_backend *be) {
     d->nd_be = *be;
   else
     memset(&d->nd_be, 0, sizeof(d->nd_be));
+}
+
+void netvsp_set_monitor(struct netvsp *d, const struct netvsp_monitor *m) {
+  if (m)
+    d->nd_mon = *m;
+  else
+    memset(&d->nd_mon, 0, sizeof(d->nd_mon));
 }
 
 bool netvsp_link(const struct netvsp *d) { return d->nd_link; }

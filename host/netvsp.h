@@ -35,6 +35,16 @@ struct netvsp_backend {
   void *nb_ctx;
 };
 
+/** Sees every frame the device counts (tx_frames and rx_frames), in both
+ * directions, as on the wire: the --pcap capture. `to_guest` is true for
+ * frames the back end injected (netvsp_rx_frame accepted them), false for
+ * frames the guest sent (before the back end gets them). Valid for the call
+ * only; must not call into the device. */
+struct netvsp_monitor {
+  void (*nm_frame)(void *ctx, bool to_guest, const uint8_t *frame, uint32_t len);
+  void *nm_ctx;
+};
+
 /** Deliberate protocol violations, for the guest's hostile-host tests. */
 enum netvsp_fault {
   NETVSP_FAULT_NONE = 0,
@@ -89,6 +99,8 @@ void netvsp_destroy(struct netvsp *d);
 void netvsp_rescind(struct netvsp *d);
 /** Replace the back end (e.g. a peer created after the device). */
 void netvsp_set_backend(struct netvsp *d, const struct netvsp_backend *be);
+/** Set (or with NULL clear) the frame monitor. */
+void netvsp_set_monitor(struct netvsp *d, const struct netvsp_monitor *m);
 
 /**
  * A frame for the guest (the back end calls this). Copied at once.

@@ -74,6 +74,14 @@ if tier e2e; then
   add_counts build/test-logs/e2e.out
 fi
 
+if tier netns; then
+  echo "== netns (Linux ping, arping and UDP echo over a TAP in a network namespace)"
+  t0=$(t_now_ms)
+  tests/netns/run.sh build/kernel.elf build/hvhost build/hvsim 2>&1 | tee build/test-logs/netns.out
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts build/test-logs/netns.out
+fi
+
 if tier fuzz; then
   echo "== fuzz (libFuzzer smoke: each target ${FUZZ_TEST_SECONDS:-20} s)"
   t0=$(t_now_ms)

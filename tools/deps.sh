@@ -12,7 +12,8 @@ pkgs=(
   libcmocka-dev                     # host unit tests
   clang libclang-rt-14-dev          # sanitizers and libFuzzer (later issues)
   clang-format cppcheck valgrind    # make lint
-  iproute2 iputils-ping             # network-namespace tests (later issues)
+  iproute2 iputils-ping arping      # network-namespace tests (tests/netns)
+  tshark                            # decode --pcap captures (tests/sim, tests/netns)
 )
 pkgs+=("$@")
 

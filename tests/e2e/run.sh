@@ -113,4 +113,54 @@ if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] && grep -q 'no kernel imag
   t_pass $name
 else t_fail $name "statuses $rc1 $rc2 $rc3; $(cat $out/$name.log | head -3)"; fi
 
+# The NIC at a few NVSP caps: the kernel's link comes up (exit-after=link).
+for nv in 6.1 5 4 1; do
+  case $nv in 6.1) wire='6\.1' ;; 5) wire='5\.0' ;; 4) wire='4\.0' ;; 1) wire='0\.2' ;; esac
+  name=nvsp-$nv
+  if hv $name 0 120 --nvsp-version $nv --timeout 90 "$elf" -- exit-after=link &&
+     t_expect_lines $name "$out/$name.log" \
+       "^netvsc: NVSP $wire, MAC 00:15:5d:00:00:02, MTU 1500, .* link up" \
+       '^kernel: done, exiting with status 0' \
+       '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+$'; then
+    t_pass $name "${LAST_MS} ms"
+  else t_fail $name "see above"; fi
+done
+
+# A host that refuses the send buffer: the kernel goes GPA direct.
+name=refuse-send-buf
+if hv $name 0 120 --refuse-send-buf --timeout 90 "$elf" -- exit-after=link &&
+   t_expect_lines $name "$out/$name.log" \
+     '^warning: netvsc: send buffer unusable \(status [0-9]+, section size 0\): GPA direct only' \
+     '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up '; then
+  t_pass $name "${LAST_MS} ms"
+else t_fail $name "see above"; fi
+
+# The built-in peer's load under KVM with a capture (100 echo requests, a UDP
+# datagram of every size 1..1472): every reply intact, and
+# the pcap holds exactly the frames the NIC counted.
+name=peer-traffic
+pcap=$out/$name.pcap
+if hv $name 124 120 --peer-traffic 100 --pcap "$pcap" --timeout 20 "$elf" &&
+   t_expect_lines $name "$out/$name.log" \
+     '^hostdev: peer test: 100/100 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$' \
+     '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up '; then
+  nic=$(grep -E '^hvhost: nic ' "$out/$name.log")
+  want=$(( $(sed -nE 's/.* tx_frames=([0-9]+) .*/\1/p' <<<"$nic") + $(sed -nE 's/.* rx_frames=([0-9]+) .*/\1/p' <<<"$nic") ))
+  got=$(sed -nE 's/^hvhost: pcap .* frames=([0-9]+) .*/\1/p' "$out/$name.log")
+  if command -v tshark >/dev/null; then got=$(timeout 60 tshark -n -r "$pcap" 2>/dev/null | wc -l); fi
+  if [ "$got" -eq "$want" ] && [ "$want" -ge 3144 ]; then
+    t_pass $name "${LAST_MS} ms, $got frames captured = NIC tx+rx"
+  else t_fail $name "capture has $got frames, the NIC counted $want"; fi
+else t_fail $name "see above"; fi
+
+# A rescind of the NIC under KVM: the kernel keeps running until --timeout.
+name=rescind-net
+if hv $name 124 120 --rescind-net-after 2 --timeout 5 "$elf" &&
+   t_expect_lines $name "$out/$name.log" '^kernel: serving' \
+     '^netvsc: NIC removed \(channel closed by the host\); the kernel keeps running without it' \
+     '^kernel: the network device is gone \(rescinded\); still running' \
+     '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up '; then
+  t_pass $name "${LAST_MS} ms"
+else t_fail $name "see above"; fi
+
 t_summary e2e

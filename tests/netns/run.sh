@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# tests/netns/run.sh: the real-client tier. Linux's own tools reach the
+# unikernel through a TAP device: the test creates a network namespace with a
+# TAP in it (192.0.2.1/24 on the Linux side), runs build/hvhost (the real
+# kernel under KVM; build/hvsim, the same guest stack in one process, where
+# /dev/kvm is unusable, saying so) inside the namespace with `--tap` and the
+# kernel's `ip=192.0.2.2/24`, and from the namespace sends:
+#   ping (iputils-ping), 20 plain and 100 of 1472 bytes: 0% loss;
+#   arping (when installed): replies from the NIC's MAC;
+#   UDP datagrams to port 7 (python3 sockets): every one echoed intact;
+# all captured with `--pcap` and decoded with tshark (ARP, ICMP, UDP), the
+# capture's frame count equal to the NIC's counters.
+# Traffic only ever goes to 192.0.2.0/24 inside the test's own namespace.
+# Needs root (ip netns add); otherwise every case is SKIPped with the reason.
+# The namespace and the host tool are removed on every exit path.
+# Usage: tests/netns/run.sh [build/kernel.elf] [build/hvhost] [build/hvsim]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+elf=${1:-build/kernel.elf} hvhost=${2:-build/hvhost} hvsim=${3:-build/hvsim}
+out=build/test-logs/netns
+mkdir -p "$out"
+ns=hvnetns$$ tap=hvtap0
+guest=192.0.2.2 me=192.0.2.1
+host_pid=
+
+cleanup() {
+  if [ -n "$host_pid" ] && kill -0 "$host_pid" 2>/dev/null; then
+    kill -TERM "$host_pid" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$host_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$host_pid" 2>/dev/null
+    wait "$host_pid" 2>/dev/null
+  fi
+  host_pid=
+  ip netns del "$ns" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+skip_all() {
+  t_skip netns "$1"
+  t_summary netns
+  exit $?
+}
+
+# in_ns CMD...: run in the namespace, bounded.
+in_ns() { timeout 60 ip netns exec "$ns" "$@"; }
+
+[ "$(id -u)" -eq 0 ] || skip_all "needs root to create a network namespace (running as $(id -un))"
+command -v ip >/dev/null || skip_all "no ip command (iproute2)"
+command -v ping >/dev/null || skip_all "no ping (iputils-ping)"
+if ! err=$(ip netns add "$ns" 2>&1); then
+  skip_all "ip netns add is not permitted here: ${err:-unknown error}"
+fi
+if ! err=$({ ip -n "$ns" link set lo up &&
+  ip -n "$ns" tuntap add dev "$tap" mode tap &&
+  ip -n "$ns" addr add "$me/24" dev "$tap" &&
+  ip -n "$ns" link set "$tap" up; } 2>&1); then
+  skip_all "cannot create a TAP device in the namespace: $err"
+fi
+
+# The host tool: hvhost (KVM) where it can run, else hvsim.
+pcap=$out/netns.pcap log=$out/host.log
+rm -f "$pcap"
+if why=$(t_kvm_usable) && [ -x "$hvhost" ] && [ -f "$elf" ]; then
+  tool=hvhost
+  cmd=("$hvhost" --tap "$tap" --pcap "$pcap" --timeout 150 "$elf" -- "ip=$guest/24")
+else
+  [ -x "$hvsim" ] || skip_all "KVM is not usable ($why) and $hvsim is not built"
+  tool=hvsim
+  echo "netns: KVM is not usable here (${why:-no hvhost or kernel image}); using hvsim (same guest stack, in one process)"
+  cmd=("$hvsim" --tap "$tap" --pcap "$pcap" --timeout 150 -- "ip=$guest/24")
+fi
+echo "netns: $tool in namespace $ns, $tap $me/24 <-> unikernel $guest/24"
+ip netns exec "$ns" timeout 180 "${cmd[@]}" >"$log" 2>&1 </dev/null &
+host_pid=$!
+
+# Link up: the kernel prints its address; then the first ping gets through.
+up=0
+for _ in $(seq 1 120); do
+  grep -q "^net: $guest/24 on " "$log" && { up=1; break; }
+  kill -0 "$host_pid" 2>/dev/null || break
+  sleep 0.5
+done
+if [ $up -eq 1 ]; then
+  up=0
+  for _ in $(seq 1 20); do
+    in_ns ping -c 1 -W 1 "$guest" >/dev/null 2>&1 && { up=1; break; }
+  done
+fi
+if [ $up -eq 1 ]; then
+  t_pass link-up "$tool: the kernel configured $guest and answers"
+else
+  t_fail link-up "the unikernel never answered at $guest; log:"
+  sed 's/^/  | /' "$log" | tail -n 40
+  t_summary netns
+  exit 1
+fi
+
+# ping_case NAME PING_ARGS...: 0% loss required; prints ping's summary lines.
+ping_case() {
+  local name=$1; shift
+  local plog=$out/$name.log
+  in_ns ping "$@" "$guest" >"$plog" 2>&1
+  local stats rtt
+  stats=$(grep -E 'packets transmitted' "$plog")
+  rtt=$(grep -E '^(rtt|round-trip)' "$plog")
+  echo "  $name: $stats"
+  [ -n "$rtt" ] && echo "  $name: $rtt"
+  if grep -qE ' 0% packet loss' "$plog" && ! grep -qE ' 0 received' "$plog"; then
+    t_pass "$name"
+  else
+    t_fail "$name" "ping lost packets: ${stats:-no summary}"
+    tail -n 5 "$plog" | sed 's/^/  | /'
+  fi
+}
+ping_case ping-20 -c 20 -i 0.2 -W 2
+ping_case ping-100-1472 -c 100 -i 0.02 -s 1472 -W 2
+
+# arping: Thomas Habets' (Debian package arping) takes -i, iputils' -I.
+if command -v arping >/dev/null; then
+  if arping --help 2>&1 | grep -q Habets; then aif=-i; else aif=-I; fi
+  alog=$out/arping.log
+  in_ns timeout 20 arping -c 3 -w 10 "$aif" "$tap" "$guest" >"$alog" 2>&1
+  rc=$?
+  n=$(grep -ciE '00:15:5d:00:00:02' "$alog")
+  if [ $rc -eq 0 ] && [ "$n" -ge 3 ]; then
+    t_pass arping "$n replies from 00:15:5d:00:00:02"
+  else
+    t_fail arping "status $rc, $n replies"
+    sed 's/^/  | /' "$alog" | tail -n 8
+  fi
+else
+  t_skip arping "arping is not installed (tools/deps.sh installs it)"
+fi
+
+# UDP echo on port 7: datagrams of several sizes, each echoed byte for byte.
+ulog=$out/udp-echo.log
+in_ns python3 - "$guest" >"$ulog" 2>&1 <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2.0)
+ok = 0
+sizes = [1, 2, 7, 64, 100, 512, 1000, 1400, 1472] + list(range(1, 1473, 97))
+for i, n in enumerate(sizes):
+    msg = bytes((i * 31 + k * 7 + 1) & 0xff for k in range(n))
+    got = None
+    for attempt in range(3):
+        s.sendto(msg, (sys.argv[1], 7))
+        try:
+            got, src = s.recvfrom(65536)
+            break
+        except socket.timeout:
+            continue
+    if got == msg and src == (sys.argv[1], 7):
+        ok += 1
+    else:
+        print(f"datagram of {n} bytes: {'no reply' if got is None else 'wrong reply'}")
+print(f"udp echo: {ok}/{len(sizes)} datagrams echoed intact")
+sys.exit(0 if ok == len(sizes) else 1)
+PY
+rc=$?
+line=$(tail -n 1 "$ulog")
+if [ $rc -eq 0 ]; then t_pass udp-echo "$line"; else
+  t_fail udp-echo "$line"; sed 's/^/  | /' "$ulog" | tail -n 8; fi
+
+# Stop the VM (SIGTERM: exit=stopped) and read its counters.
+kill -TERM "$host_pid" 2>/dev/null
+for _ in $(seq 1 100); do kill -0 "$host_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$host_pid" 2>/dev/null
+host_pid=
+if grep -qE "^hvhost: exit=stopped vmbus=[0-9.]+ offers=1 link=up " "$log"; then
+  t_pass host-summary "$(grep -E '^hvhost: exit=' "$log")"
+else
+  t_fail host-summary "no 'exit=stopped ... link=up' summary; log:"
+  sed 's/^/  | /' "$log" | tail -n 20
+fi
+grep -E "^$tool: (nic|tap|pcap) " "$log" | sed 's/^/  /'
+
+# The capture: tshark decodes it; ARP, ICMP both ways and UDP port 7 are
+# there, and it holds exactly the frames the NIC counted.
+if ! command -v tshark >/dev/null; then
+  t_skip pcap-tshark "tshark is not installed (tools/deps.sh installs it)"
+elif [ ! -s "$pcap" ]; then
+  t_fail pcap-tshark "$pcap is missing or empty"
+else
+  tsh() { timeout 60 tshark -n -r "$pcap" "$@" 2>/dev/null; }
+  total=$(tsh | wc -l)
+  arp=$(tsh -Y 'arp' | wc -l)
+  req=$(tsh -Y "icmp.type == 8 && ip.dst == $guest" | wc -l)
+  rep=$(tsh -Y "icmp.type == 0 && ip.src == $guest" | wc -l)
+  udp=$(tsh -Y "udp.srcport == 7 && ip.src == $guest" | wc -l)
+  eth=$(tsh -T fields -e frame.protocols | grep -c '^eth:')
+  nic=$(grep -E "^$tool: nic " "$log")
+  txf=$(sed -nE 's/.* tx_frames=([0-9]+) .*/\1/p' <<<"$nic")
+  rxf=$(sed -nE 's/.* rx_frames=([0-9]+) .*/\1/p' <<<"$nic")
+  want=$(( ${txf:-0} + ${rxf:-0} ))
+  detail="$total frames ($eth Ethernet): arp=$arp icmp requests=$req replies=$rep udp echoes=$udp; NIC tx+rx=$want"
+  if [ "$total" -gt 0 ] && [ "$eth" -eq "$total" ] && [ "$arp" -ge 2 ] && [ "$req" -ge 120 ] &&
+     [ "$rep" -ge 120 ] && [ "$udp" -ge 20 ] && [ "$total" -eq "$want" ]; then
+    t_pass pcap-tshark "$detail"
+  else
+    t_fail pcap-tshark "$detail"
+  fi
+fi
+
+# hvsim with the same TAP, and a host that refuses send-buffer sections:
+# every reply goes GPA direct, and the capture still equals the NIC's
+# counters.
+if [ -x "$hvsim" ]; then
+  slog=$out/hvsim.log dpcap=$out/direct.pcap
+  rm -f "$dpcap"
+  ip netns exec "$ns" timeout 60 "$hvsim" --tap "$tap" --refuse-send-buf --pcap "$dpcap" \
+    --timeout 40 -- "ip=$guest/24" >"$slog" 2>&1 </dev/null &
+  host_pid=$!
+  for _ in $(seq 1 40); do
+    grep -q "^net: $guest/24 on " "$slog" && break
+    kill -0 "$host_pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  plog=$out/hvsim-ping.log
+  in_ns ping -c 10 -i 0.05 -W 2 "$guest" >"$plog" 2>&1
+  stats=$(grep -E 'packets transmitted' "$plog")
+  kill -TERM "$host_pid" 2>/dev/null
+  wait "$host_pid" 2>/dev/null
+  host_pid=
+  nic=$(grep -E '^hvsim: nic ' "$slog")
+  num() { sed -nE "s/.* $1=([0-9]+) .*/\1/p" <<<"$nic"; }
+  want=$(( $(num tx_frames) + $(num rx_frames) ))
+  if command -v tshark >/dev/null; then
+    got=$(timeout 60 tshark -n -r "$dpcap" 2>/dev/null | wc -l)
+  else
+    got=$(sed -nE 's/^hvsim: pcap .* frames=([0-9]+) .*/\1/p' "$slog")
+  fi
+  detail="$stats; tx_section=$(num tx_section) tx_direct=$(num tx_direct); capture $got = NIC $want"
+  if grep -qE ' 0% packet loss' "$plog" && grep -qE '^hvhost: exit=stopped .* link=up ' "$slog" &&
+     [ "$(num tx_section)" = 0 ] && [ "$(num tx_direct)" -ge 10 ] && [ "$got" -eq "$want" ]; then
+    t_pass hvsim-tap-gpa-direct "$detail"
+  else
+    t_fail hvsim-tap-gpa-direct "$detail"
+    sed 's/^/  | /' "$slog" | tail -n 15
+  fi
+fi
+
+cleanup
+t_summary netns
