@@ -1,5 +1,6 @@
 /* host/netpeer.c: the built-in network peer: ARP, ICMP echo requests and
  * UDP echo datagrams with checked replies, as a NetVSP back end. */
+#include "net/inet.h"
 #include "host/netpeer.h"
 
 #include <errno.h>
@@ -21,23 +22,6 @@ struct netpeer {
   uint8_t p_f[NP_FRAME_MAX];
 };
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len) {
-  for (uint32_t i = 0; i + 1 < len; i += 2)
-    sum += (uint32_t)((p[i] << 8) | p[i + 1]);
-  if (len & 1u)
-    sum += (uint32_t)(p[len - 1] << 8);
-  return sum;
-}
-static uint16_t csum_fold(uint32_t sum) {
-  while (sum >> 16)
-    sum = (sum & 0xffffu) + (sum >> 16);
-  return (uint16_t)~sum;
-}
 static uint8_t pattern(uint32_t key, uint32_t i) { return (uint8_t)(key * 31u + i * 7u + 1u); }
 
 struct netpeer *netpeer_create(const uint8_t ip[4], const uint8_t mac[6], const uint8_t gip[4]) {
@@ -68,11 +52,11 @@ static uint32_t np_eth(struct netpeer *p, const uint8_t dst[6], uint16_t type) {
   memcpy(p->p_f + 6, p->p_mac, 6);
   uint32_t o = 12;
   if (p->p_vlan) {
-    put16(p->p_f + 12, 0x8100);
-    put16(p->p_f + 14, p->p_vlan);
+    inet_put16(p->p_f + 12, 0x8100);
+    inet_put16(p->p_f + 14, p->p_vlan);
     o = 16;
   }
-  put16(p->p_f + o, type);
+  inet_put16(p->p_f + o, type);
   return o + 2;
 }
 
@@ -92,11 +76,11 @@ static uint32_t np_arp(struct netpeer *p, uint16_t op, const uint8_t tha[6], con
   static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   uint32_t o = np_eth(p, op == 1 ? bcast : tha, 0x0806);
   uint8_t *a = p->p_f + o;
-  put16(a, 1);
-  put16(a + 2, 0x0800);
+  inet_put16(a, 1);
+  inet_put16(a + 2, 0x0800);
   a[4] = 6;
   a[5] = 4;
-  put16(a + 6, op);
+  inet_put16(a + 6, op);
   memcpy(a + 8, p->p_mac, 6);
   memcpy(a + 14, p->p_ip, 4);
   if (op == 1)
@@ -118,13 +102,13 @@ static uint32_t np_ip(struct netpeer *p, uint32_t o, uint8_t proto, uint32_t l4l
   uint8_t *ip = p->p_f + o;
   memset(ip, 0, 20);
   ip[0] = 0x45;
-  put16(ip + 2, (uint16_t)(20u + l4len));
-  put16(ip + 4, id);
+  inet_put16(ip + 2, (uint16_t)(20u + l4len));
+  inet_put16(ip + 4, id);
   ip[8] = 64;
   ip[9] = proto;
   memcpy(ip + 12, p->p_ip, 4);
   memcpy(ip + 16, p->p_gip, 4);
-  put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
+  inet_put16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, 20)));
   return o + 20;
 }
 
@@ -136,12 +120,12 @@ int netpeer_ping(struct netpeer *p, uint16_t seq, uint32_t payload) {
   uint8_t *ic = p->p_f + o;
   ic[0] = 8;
   ic[1] = 0;
-  put16(ic + 2, 0);
-  put16(ic + 4, NP_ICMP_ID);
-  put16(ic + 6, seq);
+  inet_put16(ic + 2, 0);
+  inet_put16(ic + 4, NP_ICMP_ID);
+  inet_put16(ic + 6, seq);
   for (uint32_t i = 0; i < payload; i++)
     ic[8 + i] = pattern(seq, i);
-  put16(ic + 2, csum_fold(csum_add(0, ic, 8u + payload)));
+  inet_put16(ic + 2, inet_csum_fold(inet_csum_add(0, ic, 8u + payload)));
   p->p_st.echo_sent++;
   return np_send(p, o + 8u + payload);
 }
@@ -153,15 +137,15 @@ int netpeer_udp(struct netpeer *p, uint16_t sport, uint32_t payload) {
   uint32_t ipo = o;
   o = np_ip(p, o, 17, 8u + payload, sport);
   uint8_t *u = p->p_f + o;
-  put16(u, sport);
-  put16(u + 2, 7);
-  put16(u + 4, (uint16_t)(8u + payload));
-  put16(u + 6, 0);
+  inet_put16(u, sport);
+  inet_put16(u + 2, 7);
+  inet_put16(u + 4, (uint16_t)(8u + payload));
+  inet_put16(u + 6, 0);
   for (uint32_t i = 0; i < payload; i++)
     u[8 + i] = pattern(sport + payload, i);
-  uint32_t s = csum_add(0, p->p_f + ipo + 12, 8) + 17u + 8u + payload;
-  uint16_t c = csum_fold(csum_add(s, u, 8u + payload));
-  put16(u + 6, c ? c : 0xffff);
+  uint32_t s = inet_csum_add(0, p->p_f + ipo + 12, 8) + 17u + 8u + payload;
+  uint16_t c = inet_csum_fold(inet_csum_add(s, u, 8u + payload));
+  inet_put16(u + 6, c ? c : 0xffff);
   if (p->p_corrupt_udp) {
     p->p_corrupt_udp = false;
     u[6] ^= 0x5a;
@@ -174,20 +158,20 @@ int netpeer_udp(struct netpeer *p, uint16_t sport, uint32_t payload) {
 
 static void np_rx_ip(struct netpeer *p, const uint8_t *ip, uint32_t len) {
   uint32_t ihl = (ip[0] & 0xfu) * 4u;
-  if (len < 20 || (ip[0] >> 4) != 4 || ihl < 20 || get16(ip + 2) < ihl || get16(ip + 2) > len ||
-      csum_fold(csum_add(0, ip, ihl)) != 0 || memcmp(ip + 12, p->p_gip, 4) ||
-      memcmp(ip + 16, p->p_ip, 4)) {
+  if (len < 20 || (ip[0] >> 4) != 4 || ihl < 20 || inet_get16(ip + 2) < ihl ||
+      inet_get16(ip + 2) > len || inet_csum_fold(inet_csum_add(0, ip, ihl)) != 0 ||
+      memcmp(ip + 12, p->p_gip, 4) || memcmp(ip + 16, p->p_ip, 4)) {
     p->p_st.rx_other++;
     return;
   }
-  uint32_t tot = get16(ip + 2);
+  uint32_t tot = inet_get16(ip + 2);
   const uint8_t *l4 = ip + ihl;
   uint32_t l4len = tot - ihl;
   if (ip[9] == 1) {
-    bool ok = l4len >= 8 && l4[0] == 0 && csum_fold(csum_add(0, l4, l4len)) == 0 &&
-              get16(l4 + 4) == NP_ICMP_ID;
+    bool ok = l4len >= 8 && l4[0] == 0 && inet_csum_fold(inet_csum_add(0, l4, l4len)) == 0 &&
+              inet_get16(l4 + 4) == NP_ICMP_ID;
     for (uint32_t i = 8; ok && i < l4len; i++)
-      ok = l4[i] == pattern(get16(l4 + 6), i - 8u);
+      ok = l4[i] == pattern(inet_get16(l4 + 6), i - 8u);
     if (ok)
       p->p_st.echo_ok++;
     else
@@ -195,13 +179,13 @@ static void np_rx_ip(struct netpeer *p, const uint8_t *ip, uint32_t len) {
     return;
   }
   if (ip[9] == 17) {
-    bool ok = l4len >= 8 && get16(l4) == 7 && get16(l4 + 4) == l4len;
-    if (ok && get16(l4 + 6) != 0) {
-      uint32_t s = csum_add(0, ip + 12, 8) + 17u + l4len;
-      ok = csum_fold(csum_add(s, l4, l4len)) == 0;
+    bool ok = l4len >= 8 && inet_get16(l4) == 7 && inet_get16(l4 + 4) == l4len;
+    if (ok && inet_get16(l4 + 6) != 0) {
+      uint32_t s = inet_csum_add(0, ip + 12, 8) + 17u + l4len;
+      ok = inet_csum_fold(inet_csum_add(s, l4, l4len)) == 0;
     }
     uint32_t n = l4len >= 8 ? l4len - 8u : 0;
-    uint16_t sport = l4len >= 8 ? get16(l4 + 2) : 0;
+    uint16_t sport = l4len >= 8 ? inet_get16(l4 + 2) : 0;
     for (uint32_t i = 0; ok && i < n; i++)
       ok = l4[8 + i] == pattern(sport + n, i);
     if (ok)
@@ -221,17 +205,17 @@ static void np_tx(void *ctx, const uint8_t *f, uint32_t len) {
     return;
   }
   uint32_t o = 12;
-  uint16_t et = get16(f + 12);
+  uint16_t et = inet_get16(f + 12);
   if (et == 0x8100 && len >= 18) {
-    if ((get16(f + 14) & 0xfffu) == p->p_vlan && p->p_vlan)
+    if ((inet_get16(f + 14) & 0xfffu) == p->p_vlan && p->p_vlan)
       p->p_st.rx_vlan++;
     o = 16;
-    et = get16(f + 16);
+    et = inet_get16(f + 16);
   }
   o += 2;
   if (et == 0x0806 && len - o >= 28) {
     const uint8_t *a = f + o;
-    uint16_t op = get16(a + 6);
+    uint16_t op = inet_get16(a + 6);
     if (op == 2 && !memcmp(a + 14, p->p_gip, 4)) {
       memcpy(p->p_gmac, a + 8, 6);
       p->p_resolved = true;

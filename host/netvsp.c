@@ -6,6 +6,8 @@
  * index and count is checked before use, and a bad message is answered with
  * a failure status.
  */
+#include "drivers/netvsc/rndis_build.h"
+#include "net/inet.h"
 #include "host/netvsp.h"
 
 #include <errno.h>
@@ -87,12 +89,6 @@ static uint32_t rd32(const uint8_t *p) {
   memcpy(&v, p, 4);
   return v;
 }
-static uint16_t rd16be(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static void wr16be(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
 static void netvsp_bad(struct netvsp *d, const char *what) {
   d->nd_st.tx_bad++;
   if (log_ratelimit_ok(&d->nd_rl))
@@ -232,20 +228,6 @@ static void netvsp_ctrl_reply(struct netvsp *d, const void *msg, uint32_t len, c
 
 /* ---- checksums ----------------------------------------------------------------------- */
 
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len) {
-  for (uint32_t i = 0; i + 1 < len; i += 2)
-    sum += (uint32_t)((p[i] << 8) | p[i + 1]);
-  if (len & 1u)
-    sum += (uint32_t)(p[len - 1] << 8);
-  return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum) {
-  while (sum >> 16)
-    sum = (sum & 0xffffu) + (sum >> 16);
-  return (uint16_t)~sum;
-}
-
 /** Offsets of the IPv4 header and its payload in an Ethernet frame, after an
  * optional 802.1Q tag. false when it is not a well-formed IPv4 frame. */
 static bool netvsp_ipv4(const uint8_t *f, uint32_t len, uint32_t *ip, uint32_t *ihl,
@@ -253,18 +235,18 @@ static bool netvsp_ipv4(const uint8_t *f, uint32_t len, uint32_t *ip, uint32_t *
   uint32_t o = 12;
   if (len < 14)
     return false;
-  uint16_t et = rd16be(f + o);
+  uint16_t et = inet_get16(f + o);
   if (et == 0x8100) {
     if (len < 18)
       return false;
     o += 4;
-    et = rd16be(f + o);
+    et = inet_get16(f + o);
   }
   o += 2;
   if (et != 0x0800 || len - o < 20 || (f[o] >> 4) != 4)
     return false;
   uint32_t h = (f[o] & 0xfu) * 4u;
-  uint32_t tl = rd16be(f + o + 2);
+  uint32_t tl = inet_get16(f + o + 2);
   if (h < 20 || tl < h || tl > len - o)
     return false;
   *ip = o;
@@ -280,18 +262,18 @@ static void netvsp_tx_csum(struct netvsp *d, uint8_t *f, uint32_t len, uint32_t 
     return;
   if (req & RNDIS_TXCSUM_IP_HDR) {
     f[ip + 10] = f[ip + 11] = 0;
-    wr16be(f + ip + 10, csum_fold(csum_add(0, f + ip, ihl)));
+    inet_put16(f + ip + 10, inet_csum_fold(inet_csum_add(0, f + ip, ihl)));
     d->nd_st.tx_csum_offload++;
   }
   if ((req & RNDIS_TXCSUM_UDP) && f[ip + 9] == 17 && tl - ihl >= 8) {
     uint8_t *u = f + ip + ihl;
     uint32_t ulen = tl - ihl;
     u[6] = u[7] = 0;
-    uint32_t s = csum_add(0, f + ip + 12, 8);
+    uint32_t s = inet_csum_add(0, f + ip + 12, 8);
     s += 17u + ulen;
-    s = csum_add(s, u, ulen);
-    uint16_t c = csum_fold(s);
-    wr16be(u + 6, c ? c : 0xffff);
+    s = inet_csum_add(s, u, ulen);
+    uint16_t c = inet_csum_fold(s);
+    inet_put16(u + 6, c ? c : 0xffff);
     d->nd_st.tx_csum_offload++;
   }
 }
@@ -301,32 +283,22 @@ static uint32_t netvsp_rx_csum(const uint8_t *f, uint32_t len) {
   uint32_t ip, ihl, tl, v = 0;
   if (!netvsp_ipv4(f, len, &ip, &ihl, &tl))
     return 0;
-  v |= csum_fold(csum_add(0, f + ip, ihl)) == 0 ? RNDIS_RXCSUM_IP_OK : RNDIS_RXCSUM_IP_FAILED;
+  v |= inet_csum_fold(inet_csum_add(0, f + ip, ihl)) == 0 ? RNDIS_RXCSUM_IP_OK
+                                                          : RNDIS_RXCSUM_IP_FAILED;
   if (f[ip + 9] == 17 && tl - ihl >= 8) {
     const uint8_t *u = f + ip + ihl;
     uint32_t ulen = tl - ihl;
-    if (rd16be(u + 6) != 0) {
-      uint32_t s = csum_add(0, f + ip + 12, 8);
+    if (inet_get16(u + 6) != 0) {
+      uint32_t s = inet_csum_add(0, f + ip + 12, 8);
       s += 17u + ulen;
-      s = csum_add(s, u, ulen);
-      v |= csum_fold(s) == 0 ? RNDIS_RXCSUM_UDP_OK : RNDIS_RXCSUM_UDP_FAILED;
+      s = inet_csum_add(s, u, ulen);
+      v |= inet_csum_fold(s) == 0 ? RNDIS_RXCSUM_UDP_OK : RNDIS_RXCSUM_UDP_FAILED;
     }
   }
   return v;
 }
 
 /* ---- receive: frames for the guest ------------------------------------------------ */
-
-static uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value) {
-  struct rndis_ppi_u32 e;
-  memset(&e, 0, sizeof(e));
-  e.hdr.size = sizeof(e);
-  e.hdr.type = type;
-  e.hdr.ppi_offset = sizeof(e.hdr);
-  e.value = value;
-  memcpy(p, &e, sizeof(e));
-  return sizeof(e);
-}
 
 bool netvsp_ready(const struct netvsp *d) {
   return d->nd_open && d->nd_rxbuf && d->nd_rndis_init && d->nd_filter != 0;
@@ -345,7 +317,7 @@ int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
     d->nd_st.rx_drop_down++;
     return -ENETDOWN;
   }
-  bool tagged = len >= 18 && rd16be(frame + 12) == 0x8100;
+  bool tagged = len >= 18 && inet_get16(frame + 12) == 0x8100;
   if (len < 14 || len > d->nd_cfg.cf_mtu + 14u + (tagged ? 4u : 0u)) {
     d->nd_st.rx_drop_size++;
     return -EMSGSIZE;
@@ -360,8 +332,8 @@ int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
   if (tagged && (d->nd_ndis_caps & NVSP_NDIS_CAP_IEEE8021Q)) {
     /* Strip the tag into an IEEE_8021Q PPI (what the VSP does for a guest
      * that announced 802.1Q). */
-    uint16_t tci = rd16be(frame + 14);
-    ppi += put_ppi(pp + ppi, RNDIS_PPI_IEEE_8021Q, RNDIS_VLAN_MAKE(tci & 0xfffu, tci >> 13));
+    uint16_t tci = inet_get16(frame + 14);
+    ppi += rndis_put_ppi(pp + ppi, RNDIS_PPI_IEEE_8021Q, RNDIS_VLAN_MAKE(tci & 0xfffu, tci >> 13));
     memcpy(untagged, frame, 12);
     memcpy(untagged + 12, frame + 16, 2);
     split = true;
@@ -369,21 +341,10 @@ int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
   if (d->nd_csum_rx) {
     uint32_t v = netvsp_rx_csum(frame, len);
     if (v)
-      ppi += put_ppi(pp + ppi, RNDIS_PPI_TCPIP_CHKSUM, v);
+      ppi += rndis_put_ppi(pp + ppi, RNDIS_PPI_TCPIP_CHKSUM, v);
   }
   uint32_t flen = split ? len - 4u : len;
-  struct rndis_packet p;
-  memset(&p, 0, sizeof(p));
-  p.hdr.msg_type = RNDIS_MSG_PACKET;
-  p.hdr.msg_len = (uint32_t)sizeof(p) + ppi + flen;
-  p.data_offset = RNDIS_PACKET_BODY + ppi;
-  p.data_len = flen;
-  if (ppi) {
-    p.per_pkt_info_offset = RNDIS_PACKET_BODY;
-    p.per_pkt_info_len = ppi;
-  }
-  memcpy(hdr, &p, sizeof(p));
-  uint32_t hlen = (uint32_t)sizeof(p) + ppi;
+  uint32_t hlen = rndis_packet_header(hdr, ppi, flen);
   if (split) {
     memcpy(hdr + hlen, untagged, 14);
     hlen += 14;
@@ -609,8 +570,8 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
      * data (data_offset >= 36), so move the MACs back by 4. */
     f -= 4;
     memmove(f, f + 4, 12);
-    wr16be(f + 12, 0x8100);
-    wr16be(f + 14, (uint16_t)((RNDIS_VLAN_PRIO(tag) << 13) | RNDIS_VLAN_ID(tag)));
+    inet_put16(f + 12, 0x8100);
+    inet_put16(f + 14, (uint16_t)((RNDIS_VLAN_PRIO(tag) << 13) | RNDIS_VLAN_ID(tag)));
     flen += 4;
     d->nd_st.tx_vlan++;
   }

@@ -6,6 +6,7 @@
  * is not there yet is resolved with an ARP request and the reply waits in
  * its entry (one frame) until the answer comes.
  */
+#include "net/inet.h"
 #include "net/net.h"
 
 #include <errno.h>
@@ -44,26 +45,6 @@ struct net {
   struct net_stats n_st;
   uint8_t n_tx[NET_FRAME_MAX];
 };
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len) {
-  for (uint32_t i = 0; i + 1 < len; i += 2)
-    sum += (uint32_t)((p[i] << 8) | p[i + 1]);
-  if (len & 1u)
-    sum += (uint32_t)(p[len - 1] << 8);
-  return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum) {
-  while (sum >> 16)
-    sum = (sum & 0xffffu) + (sum >> 16);
-  return (uint16_t)~sum;
-}
 
 int net_config_parse(struct net_config *cfg, const char *ip) {
   memset(cfg, 0, sizeof(*cfg));
@@ -130,12 +111,12 @@ static void net_arp_request(struct net *n, const uint8_t ip[4]) {
   uint8_t f[42];
   memset(f, 0xff, 6);
   memcpy(f + 6, n->n_mac, 6);
-  put16(f + 12, ETH_P_ARP);
-  put16(f + 14, 1);
-  put16(f + 16, ETH_P_IP);
+  inet_put16(f + 12, ETH_P_ARP);
+  inet_put16(f + 14, 1);
+  inet_put16(f + 16, ETH_P_IP);
   f[18] = 6;
   f[19] = 4;
-  put16(f + 20, 1);
+  inet_put16(f + 20, 1);
   memcpy(f + 22, n->n_mac, 6);
   memcpy(f + 28, n->n_cfg.nc_ip, 4);
   memset(f + 32, 0, 6);
@@ -175,11 +156,11 @@ static void net_rx_arp(struct net *n, const uint8_t *f, uint32_t len,
     return;
   }
   const uint8_t *a = f + ETH_HLEN;
-  if (get16(a) != 1 || get16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4) {
+  if (inet_get16(a) != 1 || inet_get16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4) {
     n->n_st.drop_proto++;
     return;
   }
-  uint16_t op = get16(a + 6);
+  uint16_t op = inet_get16(a + 6);
   const uint8_t *sha = a + 8, *spa = a + 14, *tpa = a + 24;
   if (memcmp(tpa, n->n_cfg.nc_ip, 4) != 0) {
     n->n_st.drop_not_ours++;
@@ -191,12 +172,12 @@ static void net_rx_arp(struct net *n, const uint8_t *f, uint32_t len,
     uint8_t r[42];
     memcpy(r, sha, 6);
     memcpy(r + 6, n->n_mac, 6);
-    put16(r + 12, ETH_P_ARP);
-    put16(r + 14, 1);
-    put16(r + 16, ETH_P_IP);
+    inet_put16(r + 12, ETH_P_ARP);
+    inet_put16(r + 14, 1);
+    inet_put16(r + 16, ETH_P_IP);
     r[18] = 6;
     r[19] = 4;
-    put16(r + 20, 2);
+    inet_put16(r + 20, 2);
     memcpy(r + 22, n->n_mac, 6);
     memcpy(r + 28, n->n_cfg.nc_ip, 4);
     memcpy(r + 32, sha, 6);
@@ -222,10 +203,10 @@ static void net_ip_reply_hdr(struct net *n, const uint8_t *ip, uint32_t ihl, uin
                              struct netvsc_tx_info *ti) {
   uint8_t *o = n->n_tx + ETH_HLEN;
   memcpy(n->n_tx + 6, n->n_mac, 6);
-  put16(n->n_tx + 12, ETH_P_IP);
+  inet_put16(n->n_tx + 12, ETH_P_IP);
   memcpy(o, ip, ihl);
   o[0] = (uint8_t)(0x40u | (ihl / 4u));
-  put16(o + 2, (uint16_t)tot);
+  inet_put16(o + 2, (uint16_t)tot);
   o[8] = 64; /* TTL */
   memcpy(o + 12, n->n_cfg.nc_ip, 4);
   memcpy(o + 16, ip + 12, 4);
@@ -233,7 +214,7 @@ static void net_ip_reply_hdr(struct net *n, const uint8_t *ip, uint32_t ihl, uin
   if (netvsc_offloads(n->n_nv) & NETVSC_OFF_TX_CSUM_IP4)
     ti->ti_csum_ip = true;
   else
-    put16(o + 10, csum_fold(csum_add(0, o, ihl)));
+    inet_put16(o + 10, inet_csum_fold(inet_csum_add(0, o, ihl)));
 }
 
 static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
@@ -243,7 +224,7 @@ static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
     return;
   }
   const uint8_t *ip = f + ETH_HLEN;
-  uint32_t ihl = (ip[0] & 0xfu) * 4u, tot = get16(ip + 2);
+  uint32_t ihl = (ip[0] & 0xfu) * 4u, tot = inet_get16(ip + 2);
   if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || tot > len - ETH_HLEN) {
     n->n_st.drop_proto++;
     return;
@@ -252,11 +233,11 @@ static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
     n->n_st.drop_not_ours++;
     return;
   }
-  if (!ri->ri_csum_ip_ok && csum_fold(csum_add(0, ip, ihl)) != 0) {
+  if (!ri->ri_csum_ip_ok && inet_csum_fold(inet_csum_add(0, ip, ihl)) != 0) {
     n->n_st.drop_csum++;
     return;
   }
-  if ((get16(ip + 6) & 0x3fffu) != 0) { /* fragments: not handled */
+  if ((inet_get16(ip + 6) & 0x3fffu) != 0) { /* fragments: not handled */
     n->n_st.drop_proto++;
     return;
   }
@@ -279,7 +260,7 @@ static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
       n->n_st.drop_proto++;
       return;
     }
-    if (csum_fold(csum_add(0, l4, l4len)) != 0) {
+    if (inet_csum_fold(inet_csum_add(0, l4, l4len)) != 0) {
       n->n_st.drop_csum++;
       return;
     }
@@ -288,24 +269,24 @@ static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
     memcpy(r, l4, l4len);
     r[0] = 0; /* echo reply */
     r[2] = r[3] = 0;
-    put16(r + 2, csum_fold(csum_add(0, r, l4len)));
+    inet_put16(r + 2, inet_csum_fold(inet_csum_add(0, r, l4len)));
     n->n_st.icmp_echo++;
     net_ip_out(n, ip + 12, out, &ti);
     return;
   }
   if (ip[9] == IP_PROTO_UDP) {
-    if (l4len < 8 || get16(l4 + 4) < 8 || get16(l4 + 4) > l4len) {
+    if (l4len < 8 || inet_get16(l4 + 4) < 8 || inet_get16(l4 + 4) > l4len) {
       n->n_st.drop_proto++;
       return;
     }
-    uint32_t ulen = get16(l4 + 4);
-    if (get16(l4 + 2) != NET_UDP_ECHO_PORT) {
+    uint32_t ulen = inet_get16(l4 + 4);
+    if (inet_get16(l4 + 2) != NET_UDP_ECHO_PORT) {
       n->n_st.drop_not_ours++;
       return;
     }
-    if (!ri->ri_csum_l4_ok && get16(l4 + 6) != 0) {
-      uint32_t s = csum_add(0, ip + 12, 8) + IP_PROTO_UDP + ulen;
-      if (csum_fold(csum_add(s, l4, ulen)) != 0) {
+    if (!ri->ri_csum_l4_ok && inet_get16(l4 + 6) != 0) {
+      uint32_t s = inet_csum_add(0, ip + 12, 8) + IP_PROTO_UDP + ulen;
+      if (inet_csum_fold(inet_csum_add(s, l4, ulen)) != 0) {
         n->n_st.drop_csum++;
         return;
       }
@@ -316,16 +297,16 @@ static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
     uint8_t *o = n->n_tx + ETH_HLEN;
     uint8_t *u = o + ihl;
     memcpy(u, l4, ulen);
-    put16(u, get16(l4 + 2));
-    put16(u + 2, get16(l4));
+    inet_put16(u, inet_get16(l4 + 2));
+    inet_put16(u + 2, inet_get16(l4));
     u[6] = u[7] = 0;
     if (netvsc_offloads(n->n_nv) & NETVSC_OFF_TX_CSUM_UDP4) {
       ti.ti_csum_udp = true;
       ti.ti_l4_off = (uint16_t)(ETH_HLEN + ihl);
     } else {
-      uint32_t s = csum_add(0, o + 12, 8) + IP_PROTO_UDP + ulen;
-      uint16_t c = csum_fold(csum_add(s, u, ulen));
-      put16(u + 6, c ? c : 0xffff);
+      uint32_t s = inet_csum_add(0, o + 12, 8) + IP_PROTO_UDP + ulen;
+      uint16_t c = inet_csum_fold(inet_csum_add(s, u, ulen));
+      inet_put16(u + 6, c ? c : 0xffff);
     }
     n->n_st.udp_echo++;
     net_ip_out(n, ip + 12, out, &ti);
@@ -346,7 +327,7 @@ static void net_rx(void *arg, const uint8_t *f, uint32_t len, const struct netvs
     n->n_st.drop_not_ours++;
     return;
   }
-  uint16_t et = get16(f + 12);
+  uint16_t et = inet_get16(f + 12);
   if (et == ETH_P_ARP)
     net_rx_arp(n, f, len, ri);
   else if (et == ETH_P_IP)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drivers/netvsc/rndis_build.h"
 #include "drivers/netvsc/netvsc_priv.h"
 
 /** RNDIS INITIALIZE's max_transfer_size (4.3 step 7: at least 0x4000). */
@@ -502,17 +503,6 @@ int rndis_rx_msg(struct netvsc *nv, const uint8_t *msg, uint32_t len) {
 
 /* ---- transmit --------------------------------------------------------------------- */
 
-static uint32_t rndis_put_ppi(uint8_t *p, uint32_t type, uint32_t value) {
-  struct rndis_ppi_u32 e;
-  memset(&e, 0, sizeof(e));
-  e.hdr.size = sizeof(e);
-  e.hdr.type = type;
-  e.hdr.ppi_offset = sizeof(e.hdr);
-  e.value = value;
-  memcpy(p, &e, sizeof(e));
-  return sizeof(e);
-}
-
 uint32_t rndis_build_packet(const struct netvsc *nv, uint8_t *hdr, uint32_t flen,
                             const struct netvsc_tx_info *ti) {
   uint32_t ppi = 0;
@@ -530,16 +520,5 @@ uint32_t rndis_build_packet(const struct netvsc *nv, uint8_t *hdr, uint32_t flen
   if (ti && ti->ti_vlan && (nv->nv_offloads & NETVSC_OFF_VLAN))
     ppi +=
         rndis_put_ppi(pp + ppi, RNDIS_PPI_IEEE_8021Q, RNDIS_VLAN_MAKE(ti->ti_vlan_id, ti->ti_prio));
-  struct rndis_packet p;
-  memset(&p, 0, sizeof(p));
-  p.hdr.msg_type = RNDIS_MSG_PACKET;
-  p.hdr.msg_len = (uint32_t)sizeof(p) + ppi + flen;
-  p.data_offset = RNDIS_PACKET_BODY + ppi;
-  p.data_len = flen;
-  if (ppi) {
-    p.per_pkt_info_offset = RNDIS_PACKET_BODY;
-    p.per_pkt_info_len = ppi;
-  }
-  memcpy(hdr, &p, sizeof(p));
-  return (uint32_t)sizeof(p) + ppi;
+  return rndis_packet_header(hdr, ppi, flen);
 }
