@@ -186,6 +186,39 @@ uint32_t vmbsrv_parse_version(const char *s) {
   return vs_version_known(v) ? v : 0;
 }
 
+/* ---- seed recorder (docs/SECURITY.md, tools/fuzz-seeds.sh) ----------------------
+ * VMBSRV_RECORD_RX=FILE appends every guest message as the server got it,
+ * as a record of tests/fuzz/fuzz_vmbus_server's input: [sel][size][bytes]
+ * (sel 0: connection id 1, 1: id 4 or the 5.0+ message id). VMBSRV_RECORD_TX=FILE
+ * appends every message to the guest as a 256-byte SynIC slot, the input
+ * unit of tests/fuzz/fuzz_vmbus_client. Test runs only; off by default. */
+static void vs_record(bool to_guest, uint32_t conn_id, const void *msg, uint32_t size) {
+  static int enabled = -1;
+  static FILE *rx, *tx;
+  if (enabled < 0) {
+    const char *r = getenv("VMBSRV_RECORD_RX"), *t = getenv("VMBSRV_RECORD_TX");
+    rx = r ? fopen(r, "ab") : NULL;
+    tx = t ? fopen(t, "ab") : NULL;
+    enabled = rx || tx;
+  }
+  if (!enabled || size > HV_MESSAGE_PAYLOAD_MAX)
+    return;
+  if (!to_guest && rx) {
+    uint8_t head[2] = {conn_id == VMBUS_MESSAGE_CONNECTION_ID ? 0 : 1, (uint8_t)size};
+    fwrite(head, 1, 2, rx);
+    fwrite(msg, 1, size, rx);
+    fflush(rx);
+  } else if (to_guest && tx) {
+    struct hv_message m;
+    memset(&m, 0, sizeof(m));
+    m.header.message_type = HVMSG_VMBUS;
+    m.header.payload_size = (uint8_t)size;
+    memcpy(m.payload, msg, size);
+    fwrite(&m, 1, sizeof(m), tx);
+    fflush(tx);
+  }
+}
+
 /* ---- sending ------------------------------------------------------------------ */
 
 static void vs_trace(struct vmbsrv *srv, bool to_host, const void *msg, uint32_t size) {
@@ -200,6 +233,7 @@ static void vs_trace(struct vmbsrv *srv, bool to_host, const void *msg, uint32_t
 static void vs_post(struct vmbsrv *srv, const void *msg, uint32_t size) {
   uint32_t type = ((const struct vmbus_msg_header *)msg)->msgtype;
   vs_trace(srv, false, msg, size);
+  vs_record(true, 0, msg, size);
   if (type < VMBUS_MSG_COUNT)
     srv->s_st.vs_tx[type]++;
   if (hvemu_post_message(srv->s_hv, srv->s_sint, HVMSG_VMBUS, 0, msg, size)) {
@@ -919,6 +953,7 @@ static void vs_port(void *ctx, uint32_t conn_id, uint32_t msg_type, const void *
   }
   memcpy(msg, payload, size);
   vs_trace(srv, true, msg, size);
+  vs_record(false, conn_id, msg, size);
   uint32_t type;
   memcpy(&type, msg, sizeof(type));
   struct vmbsrv_fault *f = vs_fault(srv, false, type);

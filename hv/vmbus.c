@@ -52,6 +52,8 @@ struct vmbus_gpadl_wait {
   uint32_t gw_handle;
   uint32_t gw_relid; /* the channel it belongs to (GPADLs outlive a detach) */
   struct vmbus_offer_rec *gw_offer;
+  /* What we wait for now: an answer to anything else is unsolicited. */
+  bool gw_creating, gw_tearing;
   bool gw_created, gw_torn;
   uint32_t gw_status;
 };
@@ -65,7 +67,9 @@ static struct {
   uint32_t vc_msg_conn_id; /* where PostMessage goes after contact */
   uint8_t *vc_int_page;    /* < 5.0 signalling */
   struct vmbus_monitor_page *vc_monitor1, *vc_monitor2;
-  /* waits on control messages */
+  /* waits on control messages; each answer is taken only while its
+   * request is outstanding (the *_wait flags), else dropped as unsolicited */
+  bool vc_version_wait, vc_unload_wait, vc_modify_wait;
   bool vc_version_reply;
   uint8_t vc_version_supported;
   uint32_t vc_version_conn_id;
@@ -120,6 +124,19 @@ static int vc_post_to(uint32_t conn_id, const void *msg, size_t len) {
 static int vc_post(const void *msg, size_t len) { return vc_post_to(vc.vc_msg_conn_id, msg, len); }
 
 static bool vc_flag(void *arg) { return *(volatile bool *)arg; }
+
+/** A named wait, or vo_wait_ms when the caller set one (tests). */
+static uint32_t vc_wait_ms(uint32_t named) {
+  return vc.vc_opt.vo_wait_ms ? vc.vc_opt.vo_wait_ms : named;
+}
+
+/** Count and (rate-limited) report a well-formed message that answers no
+ * request of ours: dropped, state untouched (docs/SECURITY.md, B). */
+static void vc_unsolicited(uint32_t type) {
+  vc.vc_stats.vs_msgs_unsolicited++;
+  if (log_ratelimit_ok(&vc_rl))
+    pr_warn("vmbus: unsolicited %s from the host: dropped\n", vmbus_msg_name(type));
+}
 
 /* ---- offers and claims ------------------------------------------------------- */
 
@@ -192,14 +209,34 @@ static void vc_release_relid(struct vmbus_offer_rec *o) {
 static void vc_on_offer(const struct vmbus_msg_offer *in) {
   uint32_t relid = in->child_relid;
   if (relid == 0 || relid >= VMBUS_MAX_RELID) {
+    vc.vc_stats.vs_offers_refused++;
     if (log_ratelimit_ok(&vc_rl))
       pr_warn("vmbus: offer with relid %u out of range (1..%u): ignored\n", relid,
               VMBUS_MAX_RELID - 1);
     return;
   }
   if (vc_offer_by_relid(relid)) {
+    vc.vc_stats.vs_offers_refused++;
     if (log_ratelimit_ok(&vc_rl))
       pr_warn("vmbus: second offer for relid %u: ignored\n", relid);
+    return;
+  }
+  /* Fields we would use later as indices or hypercall arguments are
+   * checked now, once, on our copy (PERF-RELIABILITY 2.4 B2): a monitor id
+   * beyond the 4 x 32 trigger bits, a signalling connection id beyond 24
+   * bits, and sub-channels, which this client never requests. */
+  bool v11 = vc.vc_version >= VMBUS_VERSION_WIN7;
+  const char *bad = NULL;
+  if (in->sub_channel_index != 0)
+    bad = "a sub-channel, never requested";
+  else if (v11 && (in->monitor_allocated & 1) && in->monitorid >= 128)
+    bad = "monitor id beyond 127";
+  else if (v11 && in->connection_id > 0xffffffu)
+    bad = "connection id beyond 24 bits";
+  if (bad) {
+    vc.vc_stats.vs_offers_refused++;
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: offer for relid %u refused: %s\n", relid, bad);
     return;
   }
   struct vmbus_offer_rec *o = NULL;
@@ -207,6 +244,7 @@ static void vc_on_offer(const struct vmbus_msg_offer *in) {
     if (!vc.vc_offers[i].or_used)
       o = &vc.vc_offers[i];
   if (!o) {
+    vc.vc_stats.vs_offers_refused++;
     if (log_ratelimit_ok(&vc_rl))
       pr_warn("vmbus: more than %d offers: relid %u ignored\n", VMBUS_MAX_OFFERS, relid);
     return;
@@ -217,7 +255,6 @@ static void vc_on_offer(const struct vmbus_msg_offer *in) {
   o->or_relid = relid;
   ev_item_init(&o->or_work, vc_offer_work, o);
   /* Fields from 1.1 on; on 0.13 signal through the shared event connection. */
-  bool v11 = vc.vc_version >= VMBUS_VERSION_WIN7;
   if (!v11) {
     o->or_msg.monitor_allocated = 0;
     o->or_msg.is_dedicated_interrupt = 0;
@@ -242,6 +279,7 @@ static void vc_on_offer(const struct vmbus_msg_offer *in) {
 static void vc_on_rescind(uint32_t relid) {
   struct vmbus_offer_rec *o = vc_offer_by_relid(relid);
   if (!o || o->or_rescinded) {
+    vc.vc_stats.vs_msgs_unsolicited++;
     if (log_ratelimit_ok(&vc_rl))
       pr_warn("vmbus: rescind of unknown relid %u: ignored\n", relid);
     return;
@@ -262,7 +300,8 @@ static void vc_on_message(const struct hv_message *hm) {
   uint32_t mtype = hm->header.message_type;
   uint32_t size = hm->header.payload_size;
   if (mtype != HVMSG_VMBUS) {
-    if (mtype != HVMSG_TIMER_EXPIRED && log_ratelimit_ok(&vc_rl))
+    vc.vc_stats.vs_msgs_bad++;
+    if (log_ratelimit_ok(&vc_rl))
       pr_warn("vmbus: SynIC message type %#x in the VMBus slot: ignored\n", mtype);
     return;
   }
@@ -293,6 +332,12 @@ static void vc_on_message(const struct hv_message *hm) {
   switch (type) {
   case VMBUS_MSG_VERSION_RESPONSE: {
     const struct vmbus_msg_version_response *r = (const void *)u.b;
+    /* Only the first answer to the INITIATE_CONTACT in flight counts: a
+     * late or duplicated one must not answer the next attempt. */
+    if (!vc.vc_version_wait || vc.vc_version_reply) {
+      vc_unsolicited(type);
+      break;
+    }
     vc.vc_version_supported = r->version_supported;
     vc.vc_version_conn_id = r->msg_conn_id;
     vc.vc_version_reply = true;
@@ -312,6 +357,7 @@ static void vc_on_message(const struct hv_message *hm) {
     const struct vmbus_msg_open_result *r = (const void *)u.b;
     struct vmbus_offer_rec *o = vc_offer_by_relid(r->child_relid);
     if (!o || !o->or_open_sent || r->openid != o->or_relid) {
+      vc.vc_stats.vs_msgs_unsolicited++;
       if (log_ratelimit_ok(&vc_rl))
         pr_warn("vmbus: OPENCHANNEL_RESULT for relid %u openid %u not awaited: ignored\n",
                 r->child_relid, r->openid);
@@ -324,11 +370,13 @@ static void vc_on_message(const struct hv_message *hm) {
   }
   case VMBUS_MSG_GPADL_CREATED:
   case VMBUS_MSG_GPADL_TORNDOWN: {
-    uint32_t handle, status = 0;
-    if (type == VMBUS_MSG_GPADL_CREATED) {
+    uint32_t handle, status = 0, relid = 0;
+    bool created = type == VMBUS_MSG_GPADL_CREATED;
+    if (created) {
       const struct vmbus_msg_gpadl_created *c = (const void *)u.b;
       handle = c->gpadl;
       status = c->creation_status;
+      relid = c->child_relid;
     } else {
       handle = ((const struct vmbus_msg_gpadl_torndown *)(const void *)u.b)->gpadl;
     }
@@ -336,23 +384,37 @@ static void vc_on_message(const struct hv_message *hm) {
     for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
       if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
         w = &vc.vc_gpadls[i];
-    if (!w) {
+    /* Taken only for the handle, the channel and the step we wait for: an
+     * unknown handle, another relid's answer, a duplicate or a CREATED
+     * during teardown changes nothing (2.4 B6). */
+    if (!w || (created ? !w->gw_creating || w->gw_relid != relid : !w->gw_tearing)) {
+      vc.vc_stats.vs_msgs_unsolicited++;
       if (log_ratelimit_ok(&vc_rl))
         pr_warn("vmbus: %s for gpadl %#x not awaited: ignored\n", vmbus_msg_name(type), handle);
       break;
     }
-    if (type == VMBUS_MSG_GPADL_CREATED) {
+    if (created) {
       w->gw_status = status;
       w->gw_created = true;
+      w->gw_creating = false;
     } else {
       w->gw_torn = true;
+      w->gw_tearing = false;
     }
     break;
   }
   case VMBUS_MSG_UNLOAD_RESPONSE:
+    if (!vc.vc_unload_wait) {
+      vc_unsolicited(type);
+      break;
+    }
     vc.vc_unload_done = true;
     break;
   case VMBUS_MSG_MODIFYCHANNEL_RESPONSE:
+    if (!vc.vc_modify_wait) {
+      vc_unsolicited(type);
+      break;
+    }
     vc.vc_modify_status = ((const struct vmbus_msg_modify_channel *)(const void *)u.b)->target_vp;
     vc.vc_modify_done = true;
     break;
@@ -371,6 +433,10 @@ static void vc_event_relid(uint32_t relid) {
   if (o && o->or_ch && !o->or_rescinded) {
     vc.vc_stats.vs_events++;
     kmcl_bus_interrupt(o->or_ch);
+  } else {
+    /* Never offered, unclaimed or rescinded: the bit is cleared, nothing
+     * runs (2.4 A6). Not logged: also a benign race after a close. */
+    vc.vc_stats.vs_events_stray++;
   }
 }
 
@@ -430,12 +496,13 @@ static int vc_alloc_pages(void) {
 static int vc_unload(uint32_t conn_id) {
   struct vmbus_msg_header m = {VMBUS_MSG_UNLOAD, 0};
   vc.vc_unload_done = false;
+  vc.vc_unload_wait = true;
   int rc = vc_post_to(conn_id, &m, sizeof(m));
-  if (rc)
-    return rc;
-  rc = ev_wait(vc_flag, &vc.vc_unload_done, VMBUS_UNLOAD_WAIT_MS);
-  if (rc)
-    pr_warn("vmbus: no UNLOAD_RESPONSE within %d ms\n", VMBUS_UNLOAD_WAIT_MS);
+  if (rc == 0)
+    rc = ev_wait(vc_flag, &vc.vc_unload_done, vc_wait_ms(VMBUS_UNLOAD_WAIT_MS));
+  vc.vc_unload_wait = false;
+  if (rc == -ETIMEDOUT)
+    pr_warn("vmbus: no UNLOAD_RESPONSE within %u ms\n", vc_wait_ms(VMBUS_UNLOAD_WAIT_MS));
   return rc;
 }
 
@@ -460,11 +527,13 @@ static int vc_contact(uint32_t v) {
   m.monitor_page1 = hw_virt_to_phys(vc.vc_monitor1);
   m.monitor_page2 = hw_virt_to_phys(vc.vc_monitor2);
   vc.vc_version_reply = false;
+  vc.vc_version_wait = true;
   int rc = vc_post_to(conn_id, &m, VMBUS_INITIATE_CONTACT_SIZE);
+  if (rc == 0)
+    rc = ev_wait(vc_flag, &vc.vc_version_reply, vc_wait_ms(VMBUS_CONTACT_WAIT_MS));
+  vc.vc_version_wait = false;
   if (rc)
     return rc;
-  if (ev_wait(vc_flag, &vc.vc_version_reply, VMBUS_CONTACT_WAIT_MS) != 0)
-    return -ETIMEDOUT;
   if (!vc.vc_version_supported)
     return 1;
   /* From 5.0 the response names the message connection id; below 5.0 its
@@ -506,8 +575,8 @@ static int vc_negotiate(void) {
       continue;
     }
     if (rc == -ETIMEDOUT)
-      pr_err("vmbus: no VERSION_RESPONSE to INITIATE_CONTACT %u.%u within %d ms\n",
-             VMBUS_VERSION_MAJOR(v), VMBUS_VERSION_MINOR(v), VMBUS_CONTACT_WAIT_MS);
+      pr_err("vmbus: no VERSION_RESPONSE to INITIATE_CONTACT %u.%u within %u ms\n",
+             VMBUS_VERSION_MAJOR(v), VMBUS_VERSION_MINOR(v), vc_wait_ms(VMBUS_CONTACT_WAIT_MS));
     return rc;
   }
   pr_err("vmbus: the host accepted none of the versions tried\n");
@@ -544,9 +613,9 @@ int vmbus_connect(const struct vmbus_options *opt) {
   vc.vc_all_offers = false;
   if ((rc = vc_post(&req, sizeof(req))) != 0)
     return rc;
-  if (ev_wait(vc_flag, &vc.vc_all_offers, VMBUS_OFFERS_WAIT_MS) != 0) {
-    pr_err("vmbus: no ALLOFFERS_DELIVERED within %d ms (%u offers so far)\n", VMBUS_OFFERS_WAIT_MS,
-           vmbus_offer_count());
+  if (ev_wait(vc_flag, &vc.vc_all_offers, vc_wait_ms(VMBUS_OFFERS_WAIT_MS)) != 0) {
+    pr_err("vmbus: no ALLOFFERS_DELIVERED within %u ms (%u offers so far)\n",
+           vc_wait_ms(VMBUS_OFFERS_WAIT_MS), vmbus_offer_count());
     return -ETIMEDOUT;
   }
   vc.vc_bus.kb_ops = &vc_ops;
@@ -615,11 +684,14 @@ int vmbus_modify_channel(uint32_t relid, uint32_t target_vp) {
   m.child_relid = relid;
   m.target_vp = target_vp;
   vc.vc_modify_done = false;
+  bool acked = vc.vc_version >= VMBUS_VERSION_WIN10_V5_3; /* no response before 5.3 */
+  vc.vc_modify_wait = acked;
   int rc = vc_post(&m, sizeof(m));
-  if (rc || vc.vc_version < VMBUS_VERSION_WIN10_V5_3)
-    return rc; /* no acknowledgement before 5.3 */
-  if (ev_wait(vc_flag, &vc.vc_modify_done, VMBUS_MODIFY_WAIT_MS) != 0)
-    return -ETIMEDOUT;
+  if (rc == 0 && acked)
+    rc = ev_wait(vc_flag, &vc.vc_modify_done, vc_wait_ms(VMBUS_MODIFY_WAIT_MS));
+  vc.vc_modify_wait = false;
+  if (rc || !acked)
+    return rc;
   return vc.vc_modify_status ? -EIO : 0;
 }
 
@@ -750,11 +822,14 @@ static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *
     vc.vc_next_gpadl = VMBUS_FIRST_GPADL_HANDLE;
   w->gw_offer = o;
   w->gw_relid = o->or_relid;
+  w->gw_creating = true;
   int rc = vc_gpadl_send(o->or_relid, w->gw_handle, pfns, npfn, byte_offset, byte_count);
   struct vc_gpadl_cond cond = {w, false};
-  if (rc == 0 && ev_wait(vc_gpadl_done, &cond, KMCL_BUS_GPADL_WAIT_MS) != 0) {
-    pr_err("vmbus: no GPADL_CREATED for gpadl %#x within %u ms\n", w->gw_handle,
-           KMCL_BUS_GPADL_WAIT_MS);
+  if (rc == 0 && ev_wait(vc_gpadl_done, &cond, vc_wait_ms(KMCL_BUS_GPADL_WAIT_MS)) != 0) {
+    /* The host holds the PFNs and may have mapped them: -ETIMEDOUT tells
+     * KMCL the pages must be leaked, never reused (kmcl/bus.h, 2.4 F1). */
+    pr_err("vmbus: no GPADL_CREATED for gpadl %#x within %u ms: its pages stay with the host\n",
+           w->gw_handle, vc_wait_ms(KMCL_BUS_GPADL_WAIT_MS));
     rc = -ETIMEDOUT;
   } else if (rc == 0 && o->or_rescinded) {
     rc = -ENODEV;
@@ -767,6 +842,7 @@ static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *
     *handle = w->gw_handle;
     vc.vc_stats.vs_gpadls++;
     w->gw_created = false; /* keep the slot for the teardown wait */
+    w->gw_creating = false;
     return 0;
   }
   memset(w, 0, sizeof(*w));
@@ -792,13 +868,16 @@ static int vc_gpadl_teardown(struct kmcl_bus *bus, VMBCHANNEL ch, uint32_t handl
     m.child_relid = w->gw_relid;
     m.gpadl = handle;
     w->gw_torn = false;
+    w->gw_tearing = true;
     rc = vc_post(&m, sizeof(m));
     struct vc_gpadl_cond cond = {w, true};
-    if (rc == 0 && ev_wait(vc_gpadl_done, &cond, KMCL_BUS_GPADL_WAIT_MS) != 0) {
+    if (rc == 0 && ev_wait(vc_gpadl_done, &cond, vc_wait_ms(KMCL_BUS_GPADL_WAIT_MS)) != 0) {
       pr_err("vmbus: no GPADL_TORNDOWN for gpadl %#x within %u ms: its pages stay with the "
              "host\n",
-             handle, KMCL_BUS_GPADL_WAIT_MS);
+             handle, vc_wait_ms(KMCL_BUS_GPADL_WAIT_MS));
       rc = -ETIMEDOUT;
+    } else if (rc) {
+      rc = -ETIMEDOUT; /* the request never left: the host still maps the pages */
     }
   }
   memset(w, 0, sizeof(*w));

@@ -31,6 +31,13 @@ extern const unsigned vmbus_nversions;
 struct vmbus_stats {
   uint64_t vs_msgs_in, vs_msgs_out, vs_msgs_bad, vs_events;
   uint64_t vs_signal_hypercall, vs_signal_monitor, vs_gpadls, vs_gpadl_bodies;
+  /* Host protocol violations dropped (docs/SECURITY.md, policy "drop and
+   * count, log rate-limited"): vs_msgs_bad counts malformed or unexpected
+   * messages; these count the finer cases. */
+  uint64_t vs_msgs_unsolicited; /* well-formed answer to nothing we asked */
+  uint64_t vs_offers_refused;   /* offer with a relid, monitor id, connection
+                                 * id or sub-channel index we do not accept */
+  uint64_t vs_events_stray;     /* event bit of a relid no live channel owns */
 };
 
 /** Options (from the kernel command line: vmbus.max_version, vmbus.trace). */
@@ -38,6 +45,9 @@ struct vmbus_options {
   uint32_t vo_max_version; /* 0: no cap */
   bool vo_trace;
   bool vo_unload_first; /* an earlier owner left state: UNLOAD before contact */
+  /* Overrides every named wait below and KMCL_BUS_GPADL_WAIT_MS when
+   * nonzero (tests of a silent host); 0: the named values. */
+  uint32_t vo_wait_ms;
 };
 
 /** Negotiate (newest first, capped), request offers and collect them until

@@ -74,7 +74,9 @@ struct kmcl_bus_ops {
    * the first page, `byte_count` bytes). Synchronous: returns once the server
    * side acknowledged it (GPADL_CREATED), running the event loop meanwhile,
    * at most KMCL_BUS_GPADL_WAIT_MS. 0 and *handle (never 0), or -ETIMEDOUT,
-   * -EIO (the host refused), -ENODEV (rescinded), -ENOMEM. */
+   * -EIO (the host refused), -ENODEV (rescinded), -ENOMEM. -ETIMEDOUT means
+   * the PFNs reached the host unanswered: the pages must be leaked, never
+   * reused (docs/SECURITY.md, F1). */
   int (*gpadl_create)(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *pfns, uint32_t npfn,
                       uint32_t byte_offset, uint32_t byte_count, bool read_only, uint32_t *handle);
   /** Tear a GPADL down. Synchronous (GPADL_TORNDOWN): when the server still

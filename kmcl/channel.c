@@ -876,6 +876,14 @@ void kmcl_bus_offer_arrived(VMBCHANNEL ch, const struct kmcl_bus_offer *offer) {
   int rc = ch->ch_bus->kb_ops->gpadl_create(ch->ch_bus, ch, pfns, n, 0, n * PAGE_SIZE, false, &h);
   free(pfns);
   if (rc) {
+    if (rc == -ETIMEDOUT) {
+      /* No answer: the host holds the PFNs and may map them at any time.
+       * The pages were shared once, so they are leaked, never reused
+       * (PERF-RELIABILITY 2.4 F1, the CVE-2024-36909 class). */
+      pr_err("kmcl %s: ring GPADL unanswered; leaking %u pages\n", ch->ch_name, ch->ch_ring_pages);
+      ch->ch_ring_mem = NULL;
+      ch->ch_ring_pages = 0;
+    }
     chan_client_open_failed(ch, chan_errno_status(rc), false);
     return;
   }

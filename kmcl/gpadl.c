@@ -120,7 +120,12 @@ static NTSTATUS gpadl_create(struct kmcl_channel *ch, uint32_t flags, uint64_t *
   if (rc) {
     free(pfns);
     free(g);
-    pr_warn("kmcl %s: GPADL create failed (%d)\n", ch->ch_name, rc);
+    if (rc == -ETIMEDOUT) /* kmcl/bus.h: the host may hold the pages (2.4 F1) */
+      pr_err("kmcl %s: GPADL create unanswered: the buffer may be shared with the host for "
+             "good; never reuse it\n",
+             ch->ch_name);
+    else
+      pr_warn("kmcl %s: GPADL create failed (%d)\n", ch->ch_name, rc);
     return chan_errno_status(rc);
   }
   g->g_handle = h;

@@ -913,6 +913,10 @@ static int tok_parse(struct kmcl_channel *ch, struct kmcl_incoming *t) {
       if (cnt > (off - 24) / 8u)
         return -EPROTO;
     } else {
+      /* A GPA-direct packet names at least one range (OpenVMM rejects 0;
+       * 2.4 C6): zero is a malformed packet, not "no external data". */
+      if (cnt == 0)
+        return -EPROTO;
       for (uint32_t i = 0; i < cnt; i++) {
         struct vmbus_gpa_range r;
         if (off - pos < 8)
