@@ -10,29 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "drivers/netvsc/netvsc.h"
 #include "host/hvemu.h"
-#include "host/inproc_hw.h"
+#include "host/inproc_stack.h"
 #include "host/netpeer.h"
-#include "host/netvsp.h"
-#include "host/partition.h"
 #include "host/vmbus_server.h"
-#include "hv/hv.h"
-#include "hv/vmbus.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
-#include "net/net.h"
 
 #define WINDOW 32u
 
-static struct partition part;
+static struct inproc_stack st;
 static struct hvemu *emu;
 static struct vmbsrv *srv;
 static struct netpeer *peer;
-static struct netvsp *nic;
-static struct netvsc *nv;
-static struct net *stack;
 
 static void die(const char *what) {
   fprintf(stderr, "bench/net: %s\n", what);
@@ -46,31 +37,11 @@ static bool resolved(void *arg) {
 
 static void setup(void) {
   log_set_level(LOG_WARN);
-  if (inproc_mem_setup(64u << 20) || inproc_part_init(&part))
-    die("no guest memory");
-  emu = hvemu_create(&part, NULL);
-  struct vmbsrv_config sc;
-  memset(&sc, 0, sizeof(sc));
-  srv = emu ? vmbsrv_create(emu, &sc) : NULL;
-  if (!srv)
-    die("no host emulator");
-  inproc_attach(emu);
-  peer = netpeer_create(NULL, NULL, NULL);
-  struct netvsp_backend be = netpeer_backend(peer);
-  struct netvsp_config nc;
-  memset(&nc, 0, sizeof(nc));
-  nic = netvsp_create(vmbsrv_device(srv), &nc, &be);
-  if (!nic)
-    die("no NetVSP device");
-  netpeer_attach(peer, nic);
-  bool earlier;
-  struct vmbus_options vo;
-  memset(&vo, 0, sizeof(vo));
-  if (hv_init(&earlier) || vmbus_connect(&vo) || netvsc_probe(vmbus_device(), NULL, &nv))
-    die("guest bring-up failed");
-  struct net_config cfg;
-  net_config_parse(&cfg, NULL);
-  stack = net_attach(nv, &cfg);
+  if (inproc_stack_up(&st, 64u << 20, true))
+    die("bring-up failed");
+  emu = st.is_emu;
+  srv = st.is_srv;
+  peer = st.is_peer;
   netpeer_arp_resolve(peer);
   if (ev_wait(resolved, NULL, 2000))
     die("ARP did not resolve");

@@ -12,51 +12,22 @@
 #include <string.h>
 
 #include "drivers/netvsc/netvsc.h"
-#include "host/hvemu.h"
-#include "host/inproc_hw.h"
-#include "host/netpeer.h"
+#include "host/inproc_stack.h"
 #include "host/netvsp.h"
-#include "host/partition.h"
-#include "host/vmbus_server.h"
-#include "hv/hv.h"
-#include "hv/vmbus.h"
 #include "kernel/event.h"
 #include "kernel/log.h"
-#include "net/net.h"
 
-static struct partition fz_part;
+static struct inproc_stack fz;
 static struct netvsp *fz_nic;
 static struct netvsc *fz_nv;
 static bool fz_ready;
 
 static void fz_setup(void) {
   log_set_level(LOG_ERR);
-  if (inproc_mem_setup(64u << 20) || inproc_part_init(&fz_part))
+  if (inproc_stack_up(&fz, 64u << 20, true))
     abort();
-  struct hvemu *emu = hvemu_create(&fz_part, NULL);
-  struct vmbsrv_config sc;
-  memset(&sc, 0, sizeof(sc));
-  struct vmbsrv *srv = emu ? vmbsrv_create(emu, &sc) : NULL;
-  if (!srv)
-    abort();
-  inproc_attach(emu);
-  struct netpeer *peer = netpeer_create(NULL, NULL, NULL);
-  struct netvsp_backend be = netpeer_backend(peer);
-  struct netvsp_config nc;
-  memset(&nc, 0, sizeof(nc));
-  fz_nic = netvsp_create(vmbsrv_device(srv), &nc, &be);
-  if (!fz_nic)
-    abort();
-  netpeer_attach(peer, fz_nic);
-  bool earlier;
-  struct vmbus_options vo;
-  memset(&vo, 0, sizeof(vo));
-  if (hv_init(&earlier) || vmbus_connect(&vo) || netvsc_probe(vmbus_device(), NULL, &fz_nv))
-    abort();
-  struct net_config cfg;
-  net_config_parse(&cfg, NULL);
-  if (!net_attach(fz_nv, &cfg))
-    abort();
+  fz_nic = fz.is_nic;
+  fz_nv = fz.is_nv;
   fz_ready = true;
 }
 
