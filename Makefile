@@ -112,11 +112,20 @@ $(NEWLIB)/lib/libc.a: tools/newlib.sh | $(DEPS_STAMP)
 	$(Q)tools/newlib.sh $(BUILD)/newlib
 newlib: $(NEWLIB)/lib/libc.a
 
+# ---- one object rule for every build flavour ---------------------------------
+# $(call object_rule,OUTDIR,LABEL,COMPILER AND FLAGS,EXTRA PREREQUISITES):
+# OUTDIR/x/y.o from x/y.c. Every object depends on the Makefile (flags live
+# here) and on the set-up stamp; headers come from the -MMD .d files, which
+# the last line of this file includes for every flavour.
+define object_rule
+$(1)/%.o: %.c Makefile $(4) | $(DEPS_STAMP)
+	$$(E) "  $(2) $$<"
+	$$(Q)mkdir -p $$(@D)
+	$$(Q)$(3) -c $$< -o $$@
+endef
+
 # ---- kernel -----------------------------------------------------------------
-$(TDIR)/%.o: %.c $(NEWLIB)/lib/libc.a Makefile
-	$(E) "  CC      $<"
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(TARGET_CFLAGS) -c $< -o $@
+$(eval $(call object_rule,$(TDIR),CC     ,$$(CC) $$(TARGET_CFLAGS),$(NEWLIB)/lib/libc.a))
 
 $(TDIR)/%.o: %.S Makefile
 	$(E) "  AS      $<"
@@ -155,17 +164,33 @@ vhd: $(VHD)
 run-qemu: $(ISO)
 	$(Q)tools/qemu-run.sh --iso $(ISO)
 
+# --- hvhost ------------------------------------------------------------------
+HVHOST := $(BUILD)/hvhost
+$(HVHOST): $(HDIR)/host/hvhost.o $(HOST_LIB)
+	$(E) "  LINK    $@"
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
+hvhost: $(HVHOST)
+.PHONY: hvhost
+# --- end hvhost --------------------------------------------------------------
+
+# --- hvsim -------------------------------------------------------------------
+# The in-process program: guest stack and host emulator in one Linux process
+# (host/hvsim.c; its main is kept out of libhvstack.a by HOST_MAIN_SRCS).
+HVSIM := $(BUILD)/hvsim
+$(HVSIM): $(HDIR)/host/hvsim.o $(HOST_LIB)
+	$(E) "  LINK    $@"
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
+hvsim: $(HVSIM)
+.PHONY: hvsim
+# --- end hvsim ---------------------------------------------------------------
+
 # `make run`: the kernel under hvhost (KVM), or under hvsim where /dev/kvm
 # is unusable (tools/run.sh says which and why). ARGS="..." adds options.
-run: $(KERNEL_ELF) $(HVHOST) $(wildcard host/hvsim.c)
-	$(Q)if [ -f host/hvsim.c ]; then $(MAKE) -s $(BUILD)/hvsim; fi
+run: $(KERNEL_ELF) $(HVHOST) $(HVSIM)
 	$(Q)BUILD=$(BUILD) tools/run.sh $(ARGS)
 
 # ---- host programs ----------------------------------------------------------
-$(HDIR)/%.o: %.c | $(DEPS_STAMP)
-	$(E) "  HOSTCC  $<"
-	$(Q)mkdir -p $(@D)
-	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(SANITIZE) -c $< -o $@
+$(eval $(call object_rule,$(HDIR),HOSTCC ,$$(HOSTCC) $$(HOST_CFLAGS) $$(SANITIZE),))
 
 $(HOST_LIB): $(HOST_LIB_OBJS)
 	$(E) "  AR      $@"
@@ -175,10 +200,7 @@ $(HDIR)/tests/unit/%: $(HDIR)/tests/unit/%.o $(UNIT_LIB_OBJS) $(HOST_LIB)
 	$(E) "  LINK    $@"
 	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $< $(UNIT_LIB_OBJS) $(HOST_LIB) -lcmocka
 
-$(HDIR)/bench-obj/%.o: %.c | $(DEPS_STAMP)
-	$(E) "  HOSTCC  $< (bench)"
-	$(Q)mkdir -p $(@D)
-	$(Q)$(HOSTCC) $(HOST_BENCH_CFLAGS) $(BENCH_CFLAGS_EXTRA) -c $< -o $@
+$(eval $(call object_rule,$(HDIR)/bench-obj,HOSTCC-O2,$$(HOSTCC) $$(HOST_BENCH_CFLAGS) $$(BENCH_CFLAGS_EXTRA),))
 
 # --- bench section: per-benchmark flags (kmcl owns bench/ring) ---------------
 # bench/ring compares kmcl/ring.c with DPDK's rte_ring (PERF-RELIABILITY-
@@ -214,25 +236,6 @@ $(HDIR)/bench/%: $(HDIR)/bench-obj/bench/%.o $(filter-out $(HDIR)/bench-obj/benc
 	$(Q)mkdir -p $(@D)
 	$(Q)$(HOSTCC) -o $@ $^ $(BENCH_LDLIBS) -lpthread
 
-# --- hvhost ------------------------------------------------------------------
-HVHOST := $(BUILD)/hvhost
-$(HVHOST): $(HDIR)/host/hvhost.o $(HOST_LIB)
-	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
-hvhost: $(HVHOST)
-.PHONY: hvhost
-# --- end hvhost --------------------------------------------------------------
-
-# --- hvsim -------------------------------------------------------------------
-# The in-process program: guest stack and host emulator in one Linux process
-# (host/hvsim.c; its main is kept out of libhvstack.a by HOST_MAIN_SRCS).
-HVSIM := $(BUILD)/hvsim
-$(HVSIM): $(HDIR)/host/hvsim.o $(HOST_LIB)
-	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
-hvsim: $(HVSIM)
-.PHONY: hvsim
-# --- end hvsim ---------------------------------------------------------------
 
 # --- fuzz --------------------------------------------------------------------
 # libFuzzer targets (tests/fuzz/fuzz_*.c) link the production objects, built
@@ -252,10 +255,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FDIR)/%,$(FUZZ_SRCS))
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FDIR)/obj/%.o,$(HOST_PORTABLE_SRCS) $(HOST_EMU_SRCS))
 FUZZ_LIB := $(FDIR)/libhvstack-fuzz.a
-$(FDIR)/obj/%.o: %.c | $(DEPS_STAMP)
-	$(E) "  FUZZCC  $<"
-	$(Q)mkdir -p $(@D)
-	$(Q)$(FUZZCC) $(FUZZ_CFLAGS) -c $< -o $@
+$(eval $(call object_rule,$(FDIR)/obj,FUZZCC ,$$(FUZZCC) $$(FUZZ_CFLAGS),))
 $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 	$(E) "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -311,10 +311,13 @@ lint: | $(DEPS_STAMP)
 	  arch/x86_64/*.c || { echo "lint: %ll/%z/%j formats in kernel code (newlib-nano)"; exit 1; }
 	@echo "lint: clang-format, cppcheck and printf formats clean"
 
+# `make clean` removes every output but the cached newlib (and the set-up
+# stamp); `make distclean` removes build/ whole.
 clean:
-	rm -rf $(TDIR) $(HDIR) $(BUILD)/iso $(ISO) $(KERNEL_ELF)
+	rm -rf $(TDIR) $(HDIR) $(FDIR) $(BUILD)/iso $(BUILD)/iso.log $(ISO) $(VHD) $(KERNEL_ELF) \
+	  $(HVHOST) $(HVSIM) $(BUILD)/test-logs $(BUILD)/gitrev
 # `make distclean` also drops the cached newlib build.
 distclean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/target $(BUILD)/host -name '*.d' 2>/dev/null)
+-include $(shell find $(TDIR) $(HDIR) $(FDIR) -name '*.d' 2>/dev/null)

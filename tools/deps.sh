@@ -14,6 +14,10 @@ pkgs=(
   clang-format cppcheck valgrind    # make lint
   iproute2 iputils-ping arping      # network-namespace tests (tests/netns)
   tshark                            # decode --pcap captures (tests/sim, tests/netns)
+  libpcap-dev                       # the --pcap capture writer (host/netpcap.c)
+  dnsmasq-base                      # a DHCP server nobody here wrote (tests/netns)
+  acpica-tools                      # iasl: hvhost's firmware tables (host/acpi/*.asl)
+  linux-source-6.1 bc flex bison libelf-dev   # make linux-peer (the Linux guest tier)
 )
 pkgs+=("$@")
 

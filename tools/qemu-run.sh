@@ -31,13 +31,24 @@ if [ "$mode" = iso ]; then
 elif [ "$mode" = vhd ]; then
   args=(-M pc -accel tcg -cpu qemu64 -drive "file=$file,format=vpc" "${common[@]}")
 elif [ $kvm = 1 ]; then
-  args=(-M microvm,x-option-roms=off,pit=off,pic=off,rtc=off -accel kvm -cpu host
+  # -cpu host minus arch-capabilities: on some AMD hosts QEMU aborts with
+  # "failed to set MSR 0x10a" when it passes IA32_ARCH_CAPABILITIES on.
+  args=(-M microvm,x-option-roms=off,pit=off,pic=off,rtc=off -accel kvm -cpu "${QEMU_KVM_CPU:-host,-arch-capabilities}"
         -kernel "$file" -append "$append" "${common[@]}")
 else
   args=(-M pc -accel tcg -cpu qemu64 -kernel "$file" -append "$append" "${common[@]}")
 fi
-timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}"
+qerr=$(mktemp)
+trap 'rm -f "$qerr"' EXIT
+timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}" 2> >(tee "$qerr" >&2)
 rc=$?
+wait
+# QEMU itself could not start the machine (bad CPU model for this host, no
+# KVM): status 125 with QEMU's own words, so a test can skip with the reason.
+if [ $rc -eq 1 ] && grep -q '^qemu-system-x86_64: ' "$qerr"; then
+  echo "qemu-run: QEMU could not start: $(grep -m1 '^qemu-system-x86_64: ' "$qerr")" >&2
+  exit 125
+fi
 case $rc in
   124) echo "qemu-run: timed out after ${timeout} s" >&2; exit 124 ;;
   0) echo "qemu-run: QEMU exited without the kernel's exit port (status unknown)" >&2; exit 3 ;;
