@@ -368,6 +368,8 @@ static void test_save_restore_queued(void **state) {
   assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 1024), STATUS_SUCCESS);
   assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
   assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 2, 2), STATUS_SUCCESS);
+  /* D3: the server's packets must fit the client's 4 KiB ring, or it refuses the open. */
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 1024), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
   VmbChannelStart(p.s.ch);
   assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
@@ -395,6 +397,7 @@ static void test_save_restore_queued(void **state) {
   VmbChannelCleanup(p.s.ch);
   struct kh_end s2;
   alloc_server(&p, &s2);
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(s2.ch, 1024), STATUS_SUCCESS);
   for (uint32_t i = 0; i < k.n; i++)
     assert_int_equal(VmbChannelRestoreFromBuffer(s2.ch, k.c[i], k.len[i]),
                      i + 1 < k.n ? STATUS_MORE_PROCESSING_REQUIRED : STATUS_SUCCESS);

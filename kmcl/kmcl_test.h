@@ -1,0 +1,19 @@
+/* kmcl/kmcl_test.h: fault injection into KMCL, for hostile-peer tests only.
+ * Production code never includes this header; the functions live in
+ * kmcl/packet.c so that test peers built on the real server (host/netvsp.c's
+ * hostile hooks, the unit tests) can misbehave on the wire. */
+#ifndef KMCL_KMCL_TEST_H
+#define KMCL_KMCL_TEST_H
+
+#include <stdint.h>
+
+#include "kmcl/vmbkmcl.h"
+
+/** Queue `len` bytes (a whole wire packet: descriptor first, len8 and
+ * offset8 as the caller wrote them, 8..524,280 bytes) on `Channel`'s
+ * outgoing queue exactly as given, behind earlier sends, and try to write
+ * it now. No transaction slot, no completion routine. Returns 0, -ENODEV
+ * (channel not open), -EINVAL (length), -ENOMEM. */
+int kmcl_test_send_raw(VMBCHANNEL Channel, const void *pkt, uint32_t len);
+
+#endif
