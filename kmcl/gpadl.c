@@ -81,8 +81,8 @@ void *kmcl_mdl_map(VMBCHANNEL Channel, PMDL Mdl, uint32_t offset, uint32_t len) 
 struct kmcl_gpadl *gpadl_find(struct kmcl_channel *ch, uint32_t handle, bool server) {
   struct kmcl_gpadl *g;
   LIST_FOREACH(g, &ch->ch_gpadls, g_link)
-    if (g->g_handle == handle && g->g_server == server)
-      return g;
+  if (g->g_handle == handle && g->g_server == server)
+    return g;
   return NULL;
 }
 

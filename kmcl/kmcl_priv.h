@@ -207,9 +207,9 @@ struct kmcl_channel {
   uint32_t ch_outstanding;       /* outstanding tokens of this connection (ch_gen) */
   uint32_t ch_gen;               /* connection generation: bumped when a connection closes */
   uint32_t ch_max_in;            /* largest incoming packet accepted (bytes, descriptor included) */
-  uint32_t ch_batch;   /* ProcessPacket calls since the last ProcessingComplete */
-  bool ch_in_rx;       /* reentrancy guard for the receive loop */
-  uint8_t *ch_scratch; /* copy buffer for completions */
+  uint32_t ch_batch;             /* ProcessPacket calls since the last ProcessingComplete */
+  bool ch_in_rx;                 /* reentrancy guard for the receive loop */
+  uint8_t *ch_scratch;           /* copy buffer for completions */
   uint32_t ch_scratch_cap;
 
   /* ---- GPADLs, transfer page sets, save/restore ---- */

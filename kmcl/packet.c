@@ -806,8 +806,7 @@ NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT
 
   if (ms == 0 && !wait_comp) {
     /* Do not wait: written now or not at all (not queued). */
-    if (ch->ch_conn != KC_OPEN || !ch->ch_rings_up || ch->ch_paused ||
-        !STAILQ_EMPTY(&ch->ch_txq)) {
+    if (ch->ch_conn != KC_OPEN || !ch->ch_rings_up || ch->ch_paused || !STAILQ_EMPTY(&ch->ch_txq)) {
       pkt_release(p);
       return STATUS_BUFFER_OVERFLOW;
     }
@@ -871,9 +870,7 @@ static void tok_free(struct kmcl_incoming *t) {
 
 /** The token arrived on the channel's current connection (D2: a token of an
  * earlier connection neither counts nor reaches the new ring). */
-static bool tok_current(const struct kmcl_incoming *t) {
-  return t->in_gen == t->in_chan->ch_gen;
-}
+static bool tok_current(const struct kmcl_incoming *t) { return t->in_gen == t->in_chan->ch_gen; }
 
 /** Retire a token (complete or fail): unlink, count down, free unless the
  * driver is still inside ProcessPacket with it. */
@@ -901,7 +898,8 @@ static void tok_retire(struct kmcl_incoming *t) {
 }
 
 /** Queue a VM_PKT_COMP answering trans_id `tid` with `len` payload bytes. */
-static NTSTATUS tok_send_comp(struct kmcl_channel *ch, uint64_t tid, const void *buf, uint32_t len) {
+static NTSTATUS tok_send_comp(struct kmcl_channel *ch, uint64_t tid, const void *buf,
+                              uint32_t len) {
   uint32_t total = PKT_DESC + len;
   struct kmcl_packet *c = pkt_new_comp(ch, total);
   if (!c) {
@@ -1287,7 +1285,7 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
       }
       if (rc) {
         chan_fail(ch, rc,
-                  rc == -EPROTO      ? "malformed incoming packet or ring"
+                  rc == -EPROTO     ? "malformed incoming packet or ring"
                   : rc == -EMSGSIZE ? "incoming packet larger than the channel accepts"
                                     : "receive error");
         break;
