@@ -25,9 +25,11 @@
 #include "kernel/page.h"
 #include "kernel/timer.h"
 #include "kmcl/kmcl_priv.h"
+#include "kmcl/kmcl_test.h"
 
 uint32_t kmcl_live_channels;
 uint32_t kmcl_dispatch_depth;
+uint32_t kmcl_test_disable_wait_ms = KMCL_DISABLE_WAIT_MS; /* kmcl/kmcl_test.h */
 
 static struct kmcl_bus *chan_buses; /* registry for handle conversion */
 
@@ -785,7 +787,7 @@ VOID VmbChannelDisable(VMBCHANNEL Channel) {
   case KC_CLOSING:
     ch->ch_close_peer = false; /* this call finishes the close, not the work item */
     ev_cancel(&ch->ch_close_work);
-    if (chan_wait(chan_not_closing, ch, KMCL_DISABLE_WAIT_MS))
+    if (chan_wait(chan_not_closing, ch, kmcl_test_disable_wait_ms))
       pr_err("kmcl %s: disable: %u incoming packets never completed; closing anyway\n", ch->ch_name,
              ch->ch_outstanding);
     chan_finish_close(ch, true);
@@ -806,7 +808,7 @@ VOID VmbChannelPause(VMBCHANNEL Channel) {
   if (!ch->ch_started)
     return;
   chan_suspend(ch);
-  if (chan_wait(chan_no_outstanding, ch, KMCL_DISABLE_WAIT_MS))
+  if (chan_wait(chan_no_outstanding, ch, kmcl_test_disable_wait_ms))
     pr_err("kmcl %s: pause: %u incoming packets still outstanding\n", ch->ch_name,
            ch->ch_outstanding);
 }

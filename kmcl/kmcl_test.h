@@ -16,4 +16,8 @@
  * (channel not open), -EINVAL (length), -ENOMEM. */
 int kmcl_test_send_raw(VMBCHANNEL Channel, const void *pkt, uint32_t len);
 
+/** How long Disable and Pause wait for outstanding incoming packets
+ * (KMCL_DISABLE_WAIT_MS); tests of the timed-out path shorten it. */
+extern uint32_t kmcl_test_disable_wait_ms;
+
 #endif

@@ -107,6 +107,10 @@ static void lb_match(struct lb_bus *lb) {
       struct lb_offer *o = &lb->lb_offers[i];
       if (!o->o_used || !o->o_server || o->o_client || o->o_rescinded)
         continue;
+      /* The clients here run at VTL 0: an offer for another VTL is not
+       * theirs to see (VmbServerChannelInitSetTargetVtl). */
+      if (o->o_offer.bo_target_vtl != 0)
+        continue;
       if (memcmp(&o->o_offer.bo_type, &lb->lb_wait_t[w], sizeof(GUID)))
         continue;
       if (lb->lb_wait_has_i[w] && memcmp(&o->o_offer.bo_instance, &lb->lb_wait_i[w], sizeof(GUID)))
