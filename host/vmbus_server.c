@@ -435,6 +435,8 @@ static void vs_chan_maybe_free(struct vmbsrv *srv, struct vs_chan *c) {
 }
 
 static void vs_send_offer(struct vmbsrv *srv, struct vs_chan *c) {
+  if (c->c_offer.bo_target_vtl != 0)
+    return; /* VmbServerChannelInitSetTargetVtl: the guest here runs at VTL 0 */
   struct vmbus_msg_offer m;
   memset(&m, 0, sizeof(m));
   m.hdr.msgtype = VMBUS_MSG_OFFERCHANNEL;

@@ -245,6 +245,11 @@ static void vc_on_offer(const struct vmbus_msg_offer *in) {
   o->or_kmcl.bo_relid = relid;
   o->or_kmcl.bo_monitored = (o->or_msg.monitor_allocated & 1) != 0;
   o->or_kmcl.bo_mmio_mb = in->mmio_megabytes;
+  /* VmbChannelGetMmioSpace: the offer carries the size only; the address
+   * is the guest's to allocate (Linux: from the VMBus ACPI device's _CRS),
+   * and this guest allocates none, so it stays 0 (docs/KMCL.md, D6). */
+  o->or_kmcl.bo_mmio_size = (uint64_t)in->mmio_megabytes << 20;
+  o->or_kmcl.bo_mmio_base = 0;
 
   char type[37], inst[37];
   vmbus_guid_format(&in->if_type, type);

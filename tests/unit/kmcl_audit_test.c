@@ -293,8 +293,7 @@ static void test_d10_external_data_limits(void **state) {
   /* Three MDLs: above the chain limit of 2. */
   m[0]->Next = m[1];
   m[1]->Next = m[2];
-  assert_int_equal(VmbPacketSend(pkt, msg, sizeof(msg), m[0], WAIT),
-                   STATUS_INVALID_PARAMETER);
+  assert_int_equal(VmbPacketSend(pkt, msg, sizeof(msg), m[0], WAIT), STATUS_INVALID_PARAMETER);
   /* Two MDLs of 4 KiB: at both limits, delivered as a chain of two. */
   m[1]->Next = NULL;
   assert_int_equal(VmbPacketSend(pkt, msg, sizeof(msg), m[0], WAIT), STATUS_SUCCESS);
@@ -318,9 +317,9 @@ static void test_d10_sync_request_waits_for_the_response(void **state) {
   assert_true(kh_pair_open(&p));
   uint8_t resp[64] = {0};
   UINT32 n = sizeof(resp);
-  assert_int_equal(VmbChannelSendSynchronousRequest(p.c.ch, msg, sizeof(msg), NULL, 0,
-                                                    resp, &n, NULL),
-                   STATUS_SUCCESS);
+  assert_int_equal(
+      VmbChannelSendSynchronousRequest(p.c.ch, msg, sizeof(msg), NULL, 0, resp, &n, NULL),
+      STATUS_SUCCESS);
   assert_int_equal(n, sizeof(msg)); /* the server's echo */
   assert_memory_equal(resp, msg, sizeof(msg));
   assert_int_equal(p.s.rx_count, 1);
