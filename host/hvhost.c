@@ -70,30 +70,30 @@ static void hvhost_print_phase(const char *name, const struct hvhost_snap *a,
 static void hvhost_tick(void *arg) {
   struct hvhost_state *st = arg;
   if (st->hs_connected_ms < 0 && vmbsrv_offers_delivered(st->hs_srv)) {
-    st->hs_connected_ms = (int64_t)((hw_now_ns() - st->hs_start_ns) / 1000000u);
+    st->hs_connected_ms = hostopt_ms_since(st->hs_start_ns, hw_now_ns());
     st->hs_version = vmbsrv_version(st->hs_srv);
     hvhost_snapshot(st, &st->hs_at_connect);
   }
   if (st->hs_link_ms < 0 && hostdev_link_up_ns(st->hs_dev)) {
-    st->hs_link_ms = (int64_t)((hostdev_link_up_ns(st->hs_dev) - st->hs_start_ns) / 1000000u);
+    st->hs_link_ms = hostopt_ms_since(st->hs_start_ns, hostdev_link_up_ns(st->hs_dev));
     hvhost_snapshot(st, &st->hs_at_link);
   }
 }
 
 int main(int argc, char **argv) {
-  /* `hvhost --check-kvm`: say whether this machine can run it (make run). */
-  if (argc == 2 && strcmp(argv[1], "--check-kvm") == 0) {
-    const char *why = hvk_unusable_reason();
-    if (why)
-      printf("%s\n", why);
-    return why ? 1 : 0;
-  }
   struct hostopt o;
   memset(&o, 0, sizeof(o));
   o.ho_prog = "hvhost";
   int prc = hostopt_parse(&o, argc, argv, true);
   if (prc)
     return prc > 0 ? 0 : 2;
+  /* `hvhost --check-kvm`: say whether this machine can run it (make run). */
+  if (o.ho_check_kvm) {
+    const char *why = hvk_unusable_reason();
+    if (why)
+      printf("%s\n", why);
+    return why ? 1 : 0;
+  }
   struct hvhost_state st;
   memset(&st, 0, sizeof(st));
   st.hs_start_ns = hw_now_ns();
@@ -187,9 +187,7 @@ int main(int argc, char **argv) {
   } else {
     hvhost_print_phase("entry->end", &zero, &end);
   }
-  hostdev_print_stats(st.hs_dev, stderr, "hvhost");
-  hostopt_print_summary(stdout, &oc);
-  int status = hostopt_exit_status(&oc);
+  int status = hostopt_report(&o, &oc, st.hs_dev);
   hostdev_destroy(st.hs_dev);
   vmbsrv_destroy(srv);
   hvemu_destroy(emu);

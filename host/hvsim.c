@@ -8,7 +8,7 @@
  * server (host/vmbus_server.c), all driven by the kernel's one event loop.
  * It parses the kernel command line into kernel_cmdline, calls guest_main()
  * (kernel/guest.h) and ends with
- *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
+ *   hvsim: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
  * Exit status: the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage,
  * 3 host error (hostopt_exit_status).
  *
@@ -153,12 +153,8 @@ int main(int argc, char **argv) {
       .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
       .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
       .oc_link = hostdev_link(hvsim_dev),
-      .oc_connected_ms = vmbsrv_alloffers_ns(srv)
-                             ? (int64_t)((vmbsrv_alloffers_ns(srv) - start_ns) / 1000000u)
-                             : -1,
-      .oc_link_ms = hostdev_link_up_ns(hvsim_dev)
-                        ? (int64_t)((hostdev_link_up_ns(hvsim_dev) - start_ns) / 1000000u)
-                        : -1,
+      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
+      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
   };
   if (part_failed(&part))
     fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", part.p_err, part.p_err_file,
@@ -170,9 +166,7 @@ int main(int argc, char **argv) {
           (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
           (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
           (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
-  hostdev_print_stats(hvsim_dev, stderr, "hvsim");
-  hostopt_print_summary(stdout, &oc);
-  int rc = hostopt_exit_status(&oc);
+  int rc = hostopt_report(&o, &oc, hvsim_dev);
   inproc_exit_hook = NULL;
   ev_idle_hook = NULL;
   hostdev_destroy(hvsim_dev);
