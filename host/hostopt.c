@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "host/hostdev.h"
+#include "host/netvsp.h"
 #include "hv/vmbus_proto.h"
 
 struct hostopt_def;
@@ -72,8 +73,14 @@ static int hostopt_version(const char *s, uint32_t *out) {
   return 0;
 }
 
-static int hostopt_set_version(const struct hostopt_def *d, struct hostopt *o, const char *v) {
-  return hostopt_version(v, (uint32_t *)((char *)o + d->od_off));
+/* One of the NVSP versions the device knows (netvsp_version_from). */
+static int hostopt_set_nvsp(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  uint32_t ver;
+  (void)d;
+  if (hostopt_version(v, &ver) || !netvsp_version_from((uint16_t)(ver >> 16), (uint16_t)ver))
+    return -1;
+  o->ho_nvsp_version = ver;
+  return 0;
 }
 
 /* One of the versions VMBus defines (6.0 5.3 ... 0.13). */
@@ -140,10 +147,9 @@ static const struct hostopt_def hostopt_defs[] = {
     HO_FN("vmbus-version", "X.Y", hostopt_set_vmbus,
           "highest VMBus version the host accepts (default 6.0;\n"
           "6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13)"),
-    {"nvsp-version", 0, "X.Y", hostopt_set_version, HO_FIELD(ho_nvsp_version, uint32_t), 0, 0,
-     false,
-     "highest NVSP version of the network device\n"
-     "(6.1 6 5 4 2 1; default 6.1)"},
+    HO_FN("nvsp-version", "X.Y", hostopt_set_nvsp,
+          "highest NVSP version of the network device\n"
+          "(6.1 6 5 4 2 1; default 6.1)"),
     HO_U64("mem", "MIB", ho_mem_mib, 16, 3072, "guest memory (default 128)"),
     HO_FLAG("trace", ho_trace, "print every VMBus message, decoded"),
     HO_U64("timeout", "SECONDS", ho_timeout_s, 0, 0, "stop the VM after this long (exit=timeout)"),

@@ -157,4 +157,15 @@ if [ $rc -eq 3 ] && grep -q -- '--pcap: cannot create capture file /nonexistent-
   t_pass pcap-bad-path
 else t_fail pcap-bad-path "status $rc: $(head -c 300 "$out/pcap-bad.log")"; fi
 
+# A bad option value: one line naming it, the usage line, status 2; and no
+# sanitizer report on any of these ordinary errors.
+"$hvsim" --timeout=soon >"$out/bad-value.log" 2>&1 </dev/null; rc=$?
+if [ $rc -eq 2 ] && grep -q "^hvsim: bad value 'soon' for --timeout$" "$out/bad-value.log" &&
+   [ "$(wc -l <"$out/bad-value.log")" -eq 2 ]; then
+  t_pass bad-option-value
+else t_fail bad-option-value "status $rc: $(head -c 300 "$out/bad-value.log")"; fi
+if grep -l Sanitizer "$out/bad-value.log" "$out/tap-missing.log" "$out/pcap-bad.log"; then
+  t_fail no-sanitizer-noise "a sanitizer report on an ordinary error (files above)"
+else t_pass no-sanitizer-noise; fi
+
 t_summary sim

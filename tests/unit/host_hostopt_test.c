@@ -95,6 +95,7 @@ static void test_bad_values(void **state) {
       {"--vmbus-version", "7.7"},
       {"--vmbus-version", "6."},
       {"--nvsp-version", "x"},
+      {"--nvsp-version", "3"},
       {"--mem", "1"},
       {"--mem", "4000"},
       {"--mem", "-5"},
