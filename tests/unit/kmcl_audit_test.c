@@ -88,6 +88,7 @@ static void test_d3_oversized_send_fails_at_the_call(void **state) {
   struct kh_pair p;
   small_rings_open(&p, 65536);
   assert_false(p.c.open);
+  assert_false(kmcl_channel_is_open(p.s.ch));
   assert_int_equal(p.c.pnp_calls, 1);
   assert_int_equal(p.c.pnp_status, STATUS_INVALID_BUFFER_SIZE);
   kh_pair_close(&p);
@@ -100,6 +101,7 @@ static void test_d3_oversized_send_fails_at_the_call(void **state) {
   assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
   assert_true(kh_wait(both_started, &p, 2000));
   assert_int_equal(p.s.ch->ch_out.r_size, 4096);
+  assert_true(kmcl_channel_is_open(p.s.ch));
   /* 1000 inline bytes after 400 PFNs: 4,232 bytes for a 4,096-byte ring. */
   PFN_NUMBER *pfns = calloc(400, sizeof(*pfns));
   assert_non_null(pfns);
