@@ -194,8 +194,10 @@ struct kmcl_up_event {
   } ue_u;
 };
 
+STAILQ_HEAD(kmcl_up_list, kmcl_up_event);
+
 struct kmcl_upq {
-  STAILQ_HEAD(, kmcl_up_event) uq_list;
+  struct kmcl_up_list uq_list;
   struct ev_item uq_work;
   uint32_t uq_len;       /* queued now */
   uint32_t uq_high;      /* most queued at once */

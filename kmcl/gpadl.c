@@ -79,10 +79,9 @@ void *kmcl_mdl_map(VMBCHANNEL Channel, PMDL Mdl, uint32_t offset, uint32_t len) 
 /* ---- records ---------------------------------------------------------------- */
 
 struct kmcl_gpadl *gpadl_find(struct kmcl_channel *ch, uint32_t handle, bool server) {
-  struct kmcl_gpadl *g;
-  LIST_FOREACH(g, &ch->ch_gpadls, g_link)
-  if (g->g_handle == handle && g->g_server == server)
-    return g;
+  for (struct kmcl_gpadl *g = LIST_FIRST(&ch->ch_gpadls); g; g = LIST_NEXT(g, g_link))
+    if (g->g_handle == handle && g->g_server == server)
+      return g;
   return NULL;
 }
 

@@ -400,8 +400,7 @@ static void pkt_enqueue(struct kmcl_channel *ch, struct kmcl_packet *p) {
 }
 
 static bool pkt_txq_remove(struct kmcl_channel *ch, struct kmcl_packet *p) {
-  struct kmcl_packet *c;
-  STAILQ_FOREACH(c, &ch->ch_txq, pk_link) {
+  for (struct kmcl_packet *c = STAILQ_FIRST(&ch->ch_txq); c; c = STAILQ_NEXT(c, pk_link)) {
     if (c != p)
       continue;
     STAILQ_REMOVE(&ch->ch_txq, c, kmcl_packet, pk_link);
