@@ -30,6 +30,8 @@
 #define KMCL_MAX_OUTSTANDING 4096u
 /** Packet objects kept on a channel's lookaside list after VmbPacketFree. */
 #define KMCL_POOL_KEEP 64u
+/** Floor of the default incoming packet limit (kmcl_channel_init_set_max_incoming). */
+#define KMCL_MIN_MAX_IN 4096u
 #define KMCL_NAME_MAX 32u
 #define KMCL_XFER_SETS 8u
 /** Pipe mode header (section (e), "Wire mapping"): type and data size. */

@@ -1183,9 +1183,12 @@ void pkt_rx_deferred(struct kmcl_channel *ch) {
 
 /** Largest incoming packet this channel accepts (bytes, descriptor and
  * extended header included): kmcl_channel_init_set_max_incoming, else what
- * the channel itself may send (docs/SECURITY.md C4). */
+ * the channel itself may send but at least one page (docs/SECURITY.md C4). */
 static uint32_t pkt_max_in(const struct kmcl_channel *ch) {
-  return ch->ch_max_in ? ch->ch_max_in : pkt_buf_cap(ch);
+  if (ch->ch_max_in)
+    return ch->ch_max_in;
+  uint32_t own = pkt_buf_cap(ch);
+  return own > KMCL_MIN_MAX_IN ? own : KMCL_MIN_MAX_IN;
 }
 
 /** Read one data packet into a new token and deliver it. */

@@ -243,7 +243,8 @@ bool kmcl_channel_is_open(VMBCHANNEL Channel);
  * included (docs/SECURITY.md C4: each outstanding packet holds a copy). A
  * larger one fails the channel (sticky) and stays in the ring. 0 restores
  * the default: the largest packet this channel may send itself
- * (VmbChannelSizeofPacket minus the packet object header). Returns
+ * (VmbChannelSizeofPacket minus the packet object header), at least 4,096
+ * bytes. Returns
  * STATUS_SUCCESS, _1 (channel not Disabled), _2 (above the 512 KiB MTU). */
 NTSTATUS kmcl_channel_init_set_max_incoming(VMBCHANNEL Channel, UINT32 Bytes);
 
