@@ -130,8 +130,8 @@ struct kmcl_bus_ops {
 /** One VMBus instance. Embedded by its implementation. */
 struct kmcl_bus {
   const struct kmcl_bus_ops *kb_ops;
-  uint32_t kb_instance_id;  /* what VmbConvertVmbusHandleToKernelHandle takes */
-  struct kmcl_bus *kb_next; /* registry (kmcl_bus_register) */
+  uint32_t kb_instance_id;       /* what VmbConvertVmbusHandleToKernelHandle takes */
+  SLIST_ENTRY(kmcl_bus) kb_link; /* registry (kmcl_bus_register) */
 };
 
 /** Our device record: what PDEVICE_OBJECT points to. A driver's parent

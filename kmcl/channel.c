@@ -31,7 +31,8 @@ uint32_t kmcl_live_channels;
 uint32_t kmcl_dispatch_depth;
 uint32_t kmcl_test_disable_wait_ms = KMCL_DISABLE_WAIT_MS; /* kmcl/kmcl_test.h */
 
-static struct kmcl_bus *chan_buses; /* registry for handle conversion */
+SLIST_HEAD(kmcl_bus_list, kmcl_bus);
+static struct kmcl_bus_list chan_buses = SLIST_HEAD_INITIALIZER(chan_buses); /* for handles */
 
 static void chan_dpc(void *arg);
 static void chan_work(void *arg);
@@ -513,7 +514,7 @@ NTSTATUS VmbServerChannelInitSetFlags(VMBCHANNEL Channel, UINT32 Flags) {
 NTSTATUS VmbServerChannelInitSetVmbusHandle(VMBCHANNEL Channel, HANDLE VmbusHandle) {
   if (!chan_init_ok(Channel) || !Channel->ch_server)
     return STATUS_INVALID_PARAMETER_1;
-  for (struct kmcl_bus *b = chan_buses; b; b = b->kb_next)
+  for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
     if ((HANDLE)b == VmbusHandle) {
       Channel->ch_bus = b;
       return STATUS_SUCCESS;
@@ -556,18 +557,16 @@ NTSTATUS VmbServerChannelInitSetTargetVtl(VMBCHANNEL Channel, UINT8 TargetVtl) {
 }
 
 void kmcl_bus_register(struct kmcl_bus *bus) {
-  for (struct kmcl_bus *b = chan_buses; b; b = b->kb_next)
+  for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
     if (b == bus)
       return;
-  bus->kb_next = chan_buses;
-  chan_buses = bus;
+  SLIST_INSERT_HEAD(&chan_buses, bus, kb_link);
 }
 
 void kmcl_bus_unregister(struct kmcl_bus *bus) {
-  for (struct kmcl_bus **pp = &chan_buses; *pp; pp = &(*pp)->kb_next)
-    if (*pp == bus) {
-      *pp = bus->kb_next;
-      bus->kb_next = NULL;
+  for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
+    if (b == bus) {
+      SLIST_REMOVE(&chan_buses, bus, kmcl_bus, kb_link);
       return;
     }
 }
@@ -577,7 +576,7 @@ void kmcl_bus_unregister(struct kmcl_bus *bus) {
 NTSTATUS VmbConvertVmbusHandleToKernelHandle(HANDLE VmbusHandle, PHANDLE KernelHandle) {
   if (!KernelHandle)
     return STATUS_INVALID_PARAMETER_2;
-  for (struct kmcl_bus *b = chan_buses; b; b = b->kb_next)
+  for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
     if ((uintptr_t)VmbusHandle == (uintptr_t)b->kb_instance_id) {
       *KernelHandle = (HANDLE)b;
       return STATUS_SUCCESS;
