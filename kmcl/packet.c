@@ -947,6 +947,8 @@ NTSTATUS kmcl_packet_complete(VMBPACKETCOMPLETION PacketCompletionContext,
       if (!NT_SUCCESS(cs))
         st = cs;
     }
+  } else if (!tok_current(t)) {
+    st = STATUS_INVALID_DEVICE_STATE; /* D2: its connection is gone, nothing sent */
   }
   tok_retire(t);
   return st;

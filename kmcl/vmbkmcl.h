@@ -266,8 +266,10 @@ NTSTATUS kmcl_packet_send_xfer_pages(VMBPACKET PacketObject, UINT16 PagesetId,
  * completed, failed or never issued: detected without reading it);
  * STATUS_INVALID_BUFFER_SIZE when the completion cannot fit the peer's ring
  * (an empty completion is sent instead, so the requester's transaction still
- * ends); STATUS_INSUFFICIENT_RESOURCES (the channel failed). The token is
- * retired in every case but the first. */
+ * ends); STATUS_INVALID_DEVICE_STATE for a token of a connection that has
+ * since closed (Disable gave up waiting for it): retired, nothing sent;
+ * STATUS_INSUFFICIENT_RESOURCES (the channel failed). The token is retired
+ * in every case but STATUS_INVALID_PARAMETER_1. */
 NTSTATUS kmcl_packet_complete(VMBPACKETCOMPLETION PacketCompletionContext,
                               PVOID PacketCompletionBuffer, UINT32 BufSize);
 
