@@ -33,6 +33,7 @@
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
+#include "sim/sim.h"
 
 #define HVSIM_GRACE_MS 2000u
 
@@ -99,30 +100,27 @@ int main(int argc, char **argv) {
     return prc > 0 ? 0 : 2;
   uint64_t start_ns = hw_now_ns();
 
-  if (inproc_mem_setup((size_t)o.ho_mem_mib << 20) != 0) {
-    fprintf(stderr, "hvsim: cannot map %lu MiB of guest memory\n", (unsigned long)o.ho_mem_mib);
+  /* The host side of the in-process system (sim/sim.h); guest_main is the guest. */
+  struct sim sys;
+  struct sim_config cfg = {
+      .sc_mem = (size_t)o.ho_mem_mib << 20,
+      .sc_emu = {.hc_refuse_msrs = o.ho_refuse_msrs},
+      .sc_srv = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace},
+      .sc_quiet = true,
+  };
+  if (sim_start(&sys, &cfg, SIM_HOST) != 0) {
+    fprintf(stderr, "hvsim: cannot set up the host (out of memory or bad --vmbus-version)\n");
     return 3;
   }
-  struct partition part;
-  if (inproc_part_init(&part) != 0) {
-    fprintf(stderr, "hvsim: cannot set up the partition\n");
-    return 3;
-  }
-  struct hvemu_config hc = {.hc_refuse_msrs = o.ho_refuse_msrs};
-  struct hvemu *emu = hvemu_create(&part, &hc);
-  struct vmbsrv_config sc = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace};
-  struct vmbsrv *srv = emu ? vmbsrv_create(emu, &sc) : NULL;
-  if (!srv) {
-    fprintf(stderr, "hvsim: cannot create the emulator (out of memory or bad --vmbus-version)\n");
-    return 3;
-  }
+  struct hvemu *emu = sys.s_emu;
+  struct vmbsrv *srv = sys.s_srv;
   char err[256];
   hvsim_dev = hostdev_create(srv, emu, &o, err, sizeof(err));
   if (!hvsim_dev) {
     fprintf(stderr, "hvsim: %s\n", err);
+    sim_down(&sys, SIM_OFF);
     return 3;
   }
-  inproc_attach(emu);
   hvsim_inner_idle = ev_idle_hook;
   ev_idle_hook = hvsim_idle;
   inproc_exit_hook = hvsim_on_exit;
@@ -160,9 +158,9 @@ int main(int argc, char **argv) {
                         ? (int64_t)((hostdev_link_up_ns(hvsim_dev) - start_ns) / 1000000u)
                         : -1,
   };
-  if (part_failed(&part))
-    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", part.p_err, part.p_err_file,
-            part.p_err_line);
+  if (part_failed(&sys.s_part))
+    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", sys.s_part.p_err, sys.s_part.p_err_file,
+            sys.s_part.p_err_line);
   const struct hvemu_stats *es = hvemu_stats(emu);
   fprintf(stderr,
           "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
@@ -176,10 +174,7 @@ int main(int argc, char **argv) {
   inproc_exit_hook = NULL;
   ev_idle_hook = NULL;
   hostdev_destroy(hvsim_dev);
-  inproc_detach();
-  vmbsrv_destroy(srv);
-  hvemu_destroy(emu);
-  part_destroy(&part);
+  sim_down(&sys, SIM_OFF);
   inproc_mem_teardown();
   return rc;
 }
