@@ -23,6 +23,7 @@
 #include "kernel/log.h"
 #include "kernel/page.h"
 #include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
 static struct sim fz;
 
@@ -75,15 +76,7 @@ static void fz_event(void *ctx, uint32_t conn, uint16_t flag) { (void)ctx, (void
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
-  static bool quiet;
-  if (!quiet) {
-    log_set_level(LOG_ERR);
-    /* Host-triggered logging is rate-limited, not silent: keep stdout out of
-     * the way (crash reports go to stderr). FUZZ_VERBOSE=1 keeps it. */
-    if (!getenv("FUZZ_VERBOSE"))
-      (void)!freopen("/dev/null", "w", stdout);
-    quiet = true;
-  }
+  fuzz_quiet();
   /* A fresh emulator (no VMBus server: the fuzzer owns its ports) and 4
    * zeroed pages the fuzzer may name: hypercall, input, SIMP, SIEFP. */
   struct sim_config cfg = {.sc_mem = 8u << 20, .sc_no_vmbus = true};

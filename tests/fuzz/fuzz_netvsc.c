@@ -16,6 +16,7 @@
 #include "kernel/event.h"
 #include "kernel/log.h"
 #include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
 static struct sim fz;
 static struct netvsp *fz_nic;
@@ -23,7 +24,7 @@ static struct netvsc *fz_nv;
 static bool fz_ready;
 
 static void fz_setup(void) {
-  log_set_level(LOG_ERR);
+  fuzz_quiet();
   struct sim_config cfg = {.sc_nic = true};
   if (sim_start(&fz, &cfg, SIM_NIC))
     abort();

@@ -13,12 +13,13 @@
 #include "kernel/event.h"
 #include "kernel/log.h"
 #include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
 static struct sim fz;
 static bool fz_ready;
 
 static void fz_setup(void) {
-  log_set_level(LOG_ERR); /* the guest logs what it drops; keep runs quiet */
+  fuzz_quiet(); /* the guest logs what it drops */
   struct sim_config cfg = {.sc_mem = 16u << 20, .sc_echo = 1, .sc_echo_tag = 1};
   if (sim_start(&fz, &cfg, SIM_CONNECTED))
     abort();

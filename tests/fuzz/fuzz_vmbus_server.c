@@ -25,6 +25,7 @@
 #include "kernel/log.h"
 #include "kernel/page.h"
 #include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
 static struct sim fz;
 
@@ -44,15 +45,7 @@ static void fz_drain(struct hvemu *hv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
-  static bool quiet;
-  if (!quiet) {
-    log_set_level(LOG_ERR);
-    /* Host-triggered logging is rate-limited, not silent: keep stdout out of
-     * the way (crash reports go to stderr). FUZZ_VERBOSE=1 keeps it. */
-    if (!getenv("FUZZ_VERBOSE"))
-      (void)!freopen("/dev/null", "w", stdout);
-    quiet = true;
-  }
+  fuzz_quiet();
   struct sim_config cfg = {.sc_srv = {.vc_monitored_offers = len & 1}, /* either kind of offer */
                            .sc_echo = 1,
                            .sc_echo_tag = 7};

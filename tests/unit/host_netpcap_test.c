@@ -37,17 +37,19 @@ static uint16_t rd16(const uint8_t *p) {
   return v;
 }
 
-static void tmp_path(char *buf, size_t len) {
-  snprintf(buf, len, "/tmp/netpcap_test_%d.pcap", (int)getpid());
+/** A capture file at this process's temporary path (left in `path`). */
+static struct netpcap *tmp_open(char path[64]) {
+  snprintf(path, 64, "/tmp/netpcap_test_%d.pcap", (int)getpid());
+  char err[256];
+  struct netpcap *pc = netpcap_open(path, err, sizeof(err));
+  assert_non_null(pc);
+  return pc;
 }
 
 static void test_format(void **state) {
   (void)state;
   char path[64];
-  tmp_path(path, sizeof(path));
-  char err[256];
-  struct netpcap *pc = netpcap_open(path, err, sizeof(err));
-  assert_non_null(pc);
+  struct netpcap *pc = tmp_open(path);
   uint8_t a[60], b[1514];
   for (unsigned i = 0; i < sizeof(a); i++)
     a[i] = (uint8_t)i;
@@ -95,10 +97,7 @@ static void test_open_errors(void **state) {
 static void test_monitor_counts(void **state) {
   (void)state;
   char path[64];
-  tmp_path(path, sizeof(path));
-  char err[256];
-  struct netpcap *pc = netpcap_open(path, err, sizeof(err));
-  assert_non_null(pc);
+  struct netpcap *pc = tmp_open(path);
 
   struct kh_nic k;
   kh_nic_host(&k, 21, NULL, NULL);

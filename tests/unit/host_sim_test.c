@@ -148,6 +148,15 @@ static void up_open(struct sim *s, struct hclient *c) {
 
 static bool cl_is_closed(void *arg) { return ((struct hclient *)arg)->closed; }
 
+/** Close the client: the ring GPADL, pages and KMCL objects it took are
+ * back; then everything down. */
+static void close_down(struct sim *s, struct hclient *c) {
+  hclient_close(c);
+  assert_int_equal(vmbsrv_stats(s->s_srv)->vs_gpadls_live, 0);
+  assert_int_equal(sim_leaks(s), 0);
+  down(s);
+}
+
 static void test_rescind_while_open(void **state) {
   (void)state;
   struct sim s;
@@ -160,9 +169,7 @@ static void test_rescind_while_open(void **state) {
   hclient_close(&c);
   /* The guest released the relid; the host dropped the ring GPADL with it. */
   assert_int_equal(st->vs_rx[VMBUS_MSG_RELID_RELEASED], 1);
-  assert_int_equal(st->vs_gpadls_live, 0);
-  assert_int_equal(sim_leaks(&s), 0);
-  down(&s);
+  close_down(&s, &c);
 }
 
 static void test_large_gpadl(void **state) {
@@ -194,10 +201,7 @@ static void test_large_gpadl(void **state) {
   VmbChannelDeleteGpadl(c.ch, handle);
   assert_int_equal(vmbsrv_stats(s.s_srv)->vs_gpadls_live, 1);
   page_free(buf, npages);
-  hclient_close(&c);
-  assert_int_equal(vmbsrv_stats(s.s_srv)->vs_gpadls_live, 0);
-  assert_int_equal(sim_leaks(&s), 0);
-  down(&s);
+  close_down(&s, &c);
 }
 
 /* Hostile host: the offer comes twice; the second is dropped, the channel
@@ -241,9 +245,7 @@ static void test_rescind_while_opening(void **state) {
   assert_int_equal(vmbsrv_stats(s.s_srv)->vs_rx[VMBUS_MSG_OPENCHANNEL_RESULT], 0);
   assert_int_equal(vmbsrv_stats(s.s_srv)->vs_tx[VMBUS_MSG_OPENCHANNEL_RESULT], 0);
   assert_int_equal(vmbsrv_stats(s.s_srv)->vs_rx[VMBUS_MSG_RELID_RELEASED], 1);
-  assert_int_equal(vmbsrv_stats(s.s_srv)->vs_gpadls_live, 0);
-  assert_int_equal(sim_leaks(&s), 0);
-  down(&s);
+  close_down(&s, &c);
 }
 
 /* UNLOAD and connect again: the device is offered again and works. */
