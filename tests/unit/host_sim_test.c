@@ -204,6 +204,16 @@ static void test_large_gpadl(void **state) {
   close_down(&s, &c);
 }
 
+/** Connect; the one offer (the echo device) opens, echoes and closes. */
+static void connect_echo_once(struct sim *s) {
+  assert_int_equal(sim_connect(s, NULL), 0);
+  assert_int_equal(vmbus_offer_count(), 1);
+  struct hclient c;
+  assert_true(hclient_open(&c, 5000));
+  round_trip(s, &c);
+  hclient_close(&c);
+}
+
 /* Hostile host: the offer comes twice; the second is dropped, the channel
  * still opens and works. */
 static void test_duplicate_offer(void **state) {
@@ -211,12 +221,7 @@ static void test_duplicate_offer(void **state) {
   struct sim s;
   up(&s, VMBUS_VERSION_WIN10_V5_3, false, SIM_HV);
   henv_fault(&s, true, VMBUS_MSG_OFFERCHANNEL, 1, VMBSRV_FAULT_DUPLICATE, 0);
-  assert_int_equal(sim_connect(&s, NULL), 0);
-  assert_int_equal(vmbus_offer_count(), 1);
-  struct hclient c;
-  assert_true(hclient_open(&c, 5000));
-  round_trip(&s, &c);
-  hclient_close(&c);
+  connect_echo_once(&s);
   down(&s);
 }
 
@@ -254,12 +259,7 @@ static void test_unload_reconnect(void **state) {
   struct sim s;
   up(&s, VMBUS_VERSION_WIN10_V5_3, false, SIM_HV);
   for (int round = 0; round < 3; round++) {
-    assert_int_equal(sim_connect(&s, NULL), 0);
-    assert_int_equal(vmbus_offer_count(), 1);
-    struct hclient c;
-    assert_true(hclient_open(&c, 5000));
-    round_trip(&s, &c);
-    hclient_close(&c);
+    connect_echo_once(&s);
     assert_int_equal(vmbus_disconnect(), 0);
     sim_settle();
     assert_int_equal(vmbsrv_version(s.s_srv), 0);
