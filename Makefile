@@ -278,7 +278,8 @@ test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM) $(FUZZ_BINS)
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --only unit $(UNIT_BINS)
 
-test-boot: $(KERNEL_ELF) $(ISO) $(VHD)
+# (hvhost --check-kvm says whether the KVM case can run)
+test-boot: $(KERNEL_ELF) $(ISO) $(VHD) $(HVHOST)
 	$(Q)tests/run.sh --only boot
 
 test-e2e: $(KERNEL_ELF) $(HVHOST)
