@@ -8,7 +8,7 @@
  * server (host/vmbus_server.c), all driven by the kernel's one event loop.
  * It parses the kernel command line into kernel_cmdline, calls guest_main()
  * (kernel/guest.h) and ends with
- *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
+ *   hvsim: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
  * Exit status: the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage,
  * 3 host error (hostopt_exit_status).
  *
@@ -91,6 +91,34 @@ static int hvsim_run_guest(void) {
   return status;
 }
 
+/* Guest memory, partition, emulator and VMBus server (sim/sim.h: the host
+ * side of the in-process system; guest_main is the guest), then the devices.
+ * 0, or -1 with the reason in err; what was created is in sys (and
+ * hvsim_dev) either way, for hvsim_teardown. */
+static int hvsim_build(struct sim *sys, const struct hostopt *o, char *err, size_t errlen) {
+  struct sim_config cfg = {
+      .sc_mem = (size_t)o->ho_mem_mib << 20,
+      .sc_emu = {.hc_refuse_msrs = o->ho_refuse_msrs},
+      .sc_srv = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace},
+      .sc_quiet = true, /* a guest cut off at its timeout keeps its pages */
+  };
+  if (sim_start(sys, &cfg, SIM_HOST) != 0) {
+    snprintf(err, errlen, "cannot set up the host (memory, or a bad --vmbus-version)");
+    return -1;
+  }
+  hvsim_dev = hostdev_create(sys->s_srv, sys->s_emu, o, err, errlen);
+  return hvsim_dev ? 0 : -1;
+}
+
+/* Everything hvsim_build created, in reverse. */
+static void hvsim_teardown(struct sim *sys) {
+  hostdev_destroy(hvsim_dev);
+  hvsim_dev = NULL;
+  sim_down(sys, SIM_OFF);
+  if (inproc_mem_base())
+    inproc_mem_teardown();
+}
+
 int main(int argc, char **argv) {
   struct hostopt o;
   memset(&o, 0, sizeof(o));
@@ -100,27 +128,14 @@ int main(int argc, char **argv) {
     return prc > 0 ? 0 : 2;
   uint64_t start_ns = hw_now_ns();
 
-  /* The host side of the in-process system (sim/sim.h); guest_main is the guest. */
   struct sim sys;
-  struct sim_config cfg = {
-      .sc_mem = (size_t)o.ho_mem_mib << 20,
-      .sc_emu = {.hc_refuse_msrs = o.ho_refuse_msrs},
-      .sc_srv = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace},
-      .sc_quiet = true,
-  };
-  if (sim_start(&sys, &cfg, SIM_HOST) != 0) {
-    fprintf(stderr, "hvsim: cannot set up the host (out of memory or bad --vmbus-version)\n");
-    return 3;
-  }
-  struct hvemu *emu = sys.s_emu;
-  struct vmbsrv *srv = sys.s_srv;
   char err[256];
-  hvsim_dev = hostdev_create(srv, emu, &o, err, sizeof(err));
-  if (!hvsim_dev) {
+  if (hvsim_build(&sys, &o, err, sizeof(err)) != 0) {
     fprintf(stderr, "hvsim: %s\n", err);
-    sim_down(&sys, SIM_OFF);
+    hvsim_teardown(&sys);
     return 3;
   }
+  struct vmbsrv *srv = sys.s_srv;
   hvsim_inner_idle = ev_idle_hook;
   ev_idle_hook = hvsim_idle;
   inproc_exit_hook = hvsim_on_exit;
@@ -151,30 +166,22 @@ int main(int argc, char **argv) {
       .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
       .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
       .oc_link = hostdev_link(hvsim_dev),
-      .oc_connected_ms = vmbsrv_alloffers_ns(srv)
-                             ? (int64_t)((vmbsrv_alloffers_ns(srv) - start_ns) / 1000000u)
-                             : -1,
-      .oc_link_ms = hostdev_link_up_ns(hvsim_dev)
-                        ? (int64_t)((hostdev_link_up_ns(hvsim_dev) - start_ns) / 1000000u)
-                        : -1,
+      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
+      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
   };
   if (part_failed(&sys.s_part))
     fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", sys.s_part.p_err, sys.s_part.p_err_file,
             sys.s_part.p_err_line);
-  const struct hvemu_stats *es = hvemu_stats(emu);
+  const struct hvemu_stats *es = hvemu_stats(sys.s_emu);
   fprintf(stderr,
           "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
           "eom=%lu sint_raised=%lu gp=%lu\n",
           (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
           (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
           (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
-  hostdev_print_stats(hvsim_dev, stderr, "hvsim");
-  hostopt_print_summary(stdout, &oc);
-  int rc = hostopt_exit_status(&oc);
+  int rc = hostopt_report(&o, &oc, hvsim_dev);
   inproc_exit_hook = NULL;
   ev_idle_hook = NULL;
-  hostdev_destroy(hvsim_dev);
-  sim_down(&sys, SIM_OFF);
-  inproc_mem_teardown();
+  hvsim_teardown(&sys);
   return rc;
 }

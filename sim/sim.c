@@ -158,20 +158,25 @@ static int sim_nic_up(struct sim *s) {
   return 0;
 }
 
-/* Reach phase s_phase + 1. */
+static void sim_host_down(struct sim *s);
+
+/* Reach phase s_phase + 1; a step that fails undoes what it did. */
 static int sim_step_up(struct sim *s) {
   int rc;
   switch (s->s_phase) {
   case SIM_OFF:
-    rc = sim_host_up(s);
+    if ((rc = sim_host_up(s)))
+      sim_host_down(s);
     break;
   case SIM_HV:
     return sim_connect(s, NULL);
   case SIM_HOST:
-    rc = sim_hv_up();
+    if ((rc = sim_hv_up()))
+      hv_shutdown();
     break;
   default:
-    rc = sim_nic_up(s);
+    if ((rc = sim_nic_up(s)))
+      sim_nic_guest_down(&s->s_nic);
     break;
   }
   if (rc)
@@ -259,7 +264,7 @@ static void sim_step_down(struct sim *s) {
 
 unsigned sim_down(struct sim *s, enum sim_phase to) {
   if (s->s_phase <= to)
-    return sim_leaks(s);
+    return 0;
   while (s->s_phase > to)
     sim_step_down(s);
   if (s->s_cfg.sc_quiet)

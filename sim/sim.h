@@ -123,7 +123,8 @@ struct sim {
 
 /** Start afresh from `cfg` (NULL: defaults) and bring the system up to
  * phase `to`. 0, or a negative errno of the step that failed (a message on
- * stderr says which); the phases reached stay up for sim_down. */
+ * stderr says which): that step is undone, the phases reached before it
+ * stay up for sim_down. */
 int sim_start(struct sim *s, const struct sim_config *cfg, enum sim_phase to);
 /** Bring a started system up from its phase to `to` (same result). */
 int sim_up(struct sim *s, enum sim_phase to);
@@ -134,8 +135,8 @@ int sim_connect(struct sim *s, const struct vmbus_options *o);
 /** Take the phases above `to` down in reverse (server faults cleared
  * first, the event loop settled after each step), then compare the
  * counters with the baseline of `to`. Returns the number that differ
- * (printed; 0 and nothing printed with sc_quiet). Down to SIM_OFF the arena
- * stays mapped for the next start. */
+ * (printed; 0 and nothing printed with sc_quiet or when nothing was above
+ * `to`). Down to SIM_OFF the arena stays mapped for the next start. */
 unsigned sim_down(struct sim *s, enum sim_phase to);
 /** Settle, then compare the counters with the current phase's baseline:
  * the number that differ (printed). */

@@ -93,6 +93,16 @@ sc() {
   else t_fail "$name" "see above"; fi
 }
 
+# t_no_sanitizer NAME LOG...: a user's ordinary errors (these logs) end
+# without a sanitizer report.
+t_no_sanitizer() {
+  local name=$1 bad
+  shift
+  if bad=$(grep -l Sanitizer "$@"); then
+    t_fail "$name" "a sanitizer report on an ordinary error: $bad"
+  else t_pass "$name"; fi
+}
+
 # t_pcap_check NAME LOG PCAP PROG: the capture of the peer-traffic scenario
 # read by tshark: Ethernet frames only, ARP, the 100 echo requests and
 # replies, 2 x 1472 UDP echoes, and exactly the frames PROG's NIC counted

@@ -13,9 +13,18 @@ hvsim=${1:-build/hvsim}
 out=build/test-logs/sim
 mkdir -p "$out"
 
-# The summary line's prefix, and hvsim's own lines' (tests/scenarios.sh).
-S=hvhost H=hvsim
+# The summary line's prefix and hvsim's own lines' (tests/scenarios.sh).
+S=hvsim H=hvsim
 t_scenarios sim 30 60 "$hvsim"
 t_pcap_check pcap-tshark "$out/peer-traffic.log" "$out/peer.pcap" "$H"
+
+# A bad option value: one line naming it, the usage line, status 2; and no
+# sanitizer report on any of the ordinary errors.
+"$hvsim" --timeout=soon >"$out/bad-value.log" 2>&1 </dev/null; rc=$?
+if [ $rc -eq 2 ] && grep -q "^hvsim: bad value 'soon' for --timeout$" "$out/bad-value.log" &&
+   [ "$(wc -l <"$out/bad-value.log")" -eq 2 ]; then
+  t_pass bad-option-value
+else t_fail bad-option-value "status $rc: $(head -c 300 "$out/bad-value.log")"; fi
+t_no_sanitizer no-sanitizer-noise "$out"/{bad-value,tap-missing,pcap-bad-path,usage-mem,usage-vmbus-version}.log
 
 t_summary sim
