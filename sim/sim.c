@@ -168,12 +168,12 @@ static int sim_step_up(struct sim *s) {
     if ((rc = sim_host_up(s)))
       sim_host_down(s);
     break;
-  case SIM_HV:
-    return sim_connect(s, NULL);
   case SIM_HOST:
     if ((rc = sim_hv_up()))
       hv_shutdown();
     break;
+  case SIM_HV:
+    return sim_connect(s, NULL);
   default:
     if ((rc = sim_nic_up(s)))
       sim_nic_guest_down(&s->s_nic);
