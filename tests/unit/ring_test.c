@@ -527,6 +527,52 @@ static bool check_payload(const uint8_t *p, uint32_t len, uint64_t seq) {
 #define RANDOM_PKTS 1000000u
 #define RANDOM_MAXPAY 1500u
 
+/* Reads the next packet into `in` and checks it is packet `seq` of the
+ * random traffic (trans_id, length, payload). Returns its payload length,
+ * or -1 when the ring is empty. */
+static int read_checked(struct ring *rx, uint8_t *in, uint32_t size, uint64_t seq) {
+  uint32_t len;
+  int rc = ring_read(rx, in, size, &len);
+  if (rc == -EAGAIN)
+    return -1;
+  assert_int_equal(rc, 0);
+  struct vmpacket_descriptor d;
+  memcpy(&d, in, sizeof(d));
+  if (d.trans_id != seq)
+    fail_msg("packet %llu arrived as %llu", (unsigned long long)seq,
+             (unsigned long long)d.trans_id);
+  uint32_t plen = pkt_len_of(seq, RANDOM_MAXPAY);
+  assert_int_equal(len, RING_ALIGN8(16 + plen));
+  if (!check_payload(in + 16, plen, seq))
+    fail_msg("packet %llu payload differs", (unsigned long long)seq);
+  return (int)plen;
+}
+
+/* Reads and checks up to `n` packets from *seq on (read_checked), then
+ * commits. Advances *seq; returns the payload bytes read. */
+static uint64_t read_batch_checked(struct ring *rx, uint8_t *in, uint32_t size, unsigned n,
+                                   uint64_t *seq) {
+  uint64_t bytes = 0;
+  for (unsigned i = 0; i < n; i++) {
+    int plen = read_checked(rx, in, size, *seq);
+    if (plen < 0)
+      break;
+    bytes += (unsigned)plen;
+    (*seq)++;
+  }
+  ring_read_commit(rx);
+  return bytes;
+}
+
+/* After a random run of `pkts` packets: the ring is empty and both ends
+ * counted the same packets and bytes. */
+static void check_drained(struct tring *t, uint8_t *in, uint32_t size, uint64_t pkts) {
+  uint32_t len;
+  assert_int_equal(ring_read(&t->rx, in, size, &len), -EAGAIN);
+  assert_true(t->tx.r_stat_pkts == pkts && t->rx.r_stat_pkts == pkts);
+  assert_true(t->tx.r_stat_bytes == t->rx.r_stat_bytes);
+}
+
 static void test_random_traffic(void **state) {
   (void)state;
   struct tring t;
@@ -551,32 +597,10 @@ static void test_random_traffic(void **state) {
       wseq++;
     }
     /* Consumer: a random batch, then commit. */
-    unsigned batch = (unsigned)(rng_next(&rs) % 8);
-    for (unsigned i = 0; i < batch; i++) {
-      uint32_t len;
-      int rc = ring_read(&t.rx, in, sizeof(in), &len);
-      if (rc == -EAGAIN)
-        break;
-      assert_int_equal(rc, 0);
-      struct vmpacket_descriptor d;
-      memcpy(&d, in, sizeof(d));
-      if (d.trans_id != rseq)
-        fail_msg("packet %llu arrived as %llu", (unsigned long long)rseq,
-                 (unsigned long long)d.trans_id);
-      uint32_t plen = pkt_len_of(rseq, RANDOM_MAXPAY);
-      assert_int_equal(len, RING_ALIGN8(16 + plen));
-      if (!check_payload(in + 16, plen, rseq))
-        fail_msg("packet %llu payload differs", (unsigned long long)rseq);
-      sum_r += plen;
-      rseq++;
-    }
-    ring_read_commit(&t.rx);
+    sum_r += read_batch_checked(&t.rx, in, sizeof(in), (unsigned)(rng_next(&rs) % 8), &rseq);
   }
-  uint32_t len;
-  assert_int_equal(ring_read(&t.rx, in, sizeof(in), &len), -EAGAIN);
+  check_drained(&t, in, sizeof(in), RANDOM_PKTS);
   assert_true(sum_w == sum_r);
-  assert_true(t.tx.r_stat_pkts == RANDOM_PKTS && t.rx.r_stat_pkts == RANDOM_PKTS);
-  assert_true(t.tx.r_stat_bytes == t.rx.r_stat_bytes);
   assert_true(signals_tx > 0);
   tring_close(&t);
 }
@@ -600,12 +624,14 @@ static void *producer_thread(void *arg) {
   return NULL;
 }
 
-static void test_two_threads(void **state) {
-  (void)state;
+/* Runs `producer` on a second thread against a fresh ring while this thread
+ * reads THREAD_PKTS packets, committing every 8, and checks each one's
+ * sequence number, length and payload; the producer returns NULL on success. */
+static void run_two_threads(void *(*producer)(void *)) {
   struct tring t;
   tring_open(&t, PAGE);
   pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, producer_thread, &t), 0);
+  assert_int_equal(pthread_create(&th, NULL, producer, &t), 0);
   static uint8_t in[16 + 1024 + 8];
   uint64_t seq = 0;
   bool bad = false;
@@ -637,6 +663,11 @@ static void test_two_threads(void **state) {
   assert_null(ret);
   assert_true(seq == THREAD_PKTS);
   tring_close(&t);
+}
+
+static void test_two_threads(void **state) {
+  (void)state;
+  run_two_threads(producer_thread);
 }
 
 /* ---- hostile peer ------------------------------------------------------------------- */
@@ -1135,31 +1166,10 @@ static void test_batch_random(void **state) {
     }
     signals += sig;
     wseq += done;
-    unsigned rb = (unsigned)(rng_next(&rs) % (2 * MAXB));
-    for (unsigned i = 0; i < rb; i++) {
-      uint32_t len;
-      int rc = ring_read(&t.rx, in, sizeof(in), &len);
-      if (rc == -EAGAIN)
-        break;
-      assert_int_equal(rc, 0);
-      struct vmpacket_descriptor d;
-      memcpy(&d, in, sizeof(d));
-      if (d.trans_id != rseq)
-        fail_msg("packet %llu arrived as %llu", (unsigned long long)rseq,
-                 (unsigned long long)d.trans_id);
-      uint32_t plen = pkt_len_of(rseq, RANDOM_MAXPAY);
-      assert_int_equal(len, RING_ALIGN8(16 + plen));
-      if (!check_payload(in + 16, plen, rseq))
-        fail_msg("packet %llu payload differs", (unsigned long long)rseq);
-      rseq++;
-    }
-    ring_read_commit(&t.rx);
+    read_batch_checked(&t.rx, in, sizeof(in), (unsigned)(rng_next(&rs) % (2 * MAXB)), &rseq);
   }
-  uint32_t len;
-  assert_int_equal(ring_read(&t.rx, in, sizeof(in), &len), -EAGAIN);
+  check_drained(&t, in, sizeof(in), BATCH_RANDOM_PKTS);
   assert_true(wseq == BATCH_RANDOM_PKTS);
-  assert_true(t.tx.r_stat_pkts == BATCH_RANDOM_PKTS && t.rx.r_stat_pkts == BATCH_RANDOM_PKTS);
-  assert_true(t.tx.r_stat_bytes == t.rx.r_stat_bytes);
   assert_true(signals > 0);
   tring_close(&t);
 }
@@ -1201,41 +1211,7 @@ static void *batch_producer_thread(void *arg) {
 
 static void test_batch_two_threads(void **state) {
   (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
-  pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, batch_producer_thread, &t), 0);
-  static uint8_t in[16 + 1024 + 8];
-  uint64_t seq = 0;
-  bool bad = false;
-  while (seq < THREAD_PKTS && !bad) {
-    uint32_t len;
-    int rc = ring_read(&t.rx, in, sizeof(in), &len);
-    if (rc == -EAGAIN) {
-      ring_read_commit(&t.rx);
-      __builtin_ia32_pause();
-      continue;
-    }
-    if (rc != 0) {
-      bad = true;
-      break;
-    }
-    struct vmpacket_descriptor d;
-    memcpy(&d, in, sizeof(d));
-    uint32_t plen = pkt_len_of(seq, 1024);
-    if (d.trans_id != seq || len != RING_ALIGN8(16 + plen) || !check_payload(in + 16, plen, seq))
-      bad = true;
-    seq++;
-    if ((seq & 7) == 0)
-      ring_read_commit(&t.rx);
-  }
-  ring_read_commit(&t.rx);
-  void *ret;
-  pthread_join(th, &ret);
-  assert_false(bad);
-  assert_null(ret);
-  assert_true(seq == THREAD_PKTS);
-  tring_close(&t);
+  run_two_threads(batch_producer_thread);
 }
 
 static const struct CMUnitTest tests[] = {
