@@ -186,8 +186,7 @@ static void test_init_only_while_disabled(void **state) {
   assert_int_equal(VmbServerChannelInitSetFlags(p.s.ch, 0), STATUS_INVALID_PARAMETER_1);
   VmbChannelDisable(p.s.ch);
   assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 100), STATUS_SUCCESS);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_duplicate_offer(void **state) {
@@ -202,8 +201,7 @@ static void test_duplicate_offer(void **state) {
   assert_int_equal(VmbChannelEnable(s2.ch), STATUS_INVALID_DEVICE_STATE);
   assert_int_equal(s2.ch->ch_conn, KC_DISABLED);
   VmbChannelCleanup(s2.ch);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static struct timer unmap_later;
@@ -363,8 +361,7 @@ static void test_refused_in_callbacks(void **state) {
   assert_int_equal(kh_send(&p.s, msg, 8, 0), STATUS_SUCCESS);
   lb_pump();
   assert_int_equal(disable_in_process, KC_OPEN);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_token_api_errors(void **state) {
@@ -388,8 +385,7 @@ static void test_token_api_errors(void **state) {
   VmbChannelPacketComplete(NULL, NULL, 0); /* logged, no crash */
   kh_complete_held(&p.s);
   assert_true(kh_wait_comp(&p.c, 1));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 #define UPQ_N 1000

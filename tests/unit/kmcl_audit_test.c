@@ -29,19 +29,13 @@ static bool both_started(void *arg) {
  * `server_max_pkt`; not enabled. */
 static void small_rings_alloc(struct kh_pair *p, uint32_t server_max_pkt) {
   kh_pair_alloc(p);
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->c.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelInitSetMaximumExternalData(p->c.ch, 4096, 1), STATUS_SUCCESS);
-  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p->c.ch, 2, 2), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->s.ch, server_max_pkt), STATUS_SUCCESS);
+  kh_pair_small_rings(p, 1024, 2, server_max_pkt);
 }
 
 /** small_rings_alloc, then both enabled, the server started, pumped. */
 static void small_rings_open(struct kh_pair *p, uint32_t server_max_pkt) {
   small_rings_alloc(p, server_max_pkt);
-  assert_int_equal(VmbChannelEnable(p->s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p->s.ch);
-  assert_int_equal(VmbChannelEnable(p->c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(p, true);
 }
 
 /* D2: Disable gives up on a held packet; the next connection starts with
@@ -76,8 +70,7 @@ static void test_d2_timed_out_disable_stays_in_its_connection(void **state) {
   assert_int_equal(kh_send(&p.c, msg, sizeof(msg), WAIT), STATUS_SUCCESS);
   assert_true(kh_wait_comp(&p.c, 2)); /* the new connection works */
   assert_int_equal(p.c.comp_status, STATUS_SUCCESS);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D3: a packet that can never fit the peer's ring fails at the call, the
@@ -118,8 +111,7 @@ static void test_d3_oversized_send_fails_at_the_call(void **state) {
   assert_int_equal(kh_send(&p.s, body, sizeof(body), 0), STATUS_SUCCESS);
   assert_true(kh_wait_rx(&p.c, 1)); /* later sends are delivered */
   assert_int_equal(p.c.rx_order[0], 0x33);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D4: a completion too large for the requester's ring fails visibly to the
@@ -143,8 +135,7 @@ static void test_d4_oversized_completion_ends_the_transaction(void **state) {
   assert_int_equal(p.c.comp_len, 0);
   assert_false(kmcl_channel_failed(p.s.ch));
   assert_false(kmcl_channel_failed(p.c.ch));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D5: an offer for VTL 2 is not shown to the (VTL 0) client. */
@@ -154,10 +145,7 @@ static void test_d5_target_vtl_reaches_the_offer(void **state) {
   struct kh_pair p;
   kh_pair_alloc(&p);
   assert_int_equal(VmbServerChannelInitSetTargetVtl(p.s.ch, 2), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   assert_int_equal(lb_stats(p.lb)->st_offers, 1);
   assert_int_equal(lb_stats(p.lb)->st_opens, 0);
   assert_false(p.c.open);
@@ -168,8 +156,7 @@ static void test_d5_target_vtl_reaches_the_offer(void **state) {
   assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
   VmbChannelStart(p.s.ch);
   assert_true(kh_wait(both_started, &p, 2000));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D7: A deferred at dispatch level: nothing after it is delivered before
@@ -198,8 +185,7 @@ static void test_d7_defer_keeps_order_and_counts(void **state) {
   assert_int_equal(p.s.rx_order[2], 3);
   assert_true(p.s.rx_passive_seen); /* A ran at passive level */
   assert_int_equal(p.s.proc_done_total, 3);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D8: completing a token again after it was completed is refused without
@@ -222,8 +208,7 @@ static void test_d8_second_completion_is_detected(void **state) {
   assert_true(kh_wait_comp(&p.c, 1));
   lb_pump();
   assert_int_equal(p.c.comp_count, 1);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D9: Pause, Disable, Enable on a client: running again (Started and
@@ -246,8 +231,7 @@ static void test_d9_pause_does_not_survive_disable(void **state) {
   lb_pump();
   assert_string_equal(kh_log_tag('C', from), "C:Opened");
   VmbChannelStart(p.c.ch);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D10 (a): no completion packet is written unless the sender asked. */
@@ -265,8 +249,7 @@ static void test_d10_no_completion_unless_requested(void **state) {
   assert_int_equal(p.s.ch->ch_out.r_ctl->write_index, w0); /* nothing written */
   assert_int_equal(p.s.ch->ch_outstanding, 0);
   assert_false(kmcl_channel_failed(p.c.ch));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D10 (b): VmbChannelInitSetMaximumExternalData's size and chain limits. */
@@ -307,8 +290,7 @@ static void test_d10_external_data_limits(void **state) {
     kmcl_mdl_free(m[i]);
   kmcl_mdl_free(three_pages);
   page_free(mem, 3);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* D10 (c): SendSynchronousRequest "waits for the response" also without
@@ -326,8 +308,7 @@ static void test_d10_sync_request_waits_for_the_response(void **state) {
   assert_int_equal(n, sizeof(msg)); /* the server's echo */
   assert_memory_equal(resp, msg, sizeof(msg));
   assert_int_equal(p.s.rx_count, 1);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static const struct CMUnitTest tests[] = {

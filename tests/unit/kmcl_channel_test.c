@@ -32,8 +32,7 @@ static void test_open_order(void **state) {
                                      "C:Opened C:Started C:PostStarted");
   assert_int_equal(p.c.ch->ch_conn, KC_OPEN);
   assert_int_equal(p.s.ch->ch_conn, KC_OPEN);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_client_disable_and_reopen(void **state) {
@@ -57,8 +56,7 @@ static void test_client_disable_and_reopen(void **state) {
                                         "C:Opened C:Started C:PostStarted");
   assert_int_equal(kh_send(&p.c, msg, sizeof(msg), 0), STATUS_SUCCESS);
   assert_true(kh_wait_rx(&p.s, 1));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_server_disable_rescinds(void **state) {
@@ -76,17 +74,13 @@ static void test_server_disable_rescinds(void **state) {
   assert_int_equal(lb_stats(p.lb)->st_rescinds, 1);
   /* A new offer and a new Enable on the client connect them again. */
   mark = kh_log_len();
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   assert_string_equal(kh_log_str(mark), "S:Opened S:Started S:PostStarted "
                                         "C:Opened C:Started C:PostStarted");
   assert_int_equal(kh_send(&p.c, msg, sizeof(msg), VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
                    STATUS_SUCCESS);
   assert_true(kh_wait_comp(&p.c, 1));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_host_rescind(void **state) {
@@ -101,8 +95,7 @@ static void test_host_rescind(void **state) {
   /* Each endpoint in its documented order; the two interleave freely. */
   assert_string_equal(kh_log_tag('S', mark), "S:Suspend S:Closed");
   assert_string_equal(kh_log_tag('C', mark), "C:Suspend C:Closed");
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_pause_start_server(void **state) {
@@ -124,8 +117,7 @@ static void test_pause_start_server(void **state) {
   assert_true(kh_wait_comp(&p.c, 1));
   assert_int_equal(p.s.rx_count, 1);
   assert_int_equal(p.c.comp_status, STATUS_SUCCESS);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_pause_waits_for_outstanding(void **state) {
@@ -150,8 +142,7 @@ static void test_pause_waits_for_outstanding(void **state) {
   assert_int_equal(p.c.comp_buf[1], 0xc1);
   p.s.hold = false;
   VmbChannelStart(p.s.ch);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_server_start_after_open(void **state) {
@@ -159,9 +150,7 @@ static void test_server_start_after_open(void **state) {
   kh_setup();
   struct kh_pair p;
   kh_pair_alloc(&p);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, false);
   /* The server never called Start: only Opened on its side (a) 5. */
   assert_string_equal(kh_log_str(0), "S:Opened C:Opened C:Started C:PostStarted");
   assert_int_equal(kh_send(&p.c, msg, sizeof(msg), 0), STATUS_SUCCESS);
@@ -172,8 +161,7 @@ static void test_server_start_after_open(void **state) {
   assert_string_equal(kh_log_str(mark), "S:Started S:PostStarted");
   assert_true(kh_wait_rx(&p.s, 1));
   assert_memory_equal(p.s.rx_last, msg, sizeof(msg));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_client_pause_armed_before_enable(void **state) {
@@ -183,16 +171,12 @@ static void test_client_pause_armed_before_enable(void **state) {
   kh_pair_alloc(&p);
   VmbChannelPause(p.c.ch); /* Disabled: arms an automatic pause */
   assert_int_equal(kh_log_len(), 0);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   assert_string_equal(kh_log_str(0), "S:Opened S:Started S:PostStarted C:Opened");
   unsigned mark = kh_log_len();
   VmbChannelStart(p.c.ch);
   assert_string_equal(kh_log_str(mark), "C:Started C:PostStarted");
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_server_opened_fails(void **state) {
@@ -218,8 +202,7 @@ static void test_server_opened_fails(void **state) {
   lb_pump();
   assert_string_equal(kh_log_str(mark), "S:Opened S:Started S:PostStarted "
                                         "C:Opened C:Started C:PostStarted");
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_client_opened_fails(void **state) {
@@ -239,8 +222,7 @@ static void test_client_opened_fails(void **state) {
   assert_string_equal(kh_log_tag('S', 0), "S:Opened S:Started S:PostStarted S:Suspend S:Closed");
   assert_int_equal(p.c.pnp_status, STATUS_DEVICE_NOT_CONNECTED);
   assert_int_equal(p.s.ch->ch_conn, KC_ENABLED);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_host_refuses_open(void **state) {
@@ -254,8 +236,7 @@ static void test_host_refuses_open(void **state) {
   assert_true(kh_wait(is_disabled, p.c.ch, 1000));
   assert_string_equal(kh_log_str(0), "C:PnpFailure");
   assert_int_equal(p.c.pnp_status, STATUS_ACCESS_DENIED);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_disable_cancels_and_waits(void **state) {
@@ -280,8 +261,7 @@ static void test_disable_cancels_and_waits(void **state) {
   lb_pump();
   assert_string_equal(kh_log_str(mark), "C:Suspend C:Closed S:Suspend S:holding4 S:Closed");
   assert_int_equal(p.s.ch->ch_outstanding, 0);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_queued_before_open_sent_after(void **state) {
@@ -298,8 +278,7 @@ static void test_queued_before_open_sent_after(void **state) {
   assert_int_equal(p.c.comp_count, 0);
   assert_true(kh_wait_rx(&p.s, 1));
   assert_true(kh_wait_comp(&p.c, 1));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_queued_never_sent_cancelled(void **state) {
@@ -313,8 +292,7 @@ static void test_queued_never_sent_cancelled(void **state) {
   VmbChannelDisable(p.c.ch);
   assert_int_equal(p.c.comp_cancelled, 1);
   assert_string_equal(kh_log_str(0), "");
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_interface_instance_and_mmio(void **state) {
@@ -328,10 +306,7 @@ static void test_interface_instance_and_mmio(void **state) {
   const GUID zero = {0};
   assert_memory_equal(&g, &zero, sizeof(g)); /* targeted NULL: zeros */
   assert_int_equal(VmbServerChannelInitSetMmioMegabytes(p.s.ch, 4, 2), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   VmbChannelGetInterfaceInstance(p.c.ch, &g);
   assert_memory_equal(&g, &kh_instance, sizeof(g));
   VmbChannelGetInterfaceInstance(p.s.ch, &g);
@@ -340,8 +315,7 @@ static void test_interface_instance_and_mmio(void **state) {
   VmbChannelGetMmioSpace(p.c.ch, &a, &s);
   assert_true(a != 0);
   assert_int_equal(s, 6u << 20);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_interrupt_latency(void **state) {
@@ -360,16 +334,12 @@ static void test_interrupt_latency(void **state) {
   /* Monitored offer: the previous value comes back. */
   kh_pair_alloc(&p);
   lb_set_monitored(p.lb, true);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   assert_int_equal(VmbChannelSetInterruptLatency(p.c.ch, 100, &old), STATUS_SUCCESS);
   assert_int_equal(old, 0);
   assert_int_equal(VmbChannelSetInterruptLatency(p.c.ch, 200, &old), STATUS_SUCCESS);
   assert_int_equal(old, 100);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_passive_processing(void **state) {
@@ -378,10 +348,7 @@ static void test_passive_processing(void **state) {
   struct kh_pair p;
   kh_pair_alloc(&p);
   VmbChannelSetIncomingProcessingAtPassive(p.s.ch, TRUE);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   for (int i = 0; i < 5; i++)
     assert_int_equal(kh_send(&p.c, msg, sizeof(msg), 0), STATUS_SUCCESS);
   assert_true(kh_wait_rx(&p.s, 5));
@@ -390,8 +357,7 @@ static void test_passive_processing(void **state) {
   assert_int_equal(kh_send(&p.s, msg, sizeof(msg), 0), STATUS_SUCCESS);
   assert_true(kh_wait_rx(&p.c, 1));
   assert_false(p.c.rx_at_passive);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_defer_to_passive(void **state) {
@@ -406,8 +372,7 @@ static void test_defer_to_passive(void **state) {
   assert_false(p.s.defer_once);
   assert_true(p.s.rx_at_passive); /* redelivered at passive level */
   assert_true(kh_wait_comp(&p.c, 1));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_transaction_quota(void **state) {
@@ -431,8 +396,7 @@ static void test_transaction_quota(void **state) {
   assert_true(kh_wait_rx(&p.s, 5));
   kh_complete_held(&p.s);
   assert_true(kh_wait_comp(&p.c, 5));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_cleanup_needs_disabled(void **state) {
@@ -443,8 +407,7 @@ static void test_cleanup_needs_disabled(void **state) {
   VmbChannelCleanup(p.c.ch); /* ignored: still enabled */
   assert_true(chan_valid(p.c.ch));
   assert_int_equal(kmcl_live_channels, 2);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_processing_complete(void **state) {
@@ -462,8 +425,7 @@ static void test_processing_complete(void **state) {
   /* One batch of six: one ProcessingComplete(6) once the ring is empty. */
   assert_int_equal(p.s.proc_done_calls, 1);
   assert_int_equal(p.s.proc_done_total, 6);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -85,8 +85,7 @@ static void test_inband_round_trip(void **state) {
   assert_int_equal(p.c.rx_last_len, 24);
   assert_memory_equal(p.c.rx_last, msg, 21);
   assert_int_equal(p.c.rx_last[21], 0);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_no_wait_completes_when_in_ring(void **state) {
@@ -101,8 +100,7 @@ static void test_no_wait_completes_when_in_ring(void **state) {
   assert_int_equal(p.s.rx_count, 0);
   VmbChannelStart(p.s.ch);
   assert_true(kh_wait_rx(&p.s, 1));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_wire_format_inband(void **state) {
@@ -135,8 +133,7 @@ static void test_wire_format_inband(void **state) {
   assert_int_equal(r->r_ctl->write_index, w0 + 64);
   VmbChannelStart(p.s.ch);
   assert_true(kh_wait_comp(&p.c, 2));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_gpa_direct_mdl(void **state) {
@@ -221,8 +218,7 @@ static void test_gpa_direct_mdl(void **state) {
   VmbPacketFree(pkt);
   kmcl_mdl_free(mdl);
   page_free(buf, 2);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_mdl_chain(void **state) {
@@ -249,8 +245,7 @@ static void test_mdl_chain(void **state) {
   kmcl_mdl_free(m2);
   page_free(a, 1);
   page_free(b, 1);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_xfer_pages_receive(void **state) {
@@ -296,8 +291,7 @@ static void test_xfer_pages_receive(void **state) {
   assert_true(kmcl_channel_failed(p.c.ch));
   VmbChannelDeleteGpadl(p.c.ch, gh);
   page_free(rb, 4);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_full_ring_queue_and_drain(void **state) {
@@ -306,14 +300,8 @@ static void test_full_ring_queue_and_drain(void **state) {
   struct kh_pair p;
   kh_pair_alloc(&p);
   /* 2 pages per direction: 4 KiB of data each way. */
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
-  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 2, 2), STATUS_SUCCESS);
-  /* D3: the server's packets must fit the client's 4 KiB ring, or it refuses the open. */
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_small_rings(&p, 1024, 2, 1024);
+  kh_pair_enable(&p, false);
   assert_int_equal(p.c.ch->ch_out.r_size, 4096);
   /* Server not started: nothing is read. 20 x 1000 bytes cannot fit. */
   uint8_t b[1000];
@@ -334,8 +322,7 @@ static void test_full_ring_queue_and_drain(void **state) {
   assert_int_equal(p.c.ch->ch_out.r_ctl->pending_send_sz, 0);
   assert_int_equal(p.s.rx_last[0], 19);              /* in order: the last one last */
   assert_true(lb_stats(p.lb)->st_sig_to_client > 0); /* pending_send_sz wake-ups */
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_random_sizes_through_small_ring(void **state) {
@@ -343,14 +330,8 @@ static void test_random_sizes_through_small_ring(void **state) {
   kh_setup();
   struct kh_pair p;
   kh_pair_alloc(&p);
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 3000), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
-  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 3, 3), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 3000), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_small_rings(&p, 3000, 3, 3000);
+  kh_pair_enable(&p, true);
   uint8_t *b = malloc(3000);
   uint64_t sum = 0;
   uint32_t seed = 12345, n = 20000;
@@ -371,8 +352,7 @@ static void test_random_sizes_through_small_ring(void **state) {
   assert_int_equal(p.c.comp_status, STATUS_SUCCESS);
   assert_int_equal(p.c.ch->ch_xid_busy, 0);
   free(b);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_sync_request(void **state) {
@@ -409,8 +389,7 @@ static void test_sync_request(void **state) {
   assert_int_equal(VmbChannelSendSynchronousRequest(p.c.ch, msg, 24, NULL, 0, NULL, NULL, &to),
                    STATUS_SUCCESS);
   assert_true(kh_wait_rx(&p.s, 3)); /* the echo, the held one, this one */
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_sync_request_no_room(void **state) {
@@ -418,14 +397,8 @@ static void test_sync_request_no_room(void **state) {
   kh_setup();
   struct kh_pair p;
   kh_pair_alloc(&p);
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
-  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 2, 2), STATUS_SUCCESS);
-  /* D3: the server's packets must fit the client's 4 KiB ring, or it refuses the open. */
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_small_rings(&p, 1024, 2, 1024);
+  kh_pair_enable(&p, false);
   uint8_t b[1000] = {0};
   LARGE_INTEGER zero = {.QuadPart = 0};
   NTSTATUS st;
@@ -436,8 +409,7 @@ static void test_sync_request_no_room(void **state) {
   assert_int_equal(st, STATUS_BUFFER_OVERFLOW); /* did not fit, not queued */
   assert_int_equal(ok, 3);
   assert_int_equal(p.c.ch->ch_txq_len, 0);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_sync_request_device_removed(void **state) {
@@ -448,8 +420,7 @@ static void test_sync_request_device_removed(void **state) {
   UINT32 rl = 0;
   assert_int_equal(VmbChannelSendSynchronousRequest(p.c.ch, msg, 8, NULL, WAIT, NULL, &rl, NULL),
                    STATUS_DEVICE_REMOVED); /* Disabled */
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_packet_initialize(void **state) {
@@ -484,8 +455,7 @@ static void test_packet_initialize(void **state) {
   VmbChannelStart(p.s.ch);
   assert_true(kh_wait_comp(&p.c, 1)); /* kh_comp_free "frees" it: forgotten */
   free(mem);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_packet_reuse_and_pool(void **state) {
@@ -507,8 +477,7 @@ static void test_packet_reuse_and_pool(void **state) {
   lb_pump();
   assert_int_equal(p.c.ch->ch_pkts_live, 0);
   assert_int_equal(p.c.ch->ch_pool_len, 1);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_client_context(void **state) {
@@ -517,10 +486,7 @@ static void test_client_context(void **state) {
   struct kh_pair p;
   kh_pair_alloc(&p);
   assert_int_equal(VmbChannelInitSetClientContextSize(p.s.ch, 64), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   p.s.hold = true;
   assert_int_equal(kh_send(&p.c, msg, 8, WAIT), STATUS_SUCCESS);
   assert_true(kh_wait_rx(&p.s, 1));
@@ -531,8 +497,7 @@ static void test_client_context(void **state) {
   memset(ctx, 0xee, 64); /* ours to use until completion */
   kh_complete_held(&p.s);
   assert_true(kh_wait_comp(&p.c, 1));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_pipe_mode(void **state) {
@@ -542,10 +507,7 @@ static void test_pipe_mode(void **state) {
   kh_pair_alloc(&p);
   assert_int_equal(VmbChannelInitSetFlags(p.s.ch, VMBUS_CHANNEL_INIT_FLAG_IS_PIPE), STATUS_SUCCESS);
   assert_int_equal(VmbChannelInitSetFlags(p.c.ch, VMBUS_CHANNEL_INIT_FLAG_IS_PIPE), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   struct ring *r = &p.c.ch->ch_out;
   uint32_t w0 = r->r_ctl->write_index;
   VmbChannelPause(p.s.ch);
@@ -560,8 +522,7 @@ static void test_pipe_mode(void **state) {
   assert_true(kh_wait_rx(&p.s, 1));
   assert_int_equal(p.s.rx_last_len, 13); /* exact datagram size */
   assert_memory_equal(p.s.rx_last, msg, 13);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* ---- hostile peer ------------------------------------------------------------------ */
@@ -677,8 +638,7 @@ static void test_hostile_corrupt_ring(void **state) {
   assert_true(kmcl_channel_failed(p.c.ch));
   assert_int_equal(kmcl_channel_fail_reason(p.c.ch), -EPROTO);
   p.c.ch->ch_in.r_ctl->write_index = 0;
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_hostile_len8_past_written(void **state) {

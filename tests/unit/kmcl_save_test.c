@@ -142,10 +142,7 @@ static void test_save_restore_in_flight(void **state) {
   p.lb = lb_create(9);
   alloc_server(&p, &p.s);
   kh_alloc(&p, &p.c, false);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   p.c.hold = true;
   send_n(&p.s);
   assert_true(kh_wait_rx(&p.c, N));
@@ -202,8 +199,7 @@ static void test_save_restore_in_flight(void **state) {
   p.s = s2;
   VmbChannelSetPointer(p.s.ch, &p.s);
   free_chunks(&k);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_restore_rejects_bad_chunks(void **state) {
@@ -214,10 +210,7 @@ static void test_restore_rejects_bad_chunks(void **state) {
   p.lb = lb_create(10);
   alloc_server(&p, &p.s);
   kh_alloc(&p, &p.c, false);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   p.c.hold = true;
   send_n(&p.s);
   assert_true(kh_wait_rx(&p.c, N));
@@ -292,8 +285,7 @@ static void test_restore_rejects_bad_chunks(void **state) {
   for (int i = 0; i < N; i++)
     assert_int_equal(done_cancel[i] >= 1, 1);
   VmbChannelStart(p.s.ch);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static bool is_disabled(void *arg) { return ((VMBCHANNEL)arg)->ch_conn == KC_DISABLED; }
@@ -308,10 +300,7 @@ static void test_restore_force_new_channel(void **state) {
   p.lb = lb_create(11);
   alloc_server(&p, &p.s);
   kh_alloc(&p, &p.c, false);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_enable(&p, true);
   p.c.hold = true;
   send_n(&p.s);
   assert_true(kh_wait_rx(&p.c, N));
@@ -349,8 +338,7 @@ static void test_restore_force_new_channel(void **state) {
   p.s = s2;
   VmbChannelSetPointer(p.s.ch, &p.s);
   free_chunks(&k);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 /* Some packets in the ring, some still queued behind a full ring: both
@@ -368,15 +356,8 @@ static void save_restore_queued(bool live_peer) {
   p.lb = lb_create(12);
   alloc_server(&p, &p.s);
   kh_alloc(&p, &p.c, false);
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
-  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 2, 2), STATUS_SUCCESS);
-  /* D3: the server's packets must fit the client's 4 KiB ring, or it refuses the open. */
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  kh_pair_small_rings(&p, 1024, 2, 1024);
+  kh_pair_enable(&p, true);
   VmbChannelPause(p.c.ch); /* the client reads nothing: the ring fills */
   p.c.hold = !live_peer;
   for (uint32_t i = 0; i < N; i++) {
@@ -432,8 +413,7 @@ static void save_restore_queued(bool live_peer) {
   p.s = s2;
   VmbChannelSetPointer(p.s.ch, &p.s);
   free_chunks(&k);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static void test_save_restore_queued(void **state) {

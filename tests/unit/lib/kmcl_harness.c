@@ -252,6 +252,28 @@ void kh_pair_close(struct kh_pair *p) {
   p->lb = NULL;
 }
 
+void kh_pair_done(struct kh_pair *p) {
+  kh_pair_close(p);
+  assert_true(kh_no_leaks());
+}
+
+void kh_pair_small_rings(struct kh_pair *p, uint32_t client_max, uint32_t pages,
+                         uint32_t server_max) {
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->c.ch, client_max), STATUS_SUCCESS);
+  assert_int_equal(VmbChannelInitSetMaximumExternalData(p->c.ch, 4096, 1), STATUS_SUCCESS);
+  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p->c.ch, pages, pages),
+                   STATUS_SUCCESS);
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->s.ch, server_max), STATUS_SUCCESS);
+}
+
+void kh_pair_enable(struct kh_pair *p, bool start_server) {
+  assert_int_equal(VmbChannelEnable(p->s.ch), STATUS_SUCCESS);
+  if (start_server)
+    VmbChannelStart(p->s.ch);
+  assert_int_equal(VmbChannelEnable(p->c.ch), STATUS_SUCCESS);
+  lb_pump();
+}
+
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags) {
   VMBPACKET pkt = VmbPacketAllocate(e->ch);
   if (!pkt)

@@ -94,6 +94,17 @@ bool kh_pair_open(struct kh_pair *p);
 void kh_pair_alloc(struct kh_pair *p);
 /** Disable and clean up both ends, destroy the bus. */
 void kh_pair_close(struct kh_pair *p);
+/** kh_pair_close, then assert nothing leaked since kh_setup (kh_no_leaks). */
+void kh_pair_done(struct kh_pair *p);
+/** Before Enable: the client's rings `pages` pages each way, its maximum
+ * packet `client_max` and external data 4096 bytes in one MDL; the server's
+ * maximum packet `server_max` (it must fit the client's ring, D3). Asserts
+ * each call succeeds. */
+void kh_pair_small_rings(struct kh_pair *p, uint32_t client_max, uint32_t pages,
+                         uint32_t server_max);
+/** Enable the server (and Start it when `start_server`), then the client,
+ * asserting both succeed; pumped. */
+void kh_pair_enable(struct kh_pair *p, bool start_server);
 
 /** Send `len` bytes from `buf` with a fresh packet (Allocate + Send). */
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags);
