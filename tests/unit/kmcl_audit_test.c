@@ -19,23 +19,12 @@ static uint8_t msg[16] = {0x11, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 1
 
 static bool client_disabled(void *arg) { return ((VMBCHANNEL)arg)->ch_conn == KC_DISABLED; }
 
-static bool both_started(void *arg) {
-  struct kh_pair *p = arg;
-  return p->s.started && p->c.started;
-}
-
 /** A pair whose client has rings of 2 pages each way (4 KiB of data: its
  * own packets are small enough not to grow them) and a server with
  * `server_max_pkt`; not enabled. */
 static void small_rings_alloc(struct kh_pair *p, uint32_t server_max_pkt) {
   kh_pair_alloc(p);
   kh_pair_small_rings(p, 1024, 2, server_max_pkt);
-}
-
-/** small_rings_alloc, then both enabled, the server started, pumped. */
-static void small_rings_open(struct kh_pair *p, uint32_t server_max_pkt) {
-  small_rings_alloc(p, server_max_pkt);
-  kh_pair_enable(p, true);
 }
 
 /* D2: Disable gives up on a held packet; the next connection starts with
@@ -46,19 +35,14 @@ static void test_d2_timed_out_disable_stays_in_its_connection(void **state) {
   kh_setup();
   struct kh_pair p;
   assert_true(kh_pair_open(&p));
-  p.s.hold = true;
-  assert_int_equal(kh_send(&p.c, msg, sizeof(msg), WAIT), STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p.s, 1));
+  kh_held_request(&p, msg, sizeof(msg));
   kmcl_test_disable_wait_ms = 50;
   VmbChannelDisable(p.s.ch); /* gives up after 50 ms, closes anyway */
   kmcl_test_disable_wait_ms = KMCL_DISABLE_WAIT_MS;
   assert_true(kh_wait(client_disabled, p.c.ch, 2000)); /* rescinded */
   assert_int_equal(p.c.comp_cancelled, 1);
   p.s.hold = false;
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  assert_true(kh_wait(both_started, &p, 2000));
+  assert_true(kh_pair_start(&p));
   assert_int_equal(p.s.ch->ch_outstanding, 0);
   /* The driver completes the old token now: valid, but not for this ring. */
   assert_int_equal(kmcl_packet_complete(p.s.held[0], msg, sizeof(msg)),
@@ -80,7 +64,8 @@ static void test_d3_oversized_send_fails_at_the_call(void **state) {
   (void)state;
   kh_setup();
   struct kh_pair p;
-  small_rings_open(&p, 65536);
+  small_rings_alloc(&p, 65536);
+  kh_pair_enable(&p, true);
   assert_false(p.c.open);
   assert_false(kmcl_channel_is_open(p.s.ch));
   assert_int_equal(p.c.pnp_calls, 1);
@@ -90,10 +75,7 @@ static void test_d3_oversized_send_fails_at_the_call(void **state) {
   small_rings_alloc(&p, 1024);
   assert_int_equal(VmbChannelInitSetMaximumExternalData(p.s.ch, 400u * PAGE_SIZE, 1),
                    STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  assert_true(kh_wait(both_started, &p, 2000));
+  assert_true(kh_pair_start(&p));
   assert_int_equal(p.s.ch->ch_out.r_size, 4096);
   assert_true(kmcl_channel_is_open(p.s.ch));
   /* 1000 inline bytes after 400 PFNs: 4,232 bytes for a 4,096-byte ring. */
@@ -120,11 +102,9 @@ static void test_d4_oversized_completion_ends_the_transaction(void **state) {
   (void)state;
   kh_setup();
   struct kh_pair p;
-  small_rings_open(&p, 1024);
-  assert_true(kh_wait(both_started, &p, 2000));
-  p.s.hold = true;
-  assert_int_equal(kh_send(&p.c, msg, sizeof(msg), WAIT), STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p.s, 1));
+  small_rings_alloc(&p, 1024);
+  assert_true(kh_pair_start(&p));
+  kh_held_request(&p, msg, sizeof(msg));
   uint8_t *big = calloc(1, 8000);
   assert_non_null(big);
   assert_int_equal(kmcl_packet_complete(p.s.held[0], big, 8000), STATUS_INVALID_BUFFER_SIZE);
@@ -155,7 +135,7 @@ static void test_d5_target_vtl_reaches_the_offer(void **state) {
   assert_int_equal(VmbServerChannelInitSetTargetVtl(p.s.ch, 0), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
   VmbChannelStart(p.s.ch);
-  assert_true(kh_wait(both_started, &p, 2000));
+  assert_true(kh_wait(kh_pair_started, &p, 2000));
   kh_pair_done(&p);
 }
 
@@ -195,9 +175,7 @@ static void test_d8_second_completion_is_detected(void **state) {
   kh_setup();
   struct kh_pair p;
   assert_true(kh_pair_open(&p));
-  p.s.hold = true;
-  assert_int_equal(kh_send(&p.c, msg, sizeof(msg), WAIT), STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p.s, 1));
+  kh_held_request(&p, msg, sizeof(msg));
   VMBPACKETCOMPLETION t = p.s.held[0];
   assert_int_equal(kmcl_packet_complete(t, NULL, 0), STATUS_SUCCESS);
   p.s.nheld = 0;
@@ -222,7 +200,7 @@ static void test_d9_pause_does_not_survive_disable(void **state) {
   VmbChannelDisable(p.c.ch);
   unsigned from = kh_log_len();
   assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  assert_true(kh_wait(both_started, &p, 2000));
+  assert_true(kh_wait(kh_pair_started, &p, 2000));
   assert_string_equal(kh_log_tag('C', from), "C:Opened C:Started C:PostStarted");
   VmbChannelDisable(p.c.ch);
   VmbChannelPause(p.c.ch); /* while Disabled: armed */
@@ -259,10 +237,7 @@ static void test_d10_external_data_limits(void **state) {
   struct kh_pair p;
   kh_pair_alloc(&p);
   assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 2 * PAGE_SIZE, 2), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  assert_true(kh_wait(both_started, &p, 2000));
+  assert_true(kh_pair_start(&p));
   p.s.get_ext = true;
   uint8_t *mem = page_alloc(3);
   assert_non_null(mem);

@@ -55,8 +55,7 @@ static void expect_failed_then_clean(struct kh_pair *p, VMBCHANNEL ch, uint32_t 
   kh_send(peer, msg, sizeof(msg), 0);
   lb_pump();
   assert_int_equal(e->rx_count, rx_before);
-  kh_pair_close(p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(p);
 }
 
 /* ---- tests ----------------------------------------------------------------------- */
@@ -487,9 +486,7 @@ static void test_client_context(void **state) {
   kh_pair_alloc(&p);
   assert_int_equal(VmbChannelInitSetClientContextSize(p.s.ch, 64), STATUS_SUCCESS);
   kh_pair_enable(&p, true);
-  p.s.hold = true;
-  assert_int_equal(kh_send(&p.c, msg, 8, WAIT), STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p.s, 1));
+  kh_held_request(&p, msg, 8);
   uint8_t *ctx = VmbChannelPacketGetClientContext(p.s.held[0]);
   assert_non_null(ctx);
   for (int i = 0; i < 64; i++)
@@ -543,9 +540,7 @@ static void test_hostile_duplicate_completion(void **state) {
   kh_setup();
   struct kh_pair p;
   assert_true(kh_pair_open(&p));
-  p.s.hold = true;
-  assert_int_equal(kh_send(&p.c, msg, 8, WAIT), STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p.s, 1));
+  kh_held_request(&p, msg, 8);
   uint64_t tid = p.s.held[0]->in_tid;
   kh_complete_held(&p.s);
   assert_true(kh_wait_comp(&p.c, 1));
@@ -562,9 +557,7 @@ static void test_hostile_stale_completion(void **state) {
   kh_setup();
   struct kh_pair p;
   assert_true(kh_pair_open(&p));
-  p.s.hold = true;
-  assert_int_equal(kh_send(&p.c, msg, 8, WAIT), STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p.s, 1));
+  kh_held_request(&p, msg, 8);
   uint64_t tid = p.s.held[0]->in_tid;
   uint8_t pkt[16];
   desc(pkt, VM_PKT_COMP, 2, 2, 0, tid + (1ull << 32)); /* right slot, wrong sequence */
@@ -691,8 +684,7 @@ static void test_hostile_random_packets(void **state) {
       failed++;
     else
       delivered += p.c.rx_count;
-    kh_pair_close(&p);
-    assert_true(kh_no_leaks());
+    kh_pair_done(&p);
   }
   assert_true(failed > 100);   /* most random input is rejected */
   assert_true(delivered > 10); /* and well-formed inband data still works */

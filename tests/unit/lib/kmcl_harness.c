@@ -216,19 +216,23 @@ void kh_pair_alloc(struct kh_pair *p) {
   kh_alloc(p, &p->c, false);
 }
 
-static bool kh_both_started(void *arg) {
+bool kh_pair_started(void *arg) {
   struct kh_pair *p = arg;
   return p->s.started && p->c.started;
 }
 
-bool kh_pair_open(struct kh_pair *p) {
-  kh_pair_alloc(p);
+bool kh_pair_start(struct kh_pair *p) {
   if (VmbChannelEnable(p->s.ch) != STATUS_SUCCESS)
     return false;
   VmbChannelStart(p->s.ch);
   if (VmbChannelEnable(p->c.ch) != STATUS_SUCCESS)
     return false;
-  return kh_wait(kh_both_started, p, 2000);
+  return kh_wait(kh_pair_started, p, 2000);
+}
+
+bool kh_pair_open(struct kh_pair *p) {
+  kh_pair_alloc(p);
+  return kh_pair_start(p);
 }
 
 void kh_pair_close(struct kh_pair *p) {
@@ -284,6 +288,14 @@ NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags
   if (!NT_SUCCESS(st))
     VmbPacketFree(pkt);
   return st;
+}
+
+void kh_held_request(struct kh_pair *p, const void *buf, uint32_t len) {
+  uint32_t rx = p->s.rx_count;
+  p->s.hold = true;
+  assert_int_equal(kh_send(&p->c, buf, len, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
+                   STATUS_SUCCESS);
+  assert_true(kh_wait_rx(&p->s, rx + 1));
 }
 
 void kh_complete_held(struct kh_end *e) {

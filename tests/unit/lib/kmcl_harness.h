@@ -92,6 +92,11 @@ VMBCHANNEL kh_alloc(struct kh_pair *p, struct kh_end *e, bool server);
 bool kh_pair_open(struct kh_pair *p);
 /** Allocate and configure both ends without enabling them. */
 void kh_pair_alloc(struct kh_pair *p);
+/** Enable the server, Start it, enable the client, and run the loop until
+ * both are started. Returns true on success. */
+bool kh_pair_start(struct kh_pair *p);
+/** kh_wait condition: both ends of the kh_pair `arg` are started. */
+bool kh_pair_started(void *arg);
 /** Disable and clean up both ends, destroy the bus. */
 void kh_pair_close(struct kh_pair *p);
 /** kh_pair_close, then assert nothing leaked since kh_setup (kh_no_leaks). */
@@ -108,6 +113,10 @@ void kh_pair_enable(struct kh_pair *p, bool start_server);
 
 /** Send `len` bytes from `buf` with a fresh packet (Allocate + Send). */
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags);
+/** The server holds its tokens; the client sends `len` bytes from `buf`
+ * waiting for completion; returns once the server received it (its token
+ * is p->s.held[p->s.nheld - 1]). Asserts the send and the wait succeed. */
+void kh_held_request(struct kh_pair *p, const void *buf, uint32_t len);
 /** Complete every held token, echoing its payload size `n` bytes of 0xC0. */
 void kh_complete_held(struct kh_end *e);
 /** Run the loop until cond or timeout. */
