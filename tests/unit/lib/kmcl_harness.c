@@ -278,6 +278,26 @@ void kh_pair_enable(struct kh_pair *p, bool start_server) {
   lb_pump();
 }
 
+static struct kh_pair kh_fixture_pair;
+
+int kh_fixture_open(void **state) {
+  kh_setup();
+  *state = &kh_fixture_pair;
+  return kh_pair_open(&kh_fixture_pair) ? 0 : -1;
+}
+
+int kh_fixture_alloc(void **state) {
+  kh_setup();
+  kh_pair_alloc(&kh_fixture_pair);
+  *state = &kh_fixture_pair;
+  return 0;
+}
+
+int kh_fixture_done(void **state) {
+  kh_pair_done(*state);
+  return 0;
+}
+
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags) {
   VMBPACKET pkt = VmbPacketAllocate(e->ch);
   if (!pkt)

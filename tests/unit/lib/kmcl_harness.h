@@ -111,6 +111,19 @@ void kh_pair_small_rings(struct kh_pair *p, uint32_t client_max, uint32_t pages,
  * asserting both succeed; pumped. */
 void kh_pair_enable(struct kh_pair *p, bool start_server);
 
+/* ---- cmocka fixtures: the pair as the test's *state ------------------------ */
+/** kh_setup, then a pair opened (kh_pair_open) or only allocated
+ * (kh_pair_alloc); *state is the pair. Nonzero (the test fails) when the
+ * pair does not open. */
+int kh_fixture_open(void **state);
+int kh_fixture_alloc(void **state);
+/** kh_pair_done on the pair: closed, and nothing leaked since kh_setup. */
+int kh_fixture_done(void **state);
+/** A test run on a fresh open (or allocated) pair, closed and checked for
+ * leaks after it. */
+#define KH_TEST_OPEN(f) cmocka_unit_test_setup_teardown(f, kh_fixture_open, kh_fixture_done)
+#define KH_TEST_ALLOC(f) cmocka_unit_test_setup_teardown(f, kh_fixture_alloc, kh_fixture_done)
+
 /** Send `len` bytes from `buf` with a fresh packet (Allocate + Send). */
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags);
 /** The server holds its tokens; the client sends `len` bytes from `buf`
