@@ -356,10 +356,7 @@ static void test_token_api_errors(void **state) {
   struct kh_pair *p = *state;
   PMDL m;
   assert_int_equal(VmbChannelPacketGetExternalData(NULL, 0, &m), STATUS_INVALID_PARAMETER_1);
-  p->s.hold = true;
-  assert_int_equal(kh_send(&p->c, msg, 8, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
-                   STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p->s, 1));
+  kh_held_requests(p, msg, 8, 1);
   VMBPACKETCOMPLETION t = p->s.held[0];
   assert_int_equal(VmbChannelPacketGetExternalData(t, 2, &m), STATUS_INVALID_PARAMETER_2);
   assert_int_equal(VmbChannelPacketGetExternalData(t, 0, NULL), STATUS_INVALID_PARAMETER_3);

@@ -32,7 +32,7 @@ static void small_rings_alloc(struct kh_pair *p, uint32_t server_max_pkt) {
  * new ring nor the count. */
 static void test_d2_timed_out_disable_stays_in_its_connection(void **state) {
   struct kh_pair *p = *state;
-  kh_held_request(p, msg, sizeof(msg));
+  kh_held_requests(p, msg, sizeof(msg), 1);
   kmcl_test_disable_wait_ms = 50;
   VmbChannelDisable(p->s.ch); /* gives up after 50 ms, closes anyway */
   kmcl_test_disable_wait_ms = KMCL_DISABLE_WAIT_MS;
@@ -100,7 +100,7 @@ static void test_d4_oversized_completion_ends_the_transaction(void **state) {
   struct kh_pair p;
   small_rings_alloc(&p, 1024);
   assert_true(kh_pair_start(&p));
-  kh_held_request(&p, msg, sizeof(msg));
+  kh_held_requests(&p, msg, sizeof(msg), 1);
   uint8_t *big = calloc(1, 8000);
   assert_non_null(big);
   assert_int_equal(kmcl_packet_complete(p.s.held[0], big, 8000), STATUS_INVALID_BUFFER_SIZE);
@@ -160,7 +160,7 @@ static void test_d7_defer_keeps_order_and_counts(void **state) {
  * reading freed memory (AddressSanitizer would abort here otherwise). */
 static void test_d8_second_completion_is_detected(void **state) {
   struct kh_pair *p = *state;
-  kh_held_request(p, msg, sizeof(msg));
+  kh_held_requests(p, msg, sizeof(msg), 1);
   VMBPACKETCOMPLETION t = p->s.held[0];
   assert_int_equal(kmcl_packet_complete(t, NULL, 0), STATUS_SUCCESS);
   p->s.nheld = 0;

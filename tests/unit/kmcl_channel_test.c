@@ -102,12 +102,7 @@ static void test_pause_start_server(void **state) {
 
 static void test_pause_waits_for_outstanding(void **state) {
   struct kh_pair *p = *state;
-  p->s.hold = true;
-  for (int i = 0; i < 3; i++)
-    assert_int_equal(
-        kh_send(&p->c, msg, sizeof(msg), VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
-        STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p->s, 3));
+  kh_held_requests(p, msg, sizeof(msg), 3);
   assert_int_equal(p->s.ch->ch_outstanding, 3);
   timer_init(&later, later_fn, &p->s);
   timer_arm_ms(&later, 50);
@@ -198,12 +193,7 @@ static void test_host_refuses_open(void **state) {
 
 static void test_disable_cancels_and_waits(void **state) {
   struct kh_pair *p = *state;
-  p->s.hold = true;
-  for (int i = 0; i < 4; i++)
-    assert_int_equal(
-        kh_send(&p->c, msg, sizeof(msg), VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
-        STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p->s, 4));
+  kh_held_requests(p, msg, sizeof(msg), 4);
   /* Server holds 4 tokens; the client disables: its 4 sends complete with
    * STATUS_CANCELLED before Disable returns (section (e), Q10), and the
    * server's Closed waits until its driver completes the tokens. */

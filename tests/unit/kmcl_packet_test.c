@@ -432,7 +432,7 @@ static void test_client_context(void **state) {
   struct kh_pair *p = *state;
   assert_int_equal(VmbChannelInitSetClientContextSize(p->s.ch, 64), STATUS_SUCCESS);
   kh_pair_enable(p, true);
-  kh_held_request(p, msg, 8);
+  kh_held_requests(p, msg, 8, 1);
   uint8_t *ctx = VmbChannelPacketGetClientContext(p->s.held[0]);
   assert_non_null(ctx);
   for (int i = 0; i < 64; i++)
@@ -477,7 +477,7 @@ static void test_hostile_unknown_completion(void **state) {
 
 static void test_hostile_duplicate_completion(void **state) {
   struct kh_pair *p = *state;
-  kh_held_request(p, msg, 8);
+  kh_held_requests(p, msg, 8, 1);
   uint64_t tid = p->s.held[0]->in_tid;
   kh_complete_held(&p->s);
   assert_true(kh_wait_comp(&p->c, 1));
@@ -491,7 +491,7 @@ static void test_hostile_duplicate_completion(void **state) {
 
 static void test_hostile_stale_completion(void **state) {
   struct kh_pair *p = *state;
-  kh_held_request(p, msg, 8);
+  kh_held_requests(p, msg, 8, 1);
   uint64_t tid = p->s.held[0]->in_tid;
   uint8_t pkt[16];
   desc(pkt, VM_PKT_COMP, 2, 2, 0, tid + (1ull << 32)); /* right slot, wrong sequence */
@@ -502,53 +502,50 @@ static void test_hostile_stale_completion(void **state) {
   expect_failed_sticky(p, p->c.ch, 0);
 }
 
+/* A malformed packet: its descriptor, up to three 32-bit fields after it
+ * (offset `at`, 0 = none) and the bytes written. */
 struct bad_case {
   const char *name;
-  uint8_t bytes[64];
+  uint16_t type, off8, len8, flags;
+  uint64_t tid;
+  struct {
+    uint8_t at;
+    uint32_t v;
+  } put[3];
   uint32_t len;
+};
+
+static const struct bad_case bad_cases[] = {
+    /* unknown packet type */
+    {"type SYNCH", 0x1, 2, 2, 0, 0, {{0, 0}}, 16},
+    /* unknown descriptor flag bits */
+    {"flags", 6, 2, 3, 0x8, 0, {{0, 0}}, 24},
+    /* GPA direct with more ranges than bytes */
+    {"range_cnt", 9, 4, 4, 1, 1, {{20, 1000}}, 32},
+    /* GPA direct whose range needs more PFNs than present */
+    {"pfn count", 9, 5, 5, 0, 1, {{20, 1}, {24, 8192}, {28, 0}}, 40},
+    /* GPA direct with offset8 below its header */
+    {"offset8 < header", 9, 2, 4, 0, 1, {{0, 0}}, 32},
+    /* transfer pages: range_cnt overflows */
+    {"xfer range_cnt", 7, 3, 3, 0, 1, {{20, 0xffffffffu}}, 24},
 };
 
 static void test_hostile_malformed_packets(void **state) {
   (void)state;
-  static struct bad_case cases[8];
-  memset(cases, 0, sizeof(cases));
-  int n = 0;
-  /* unknown packet type */
-  desc(cases[n].bytes, 0x1, 2, 2, 0, 0);
-  cases[n].len = 16;
-  cases[n++].name = "type SYNCH";
-  /* unknown descriptor flag bits */
-  desc(cases[n].bytes, 6, 2, 3, 0x8, 0);
-  cases[n].len = 24;
-  cases[n++].name = "flags";
-  /* GPA direct with more ranges than bytes */
-  desc(cases[n].bytes, 9, 4, 4, 1, 1);
-  put32(cases[n].bytes + 20, 1000);
-  cases[n].len = 32;
-  cases[n++].name = "range_cnt";
-  /* GPA direct whose range needs more PFNs than present */
-  desc(cases[n].bytes, 9, 5, 5, 0, 1);
-  put32(cases[n].bytes + 20, 1);
-  put32(cases[n].bytes + 24, 8192);
-  put32(cases[n].bytes + 28, 0);
-  cases[n].len = 40;
-  cases[n++].name = "pfn count";
-  /* GPA direct with offset8 below its header */
-  desc(cases[n].bytes, 9, 2, 4, 0, 1);
-  cases[n].len = 32;
-  cases[n++].name = "offset8 < header";
-  /* transfer pages: range_cnt overflows */
-  desc(cases[n].bytes, 7, 3, 3, 0, 1);
-  put32(cases[n].bytes + 20, 0xffffffffu);
-  cases[n].len = 24;
-  cases[n++].name = "xfer range_cnt";
+  const int n = (int)(sizeof(bad_cases) / sizeof(bad_cases[0]));
   for (int i = 0; i < n; i++) {
     kh_setup();
     struct kh_pair p;
     assert_true(kh_pair_open(&p));
-    inject(p.s.ch, p.c.ch, cases[i].bytes, cases[i].len);
+    const struct bad_case *c = &bad_cases[i];
+    uint8_t bytes[64] = {0};
+    desc(bytes, c->type, c->off8, c->len8, c->flags, c->tid);
+    for (int k = 0; k < 3; k++)
+      if (c->put[k].at)
+        put32(bytes + c->put[k].at, c->put[k].v);
+    inject(p.s.ch, p.c.ch, bytes, c->len);
     if (!kmcl_channel_failed(p.c.ch))
-      fail_msg("case %s: channel not failed", cases[i].name);
+      fail_msg("case %s: channel not failed", c->name);
     expect_failed_sticky(&p, p.c.ch, 0);
     kh_pair_done(&p);
   }

@@ -310,12 +310,13 @@ NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags
   return st;
 }
 
-void kh_held_request(struct kh_pair *p, const void *buf, uint32_t len) {
+void kh_held_requests(struct kh_pair *p, const void *buf, uint32_t len, uint32_t n) {
   uint32_t rx = p->s.rx_count;
   p->s.hold = true;
-  assert_int_equal(kh_send(&p->c, buf, len, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
-                   STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p->s, rx + 1));
+  for (uint32_t i = 0; i < n; i++)
+    assert_int_equal(kh_send(&p->c, buf, len, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
+                     STATUS_SUCCESS);
+  assert_true(kh_wait_rx(&p->s, rx + n));
 }
 
 void kh_complete_held(struct kh_end *e) {

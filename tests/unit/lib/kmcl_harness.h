@@ -126,10 +126,11 @@ int kh_fixture_done(void **state);
 
 /** Send `len` bytes from `buf` with a fresh packet (Allocate + Send). */
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags);
-/** The server holds its tokens; the client sends `len` bytes from `buf`
- * waiting for completion; returns once the server received it (its token
- * is p->s.held[p->s.nheld - 1]). Asserts the send and the wait succeed. */
-void kh_held_request(struct kh_pair *p, const void *buf, uint32_t len);
+/** The server holds its tokens; the client sends `n` requests of `len`
+ * bytes from `buf`, each waiting for completion; returns once the server
+ * received them (their tokens are the last n of p->s.held). Asserts the
+ * sends and the wait succeed. */
+void kh_held_requests(struct kh_pair *p, const void *buf, uint32_t len, uint32_t n);
 /** Complete every held token, echoing its payload size `n` bytes of 0xC0. */
 void kh_complete_held(struct kh_end *e);
 /** Run the loop until cond or timeout. */
