@@ -51,6 +51,26 @@ static void tring_close(struct tring *t) {
   free(t->data);
 }
 
+/* cmocka fixtures: a fresh ring of one page (or two) as the test's *state,
+ * freed after it. */
+static struct tring fixture_ring;
+static int tring_setup(void **state) {
+  tring_open(&fixture_ring, PAGE);
+  *state = &fixture_ring;
+  return 0;
+}
+static int tring2_setup(void **state) {
+  tring_open(&fixture_ring, 2 * PAGE);
+  *state = &fixture_ring;
+  return 0;
+}
+static int tring_teardown(void **state) {
+  tring_close(*state);
+  return 0;
+}
+#define TRING_TEST(f) cmocka_unit_test_setup_teardown(f, tring_setup, tring_teardown)
+#define TRING2_TEST(f) cmocka_unit_test_setup_teardown(f, tring2_setup, tring_teardown)
+
 static void put32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++)
     p[i] = (uint8_t)(v >> (8 * i));
@@ -79,20 +99,18 @@ static int send_pkt(struct ring *r, uint16_t type, uint16_t flags, uint64_t xid,
 /* ---- golden: our writes against hand-written bytes ------------------------- */
 
 static void test_golden_write(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   bool sig = false;
 
   /* Control page right after creation: all zero but feature_bits = 1 @64. */
   for (unsigned i = 0; i < PAGE; i++)
-    assert_int_equal(t.ctl[i], i == 64 ? 1 : 0);
+    assert_int_equal(t->ctl[i], i == 64 ? 1 : 0);
 
   /* Inband, completion requested, xid 0x1122334455667788, "hello". */
-  assert_int_equal(send_pkt(&t.tx, 6, 1, 0x1122334455667788ull, "hello", 5, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 1, 0x1122334455667788ull, "hello", 5, &sig), 0);
   assert_true(sig); /* empty -> non-empty, mask 0 */
   /* Completion for xid 0x42, no payload. */
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 0x42, NULL, 0, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 0x42, NULL, 0, &sig), 0);
   assert_false(sig); /* ring was not empty */
 
   static const uint8_t want[] = {
@@ -112,38 +130,35 @@ static void test_golden_write(void **state) {
       0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00,
       /* untouched */
       0xcc};
-  assert_memory_equal(t.data, want, sizeof(want));
+  assert_memory_equal(t->data, want, sizeof(want));
   /* write_index @0 = 56 = 0x38, read_index @4 = 0, mask @8 = 0, pending @12. */
   static const uint8_t want_ctl[16] = {0x38, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  assert_memory_equal(t.ctl, want_ctl, sizeof(want_ctl));
-  assert_int_equal(t.ctl[64], 1);
+  assert_memory_equal(t->ctl, want_ctl, sizeof(want_ctl));
+  assert_int_equal(t->ctl[64], 1);
 
   /* The consumer reads both and publishes read_index @4 = 0x38 at once. */
   uint8_t buf[64];
   uint32_t len;
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 24);
   assert_memory_equal(buf, want, 24);
-  assert_int_equal(get32(t.ctl + 4), 0); /* not yet committed */
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(get32(t->ctl + 4), 0); /* not yet committed */
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 16);
   assert_memory_equal(buf, want + 32, 16);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), -EAGAIN);
-  assert_false(ring_read_commit(&t.rx));
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), -EAGAIN);
+  assert_false(ring_read_commit(&t->rx));
   static const uint8_t want_ctl2[8] = {0x38, 0, 0, 0, 0x38, 0, 0, 0};
-  assert_memory_equal(t.ctl, want_ctl2, sizeof(want_ctl2));
-  tring_close(&t);
+  assert_memory_equal(t->ctl, want_ctl2, sizeof(want_ctl2));
 }
 
 /* Gathered pieces, an extended header (offset8 3) and padding at a wrap. */
 static void test_golden_write_wrap(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   /* Both indices at 4080 (= 0xff0): 16 bytes before the end. */
-  put32(t.ctl + 0, 0xff0);
-  put32(t.ctl + 4, 0xff0);
-  tring_reattach(&t);
+  put32(t->ctl + 0, 0xff0);
+  put32(t->ctl + 4, 0xff0);
+  tring_reattach(t);
 
   /* Descriptor type 9, offset8 3, len8 4, then an 8-byte extended header,
    * then 3 payload bytes: 27 -> 32 bytes, 5 pad, trailer. */
@@ -152,35 +167,32 @@ static void test_golden_write_wrap(void **state) {
   static const uint8_t pay[3] = {0xb0, 0xb1, 0xb2};
   struct ring_iov iov[3] = {{desc, 16}, {ext, 8}, {pay, 3}};
   bool sig = false;
-  assert_int_equal(ring_write(&t.tx, iov, 3, &sig), 0);
+  assert_int_equal(ring_write(&t->tx, iov, 3, &sig), 0);
   assert_true(sig);
   /* The descriptor fills the last 16 bytes; the rest starts at 0. */
-  assert_memory_equal(t.data + 0xff0, desc, 16);
+  assert_memory_equal(t->data + 0xff0, desc, 16);
   static const uint8_t want_head[] = {
       0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, /* ext header */
       0xb0, 0xb1, 0xb2, 0x00, 0x00, 0x00, 0x00, 0x00, /* payload + pad */
       0x00, 0x00, 0x00, 0x00, 0xf0, 0x0f, 0x00, 0x00, /* trailer: 0xff0 << 32 */
       0xcc};
-  assert_memory_equal(t.data, want_head, sizeof(want_head));
-  assert_int_equal(get32(t.ctl + 0), 24); /* write_index wrapped to 24 */
+  assert_memory_equal(t->data, want_head, sizeof(want_head));
+  assert_int_equal(get32(t->ctl + 0), 24); /* write_index wrapped to 24 */
 
   uint8_t buf[64];
   uint32_t len;
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 32);
   assert_memory_equal(buf, desc, 16);
   assert_memory_equal(buf + 16, want_head, 16);
-  ring_read_commit(&t.rx);
-  assert_int_equal(get32(t.ctl + 4), 24);
-  tring_close(&t);
+  ring_read_commit(&t->rx);
+  assert_int_equal(get32(t->ctl + 4), 24);
 }
 
 /* ---- golden: hand-built rings parsed by our reader --------------------------- */
 
 static void test_golden_parse(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, 2 * PAGE);
+  struct tring *t = *state;
   static const uint8_t ring_bytes[] = {
       /* @0: transfer-page packet (7), offset8 4 (32 bytes of headers),
        * len8 4, flags 1, trans_id 0x0102030405060708 */
@@ -205,8 +217,8 @@ static void test_golden_parse(void **state) {
       0xef, 0, 0, 0, 0,
       /* trailer: start 88 = 0x58 */
       0, 0, 0, 0, 0x58, 0, 0, 0};
-  memcpy(t.data, ring_bytes, sizeof(ring_bytes));
-  put32(t.ctl + 0, sizeof(ring_bytes)); /* write_index = 120 */
+  memcpy(t->data, ring_bytes, sizeof(ring_bytes));
+  put32(t->ctl + 0, sizeof(ring_bytes)); /* write_index = 120 */
   assert_int_equal(sizeof(ring_bytes), 120);
 
   union {
@@ -216,8 +228,8 @@ static void test_golden_parse(void **state) {
     struct vmbus_gpa_direct_header g;
   } u;
   uint32_t len;
-  assert_int_equal(ring_read_avail(&t.rx), 120);
-  assert_int_equal(ring_read(&t.rx, u.b, sizeof(u.b), &len), 0);
+  assert_int_equal(ring_read_avail(&t->rx), 120);
+  assert_int_equal(ring_read(&t->rx, u.b, sizeof(u.b), &len), 0);
   assert_int_equal(len, 32);
   assert_int_equal(u.d.type, VM_PKT_DATA_USING_XFER_PAGES);
   assert_int_equal(u.d.offset8, 4);
@@ -229,7 +241,7 @@ static void test_golden_parse(void **state) {
   assert_int_equal(u.x.ranges[0].byte_count, 1514);
   assert_int_equal(u.x.ranges[0].byte_offset, 0x10000);
 
-  assert_int_equal(ring_read(&t.rx, u.b, sizeof(u.b), &len), 0);
+  assert_int_equal(ring_read(&t->rx, u.b, sizeof(u.b), &len), 0);
   assert_int_equal(len, 40);
   assert_int_equal(u.d.type, VM_PKT_DATA_USING_GPA_DIRECT);
   assert_int_equal(u.g.range_cnt, 1);
@@ -240,248 +252,232 @@ static void test_golden_parse(void **state) {
   assert_true(pb.pfn == 0x12345);
 
   struct vmpacket_descriptor pd;
-  assert_int_equal(ring_peek(&t.rx, &pd, &len), 0);
+  assert_int_equal(ring_peek(&t->rx, &pd, &len), 0);
   assert_int_equal(pd.type, VM_PKT_COMP);
   assert_int_equal(len, 24);
-  assert_int_equal(ring_read(&t.rx, u.b, 23, &len), -EMSGSIZE); /* left in place */
+  assert_int_equal(ring_read(&t->rx, u.b, 23, &len), -EMSGSIZE); /* left in place */
   assert_int_equal(len, 24);
-  assert_int_equal(ring_read(&t.rx, u.b, 24, &len), 0);
+  assert_int_equal(ring_read(&t->rx, u.b, 24, &len), 0);
   assert_true(u.d.trans_id == 9);
   static const uint8_t dead[4] = {0xde, 0xad, 0xbe, 0xef};
   assert_memory_equal(u.b + 16, dead, 4);
 
-  assert_int_equal(ring_read(&t.rx, u.b, sizeof(u.b), &len), -EAGAIN);
-  assert_false(t.rx.r_corrupt);
-  ring_read_commit(&t.rx);
-  assert_int_equal(get32(t.ctl + 4), 120);
-  tring_close(&t);
+  assert_int_equal(ring_read(&t->rx, u.b, sizeof(u.b), &len), -EAGAIN);
+  assert_false(t->rx.r_corrupt);
+  ring_read_commit(&t->rx);
+  assert_int_equal(get32(t->ctl + 4), 120);
 }
 
 /* A hand-built packet that wraps (descriptor split 8/8 across the end). */
 static void test_golden_parse_wrap(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   static const uint8_t pkt[32] = {0x06, 0, 0x02, 0, 0x03, 0,   0,    0,    0x77, 0, 0,
                                   0,    0, 0,    0, 0,    'w', 'r',  'a',  'p',  0, 0,
                                   0,    0, 0,    0, 0,    0,   0xf8, 0x0f, 0,    0};
-  memcpy(t.data + 0xff8, pkt, 8);
-  memcpy(t.data, pkt + 8, 24);
-  put32(t.ctl + 0, 24);    /* write_index */
-  put32(t.ctl + 4, 0xff8); /* read_index */
-  tring_reattach(&t);
+  memcpy(t->data + 0xff8, pkt, 8);
+  memcpy(t->data, pkt + 8, 24);
+  put32(t->ctl + 0, 24);    /* write_index */
+  put32(t->ctl + 4, 0xff8); /* read_index */
+  tring_reattach(t);
   uint8_t buf[32];
   uint32_t len;
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 24);
   assert_memory_equal(buf, pkt, 24);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), -EAGAIN);
-  tring_close(&t);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), -EAGAIN);
 }
 
 /* ---- full ring ---------------------------------------------------------------- */
 
 static void test_full_ring(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   uint8_t pay[40] = {0};
   /* 16 + 40 = 56, + 8 trailer = 64: 64 of them would fill 4096 exactly. */
   for (int i = 0; i < 63; i++) {
     pay[0] = (uint8_t)i;
-    assert_int_equal(send_pkt(&t.tx, 6, 0, (uint64_t)i, pay, 40, NULL), 0);
+    assert_int_equal(send_pkt(&t->tx, 6, 0, (uint64_t)i, pay, 40, NULL), 0);
   }
-  assert_int_equal(ring_write_avail(&t.tx), 56);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 63, pay, 40, NULL), -EAGAIN);
-  assert_int_equal(t.tx.r_stat_full, 1);
-  assert_int_equal(get32(t.ctl), 63 * 64); /* never write == read */
+  assert_int_equal(ring_write_avail(&t->tx), 56);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 63, pay, 40, NULL), -EAGAIN);
+  assert_int_equal(t->tx.r_stat_full, 1);
+  assert_int_equal(get32(t->ctl), 63 * 64); /* never write == read */
   /* A packet of exactly 56 bytes of space (40 + 16 - 8 = payload 32 -> 48 +
    * 8) fits; then the ring has 8 bytes free and nothing fits. */
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 63, pay, 32, NULL), 0);
-  assert_int_equal(ring_write_avail(&t.tx), 0);
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 64, NULL, 0, NULL), -EAGAIN);
-  assert_int_equal(get32(t.ctl), 4088);
-  assert_int_equal(ring_read_avail(&t.rx), 4088);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 63, pay, 32, NULL), 0);
+  assert_int_equal(ring_write_avail(&t->tx), 0);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 64, NULL, 0, NULL), -EAGAIN);
+  assert_int_equal(get32(t->ctl), 4088);
+  assert_int_equal(ring_read_avail(&t->rx), 4088);
 
   uint8_t buf[64];
   uint32_t len;
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(buf[16], 0);
   /* Not committed: still full for the producer. */
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 64, NULL, 0, NULL), -EAGAIN);
-  ring_read_commit(&t.rx);
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 64, NULL, 0, NULL), 0);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 64, NULL, 0, NULL), -EAGAIN);
+  ring_read_commit(&t->rx);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 64, NULL, 0, NULL), 0);
   /* Everything comes out in order. */
   for (int i = 1; i < 63; i++) {
-    assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+    assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
     assert_int_equal(len, 56);
     assert_int_equal(buf[16], i);
   }
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 48);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 16);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), -EAGAIN);
-  tring_close(&t);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), -EAGAIN);
 }
 
 static void test_write_einval(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   bool sig;
   struct vmpacket_descriptor d = {.type = 6, .offset8 = 2, .len8 = 3, .flags = 0, .trans_id = 0};
   static const uint8_t pay[16];
   struct ring_iov iov[2] = {{&d, 16}, {pay, 16}}; /* 32 bytes but len8 3 */
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
   d.len8 = 4;
   d.offset8 = 5;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
   d.offset8 = 1;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
   d.offset8 = 2;
   iov[0].ri_len = 8; /* descriptor split */
   iov[1].ri_len = 24;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
-  assert_int_equal(ring_write(&t.tx, iov, 0, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 0, &sig), -EINVAL);
   /* Larger than len8 can describe. */
   static uint8_t big[VMBUS_PKT_MAX_LEN];
   iov[0].ri_len = 16;
   iov[1] = (struct ring_iov){big, VMBUS_PKT_MAX_LEN};
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
   /* Larger than the ring: fits the wire format, never the ring. */
   d.len8 = (uint16_t)((16 + PAGE) / 8);
   iov[1].ri_len = PAGE;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EMSGSIZE);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EMSGSIZE);
   /* The largest packet a 4 KiB ring can ever take: space 4088. */
   d.len8 = (uint16_t)((PAGE - 16) / 8);
   iov[1].ri_len = PAGE - 16 - 16;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), 0);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), 0);
   d.len8++;
   iov[1].ri_len += 8;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EMSGSIZE);
-  assert_false(t.tx.r_corrupt);
-  assert_int_equal(get32(t.ctl), PAGE - 8);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EMSGSIZE);
+  assert_false(t->tx.r_corrupt);
+  assert_int_equal(get32(t->ctl), PAGE - 8);
 
   struct ring r;
   uint8_t ctl[PAGE] __attribute__((aligned(8)));
-  assert_int_equal(ring_init(&r, ctl, t.data, 0), -EINVAL);
-  assert_int_equal(ring_init(&r, ctl, t.data, 100), -EINVAL);
-  assert_int_equal(ring_init(&r, NULL, t.data, PAGE), -EINVAL);
-  tring_close(&t);
+  assert_int_equal(ring_init(&r, ctl, t->data, 0), -EINVAL);
+  assert_int_equal(ring_init(&r, ctl, t->data, 100), -EINVAL);
+  assert_int_equal(ring_init(&r, NULL, t->data, PAGE), -EINVAL);
 }
 
 /* ---- signalling ------------------------------------------------------------------- */
 
 static void test_pending_send(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   uint8_t pay[40] = {0};
   uint8_t buf[256];
   uint32_t len;
   for (int i = 0; i < 63; i++)
-    assert_int_equal(send_pkt(&t.tx, 6, 0, 0, pay, 40, NULL), 0);
+    assert_int_equal(send_pkt(&t->tx, 6, 0, 0, pay, 40, NULL), 0);
   /* Blocked on a 200-byte packet: needs free space > RING_PKT_SPACE(216). */
   static uint8_t p200[200];
   uint32_t need = RING_PKT_SPACE(16 + 200);
   assert_int_equal(need, 224);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 0, p200, 200, NULL), -EAGAIN);
-  assert_false(ring_set_pending_send(&t.tx, need));
-  assert_int_equal(get32(t.ctl + 12), 224);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 0, p200, 200, NULL), -EAGAIN);
+  assert_false(ring_set_pending_send(&t->tx, need));
+  assert_int_equal(get32(t->ctl + 12), 224);
 
   /* Free is 64 now. Each read frees 64: 128, 192, 256. Only the commit
    * that moves free from <= 224 to > 224 signals. */
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-    assert_false(ring_read_commit(&t.rx));
+    assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+    assert_false(ring_read_commit(&t->rx));
   }
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_true(ring_read_commit(&t.rx));
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_false(ring_read_commit(&t.rx)); /* already above: no second signal */
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_true(ring_read_commit(&t->rx));
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_false(ring_read_commit(&t->rx)); /* already above: no second signal */
 
   /* The producer wakes, clears, writes. */
-  assert_false(ring_set_pending_send(&t.tx, 0));
-  assert_int_equal(get32(t.ctl + 12), 0);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 0, p200, 200, NULL), 0);
+  assert_false(ring_set_pending_send(&t->tx, 0));
+  assert_int_equal(get32(t->ctl + 12), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 0, p200, 200, NULL), 0);
 
   /* A batch that crosses in one commit signals once. */
-  assert_int_equal(ring_write_avail(&t.tx), 320 - 224 - 8);
-  assert_false(ring_set_pending_send(&t.tx, 1000));
+  assert_int_equal(ring_write_avail(&t->tx), 320 - 224 - 8);
+  assert_false(ring_set_pending_send(&t->tx, 1000));
   for (int i = 0; i < 15; i++) /* free 96 -> 1056 */
-    assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_true(ring_read_commit(&t.rx));
+    assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_true(ring_read_commit(&t->rx));
 
   /* Space already there when asking: true, and the request is withdrawn. */
-  assert_true(ring_set_pending_send(&t.tx, 100));
-  assert_int_equal(get32(t.ctl + 12), 0);
+  assert_true(ring_set_pending_send(&t->tx, 100));
+  assert_int_equal(get32(t->ctl + 12), 0);
 
   /* Hostile pending_send_sz values cost at most a signal, never a crash:
    * larger than the ring never signals; ring - 1 signals once, at empty. */
-  while (send_pkt(&t.tx, 6, 0, 0, pay, 40, NULL) == 0)
+  while (send_pkt(&t->tx, 6, 0, 0, pay, 40, NULL) == 0)
     ;
-  put32(t.ctl + 12, 0xffffffffu);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_false(ring_read_commit(&t.rx));
-  put32(t.ctl + 12, PAGE - 1);
-  while (ring_read(&t.rx, buf, sizeof(buf), &len) == 0)
+  put32(t->ctl + 12, 0xffffffffu);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_false(ring_read_commit(&t->rx));
+  put32(t->ctl + 12, PAGE - 1);
+  while (ring_read(&t->rx, buf, sizeof(buf), &len) == 0)
     ;
-  assert_true(ring_read_commit(&t.rx));
-  assert_int_equal(ring_read_avail(&t.rx), 0);
-  put32(t.ctl + 12, 0);
+  assert_true(ring_read_commit(&t->rx));
+  assert_int_equal(ring_read_avail(&t->rx), 0);
+  put32(t->ctl + 12, 0);
 
   /* Without the feature bit the consumer never signals. */
-  put32(t.ctl + 64, 0);
-  while (send_pkt(&t.tx, 6, 0, 0, pay, 40, NULL) == 0)
+  put32(t->ctl + 64, 0);
+  while (send_pkt(&t->tx, 6, 0, 0, pay, 40, NULL) == 0)
     ;
-  assert_false(ring_set_pending_send(&t.tx, 1000));
-  while (ring_read(&t.rx, buf, sizeof(buf), &len) == 0)
+  assert_false(ring_set_pending_send(&t->tx, 1000));
+  while (ring_read(&t->rx, buf, sizeof(buf), &len) == 0)
     ;
-  assert_int_equal(ring_read_avail(&t.rx), 0);
-  assert_false(ring_read_commit(&t.rx));
-  tring_close(&t);
+  assert_int_equal(ring_read_avail(&t->rx), 0);
+  assert_false(ring_read_commit(&t->rx));
 }
 
 static void test_interrupt_mask(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   uint8_t buf[64];
   uint32_t len;
   bool sig;
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 1, "a", 1, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 1, "a", 1, &sig), 0);
   assert_true(sig); /* empty -> non-empty */
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 2, "b", 1, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 2, "b", 1, &sig), 0);
   assert_false(sig); /* not empty */
   /* Reader drained but not committed: the producer still sees it non-empty. */
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 3, "c", 1, &sig), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 3, "c", 1, &sig), 0);
   assert_false(sig);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  ring_read_commit(&t.rx);
-  assert_false(ring_unmask_interrupts(&t.rx)); /* nothing waiting */
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  ring_read_commit(&t->rx);
+  assert_false(ring_unmask_interrupts(&t->rx)); /* nothing waiting */
 
   /* Masked: the consumer is draining, no signal. */
-  ring_mask_interrupts(&t.rx);
-  assert_int_equal(get32(t.ctl + 8), 1);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 4, "d", 1, &sig), 0);
+  ring_mask_interrupts(&t->rx);
+  assert_int_equal(get32(t->ctl + 8), 1);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 4, "d", 1, &sig), 0);
   assert_false(sig);
   /* Unmask sees the packet that raced with it. */
-  assert_true(ring_unmask_interrupts(&t.rx));
-  assert_int_equal(get32(t.ctl + 8), 0);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_true(ring_unmask_interrupts(&t->rx));
+  assert_int_equal(get32(t->ctl + 8), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(buf[16], 'd');
-  ring_read_commit(&t.rx);
-  assert_false(ring_unmask_interrupts(&t.rx));
+  ring_read_commit(&t->rx);
+  assert_false(ring_unmask_interrupts(&t->rx));
   /* Empty and unmasked again: signal. */
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 5, "e", 1, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 5, "e", 1, &sig), 0);
   assert_true(sig);
-  assert_int_equal(t.tx.r_stat_signals, 2);
-  ring_dump(&t.tx, "tx");
-  ring_dump(&t.rx, "rx");
-  tring_close(&t);
+  assert_int_equal(t->tx.r_stat_signals, 2);
+  ring_dump(&t->tx, "tx");
+  ring_dump(&t->rx, "rx");
 }
 
 /* ---- random traffic ---------------------------------------------------------------- */
@@ -808,24 +804,21 @@ static void test_hostile_read_index(void **state) {
 /* ring_peek shows the next descriptor without consuming it; ring_skip drops
  * a packet (what a caller does after -EMSGSIZE). */
 static void test_peek_skip(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   static const uint8_t pay[8] = {9, 9, 9, 9, 9, 9, 9, 9};
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 1, pay, 8, NULL), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 1, pay, 8, NULL), 0);
   struct vmpacket_descriptor d;
   uint32_t len;
-  assert_int_equal(ring_peek(&t.rx, &d, &len), 0);
+  assert_int_equal(ring_peek(&t->rx, &d, &len), 0);
   assert_int_equal(d.len8, 3);
   assert_int_equal(len, 24);
   /* Skip it, then a second packet is read. */
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 2, NULL, 0, NULL), 0);
-  assert_int_equal(ring_skip(&t.rx), 0);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 2, NULL, 0, NULL), 0);
+  assert_int_equal(ring_skip(&t->rx), 0);
   uint8_t buf[32];
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   memcpy(&d, buf, sizeof(d));
   assert_true(d.trans_id == 2);
-  tring_close(&t);
 }
 
 /* ---- batched writes ------------------------------------------------------------------ */
@@ -939,9 +932,7 @@ static void test_batch_golden(void **state) {
 /* The signalling rule once per batch: signal when the consumer had read
  * everything published before the batch and its mask is 0. */
 static void test_batch_signal(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   static const uint8_t pay[40];
   struct bpkt p;
   bool sig;
@@ -949,57 +940,56 @@ static void test_batch_signal(void **state) {
   uint32_t len;
 
   bpkt_make(&p, 1, pay, 40, false);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_true(sig); /* empty before the batch */
-  assert_int_equal(get32(t.ctl), 128);
+  assert_int_equal(get32(t->ctl), 128);
 
   /* Consumer has not read them: no signal for the next batch. */
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_false(sig);
 
   /* Consumer reads all but does not commit: still no signal. */
   for (int i = 0; i < 3; i++)
-    assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+    assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_false(sig);
 
   /* Consumer reads and commits everything: the next batch signals. */
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  ring_read_commit(&t.rx);
-  assert_false(ring_unmask_interrupts(&t.rx));
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  ring_read_commit(&t->rx);
+  assert_false(ring_unmask_interrupts(&t->rx));
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_true(sig);
 
   /* Masked consumer: no signal even though it was empty. */
-  while (ring_read(&t.rx, buf, sizeof(buf), &len) == 0)
+  while (ring_read(&t->rx, buf, sizeof(buf), &len) == 0)
     ;
-  ring_read_commit(&t.rx);
-  ring_mask_interrupts(&t.rx);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+  ring_read_commit(&t->rx);
+  ring_mask_interrupts(&t->rx);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_false(sig);
-  assert_true(ring_unmask_interrupts(&t.rx)); /* sees the batch that raced */
+  assert_true(ring_unmask_interrupts(&t->rx)); /* sees the batch that raced */
 
   /* ring_write after staged packets publishes them all, and judges the
    * signal by the index before the first staged one. */
-  while (ring_read(&t.rx, buf, sizeof(buf), &len) == 0)
+  while (ring_read(&t->rx, buf, sizeof(buf), &len) == 0)
     ;
-  ring_read_commit(&t.rx);
-  uint32_t before = get32(t.ctl);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(get32(t.ctl), before);
-  assert_int_equal(ring_write(&t.tx, p.iov, p.n, &sig), 0);
+  ring_read_commit(&t->rx);
+  uint32_t before = get32(t->ctl);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(get32(t->ctl), before);
+  assert_int_equal(ring_write(&t->tx, p.iov, p.n, &sig), 0);
   assert_true(sig);
-  assert_int_equal(get32(t.ctl), before + 128);
-  assert_int_equal(ring_read_avail(&t.rx), 128);
-  assert_int_equal(t.tx.r_stat_signals, 3);
-  tring_close(&t);
+  assert_int_equal(get32(t->ctl), before + 128);
+  assert_int_equal(ring_read_avail(&t->rx), 128);
+  assert_int_equal(t->tx.r_stat_signals, 3);
 }
 
 /* Full ring and caller errors in a batch: the packets before the one that
@@ -1134,9 +1124,7 @@ static void test_batch_hostile(void **state) {
 #define BATCH_RANDOM_PKTS 200000u
 
 static void test_batch_random(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, 2 * PAGE);
+  struct tring *t = *state;
   uint64_t rs = 777;
   uint64_t wseq = 0, rseq = 0;
   enum { MAXB = 12 };
@@ -1157,21 +1145,20 @@ static void test_batch_random(void **state) {
     unsigned done = 0;
     bool sig = false;
     if (rng_next(&rs) & 1) {
-      int rc = ring_write_batch(&t.tx, rp, b, &done, &sig);
+      int rc = ring_write_batch(&t->tx, rp, b, &done, &sig);
       assert_true(rc == 0 || rc == -EAGAIN);
     } else {
-      while (done < b && ring_write_stage(&t.tx, rp[done].rp_iov, rp[done].rp_n) == 0)
+      while (done < b && ring_write_stage(&t->tx, rp[done].rp_iov, rp[done].rp_n) == 0)
         done++;
-      assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+      assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
     }
     signals += sig;
     wseq += done;
-    read_batch_checked(&t.rx, in, sizeof(in), (unsigned)(rng_next(&rs) % (2 * MAXB)), &rseq);
+    read_batch_checked(&t->rx, in, sizeof(in), (unsigned)(rng_next(&rs) % (2 * MAXB)), &rseq);
   }
-  check_drained(&t, in, sizeof(in), BATCH_RANDOM_PKTS);
+  check_drained(t, in, sizeof(in), BATCH_RANDOM_PKTS);
   assert_true(wseq == BATCH_RANDOM_PKTS);
   assert_true(signals > 0);
-  tring_close(&t);
 }
 
 /* Two threads, the producer writing in batches (one publish each). */
@@ -1215,16 +1202,26 @@ static void test_batch_two_threads(void **state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_golden_write),       cmocka_unit_test(test_golden_write_wrap),
-    cmocka_unit_test(test_golden_parse),       cmocka_unit_test(test_golden_parse_wrap),
-    cmocka_unit_test(test_full_ring),          cmocka_unit_test(test_write_einval),
-    cmocka_unit_test(test_pending_send),       cmocka_unit_test(test_interrupt_mask),
-    cmocka_unit_test(test_random_traffic),     cmocka_unit_test(test_two_threads),
-    cmocka_unit_test(test_hostile_peer),       cmocka_unit_test(test_hostile_sticky),
-    cmocka_unit_test(test_hostile_read_index), cmocka_unit_test(test_peek_skip),
-    cmocka_unit_test(test_batch_golden),       cmocka_unit_test(test_batch_signal),
-    cmocka_unit_test(test_batch_full_einval),  cmocka_unit_test(test_batch_hostile),
-    cmocka_unit_test(test_batch_random),       cmocka_unit_test(test_batch_two_threads),
+    TRING_TEST(test_golden_write),
+    TRING_TEST(test_golden_write_wrap),
+    TRING2_TEST(test_golden_parse),
+    TRING_TEST(test_golden_parse_wrap),
+    TRING_TEST(test_full_ring),
+    TRING_TEST(test_write_einval),
+    TRING_TEST(test_pending_send),
+    TRING_TEST(test_interrupt_mask),
+    cmocka_unit_test(test_random_traffic),
+    cmocka_unit_test(test_two_threads),
+    cmocka_unit_test(test_hostile_peer),
+    cmocka_unit_test(test_hostile_sticky),
+    cmocka_unit_test(test_hostile_read_index),
+    TRING_TEST(test_peek_skip),
+    cmocka_unit_test(test_batch_golden),
+    TRING_TEST(test_batch_signal),
+    cmocka_unit_test(test_batch_full_einval),
+    cmocka_unit_test(test_batch_hostile),
+    TRING2_TEST(test_batch_random),
+    cmocka_unit_test(test_batch_two_threads),
 };
 
 UNIT_MAIN("ring", tests)
