@@ -24,6 +24,7 @@
 #include "kernel/page.h"
 #include "kmcl/kmcl_priv.h"
 #include "tests/unit/lib/hostile_env.h"
+#include "tests/unit/lib/kmcl_harness.h"
 #include "tests/unit/unit.h"
 
 #define WAIT_MS 300 /* every control wait of the guest, shortened */
@@ -672,14 +673,6 @@ static void test_interrupt_storm_counted_and_reported_once(void **state) {
   henv_down(&h);
 }
 
-static void d6_process(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID b, UINT32 n, UINT32 f) {
-  (void)ch;
-  (void)b;
-  (void)n;
-  (void)f;
-  VmbChannelPacketComplete(t, NULL, 0);
-}
-
 /* KMCL audit D6: VmbChannelGetMmioSpace on the real guest bus (hv/vmbus.c)
  * returns the size the offer carries (mmio_megabytes) and address 0: the
  * offer names no address, and this guest allocates no MMIO range (Linux
@@ -692,7 +685,8 @@ static void test_d6_mmio_space_on_the_real_bus(void **state) {
   assert_int_equal(VmbChannelAllocate(vmbsrv_device(h.s_srv), TRUE, &s), STATUS_SUCCESS);
   GUID inst = echo_dev_type;
   inst.Data1 = 99;
-  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(s, d6_process, NULL), STATUS_SUCCESS);
+  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(s, kh_complete_at_once, NULL),
+                   STATUS_SUCCESS);
   assert_int_equal(VmbServerChannelInitSetTargetInterfaceId(s, echo_dev_type, inst),
                    STATUS_SUCCESS);
   assert_int_equal(VmbServerChannelInitSetMmioMegabytes(s, 8, 0), STATUS_SUCCESS);

@@ -170,6 +170,15 @@ static void kh_pnp_fail(VMBCHANNEL ch, NTSTATUS st) {
   e->pnp_calls++;
 }
 
+void kh_complete_at_once(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID buf, UINT32 len,
+                         UINT32 flags) {
+  (void)ch;
+  (void)buf;
+  (void)len;
+  (void)flags;
+  VmbChannelPacketComplete(t, NULL, 0);
+}
+
 void kh_comp_free(VMBPACKET pkt, NTSTATUS st, PVOID buf, UINT32 len) {
   struct kh_end *e = VmbPacketGetPointer(pkt);
   e->comp_count++;
