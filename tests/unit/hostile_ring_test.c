@@ -56,6 +56,22 @@ static void expect_failed_then_down(struct sim *h, struct hclient *c) {
   henv_down(h);
 }
 
+/** Close the client, then everything down. */
+static void close_down(struct sim *h, struct hclient *c) {
+  hclient_close(c);
+  henv_down(h);
+}
+
+/** A fresh channel (up) receives the `len` bytes at `pkt` as one packet:
+ * it must fail for good (expect_failed_then_down). */
+static void expect_packet_fails(const uint8_t *pkt, uint32_t len) {
+  struct sim h;
+  struct hclient c;
+  up(&h, &c);
+  hring_inject(&h, &c, pkt, len, 0);
+  expect_failed_then_down(&h, &c);
+}
+
 /** An inband packet of `body` bytes (a multiple of 8), body bytes i + seed. */
 static uint32_t inband(uint8_t *buf, uint32_t body, uint8_t seed, uint16_t flags) {
   uint32_t len = hring_pkt(buf, VM_PKT_DATA_INBAND, 2, (uint16_t)((16 + body) / 8), flags, 0);
@@ -99,21 +115,11 @@ static void test_C2_available_bytes_below_minimum(void **state) {
 static void test_C3_descriptor_lengths_inconsistent(void **state) {
   (void)state;
   uint8_t p[64];
-  struct sim h;
-  struct hclient c;
-  up(&h, &c);
   memset(p, 0, sizeof(p));
   hring_pkt(p, VM_PKT_DATA_INBAND, 2, 10, 0, 0); /* 80 bytes claimed, 16 written */
-  hring_inject(&h, &c, p, 16, 0);
-  expect_failed_then_down(&h, &c);
-
-  up(&h, &c);
-  hring_inject(&h, &c, p, hring_pkt(p, VM_PKT_DATA_INBAND, 1, 4, 0, 0), 0);
-  expect_failed_then_down(&h, &c);
-
-  up(&h, &c);
-  hring_inject(&h, &c, p, hring_pkt(p, VM_PKT_DATA_INBAND, 5, 4, 0, 0), 0);
-  expect_failed_then_down(&h, &c);
+  expect_packet_fails(p, 16);
+  expect_packet_fails(p, hring_pkt(p, VM_PKT_DATA_INBAND, 1, 4, 0, 0));
+  expect_packet_fails(p, hring_pkt(p, VM_PKT_DATA_INBAND, 5, 4, 0, 0));
 }
 
 /* C4: a packet as large as the ring allows is copied whole into a private
@@ -135,8 +141,7 @@ static void test_C4_packet_larger_than_buffers(void **state) {
   assert_true(kmcl_channel_failed(c.ch));
   assert_int_equal(kmcl_channel_fail_reason(c.ch), -EMSGSIZE);
   assert_int_equal(c.rx, 0);
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 
   /* With the limit raised to the ring, the copy is sized from the packet. */
   hclient_next_max_incoming = size;
@@ -146,15 +151,12 @@ static void test_C4_packet_larger_than_buffers(void **state) {
   assert_int_equal(c.rx, 1);
   assert_int_equal(c.rx_len[0], body);
   assert_int_equal(c.rx_first[0][5], 5 + 3);
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 
-  up(&h, &c);
   memset(p, 0, size);
   hring_pkt(p, VM_PKT_DATA_INBAND, 2, 0xffff, 0, 0); /* 512 KiB claimed */
-  hring_inject(&h, &c, p, 64, 0);
+  expect_packet_fails(p, 64);
   free(p);
-  expect_failed_then_down(&h, &c);
 }
 
 /* C5: unknown type, reserved flags, completions with trans_id 0 or naming
@@ -163,8 +165,6 @@ static void test_C4_packet_larger_than_buffers(void **state) {
 static void test_C5_unknown_type_flags_or_transaction(void **state) {
   (void)state;
   uint8_t p[64];
-  struct sim h;
-  struct hclient c;
   const struct {
     uint16_t type, flags;
     uint64_t tid;
@@ -177,10 +177,8 @@ static void test_C5_unknown_type_flags_or_transaction(void **state) {
       {VM_PKT_COMP, 0, ((uint64_t)7 << 32) | 1},
   };
   for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    up(&h, &c);
     memset(p, 0, sizeof(p));
-    hring_inject(&h, &c, p, hring_pkt(p, bad[i].type, 2, 4, bad[i].flags, bad[i].tid), 0);
-    expect_failed_then_down(&h, &c);
+    expect_packet_fails(p, hring_pkt(p, bad[i].type, 2, 4, bad[i].flags, bad[i].tid));
   }
 }
 
@@ -189,8 +187,6 @@ static void test_C5_unknown_type_flags_or_transaction(void **state) {
 static void test_C6_external_data_headers_inconsistent(void **state) {
   (void)state;
   uint8_t p[128];
-  struct sim h;
-  struct hclient c;
   const struct {
     uint16_t type, off8;
     uint32_t count;
@@ -202,7 +198,6 @@ static void test_C6_external_data_headers_inconsistent(void **state) {
       {VM_PKT_DATA_USING_GPA_DIRECT, 8, 1000}, /* more ranges than bytes */
   };
   for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    up(&h, &c);
     memset(p, 0, sizeof(p));
     uint32_t len = hring_pkt(p, bad[i].type, bad[i].off8, 12, 0, 0);
     memcpy(p + 20, &bad[i].count, 4);
@@ -211,8 +206,7 @@ static void test_C6_external_data_headers_inconsistent(void **state) {
       memcpy(p + 24, &cnt, 4);
       memcpy(p + 28, &off, 4);
     }
-    hring_inject(&h, &c, p, len, 0);
-    expect_failed_then_down(&h, &c);
+    expect_packet_fails(p, len);
   }
 }
 
@@ -248,8 +242,7 @@ static void test_C7_C11_wrapping_packets_and_garbage_trailer(void **state) {
   assert_int_equal(c.rx, 3);
   assert_false(kmcl_channel_failed(c.ch));
   free(p);
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 }
 
 /* C8: the host rewrites the packet after the guest validated it. The
@@ -309,8 +302,7 @@ static void test_C9_control_page_signalling_abuse(void **state) {
     assert_false(kmcl_channel_failed(c.ch));
   }
   assert_int_equal(c.mismatches, 0);
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 }
 
 /* C10: the host never consumes the outbound ring (it keeps its interrupt
@@ -343,8 +335,7 @@ static void test_C10_host_never_consumes_or_floods(void **state) {
   }
   assert_int_equal(c.completions, 2000);
   assert_int_equal(c.mismatches, 0);
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 
   /* flood: 300 packets published at once are all delivered */
   up(&h, &c);
@@ -362,8 +353,7 @@ static void test_C10_host_never_consumes_or_floods(void **state) {
   hring_signal(&h, &c);
   assert_int_equal(c.rx, 300);
   assert_false(kmcl_channel_failed(c.ch));
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 }
 
 static const struct CMUnitTest tests[] = {
