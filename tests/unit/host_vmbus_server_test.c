@@ -487,14 +487,7 @@ static void test_d5_vtl2_channel_not_offered(void **state) {
   (void)state;
   teardown_all();
   setup_cap(VMBUS_VERSION_WIN10_V5_3, true);
-  VMBCHANNEL ch = NULL;
-  assert_int_equal(VmbChannelAllocate(vmbsrv_device(srv), TRUE, &ch), STATUS_SUCCESS);
-  GUID inst = echo_dev_type;
-  inst.Data1 = 77;
-  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(ch, kh_complete_at_once, NULL),
-                   STATUS_SUCCESS);
-  assert_int_equal(VmbServerChannelInitSetTargetInterfaceId(ch, echo_dev_type, inst),
-                   STATUS_SUCCESS);
+  VMBCHANNEL ch = kh_server_channel(vmbsrv_device(srv), echo_dev_type, 77);
   assert_int_equal(VmbServerChannelInitSetTargetVtl(ch, 2), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(ch), STATUS_SUCCESS);
   struct echo_dev *e = echo_dev_create(vmbsrv_device(srv), 1);

@@ -681,14 +681,7 @@ static void test_d6_mmio_space_on_the_real_bus(void **state) {
   (void)state;
   struct sim h;
   up_connected(&h, 0);
-  VMBCHANNEL s = NULL;
-  assert_int_equal(VmbChannelAllocate(vmbsrv_device(h.s_srv), TRUE, &s), STATUS_SUCCESS);
-  GUID inst = echo_dev_type;
-  inst.Data1 = 99;
-  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(s, kh_complete_at_once, NULL),
-                   STATUS_SUCCESS);
-  assert_int_equal(VmbServerChannelInitSetTargetInterfaceId(s, echo_dev_type, inst),
-                   STATUS_SUCCESS);
+  VMBCHANNEL s = kh_server_channel(vmbsrv_device(h.s_srv), echo_dev_type, 99);
   assert_int_equal(VmbServerChannelInitSetMmioMegabytes(s, 8, 0), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(s), STATUS_SUCCESS);
   VmbChannelStart(s);

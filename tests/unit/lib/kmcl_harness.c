@@ -170,13 +170,26 @@ static void kh_pnp_fail(VMBCHANNEL ch, NTSTATUS st) {
   e->pnp_calls++;
 }
 
-void kh_complete_at_once(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID buf, UINT32 len,
-                         UINT32 flags) {
+/* Process-packet callback that completes every packet at once with no
+ * response (kh_server_channel). */
+static void kh_complete_at_once(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID buf, UINT32 len,
+                                UINT32 flags) {
   (void)ch;
   (void)buf;
   (void)len;
   (void)flags;
   VmbChannelPacketComplete(t, NULL, 0);
+}
+
+VMBCHANNEL kh_server_channel(PDEVICE_OBJECT dev, GUID type, uint32_t data1) {
+  VMBCHANNEL ch = NULL;
+  assert_int_equal(VmbChannelAllocate(dev, TRUE, &ch), STATUS_SUCCESS);
+  GUID inst = type;
+  inst.Data1 = data1;
+  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(ch, kh_complete_at_once, NULL),
+                   STATUS_SUCCESS);
+  assert_int_equal(VmbServerChannelInitSetTargetInterfaceId(ch, type, inst), STATUS_SUCCESS);
+  return ch;
 }
 
 void kh_comp_free(VMBPACKET pkt, NTSTATUS st, PVOID buf, UINT32 len) {

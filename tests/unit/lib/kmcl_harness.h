@@ -140,9 +140,10 @@ bool kh_wait_rx(struct kh_end *e, uint32_t n);
 /** Run the loop until e->comp_count >= n. */
 bool kh_wait_comp(struct kh_end *e, uint32_t n);
 
-/** Process-packet callback that completes every packet at once with no
- * response (for channels whose packets the test does not look at). */
-void kh_complete_at_once(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID buf, UINT32 len, UINT32 flags);
+/** A server channel on device `dev` for interface `type`, instance `type`
+ * with Data1 = `data1`, whose packets kh_complete_at_once completes; not
+ * enabled. Asserts each call succeeds. */
+VMBCHANNEL kh_server_channel(PDEVICE_OBJECT dev, GUID type, uint32_t data1);
 
 /** Completion routine that records into the kh_end given by the packet's
  * pointer and frees the packet. */
