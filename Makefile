@@ -85,6 +85,8 @@ HOST_MAIN_SRCS := host/hvhost.c host/hvsim.c
 HOST_EMU_SRCS := $(filter-out $(HOST_MAIN_SRCS),$(wildcard host/*.c))
 HOST_LIB_OBJS := $(patsubst %.c,$(HDIR)/%.o,$(HOST_PORTABLE_SRCS) $(HOST_EMU_SRCS))
 HOST_LIB    := $(HDIR)/libhvstack.a
+# Libraries every program linking the host objects needs (host/netpcap.c).
+HOST_LDLIBS := -lpcap
 
 UNIT_SRCS   := $(wildcard tests/unit/*_test.c)
 UNIT_LIB_SRCS := $(wildcard tests/unit/lib/*.c)
@@ -168,7 +170,7 @@ run-qemu: $(ISO)
 HVHOST := $(BUILD)/hvhost
 $(HVHOST): $(HDIR)/host/hvhost.o $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^ $(HOST_LDLIBS)
 hvhost: $(HVHOST)
 .PHONY: hvhost
 # --- end hvhost --------------------------------------------------------------
@@ -179,7 +181,7 @@ hvhost: $(HVHOST)
 HVSIM := $(BUILD)/hvsim
 $(HVSIM): $(HDIR)/host/hvsim.o $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^ $(HOST_LDLIBS)
 hvsim: $(HVSIM)
 .PHONY: hvsim
 # --- end hvsim ---------------------------------------------------------------
@@ -198,7 +200,7 @@ $(HOST_LIB): $(HOST_LIB_OBJS)
 
 $(HDIR)/tests/unit/%: $(HDIR)/tests/unit/%.o $(UNIT_LIB_OBJS) $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $< $(UNIT_LIB_OBJS) $(HOST_LIB) -lcmocka
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $< $(UNIT_LIB_OBJS) $(HOST_LIB) -lcmocka $(HOST_LDLIBS)
 
 $(eval $(call object_rule,$(HDIR)/bench-obj,HOSTCC-O2,$$(HOSTCC) $$(HOST_BENCH_CFLAGS) $$(BENCH_CFLAGS_EXTRA),))
 
@@ -234,7 +236,7 @@ bench: $(BENCH_DEPS_STAMP)
 $(HDIR)/bench/%: $(HDIR)/bench-obj/bench/%.o $(filter-out $(HDIR)/bench-obj/bench/%,$(HOST_BENCH_OBJS))
 	$(E) "  LINK    $@"
 	$(Q)mkdir -p $(@D)
-	$(Q)$(HOSTCC) -o $@ $^ $(BENCH_LDLIBS) -lpthread
+	$(Q)$(HOSTCC) -o $@ $^ $(BENCH_LDLIBS) -lpthread $(HOST_LDLIBS)
 
 
 # --- fuzz --------------------------------------------------------------------
@@ -261,7 +263,7 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(FDIR)/fuzz_%: $(FDIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(FUZZCC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+	$(Q)$(FUZZCC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(HOST_LDLIBS)
 fuzz: $(FUZZ_BINS)
 	$(Q)tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 fuzz-build: $(FUZZ_BINS)
