@@ -16,7 +16,7 @@
 
 #include "host/hostdev.h"
 #include "host/netvsp.h"
-#include "hv/vmbus_proto.h"
+#include "hv/vmbus_trace.h"
 
 struct hostopt_def;
 typedef int (*hostopt_setter)(const struct hostopt_def *d, struct hostopt *o, const char *v);
@@ -58,26 +58,11 @@ static int hostopt_set_u64(const struct hostopt_def *d, struct hostopt *o, const
   return 0;
 }
 
-/* "X.Y", or "X" for X.0 (--nvsp-version 6). */
-static int hostopt_version(const char *s, uint32_t *out) {
-  unsigned maj, min = 0;
-  char tail;
-  if (s[0] < '0' || s[0] > '9')
-    return -1;
-  int n = sscanf(s, "%u.%u%c", &maj, &min, &tail);
-  if (n == 1 && strchr(s, '.'))
-    return -1; /* "6." */
-  if ((n != 1 && n != 2) || maj > 0xffff || min > 0xffff)
-    return -1;
-  *out = VMBUS_VERSION(maj, min);
-  return 0;
-}
-
 /* One of the NVSP versions the device knows (netvsp_version_from). */
 static int hostopt_set_nvsp(const struct hostopt_def *d, struct hostopt *o, const char *v) {
   uint32_t ver;
   (void)d;
-  if (hostopt_version(v, &ver) || !netvsp_version_from((uint16_t)(ver >> 16), (uint16_t)ver))
+  if (vmbus_version_parse(v, &ver) || !netvsp_version_from((uint16_t)(ver >> 16), (uint16_t)ver))
     return -1;
   o->ho_nvsp_version = ver;
   return 0;
@@ -85,18 +70,12 @@ static int hostopt_set_nvsp(const struct hostopt_def *d, struct hostopt *o, cons
 
 /* One of the versions VMBus defines (6.0 5.3 ... 0.13). */
 static int hostopt_set_vmbus(const struct hostopt_def *d, struct hostopt *o, const char *v) {
-  static const uint32_t known[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
   uint32_t ver;
   (void)d;
-  if (hostopt_version(v, &ver))
+  if (vmbus_version_parse(v, &ver) || !vmbus_version_known(ver))
     return -1;
-  for (unsigned k = 0; k < VMBUS_NUM_VERSIONS; k++) {
-    if (known[k] == ver) {
-      o->ho_vmbus_version = ver;
-      return 0;
-    }
-  }
-  return -1;
+  o->ho_vmbus_version = ver;
+  return 0;
 }
 
 static int hostopt_set_mac(const struct hostopt_def *d, struct hostopt *o, const char *v) {

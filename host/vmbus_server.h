@@ -121,8 +121,6 @@ uint32_t vmbsrv_relid_of(const struct vmbsrv *srv, VMBCHANNEL ch);
 /** True when relid is open (OPENCHANNEL_RESULT 0 sent, not closed). */
 bool vmbsrv_channel_open(const struct vmbsrv *srv, uint32_t relid);
 
-/** Parse "X.Y" and check it is one of the eleven versions; 0 when not. */
-uint32_t vmbsrv_parse_version(const char *s);
 /** Refuse a version that would otherwise be accepted (test hook). */
 void vmbsrv_refuse_version(struct vmbsrv *srv, uint32_t version);
 /** Add a fault; returns 0 or -ENOSPC. */

@@ -452,6 +452,23 @@ static int nvsp_request(struct netvsc *nv, union nvsp_msg *req, union nvsp_msg *
   return NT_SUCCESS(st) ? 0 : -EIO;
 }
 
+/** nvsp_request, then the check every caller needs: the completion is of
+ * type `type` and holds at least `min` bytes (else -EPROTO, logged with
+ * `what`). @ret 0, -EPROTO (the host got the request but its answer is
+ * malformed), or nvsp_request's errors. */
+static int nvsp_call(struct netvsc *nv, union nvsp_msg *req, union nvsp_msg *resp, uint32_t type,
+                     uint32_t min, const char *what) {
+  uint32_t n;
+  int rc = nvsp_request(nv, req, resp, &n);
+  if (rc)
+    return rc;
+  if (n < min || resp->hdr.msg_type != type) {
+    pr_err("netvsc: malformed %s completion (%lu bytes)\n", what, (unsigned long)n);
+    return -EPROTO;
+  }
+  return 0;
+}
+
 /** An NVSP message without a completion (NDIS version, config, revoke). */
 static int nvsp_note(struct netvsc *nv, union nvsp_msg *m) {
   LARGE_INTEGER to;
@@ -473,15 +490,10 @@ static int nvsp_negotiate(struct netvsc *nv) {
     req.init.msg_type = NVSP_MSG_TYPE_INIT;
     req.init.min_protocol_ver = v;
     req.init.max_protocol_ver = v;
-    uint32_t n;
-    int rc = nvsp_request(nv, &req, &resp, &n);
+    int rc = nvsp_call(nv, &req, &resp, NVSP_MSG_TYPE_INIT_COMPLETE,
+                       sizeof(struct nvsp_init_complete), "NVSP INIT");
     if (rc)
       return rc;
-    if (n < sizeof(struct nvsp_init_complete) ||
-        resp.init_complete.msg_type != NVSP_MSG_TYPE_INIT_COMPLETE) {
-      pr_err("netvsc: malformed NVSP INIT completion (%lu bytes)\n", (unsigned long)n);
-      return -EPROTO;
-    }
     if (resp.init_complete.status == NVSP_STAT_SUCCESS) {
       nv->nv_nvsp_ver = v;
       return 0;
@@ -537,16 +549,13 @@ static int nvsp_recv_buf(struct netvsc *nv) {
   req.send_buf.msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF;
   req.send_buf.gpadl_handle = gh;
   req.send_buf.id = NVSP_RECV_BUF_ID;
-  uint32_t n;
-  int rc = nvsp_request(nv, &req, &resp, &n);
+  const struct nvsp_send_recv_buf_complete *c = &resp.recv_buf_complete;
+  int rc = nvsp_call(nv, &req, &resp, NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE, sizeof(*c),
+                     "SEND_RECV_BUF");
+  if (rc == 0 || rc == -EPROTO)
+    nv->nv_rx_revoke = true; /* whatever it said, revoke at halt */
   if (rc)
     return rc;
-  nv->nv_rx_revoke = true; /* whatever it said, revoke at halt */
-  const struct nvsp_send_recv_buf_complete *c = &resp.recv_buf_complete;
-  if (n < sizeof(*c) || c->msg_type != NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE) {
-    pr_err("netvsc: malformed SEND_RECV_BUF completion\n");
-    return -EPROTO;
-  }
   if (c->status != NVSP_STAT_SUCCESS) {
     pr_err("netvsc: the host refused the receive buffer (status %lu)\n", (unsigned long)c->status);
     return -EPROTO;
@@ -587,16 +596,13 @@ static int nvsp_send_buf(struct netvsc *nv) {
   req.send_buf.msg_type = NVSP_MSG1_TYPE_SEND_SEND_BUF;
   req.send_buf.gpadl_handle = gh;
   req.send_buf.id = 0;
-  uint32_t n;
-  int rc = nvsp_request(nv, &req, &resp, &n);
+  const struct nvsp_send_send_buf_complete *c = &resp.send_buf_complete;
+  int rc = nvsp_call(nv, &req, &resp, NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE, sizeof(*c),
+                     "SEND_SEND_BUF");
+  if (rc == 0 || rc == -EPROTO)
+    nv->nv_tx_revoke = true;
   if (rc)
     return rc;
-  nv->nv_tx_revoke = true;
-  const struct nvsp_send_send_buf_complete *c = &resp.send_buf_complete;
-  if (n < sizeof(*c) || c->msg_type != NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE) {
-    pr_err("netvsc: malformed SEND_SEND_BUF completion\n");
-    return -EPROTO;
-  }
   if (c->status != NVSP_STAT_SUCCESS || c->section_size < NVSP_SECTION_MIN ||
       c->section_size > size) {
     pr_warn("netvsc: send buffer unusable (status %lu, section size %lu): GPA direct only\n",
