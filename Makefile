@@ -72,7 +72,9 @@ HV_SRCS     := $(wildcard hv/*.c)
 KMCL_SRCS   := $(wildcard kmcl/*.c)
 DRV_SRCS    := $(wildcard drivers/*/*.c)
 NET_SRCS    := $(wildcard net/*.c)
-PORTABLE_SRCS := $(KERNEL_SRCS) $(HV_SRCS) $(KMCL_SRCS) $(DRV_SRCS) $(NET_SRCS)
+# The top: guest_main wires hv/, drivers/ and net/ together (guest/).
+GUEST_SRCS  := $(wildcard guest/*.c)
+PORTABLE_SRCS := $(KERNEL_SRCS) $(HV_SRCS) $(KMCL_SRCS) $(DRV_SRCS) $(NET_SRCS) $(GUEST_SRCS)
 
 KERNEL_ALL_SRCS := $(BOOT_SRCS) $(ARCH_SRCS) kernel/main.c $(PORTABLE_SRCS)
 KERNEL_OBJS := $(patsubst %,$(TDIR)/%.o,$(basename $(KERNEL_ALL_SRCS)))
@@ -311,7 +313,7 @@ lint: | $(DEPS_STAMP)
 	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -I. -DKERNEL_BUILD=1 \
-	  boot arch kernel hv kmcl drivers net host
+	  boot arch kernel hv kmcl drivers net guest host
 	@# newlib-nano's printf knows no %ll/%z/%j: portable code must not use them
 	$(Q)! grep -nE '"[^"]*%[-+ #0-9.]*(ll|z|j)[diouxX]' $(filter-out host/%,$(PORTABLE_SRCS)) \
 	  arch/x86_64/*.c || { echo "lint: %ll/%z/%j formats in kernel code (newlib-nano)"; exit 1; }

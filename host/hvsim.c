@@ -7,14 +7,14 @@
  * primitives are answered by the emulator (host/hvemu.c) and the VMBus
  * server (host/vmbus_server.c), all driven by the kernel's one event loop.
  * It parses the kernel command line into kernel_cmdline, calls guest_main()
- * (kernel/guest.h) and ends with
+ * (guest/guest.h) and ends with
  *   hvsim: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
  * Exit status: the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage,
  * 3 host error (hostopt_exit_status).
  *
  * --timeout and Ctrl-C first ask the guest to stop (ev_request_stop, which
  * its serving loop honours); a guest still busy HVSIM_GRACE_MS later is cut
- * off from the event loop's idle hook (longjmp), as stopping a VM would. */
+ * off from an emulator poller (longjmp), as stopping a VM would. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@
 #include "host/vmbus_server.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
-#include "kernel/guest.h"
+#include "guest/guest.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
@@ -40,7 +40,6 @@ static volatile sig_atomic_t hvsim_sigint;
 static jmp_buf hvsim_jmp;
 static bool hvsim_jmp_armed;
 static int hvsim_exit_status;
-static bool (*hvsim_inner_idle)(void);
 static uint64_t hvsim_deadline_ns; /* 0: no --timeout */
 static uint64_t hvsim_stop_ns;     /* when the stop was asked */
 static bool hvsim_timed_out, hvsim_stopped;
@@ -60,8 +59,10 @@ static void hvsim_on_exit(int status) {
   exit(status);
 }
 
-/** The event loop's idle hook: the host's pollers, plus stop and timeout. */
-static bool hvsim_idle(void) {
+/** An emulator poller (run whenever the event loop would idle): stop and
+ * timeout. */
+static bool hvsim_poll(void *ctx) {
+  (void)ctx;
   uint64_t now = hw_now_ns();
   if (!hvsim_stop_ns) {
     if (hvsim_sigint)
@@ -76,7 +77,7 @@ static bool hvsim_idle(void) {
     hvsim_exit_status = -1;
     longjmp(hvsim_jmp, 1);
   }
-  return hvsim_inner_idle ? hvsim_inner_idle() : false;
+  return false;
 }
 
 static int hvsim_run_guest(void) {
@@ -155,9 +156,14 @@ int main(int argc, char **argv) {
   }
   struct vmbsrv *srv = h.hh_srv;
   inproc_attach(h.hh_emu);
-  hvsim_inner_idle = ev_idle_hook;
-  ev_idle_hook = hvsim_idle;
-  inproc_exit_hook = hvsim_on_exit;
+  inproc_set_exit(hvsim_on_exit);
+  if (hvemu_add_poller(h.hh_emu, hvsim_poll, NULL) != 0) {
+    fprintf(stderr, "hvsim: no poller slot left in the emulator\n");
+    inproc_set_exit(NULL);
+    inproc_detach();
+    hvsim_teardown(&h);
+    return 3;
+  }
 
   if (cmdline_parse(&kernel_cmdline, o.ho_cmdline) != 0)
     fprintf(stderr, "hvsim: kernel command line cut to what fits\n");
@@ -199,8 +205,8 @@ int main(int argc, char **argv) {
           (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
           (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
   int rc = hostopt_report(&o, &oc, hvsim_dev);
-  inproc_exit_hook = NULL;
-  ev_idle_hook = NULL;
+  inproc_set_exit(NULL);
+  hvemu_remove_poller(h.hh_emu, hvsim_poll, NULL);
   hostdev_destroy(hvsim_dev);
   hvsim_dev = NULL;
   inproc_detach();

@@ -1,5 +1,5 @@
-/* kernel/guest.c: guest_main: Hyper-V, VMBus, serve, clean stop. */
-#include "kernel/guest.h"
+/* guest/guest.c: guest_main: Hyper-V, VMBus, serve, clean stop. */
+#include "guest/guest.h"
 
 #include <stdio.h>
 #include <string.h>
