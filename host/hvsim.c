@@ -137,6 +137,36 @@ static void hvsim_teardown(struct hvsim_host *h) {
     inproc_mem_teardown();
 }
 
+/* The end of a run: the emulator's counters, then hostopt_report (device
+ * counters and the summary line). Returns the exit status. */
+static int hvsim_report(struct hvsim_host *h, const struct hostopt *o, int status,
+                        uint64_t start_ns) {
+  struct hostopt_outcome oc = {
+      .oc_end = hvsim_timed_out ? HOSTOPT_END_TIMEOUT
+                : hvsim_stopped ? HOSTOPT_END_STOPPED
+                : status < 0    ? HOSTOPT_END_ERROR
+                                : HOSTOPT_END_EXIT,
+      .oc_status = status,
+      .oc_vmbus =
+          vmbsrv_alloffers_ns(h->hh_srv) ? vmbsrv_last_version(h->hh_srv) : 0, /* as hvhost */
+      .oc_offers = vmbsrv_stats(h->hh_srv)->vs_offers_sent,
+      .oc_link = hostdev_link(hvsim_dev),
+      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(h->hh_srv)),
+      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
+  };
+  if (part_failed(&h->hh_part))
+    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", h->hh_part.p_err, h->hh_part.p_err_file,
+            h->hh_part.p_err_line);
+  const struct hvemu_stats *es = hvemu_stats(h->hh_emu);
+  fprintf(stderr,
+          "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
+          "eom=%lu sint_raised=%lu gp=%lu\n",
+          (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
+          (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
+          (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
+  return hostopt_report(o, &oc, hvsim_dev);
+}
+
 int main(int argc, char **argv) {
   struct hostopt o;
   memset(&o, 0, sizeof(o));
@@ -154,7 +184,6 @@ int main(int argc, char **argv) {
     hvsim_teardown(&h);
     return 3;
   }
-  struct vmbsrv *srv = h.hh_srv;
   inproc_attach(h.hh_emu);
   inproc_set_exit(hvsim_on_exit);
   if (hvemu_add_poller(h.hh_emu, hvsim_poll, NULL) != 0) {
@@ -182,29 +211,7 @@ int main(int argc, char **argv) {
   int status = hvsim_run_guest();
   fflush(stdout);
 
-  struct hostopt_outcome oc = {
-      .oc_end = hvsim_timed_out ? HOSTOPT_END_TIMEOUT
-                : hvsim_stopped ? HOSTOPT_END_STOPPED
-                : status < 0    ? HOSTOPT_END_ERROR
-                                : HOSTOPT_END_EXIT,
-      .oc_status = status,
-      .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
-      .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
-      .oc_link = hostdev_link(hvsim_dev),
-      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
-      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
-  };
-  if (part_failed(&h.hh_part))
-    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", h.hh_part.p_err, h.hh_part.p_err_file,
-            h.hh_part.p_err_line);
-  const struct hvemu_stats *es = hvemu_stats(h.hh_emu);
-  fprintf(stderr,
-          "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
-          "eom=%lu sint_raised=%lu gp=%lu\n",
-          (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
-          (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
-          (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
-  int rc = hostopt_report(&o, &oc, hvsim_dev);
+  int rc = hvsim_report(&h, &o, status, start_ns);
   inproc_set_exit(NULL);
   hvemu_remove_poller(h.hh_emu, hvsim_poll, NULL);
   hostdev_destroy(hvsim_dev);

@@ -93,6 +93,16 @@ static void netvsc_section_free(struct netvsc *nv, uint32_t idx) {
     nv->nv_tx_free[idx / 64u] |= 1ull << (idx % 64u);
 }
 
+/* Give back what a send slot holds: its section or bounce buffer. */
+static void netvsc_tx_slot_release(struct netvsc *nv, struct netvsc_tx_slot *ts) {
+  if (ts->ts_section != NVSP_INVALID_SECTION_INDEX)
+    netvsc_section_free(nv, ts->ts_section);
+  if (ts->ts_direct >= 0)
+    nv->nv_direct_busy[ts->ts_direct] = false;
+  ts->ts_section = NVSP_INVALID_SECTION_INDEX;
+  ts->ts_direct = -1;
+}
+
 /** Completion of one of our sends: release its section or bounce buffer and
  * its slot. A failure status still releases everything (reference D.10). */
 static VOID netvsc_tx_done(VMBPACKET pkt, NTSTATUS status, PVOID buf, UINT32 len) {
@@ -115,14 +125,46 @@ static VOID netvsc_tx_done(VMBPACKET pkt, NTSTATUS status, PVOID buf, UINT32 len
                 (unsigned long)c.status);
     }
   }
-  if (ts->ts_section != NVSP_INVALID_SECTION_INDEX)
-    netvsc_section_free(nv, ts->ts_section);
-  if (ts->ts_direct >= 0)
-    nv->nv_direct_busy[ts->ts_direct] = false;
-  ts->ts_section = NVSP_INVALID_SECTION_INDEX;
-  ts->ts_direct = -1;
+  netvsc_tx_slot_release(nv, ts);
   ts->ts_busy = false;
   nv->nv_tx_busy--;
+}
+
+/* A free send slot, or NULL (counted as tx_busy). */
+static struct netvsc_tx_slot *netvsc_tx_slot_get(struct netvsc *nv) {
+  for (uint32_t i = 0; nv->nv_tx_busy < NETVSC_TX_SLOTS && i < NETVSC_TX_SLOTS; i++) {
+    if (!nv->nv_tx[i].ts_busy) {
+      nv->nv_tx[i].ts_section = NVSP_INVALID_SECTION_INDEX;
+      nv->nv_tx[i].ts_direct = -1;
+      return &nv->nv_tx[i];
+    }
+  }
+  nv->nv_st.tx_busy++;
+  return NULL;
+}
+
+/* Option A: a send-buffer section, when the host's size holds the whole
+ * message (total bytes) and the RNDIS header (hlen) stays inside one 4 KiB
+ * page (4.4; openvmm #1590: a host stopped the channel on a header crossing
+ * a page). The section index, or -1. */
+static int32_t netvsc_tx_section(struct netvsc *nv, uint32_t hlen, uint32_t total) {
+  if (!nv->nv_tx_sec_size || total > nv->nv_tx_sec_size)
+    return -1;
+  int32_t sec = netvsc_section_alloc(nv);
+  if (sec >= 0 && ((uint64_t)(uint32_t)sec * nv->nv_tx_sec_size % PAGE_SIZE) + hlen > PAGE_SIZE) {
+    netvsc_section_free(nv, (uint32_t)sec);
+    return -1;
+  }
+  return sec;
+}
+
+/* Option B: a free bounce buffer for GPA direct (page aligned, so the
+ * header never crosses a page), or -1. */
+static int32_t netvsc_tx_direct(struct netvsc *nv) {
+  for (uint32_t i = 0; i < NETVSC_DIRECT_BUFS; i++)
+    if (nv->nv_direct[i] && !nv->nv_direct_busy[i])
+      return (int32_t)i;
+  return -1;
 }
 
 int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, uint32_t hlen,
@@ -132,42 +174,16 @@ int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, u
   if (hlen > NETVSC_TX_HDR_ROOM || hlen > nv->nv_direct_size || flen > nv->nv_direct_size - hlen)
     return -EMSGSIZE;
   uint32_t total = hlen + flen;
-  if (nv->nv_tx_busy >= NETVSC_TX_SLOTS) {
-    nv->nv_st.tx_busy++;
+  struct netvsc_tx_slot *ts = netvsc_tx_slot_get(nv);
+  if (!ts)
     return -EAGAIN;
-  }
-  struct netvsc_tx_slot *ts = NULL;
-  for (uint32_t i = 0; i < NETVSC_TX_SLOTS; i++) {
-    if (!nv->nv_tx[i].ts_busy) {
-      ts = &nv->nv_tx[i];
-      break;
-    }
-  }
-  if (!ts) { /* cannot happen while nv_tx_busy is right */
-    nv->nv_st.tx_busy++;
-    return -EAGAIN;
-  }
   union nvsp_msg m;
   memset(&m, 0, sizeof(m)); /* rule 5.8 */
   m.rndis.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT;
   m.rndis.channel_type = channel_type;
   m.rndis.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
   NTSTATUS st;
-  int32_t sec = -1;
-  /* Option A: a send-buffer section, when the host's size holds the whole
-   * message and the RNDIS header stays inside one 4 KiB page (4.4; openvmm
-   * #1590: a host stopped the channel on a header crossing a page). */
-  if (nv->nv_tx_sec_size && total <= nv->nv_tx_sec_size)
-    sec = netvsc_section_alloc(nv);
-  if (sec >= 0) {
-    uint64_t off = (uint64_t)(uint32_t)sec * nv->nv_tx_sec_size;
-    if ((off % PAGE_SIZE) + hlen > PAGE_SIZE) {
-      netvsc_section_free(nv, (uint32_t)sec);
-      sec = -1;
-    }
-  }
-  ts->ts_section = NVSP_INVALID_SECTION_INDEX;
-  ts->ts_direct = -1;
+  int32_t sec = netvsc_tx_section(nv, hlen, total);
   if (sec >= 0) {
     uint8_t *dst = nv->nv_txbuf + (uint64_t)(uint32_t)sec * nv->nv_tx_sec_size;
     memcpy(dst, hdr, hlen);
@@ -179,15 +195,7 @@ int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, u
     st = VmbPacketSend(ts->ts_pkt, &m, sizeof(m), NULL,
                        VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
   } else {
-    /* Option B: GPA direct from a bounce buffer (page aligned, so the
-     * header never crosses a page). */
-    int32_t b = -1;
-    for (uint32_t i = 0; i < NETVSC_DIRECT_BUFS; i++) {
-      if (nv->nv_direct[i] && !nv->nv_direct_busy[i]) {
-        b = (int32_t)i;
-        break;
-      }
-    }
+    int32_t b = netvsc_tx_direct(nv);
     if (b < 0) {
       nv->nv_st.tx_busy++;
       return -EAGAIN;
@@ -202,12 +210,7 @@ int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, u
                                       VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
   }
   if (!NT_SUCCESS(st)) {
-    if (ts->ts_section != NVSP_INVALID_SECTION_INDEX)
-      netvsc_section_free(nv, ts->ts_section);
-    if (ts->ts_direct >= 0)
-      nv->nv_direct_busy[ts->ts_direct] = false;
-    ts->ts_section = NVSP_INVALID_SECTION_INDEX;
-    ts->ts_direct = -1;
+    netvsc_tx_slot_release(nv, ts);
     if (log_ratelimit_ok(&nv->nv_rl))
       pr_warn("netvsc: send refused by KMCL: status 0x%lx\n", (unsigned long)st);
     nv->nv_st.tx_busy++;
