@@ -529,21 +529,35 @@ static int nvsp_ndis_setup(struct netvsc *nv) {
   return nvsp_note(nv, &m) ? -EIO : 0;
 }
 
+/** A buffer the host shares: `size` bytes of pages into *buf (kept by nv,
+ * freed at release even on failure) and their GPADL into *gh. 0, -ENOMEM,
+ * or -EIO (logged, naming `what`). */
+static int netvsc_buf_share(struct netvsc *nv, uint32_t size, const char *what, uint8_t **buf,
+                            UINT32 *gh) {
+  *buf = page_alloc(size / PAGE_SIZE);
+  if (!*buf)
+    return -ENOMEM;
+  *gh = 0;
+  NTSTATUS st = VmbChannelCreateGpadlFromBuffer(nv->nv_ch, 0, *buf, size, gh);
+  if (!NT_SUCCESS(st)) {
+    pr_err("netvsc: %s buffer GPADL failed: status 0x%lx\n", what, (unsigned long)st);
+    return -EIO;
+  }
+  return 0;
+}
+
 /** Receive buffer: GPADL, page set binding, SEND_RECV_BUF, section table
  * validated (4.3 step 5; reference D.4). */
 static int nvsp_recv_buf(struct netvsc *nv) {
   uint32_t size = nv->nv_cfg.nc_recv_buf_size;
-  nv->nv_rxbuf = page_alloc(size / PAGE_SIZE);
-  if (!nv->nv_rxbuf)
-    return -ENOMEM;
-  nv->nv_rxbuf_size = size;
-  nv->nv_rxbuf_pa = hw_virt_to_phys(nv->nv_rxbuf);
-  UINT32 gh = 0;
-  NTSTATUS st = VmbChannelCreateGpadlFromBuffer(nv->nv_ch, 0, nv->nv_rxbuf, size, &gh);
-  if (!NT_SUCCESS(st)) {
-    pr_err("netvsc: receive buffer GPADL failed: status 0x%lx\n", (unsigned long)st);
-    return -EIO;
+  UINT32 gh;
+  int rc = netvsc_buf_share(nv, size, "receive", &nv->nv_rxbuf, &gh);
+  if (nv->nv_rxbuf) {
+    nv->nv_rxbuf_size = size;
+    nv->nv_rxbuf_pa = hw_virt_to_phys(nv->nv_rxbuf);
   }
+  if (rc)
+    return rc;
   nv->nv_rx_gpadl = gh;
   if (!NT_SUCCESS(kmcl_channel_bind_xfer_pageset(nv->nv_ch, NVSP_RECV_BUF_ID, gh)))
     return -EIO;
@@ -553,8 +567,8 @@ static int nvsp_recv_buf(struct netvsc *nv) {
   req.send_buf.gpadl_handle = gh;
   req.send_buf.id = NVSP_RECV_BUF_ID;
   const struct nvsp_send_recv_buf_complete *c = &resp.recv_buf_complete;
-  int rc = nvsp_call(nv, &req, &resp, NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE, sizeof(*c),
-                     "SEND_RECV_BUF");
+  rc = nvsp_call(nv, &req, &resp, NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE, sizeof(*c),
+                 "SEND_RECV_BUF");
   if (rc == 0 || rc == -EPROTO)
     nv->nv_rx_revoke = true; /* whatever it said, revoke at halt */
   if (rc)
@@ -583,16 +597,12 @@ static int nvsp_send_buf(struct netvsc *nv) {
   if (nv->nv_cfg.nc_no_send_buf)
     return 0;
   uint32_t size = nv->nv_cfg.nc_send_buf_size;
-  nv->nv_txbuf = page_alloc(size / PAGE_SIZE);
-  if (!nv->nv_txbuf)
-    return -ENOMEM;
-  nv->nv_txbuf_size = size;
-  UINT32 gh = 0;
-  NTSTATUS st = VmbChannelCreateGpadlFromBuffer(nv->nv_ch, 0, nv->nv_txbuf, size, &gh);
-  if (!NT_SUCCESS(st)) {
-    pr_err("netvsc: send buffer GPADL failed: status 0x%lx\n", (unsigned long)st);
-    return -EIO;
-  }
+  UINT32 gh;
+  int rc = netvsc_buf_share(nv, size, "send", &nv->nv_txbuf, &gh);
+  if (nv->nv_txbuf)
+    nv->nv_txbuf_size = size;
+  if (rc)
+    return rc;
   nv->nv_tx_gpadl = gh;
   union nvsp_msg req, resp;
   memset(&req, 0, sizeof(req));
@@ -600,8 +610,8 @@ static int nvsp_send_buf(struct netvsc *nv) {
   req.send_buf.gpadl_handle = gh;
   req.send_buf.id = 0;
   const struct nvsp_send_send_buf_complete *c = &resp.send_buf_complete;
-  int rc = nvsp_call(nv, &req, &resp, NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE, sizeof(*c),
-                     "SEND_SEND_BUF");
+  rc = nvsp_call(nv, &req, &resp, NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE, sizeof(*c),
+                 "SEND_SEND_BUF");
   if (rc == 0 || rc == -EPROTO)
     nv->nv_tx_revoke = true;
   if (rc)
