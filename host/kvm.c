@@ -110,6 +110,31 @@ const struct hvk_stats *hvk_stats(const struct hvk *vm) { return &vm->k_stats; }
 
 /* ---- creation ------------------------------------------------------------- */
 
+/* Synthetic MSRs exit to us: KVM's MSR filter denies 0x40000000-0x400001FF
+ * (KVM-NOTES.md: Linux touches 0x40000118 too), everything else stays with
+ * KVM; MSRs KVM does not know exit as UNKNOWN and get a #GP here. 0, or -1
+ * with errno and *step naming the ioctl that failed. */
+static int hvk_msr_exits(struct hvk *vm, const char **step) {
+  struct kvm_enable_cap cap;
+  memset(&cap, 0, sizeof(cap));
+  cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+  cap.args[0] =
+      KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
+  *step = "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)";
+  if (ioctl(vm->k_vm, KVM_ENABLE_CAP, &cap) < 0)
+    return -1;
+  static uint8_t deny[(HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1) / 8];
+  struct kvm_msr_filter filter;
+  memset(&filter, 0, sizeof(filter));
+  filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+  filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+  filter.ranges[0].base = HV_X64_MSR_RANGE_FIRST;
+  filter.ranges[0].nmsrs = HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1;
+  filter.ranges[0].bitmap = deny; /* all zero: deny = exit to user space */
+  *step = "KVM_X86_SET_MSR_FILTER";
+  return ioctl(vm->k_vm, KVM_X86_SET_MSR_FILTER, &filter) < 0 ? -1 : 0;
+}
+
 struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   if (cfg->kc_mem_bytes < (16u << 20) || cfg->kc_mem_bytes > HVK_MAX_MEM ||
       (cfg->kc_mem_bytes & 0xfffff)) {
@@ -154,24 +179,8 @@ struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   };
   HVK_TRY(ioctl(vm->k_vm, KVM_SET_USER_MEMORY_REGION, &region), "KVM_SET_USER_MEMORY_REGION");
 
-  /* Synthetic MSRs exit to us: KVM's MSR filter denies 0x40000000-0x400001FF
-   * (KVM-NOTES.md: Linux touches 0x40000118 too), everything else stays
-   * with KVM; MSRs KVM does not know exit as UNKNOWN and get a #GP here. */
-  struct kvm_enable_cap cap;
-  memset(&cap, 0, sizeof(cap));
-  cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
-  cap.args[0] =
-      KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
-  HVK_TRY(ioctl(vm->k_vm, KVM_ENABLE_CAP, &cap), "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)");
-  static uint8_t deny[(HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1) / 8];
-  struct kvm_msr_filter filter;
-  memset(&filter, 0, sizeof(filter));
-  filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
-  filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
-  filter.ranges[0].base = HV_X64_MSR_RANGE_FIRST;
-  filter.ranges[0].nmsrs = HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1;
-  filter.ranges[0].bitmap = deny; /* all zero: deny = exit to user space */
-  HVK_TRY(ioctl(vm->k_vm, KVM_X86_SET_MSR_FILTER, &filter), "KVM_X86_SET_MSR_FILTER");
+  if (hvk_msr_exits(vm, &step) < 0)
+    goto fail;
 
   HVK_TRY(vm->k_vcpu = ioctl(vm->k_vm, KVM_CREATE_VCPU, 0), "KVM_CREATE_VCPU");
   int sz;
