@@ -689,7 +689,7 @@ static void test_d6_mmio_space_on_the_real_bus(void **state) {
   struct sim h;
   up_connected(&h, 0);
   VMBCHANNEL s = NULL;
-  assert_int_equal(VmbChannelAllocate(vmbsrv_device(h.srv), TRUE, &s), STATUS_SUCCESS);
+  assert_int_equal(VmbChannelAllocate(vmbsrv_device(h.s_srv), TRUE, &s), STATUS_SUCCESS);
   GUID inst = echo_dev_type;
   inst.Data1 = 99;
   assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(s, d6_process, NULL), STATUS_SUCCESS);
