@@ -72,7 +72,7 @@ static struct run udp_echo(uint32_t n, uint32_t payload) {
       }
       sent++;
     }
-    if (ev_run_pending() == 0 && !(ev_idle_hook && ev_idle_hook())) {
+    if (ev_run_pending() == 0 && !hw_poll()) {
       if (hw_now_ns() - idle_since > 2000000000ull)
         die("no progress for 2 s");
     } else {

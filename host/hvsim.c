@@ -7,14 +7,14 @@
  * primitives are answered by the emulator (host/hvemu.c) and the VMBus
  * server (host/vmbus_server.c), all driven by the kernel's one event loop.
  * It parses the kernel command line into kernel_cmdline, calls guest_main()
- * (kernel/guest.h) and ends with
+ * (guest/guest.h) and ends with
  *   hvsim: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
  * Exit status: the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage,
  * 3 host error (hostopt_exit_status).
  *
  * --timeout and Ctrl-C first ask the guest to stop (ev_request_stop, which
  * its serving loop honours); a guest still busy HVSIM_GRACE_MS later is cut
- * off from the event loop's idle hook (longjmp), as stopping a VM would. */
+ * off from the emulator's poller (longjmp), as stopping a VM would. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@
 #include "host/vmbus_server.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
-#include "kernel/guest.h"
+#include "guest/guest.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
@@ -41,7 +41,6 @@ static volatile sig_atomic_t hvsim_sigint;
 static jmp_buf hvsim_jmp;
 static bool hvsim_jmp_armed;
 static int hvsim_exit_status;
-static bool (*hvsim_inner_idle)(void);
 static uint64_t hvsim_deadline_ns; /* 0: no --timeout */
 static uint64_t hvsim_stop_ns;     /* when the stop was asked */
 static bool hvsim_timed_out, hvsim_stopped;
@@ -61,8 +60,10 @@ static void hvsim_on_exit(int status) {
   exit(status);
 }
 
-/** The event loop's idle hook: the host's pollers, plus stop and timeout. */
-static bool hvsim_idle(void) {
+/** An emulator poller (run whenever the event loop would idle): stop and
+ * timeout. */
+static bool hvsim_poll(void *ctx) {
+  (void)ctx;
   uint64_t now = hw_now_ns();
   if (!hvsim_stop_ns) {
     if (hvsim_sigint)
@@ -77,7 +78,7 @@ static bool hvsim_idle(void) {
     hvsim_exit_status = -1;
     longjmp(hvsim_jmp, 1);
   }
-  return hvsim_inner_idle ? hvsim_inner_idle() : false;
+  return false;
 }
 
 static int hvsim_run_guest(void) {
@@ -119,6 +120,35 @@ static void hvsim_teardown(struct sim *sys) {
     inproc_mem_teardown();
 }
 
+/* The end of a run: the emulator's counters, then hostopt_report (device
+ * counters and the summary line). Returns the exit status. */
+static int hvsim_report(struct sim *sys, const struct hostopt *o, int status, uint64_t start_ns) {
+  struct vmbsrv *srv = sys->s_srv;
+  struct hostopt_outcome oc = {
+      .oc_end = hvsim_timed_out ? HOSTOPT_END_TIMEOUT
+                : hvsim_stopped ? HOSTOPT_END_STOPPED
+                : status < 0    ? HOSTOPT_END_ERROR
+                                : HOSTOPT_END_EXIT,
+      .oc_status = status,
+      .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
+      .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
+      .oc_link = hostdev_link(hvsim_dev),
+      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
+      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
+  };
+  if (part_failed(&sys->s_part))
+    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", sys->s_part.p_err, sys->s_part.p_err_file,
+            sys->s_part.p_err_line);
+  const struct hvemu_stats *es = hvemu_stats(sys->s_emu);
+  fprintf(stderr,
+          "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
+          "eom=%lu sint_raised=%lu gp=%lu\n",
+          (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
+          (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
+          (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
+  return hostopt_report(o, &oc, hvsim_dev);
+}
+
 int main(int argc, char **argv) {
   struct hostopt o;
   memset(&o, 0, sizeof(o));
@@ -135,10 +165,13 @@ int main(int argc, char **argv) {
     hvsim_teardown(&sys);
     return 3;
   }
-  struct vmbsrv *srv = sys.s_srv;
-  hvsim_inner_idle = ev_idle_hook;
-  ev_idle_hook = hvsim_idle;
-  inproc_exit_hook = hvsim_on_exit;
+  inproc_set_exit(hvsim_on_exit);
+  if (hvemu_add_poller(sys.s_emu, hvsim_poll, NULL) != 0) {
+    fprintf(stderr, "hvsim: no poller slot left in the emulator\n");
+    inproc_set_exit(NULL);
+    hvsim_teardown(&sys);
+    return 3;
+  }
 
   if (cmdline_parse(&kernel_cmdline, o.ho_cmdline) != 0)
     fprintf(stderr, "hvsim: kernel command line cut to what fits\n");
@@ -157,31 +190,9 @@ int main(int argc, char **argv) {
   int status = hvsim_run_guest();
   fflush(stdout);
 
-  struct hostopt_outcome oc = {
-      .oc_end = hvsim_timed_out ? HOSTOPT_END_TIMEOUT
-                : hvsim_stopped ? HOSTOPT_END_STOPPED
-                : status < 0    ? HOSTOPT_END_ERROR
-                                : HOSTOPT_END_EXIT,
-      .oc_status = status,
-      .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
-      .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
-      .oc_link = hostdev_link(hvsim_dev),
-      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
-      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
-  };
-  if (part_failed(&sys.s_part))
-    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", sys.s_part.p_err, sys.s_part.p_err_file,
-            sys.s_part.p_err_line);
-  const struct hvemu_stats *es = hvemu_stats(sys.s_emu);
-  fprintf(stderr,
-          "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
-          "eom=%lu sint_raised=%lu gp=%lu\n",
-          (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
-          (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
-          (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
-  int rc = hostopt_report(&o, &oc, hvsim_dev);
-  inproc_exit_hook = NULL;
-  ev_idle_hook = NULL;
+  int rc = hvsim_report(&sys, &o, status, start_ns);
+  inproc_set_exit(NULL);
+  hvemu_remove_poller(sys.s_emu, hvsim_poll, NULL);
   hvsim_teardown(&sys);
   return rc;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/sim/run.sh: the in-process tier: build/hvsim runs the guest stack
-# (hv/, kmcl/, kernel/guest.c) and the Hyper-V host emulator (host/) in one
+# (hv/, kmcl/, guest/guest.c) and the Hyper-V host emulator (host/) in one
 # Linux process, so it runs on every machine, KVM or not. It runs the
 # scenarios of tests/scenarios.sh (shared with the e2e tier, which runs them
 # under KVM). Each case has a hard timeout; the guest's waits on the host are

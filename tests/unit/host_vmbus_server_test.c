@@ -10,6 +10,7 @@
 #include "host/echo_dev.h"
 #include "host/hvemu.h"
 #include "host/vmbus_server.h"
+#include "hv/vmbus_trace.h"
 #include "hv/vmbus_proto.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
@@ -401,10 +402,14 @@ static void test_negotiate_rules(void **state) {
   /* A bad cap is refused at creation. */
   struct vmbsrv_config bad = {.vc_max_version = VMBUS_VERSION(4, 2)};
   assert_null(vmbsrv_create(hv, &bad));
-  assert_int_equal(vmbsrv_parse_version("5.3"), VMBUS_VERSION_WIN10_V5_3);
-  assert_int_equal(vmbsrv_parse_version("0.13"), VMBUS_VERSION_WS2008);
-  assert_int_equal(vmbsrv_parse_version("4.2"), 0);
-  assert_int_equal(vmbsrv_parse_version("5.3x"), 0);
+  uint32_t v;
+  assert_int_equal(vmbus_version_parse("5.3", &v), 0);
+  assert_true(vmbus_version_known(v) && v == VMBUS_VERSION_WIN10_V5_3);
+  assert_int_equal(vmbus_version_parse("0.13", &v), 0);
+  assert_true(vmbus_version_known(v) && v == VMBUS_VERSION_WS2008);
+  assert_int_equal(vmbus_version_parse("4.2", &v), 0);
+  assert_false(vmbus_version_known(v));
+  assert_int_equal(vmbus_version_parse("5.3x", &v), -EINVAL);
 }
 
 static void test_pre_v5_interrupt_page_checked(void **state) {

@@ -14,6 +14,7 @@
 #include "drivers/netvsc/netvsc.h"
 #include "drivers/netvsc/nvsp.h"
 #include "drivers/netvsc/rndis.h"
+#include "drivers/netvsc/rndis_build.h"
 #include "host/netvsp.h"
 #include "kernel/event.h"
 #include "kernel/page.h"
@@ -756,7 +757,44 @@ static void test_hostile_unknown_transaction(void **state) {
   kh_nic_down(&f);
 }
 
+/* The one per-packet-info walk (driver and device): elements laid out by
+ * hand from reference E.3, then every malformed shape ends it with -EPROTO. */
+static void test_ppi_walk(void **state) {
+  (void)state;
+  uint8_t b[64];
+  memset(b, 0, sizeof(b));
+  uint32_t off = rndis_put_ppi(b, RNDIS_PPI_TCPIP_CHKSUM, 0x11223344u);
+  off += rndis_put_ppi(b + off, RNDIS_PPI_IEEE_8021Q | RNDIS_PPI_INTERNAL, 7);
+  assert_int_equal(off, 32);
+  struct rndis_ppi_walk w = {b, off, 0};
+  uint32_t type, dlen, v;
+  const uint8_t *data;
+  assert_int_equal(rndis_ppi_next(&w, &type, &data, &dlen), 1);
+  assert_int_equal(type, RNDIS_PPI_TCPIP_CHKSUM);
+  assert_int_equal(dlen, 4);
+  memcpy(&v, data, 4);
+  assert_int_equal(v, 0x11223344u);
+  assert_ptr_equal(data, b + 12);
+  assert_int_equal(rndis_ppi_next(&w, &type, &data, &dlen), 1);
+  assert_int_equal(type, RNDIS_PPI_IEEE_8021Q | RNDIS_PPI_INTERNAL);
+  assert_int_equal(rndis_ppi_next(&w, &type, &data, &dlen), 0);
+  /* size 0, size beyond the buffer, offset inside the header or at the end,
+   * and a tail shorter than a header: each is malformed, the walk stops. */
+  const uint32_t bad[][3] = {{0, 0, 12}, {17, 0, 12}, {16, 0, 8}, {16, 0, 16}};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    memcpy(b, bad[i], 12);
+    struct rndis_ppi_walk wb = {b, 16, 0};
+    assert_int_equal(rndis_ppi_next(&wb, &type, &data, &dlen), -EPROTO);
+    assert_int_equal(rndis_ppi_next(&wb, &type, &data, &dlen), 0);
+  }
+  rndis_put_ppi(b, RNDIS_PPI_TCPIP_CHKSUM, 1);
+  struct rndis_ppi_walk wt = {b, 16 + 11, 0};
+  assert_int_equal(rndis_ppi_next(&wt, &type, &data, &dlen), 1);
+  assert_int_equal(rndis_ppi_next(&wt, &type, &data, &dlen), -EPROTO);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_ppi_walk),
     cmocka_unit_test(test_init_every_version),
     cmocka_unit_test(test_guest_cap_and_no_device),
     cmocka_unit_test(test_frames_sections_and_direct),
