@@ -250,30 +250,38 @@ static void request_offers(unsigned n, struct vmbus_msg_offer *out) {
   expect(VMBUS_MSG_ALLOFFERS_DELIVERED);
 }
 
+/** Post a raw GPADL_HEADER with one range and `npfn` PFNs in it. */
+static void raw_header(uint32_t relid, uint32_t handle, uint16_t buflen, uint16_t rangecount,
+                       uint32_t byte_count, uint32_t byte_offset, const uint64_t *pfns,
+                       uint32_t npfn) {
+  uint8_t buf[240];
+  struct vmbus_msg_gpadl_header h = {
+      {VMBUS_MSG_GPADL_HEADER, 0}, relid, handle, buflen, rangecount};
+  struct vmbus_gpa_range_hdr r = {byte_count, byte_offset};
+  memcpy(buf, &h, sizeof(h));
+  memcpy(buf + sizeof(h), &r, sizeof(r));
+  memcpy(buf + sizeof(h) + sizeof(r), pfns, 8 * npfn);
+  send_ok(buf, (uint32_t)(sizeof(h) + sizeof(r) + 8 * npfn));
+}
+
+/** Post a raw GPADL_BODY for `handle` carrying `npfn` PFNs. */
+static void raw_body(uint32_t handle, const uint64_t *pfns, uint32_t npfn) {
+  uint8_t buf[240];
+  struct vmbus_msg_gpadl_body b = {{VMBUS_MSG_GPADL_BODY, 0}, 0, handle};
+  memcpy(buf, &b, sizeof(b));
+  memcpy(buf + sizeof(b), pfns, 8 * npfn);
+  send_ok(buf, (uint32_t)(sizeof(b) + 8 * npfn));
+}
+
 /** Linux's GPADL split (PROTOCOL-REFERENCE.md 2.5): header with up to 26
  * PFNs, bodies with 28. Returns the number of body messages. */
 static unsigned send_gpadl(uint32_t relid, uint32_t handle, const uint64_t *pfns, uint32_t n) {
-  uint8_t buf[240];
-  struct vmbus_msg_gpadl_header h;
-  memset(&h, 0, sizeof(h));
-  h.hdr.msgtype = VMBUS_MSG_GPADL_HEADER;
-  h.child_relid = relid;
-  h.gpadl = handle;
-  h.range_buflen = (uint16_t)(8 + 8 * n);
-  h.rangecount = 1;
-  struct vmbus_gpa_range_hdr r = {n * PAGE_SIZE, 0};
   uint32_t first = n < 26 ? n : 26;
-  memcpy(buf, &h, sizeof(h));
-  memcpy(buf + sizeof(h), &r, sizeof(r));
-  memcpy(buf + sizeof(h) + sizeof(r), pfns, 8 * first);
-  send_ok(buf, (uint32_t)(sizeof(h) + sizeof(r) + 8 * first));
+  raw_header(relid, handle, (uint16_t)(8 + 8 * n), 1, n * PAGE_SIZE, 0, pfns, first);
   unsigned bodies = 0;
   for (uint32_t done = first; done < n;) {
     uint32_t k = n - done < 28 ? n - done : 28;
-    struct vmbus_msg_gpadl_body b = {{VMBUS_MSG_GPADL_BODY, 0}, 0, handle};
-    memcpy(buf, &b, sizeof(b));
-    memcpy(buf + sizeof(b), pfns + done, 8 * k);
-    send_ok(buf, (uint32_t)(sizeof(b) + 8 * k));
+    raw_body(handle, pfns + done, k);
     done += k;
     bodies++;
   }
@@ -594,85 +602,77 @@ static void test_gpadl_sizes(void **state) {
   destroy_one(e);
 }
 
-/** Post a raw GPADL_HEADER with one range and `npfn` PFNs in it. */
-static void raw_header(uint32_t relid, uint32_t handle, uint16_t buflen, uint16_t rangecount,
-                       uint32_t byte_count, uint32_t byte_offset, const uint64_t *pfns,
-                       uint32_t npfn) {
-  uint8_t buf[240];
-  struct vmbus_msg_gpadl_header h = {
-      {VMBUS_MSG_GPADL_HEADER, 0}, relid, handle, buflen, rangecount};
-  struct vmbus_gpa_range_hdr r = {byte_count, byte_offset};
-  memcpy(buf, &h, sizeof(h));
-  memcpy(buf + sizeof(h), &r, sizeof(r));
-  memcpy(buf + sizeof(h) + sizeof(r), pfns, 8 * npfn);
-  send_ok(buf, (uint32_t)(sizeof(h) + sizeof(r) + 8 * npfn));
+/* A GPADL_HEADER the server must refuse (GPADL_CREATED with a nonzero
+ * status): one range over the two good PFNs, the second replaced by `pfn1`
+ * when that is nonzero. */
+struct bad_header {
+  uint32_t relid, handle;
+  uint16_t buflen, rangecount;
+  uint32_t count, offset;
+  uint64_t pfn1;
+  uint32_t npfn;
+};
+
+static const struct bad_header bad_headers[] = {
+    /* PFN outside guest memory. */
+    {1, 0x100, 24, 1, 8192, 0, 0x7ffffffff, 2},
+    /* PFN so large that pfn << 12 overflows. */
+    {1, 0x101, 24, 1, 8192, 0, 1ull << 60, 2},
+    /* range_buflen not a multiple of 8, or too small. */
+    {1, 0x102, 23, 1, 8192, 0, 0, 2},
+    {1, 0x103, 8, 1, 8192, 0, 0, 0},
+    /* rangecount 0, and more ranges than range_buflen can hold. */
+    {1, 0x104, 24, 0, 8192, 0, 0, 2},
+    {1, 0x105, 24, 2, 8192, 0, 0, 2},
+    /* byte_offset beyond the first page, byte_count 0. */
+    {1, 0x106, 24, 1, 100, 4096, 0, 2},
+    {1, 0x107, 24, 1, 0, 0, 0, 2},
+    /* Byte count needs 3 pages, the list has 2. */
+    {1, 0x108, 24, 1, 8193, 0, 0, 2},
+};
+
+/* Once GPADL 0x10b exists: its handle again, handle 0, an unknown relid. */
+static const struct bad_header bad_headers_after[] = {
+    {1, 0x10b, 24, 1, 8192, 0, 0, 2},
+    {1, 0, 24, 1, 8192, 0, 0, 2},
+    {9, 0x10c, 24, 1, 8192, 0, 0, 2},
+};
+
+static void run_bad_headers(const struct bad_header *c, size_t n, const uint64_t good[2]) {
+  for (size_t i = 0; i < n; i++) {
+    uint64_t pf[2] = {good[0], c[i].pfn1 ? c[i].pfn1 : good[1]};
+    raw_header(c[i].relid, c[i].handle, c[i].buflen, c[i].rangecount, c[i].count, c[i].offset, pf,
+               c[i].npfn);
+    if (created_status(c[i].handle) == 0)
+      fail_msg("GPADL header %zu (handle %#x) accepted", i, c[i].handle);
+  }
 }
 
 static void test_gpadl_hostile(void **state) {
   (void)state;
   struct echo_dev *e = connect_one();
   void *p = zpage(2);
-  uint64_t good[2], bad[2];
+  uint64_t good[2];
   pfns_of(p, 2, good);
-  bad[0] = good[0];
-  bad[1] = 0x7ffffffff; /* beyond guest memory */
-  /* PFN outside guest memory. */
-  raw_header(1, 0x100, 24, 1, 8192, 0, bad, 2);
-  assert_int_not_equal(created_status(0x100), 0);
-  /* PFN so large that pfn << 12 overflows. */
-  bad[1] = 1ull << 60;
-  raw_header(1, 0x101, 24, 1, 8192, 0, bad, 2);
-  assert_int_not_equal(created_status(0x101), 0);
-  /* range_buflen not a multiple of 8, or too small. */
-  raw_header(1, 0x102, 23, 1, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x102), 0);
-  raw_header(1, 0x103, 8, 1, 8192, 0, good, 0);
-  assert_int_not_equal(created_status(0x103), 0);
-  /* rangecount 0, and more ranges than range_buflen can hold. */
-  raw_header(1, 0x104, 24, 0, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x104), 0);
-  raw_header(1, 0x105, 24, 2, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x105), 0);
-  /* byte_offset beyond the first page, byte_count 0. */
-  raw_header(1, 0x106, 24, 1, 100, 4096, good, 2);
-  assert_int_not_equal(created_status(0x106), 0);
-  raw_header(1, 0x107, 24, 1, 0, 0, good, 2);
-  assert_int_not_equal(created_status(0x107), 0);
-  /* Byte count needs 3 pages, the list has 2. */
-  raw_header(1, 0x108, 24, 1, 8193, 0, good, 2);
-  assert_int_not_equal(created_status(0x108), 0);
+  run_bad_headers(bad_headers, sizeof(bad_headers) / sizeof(bad_headers[0]), good);
   /* range_buflen promises more than the range uses: waits for a body, which
    * then carries a PFN too many. */
   raw_header(1, 0x109, 32, 1, 8192, 0, good, 2);
   expect_none();
-  uint8_t buf[240];
-  struct vmbus_msg_gpadl_body b = {{VMBUS_MSG_GPADL_BODY, 0}, 0, 0x109};
-  memcpy(buf, &b, sizeof(b));
-  memcpy(buf + sizeof(b), good, 8);
-  send_ok(buf, sizeof(b) + 8);
+  raw_body(0x109, good, 1);
   assert_int_not_equal(created_status(0x109), 0);
   /* Body data beyond range_buflen. */
   raw_header(1, 0x10a, 24, 1, 8192, 0, good, 1);
-  b.gpadl = 0x10a;
-  memcpy(buf, &b, sizeof(b));
-  memcpy(buf + sizeof(b), good, 16);
-  send_ok(buf, sizeof(b) + 16);
+  raw_body(0x10a, good, 2);
   assert_int_not_equal(created_status(0x10a), 0);
   /* A good one. */
   raw_header(1, 0x10b, 24, 1, 8192, 0, good, 2);
   assert_int_equal(created_status(0x10b), 0);
-  /* Duplicate handle, handle 0, unknown relid. */
-  raw_header(1, 0x10b, 24, 1, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x10b), 0);
-  raw_header(1, 0, 24, 1, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0), 0);
-  raw_header(9, 0x10c, 24, 1, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x10c), 0);
+  run_bad_headers(bad_headers_after, sizeof(bad_headers_after) / sizeof(bad_headers_after[0]),
+                  good);
   /* Body for an unknown GPADL: dropped and counted. */
   uint32_t bad0 = vmbsrv_stats(srv)->vs_rx_bad;
-  b.gpadl = 0x999;
-  memcpy(buf, &b, sizeof(b));
-  send_ok(buf, sizeof(b) + 8);
+  raw_body(0x999, good, 1);
   expect_none();
   assert_int_equal(vmbsrv_stats(srv)->vs_rx_bad, bad0 + 1);
   /* Two ranges: accepted, but the KMCL seam maps one range only. */
