@@ -314,22 +314,34 @@ static void teardown_gpadl(uint32_t relid, uint32_t handle, bool expect_torndown
   }
 }
 
-/** Ring GPADL (2 pages per direction) and OPENCHANNEL; returns the status. */
+/** The ring (`ring`, 2 pages per direction) shared as GPADL `handle` on
+ * `relid`; created. */
 static void *ring;
-static uint32_t open_channel(uint32_t relid, uint32_t handle) {
+static void ring_gpadl(uint32_t relid, uint32_t handle) {
   ring = zpage(4);
   uint64_t pf[4];
   pfns_of(ring, 4, pf);
   send_gpadl(relid, handle, pf, 4);
   assert_int_equal(created_status(handle), 0);
+}
+
+/** Post OPENCHANNEL for `relid` with `openid` over ring GPADL `handle`
+ * (the guest-to-host half first: downstream offset 2 pages). */
+static void post_open(uint32_t relid, uint32_t openid, uint32_t handle) {
   struct vmbus_msg_open_channel o;
   memset(&o, 0, sizeof(o));
   o.hdr.msgtype = VMBUS_MSG_OPENCHANNEL;
   o.child_relid = relid;
-  o.openid = relid;
+  o.openid = openid;
   o.ringbuffer_gpadlhandle = handle;
   o.downstream_ringbuffer_pageoffset = 2;
   send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+}
+
+/** Ring GPADL and OPENCHANNEL; returns the status. */
+static uint32_t open_channel(uint32_t relid, uint32_t handle) {
+  ring_gpadl(relid, handle);
+  post_open(relid, relid, handle);
   struct rxmsg m = expect(VMBUS_MSG_OPENCHANNEL_RESULT);
   struct vmbus_msg_open_result r;
   memcpy(&r, m.msg, sizeof(r));
@@ -719,13 +731,7 @@ static void test_open_close(void **state) {
   assert_true(echo_dev_is_open(e));
   assert_true(vmbsrv_channel_open(srv, 1));
   /* Second open: refused, the first stays. */
-  struct vmbus_msg_open_channel o;
-  memset(&o, 0, sizeof(o));
-  o.hdr.msgtype = VMBUS_MSG_OPENCHANNEL;
-  o.child_relid = 1;
-  o.ringbuffer_gpadlhandle = 0x200;
-  o.downstream_ringbuffer_pageoffset = 2;
-  send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+  post_open(1, 0, 0x200);
   struct rxmsg m = expect(VMBUS_MSG_OPENCHANNEL_RESULT);
   assert_int_not_equal(m.msg[16], 0);
   assert_true(echo_dev_is_open(e));
@@ -749,8 +755,7 @@ static void test_open_close(void **state) {
   expect(VMBUS_MSG_GPADL_TORNDOWN);
   page_free(ring, 4);
   /* Open with a GPADL that does not exist, or a bad page offset. */
-  o.ringbuffer_gpadlhandle = 0x201;
-  send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+  post_open(1, 0, 0x201);
   m = expect(VMBUS_MSG_OPENCHANNEL_RESULT);
   assert_int_not_equal(m.msg[16], 0);
   /* Reopen works. */
@@ -760,8 +765,7 @@ static void test_open_close(void **state) {
   teardown_gpadl(1, 0x202, true);
   page_free(ring, 4);
   /* Open for an unknown relid: dropped. */
-  o.child_relid = 30;
-  send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+  post_open(30, 0, 0x201);
   expect_none();
   destroy_one(e);
   assert_int_equal(vmbsrv_stats(srv)->vs_gpadls_live, 0);
@@ -799,18 +803,8 @@ static void test_rescind_while_opening(void **state) {
                            .fa_action = VMBSRV_FAULT_RESCIND,
                            .fa_arg = 1};
   assert_int_equal(vmbsrv_add_fault(srv, &f), 0);
-  ring = zpage(4);
-  uint64_t pf[4];
-  pfns_of(ring, 4, pf);
-  send_gpadl(1, 0x400, pf, 4);
-  assert_int_equal(created_status(0x400), 0);
-  struct vmbus_msg_open_channel o;
-  memset(&o, 0, sizeof(o));
-  o.hdr.msgtype = VMBUS_MSG_OPENCHANNEL;
-  o.child_relid = 1;
-  o.ringbuffer_gpadlhandle = 0x400;
-  o.downstream_ringbuffer_pageoffset = 2;
-  send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+  ring_gpadl(1, 0x400);
+  post_open(1, 0, 0x400);
   expect(VMBUS_MSG_RESCIND_CHANNELOFFER);
   expect_none(); /* no OPENCHANNEL_RESULT for a rescinded relid */
   assert_false(echo_dev_is_open(e));
