@@ -922,56 +922,40 @@ static void test_signalling(void **state) {
 
 /* ---- faults --------------------------------------------------------------------------- */
 
+/** Only one fault, on the host's VERSION_RESPONSE (`nth`, `action`, `arg`),
+ * then INITIATE_CONTACT for 5.3. */
+static void version_fault(uint32_t nth, enum vmbsrv_fault_action action, uint32_t arg) {
+  vmbsrv_clear_faults(srv);
+  struct vmbsrv_fault f = {.fa_to_guest = true,
+                           .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
+                           .fa_nth = nth,
+                           .fa_action = action,
+                           .fa_arg = arg};
+  assert_int_equal(vmbsrv_add_fault(srv, &f), 0);
+  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+}
+
 static void test_faults(void **state) {
   (void)state;
-  struct vmbsrv_fault drop = {.fa_to_guest = true,
-                              .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                              .fa_nth = 1,
-                              .fa_action = VMBSRV_FAULT_DROP};
-  assert_int_equal(vmbsrv_add_fault(srv, &drop), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(1, VMBSRV_FAULT_DROP, 0);
   expect_none();
   /* nth = 2: the first passes, the second duplicates. */
-  vmbsrv_clear_faults(srv);
-  struct vmbsrv_fault dup = {.fa_to_guest = true,
-                             .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                             .fa_nth = 2,
-                             .fa_action = VMBSRV_FAULT_DUPLICATE};
-  assert_int_equal(vmbsrv_add_fault(srv, &dup), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(2, VMBSRV_FAULT_DUPLICATE, 0);
   expect(VMBUS_MSG_VERSION_RESPONSE);
   expect_none();
   assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
   expect(VMBUS_MSG_VERSION_RESPONSE);
   expect(VMBUS_MSG_VERSION_RESPONSE);
   /* Corrupt byte 8 (version_supported) of the next response. */
-  vmbsrv_clear_faults(srv);
-  struct vmbsrv_fault cor = {.fa_to_guest = true,
-                             .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                             .fa_action = VMBSRV_FAULT_CORRUPT,
-                             .fa_arg = 8};
-  assert_int_equal(vmbsrv_add_fault(srv, &cor), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(0, VMBSRV_FAULT_CORRUPT, 8);
   struct rxmsg m = expect(VMBUS_MSG_VERSION_RESPONSE);
   assert_int_equal(m.msg[8], 0xfe);
   /* Truncate. */
-  vmbsrv_clear_faults(srv);
-  struct vmbsrv_fault tr = {.fa_to_guest = true,
-                            .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                            .fa_action = VMBSRV_FAULT_TRUNCATE,
-                            .fa_arg = 9};
-  assert_int_equal(vmbsrv_add_fault(srv, &tr), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(0, VMBSRV_FAULT_TRUNCATE, 9);
   m = expect(VMBUS_MSG_VERSION_RESPONSE);
   assert_int_equal(m.size, 9);
   /* Delay by 30 ms. */
-  vmbsrv_clear_faults(srv);
-  struct vmbsrv_fault dl = {.fa_to_guest = true,
-                            .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                            .fa_action = VMBSRV_FAULT_DELAY,
-                            .fa_arg = 30};
-  assert_int_equal(vmbsrv_add_fault(srv, &dl), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(0, VMBSRV_FAULT_DELAY, 30);
   expect_none();
   uint64_t t0 = hw_now_ns();
   while (!rx_n && hw_now_ns() - t0 < 1000000000ull)
