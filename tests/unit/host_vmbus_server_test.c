@@ -356,6 +356,15 @@ static void close_channel(uint32_t relid) {
   pump();
 }
 
+/** Open `relid` over ring GPADL `handle`, close it, tear the GPADL down
+ * and free the ring. */
+static void open_close(uint32_t relid, uint32_t handle) {
+  assert_int_equal(open_channel(relid, handle), 0);
+  close_channel(relid);
+  teardown_gpadl(relid, handle, true);
+  page_free(ring, 4);
+}
+
 /* ---- negotiation ------------------------------------------------------------------ */
 
 static void test_negotiate_each_cap(void **state) {
@@ -984,10 +993,7 @@ static void test_trace(void **state) {
   struct echo_dev *e = echo_dev_create(vmbsrv_device(srv), 7);
   assert_int_equal(negotiate(NULL), VMBUS_VERSION_WIN10_V5_3);
   request_offers(1, NULL);
-  assert_int_equal(open_channel(1, 0x800), 0);
-  close_channel(1);
-  teardown_gpadl(1, 0x800, true);
-  page_free(ring, 4);
+  open_close(1, 0x800);
   destroy_one(e);
 }
 
@@ -1000,10 +1006,7 @@ static void test_no_leaks(void **state) {
     struct echo_dev *e = echo_dev_create(vmbsrv_device(srv), 7);
     assert_int_equal(negotiate(NULL), VMBUS_VERSION_WIN10_V5_3);
     request_offers(1, NULL);
-    assert_int_equal(open_channel(1, 0x900), 0);
-    close_channel(1);
-    teardown_gpadl(1, 0x900, true);
-    page_free(ring, 4);
+    open_close(1, 0x900);
     struct vmbus_msg_header u = {VMBUS_MSG_UNLOAD, 0};
     send_ok(&u, sizeof(u));
     expect(VMBUS_MSG_UNLOAD_RESPONSE);
