@@ -434,6 +434,22 @@ static void test_B4_rescind_unknown_double_and_racing(void **state) {
   henv_down(&h);
 }
 
+/** The host corrupts byte `byte` of its next `type` message (a failure
+ * status): the open fails with PnpFailure, no hang; closing gives back
+ * every GPADL, and every page when `pages_back`. */
+static void open_fails_on_corrupt(struct sim *h, uint32_t type, uint32_t byte, bool pages_back) {
+  uint64_t pages0 = page_free_count();
+  uint32_t gp0 = kmcl_live_gpadls;
+  henv_fault(h, true, type, 1, VMBSRV_FAULT_CORRUPT, byte);
+  struct hclient c;
+  assert_false(hclient_open(&c, 2000));
+  assert_true(c.pnp_failed);
+  hclient_close(&c);
+  if (pages_back)
+    assert_int_equal(page_free_count(), pages0);
+  assert_int_equal(kmcl_live_gpadls, gp0);
+}
+
 /* B5: OPENCHANNEL_RESULT unsolicited, with a wrong openid, or failing. */
 static void test_B5_open_result_unsolicited_wrong_id_or_failing(void **state) {
   struct sim *h = *state;
@@ -461,11 +477,7 @@ static void test_B5_open_result_unsolicited_wrong_id_or_failing(void **state) {
   assert_int_equal(kmcl_live_gpadls, gp0);
 
   /* failing status: the open fails (PnpFailure), no hang */
-  henv_fault(h, true, VMBUS_MSG_OPENCHANNEL_RESULT, 1, VMBSRV_FAULT_CORRUPT, 16);
-  assert_false(hclient_open(&c, 2000));
-  assert_true(c.pnp_failed);
-  hclient_close(&c);
-  assert_int_equal(kmcl_live_gpadls, gp0);
+  open_fails_on_corrupt(h, VMBUS_MSG_OPENCHANNEL_RESULT, 16, false);
 }
 
 /* B6: GPADL_CREATED/TORNDOWN for an unknown handle, for another relid,
@@ -488,14 +500,9 @@ static void test_B6_gpadl_answers_unknown_wrong_channel_dup_or_failing(void **st
   hclient_close(&c);
 
   /* failure status: the open fails; the host said no, the pages come back */
-  uint64_t pages0 = page_free_count();
+  open_fails_on_corrupt(h, VMBUS_MSG_GPADL_CREATED, 16, true);
+  uint64_t pages0 = page_free_count(); /* as before it (checked there) */
   uint32_t gp0 = kmcl_live_gpadls;
-  henv_fault(h, true, VMBUS_MSG_GPADL_CREATED, 1, VMBSRV_FAULT_CORRUPT, 16);
-  assert_false(hclient_open(&c, 2000));
-  assert_true(c.pnp_failed);
-  hclient_close(&c);
-  assert_int_equal(page_free_count(), pages0);
-  assert_int_equal(kmcl_live_gpadls, gp0);
 
   /* another relid's answer: ignored; the create times out and the ring
    * pages are kept from reuse (F1) */
