@@ -39,7 +39,7 @@ static void up(struct sim *h, struct hclient *c) {
 
 /** The channel failed with -EPROTO and stays failed: more signals deliver
  * nothing; then it closes cleanly and echo device 1 still round-trips. */
-static void expect_failed_then_down(struct sim *h, struct hclient *c) {
+static void expect_failed(struct sim *h, struct hclient *c) {
   assert_true(kmcl_channel_failed(c->ch));
   assert_int_equal(kmcl_channel_fail_reason(c->ch), -EPROTO);
   uint32_t rx = c->rx;
@@ -53,6 +53,11 @@ static void expect_failed_then_down(struct sim *h, struct hclient *c) {
   assert_int_equal(hclient_round_trip(&other, 100, 5000), 100);
   assert_int_equal(other.mismatches, 0);
   hclient_close(&other);
+}
+
+/** expect_failed, then everything down. */
+static void expect_failed_then_down(struct sim *h, struct hclient *c) {
+  expect_failed(h, c);
   henv_down(h);
 }
 
@@ -61,6 +66,26 @@ static void close_down(struct sim *h, struct hclient *c) {
   hclient_close(c);
   henv_down(h);
 }
+
+/* cmocka fixture: the host and the open client (up) as the test's *state
+ * (a struct hfix); after the test, the client is closed (if the test did
+ * not) and everything goes down. */
+struct hfix {
+  struct sim h;
+  struct hclient c;
+};
+static struct hfix fixture;
+static int fix_up(void **state) {
+  up(&fixture.h, &fixture.c);
+  *state = &fixture;
+  return 0;
+}
+static int fix_down(void **state) {
+  struct hfix *f = *state;
+  close_down(&f->h, &f->c);
+  return 0;
+}
+#define HRING_TEST(f) cmocka_unit_test_setup_teardown(f, fix_up, fix_down)
 
 /** A fresh channel (up) receives the `len` bytes at `pkt` as one packet:
  * it must fail for good (expect_failed_then_down). */
@@ -102,13 +127,12 @@ static void test_C1_ring_index_out_of_range_or_unaligned(void **state) {
 
 /* C2: fewer bytes published than a descriptor and trailer. */
 static void test_C2_available_bytes_below_minimum(void **state) {
-  (void)state;
-  struct sim h;
-  struct hclient c;
-  up(&h, &c);
-  uint32_t wr = rin(&c)->r_ctl->write_index;
-  hring_set_write_index(&h, &c, (wr + 8) % rin(&c)->r_size);
-  expect_failed_then_down(&h, &c);
+  struct hfix *f = *state;
+  struct sim *h = &f->h;
+  struct hclient *c = &f->c;
+  uint32_t wr = rin(c)->r_ctl->write_index;
+  hring_set_write_index(h, c, (wr + 8) % rin(c)->r_size);
+  expect_failed(h, c);
 }
 
 /* C3: len8 claims bytes past the write index; offset8 < 2; offset8 > len8. */
@@ -214,35 +238,33 @@ static void test_C6_external_data_headers_inconsistent(void **state) {
  * itself straddles the end: delivered intact. C11: the trailer ("previous
  * index") is garbage every time and never used. */
 static void test_C7_C11_wrapping_packets_and_garbage_trailer(void **state) {
-  (void)state;
-  struct sim h;
-  struct hclient c;
-  up(&h, &c);
-  uint32_t size = rin(&c)->r_size;
-  uint32_t wr = rin(&c)->r_ctl->write_index;
+  struct hfix *f = *state;
+  struct sim *h = &f->h;
+  struct hclient *c = &f->c;
+  uint32_t size = rin(c)->r_size;
+  uint32_t wr = rin(c)->r_ctl->write_index;
   uint8_t *p = calloc(1, size);
   assert_non_null(p);
   /* a filler that leaves the write index 8 bytes before the end */
   uint32_t fill = (size - wr) - 8 - 8;
   uint32_t len = inband(p, fill - 16, 1, 0);
-  hring_inject(&h, &c, p, len, 0xdeadbeefcafef00dull);
-  assert_int_equal(rin(&c)->r_ctl->write_index, size - 8);
+  hring_inject(h, c, p, len, 0xdeadbeefcafef00dull);
+  assert_int_equal(rin(c)->r_ctl->write_index, size - 8);
   /* descriptor: 8 bytes at the end, 8 at the start; body wraps too */
   len = inband(p, 40, 9, 0);
-  hring_inject(&h, &c, p, len, 0xffffffffffffffffull);
-  assert_false(kmcl_channel_failed(c.ch));
-  assert_int_equal(c.rx, 2);
-  assert_int_equal(c.rx_len[0], fill - 16);
-  assert_int_equal(c.rx_len[1], 40);
+  hring_inject(h, c, p, len, 0xffffffffffffffffull);
+  assert_false(kmcl_channel_failed(c->ch));
+  assert_int_equal(c->rx, 2);
+  assert_int_equal(c->rx_len[0], fill - 16);
+  assert_int_equal(c->rx_len[1], 40);
   for (int i = 0; i < 8; i++)
-    assert_int_equal(c.rx_first[1][i], (uint8_t)(i + 9));
+    assert_int_equal(c->rx_first[1][i], (uint8_t)(i + 9));
   /* a third packet straddling nothing, trailer garbage again */
   len = inband(p, 24, 77, 0);
-  hring_inject(&h, &c, p, len, 0x1);
-  assert_int_equal(c.rx, 3);
-  assert_false(kmcl_channel_failed(c.ch));
+  hring_inject(h, c, p, len, 0x1);
+  assert_int_equal(c->rx, 3);
+  assert_false(kmcl_channel_failed(c->ch));
   free(p);
-  close_down(&h, &c);
 }
 
 /* C8: the host rewrites the packet after the guest validated it. The
@@ -265,44 +287,40 @@ static void c8_rewrite(struct hclient *c, const void *buf, uint32_t len) {
   c8_ok++;
 }
 static void test_C8_host_rewrites_packet_after_validation(void **state) {
-  (void)state;
-  struct sim h;
-  struct hclient c;
-  up(&h, &c);
-  struct ring *r = rin(&c);
+  struct hfix *f = *state;
+  struct sim *h = &f->h;
+  struct hclient *c = &f->c;
+  struct ring *r = rin(c);
   c8_ring_lo = r->r_data;
   c8_ring_hi = r->r_data + r->r_size;
   c8_ok = 0;
-  c.on_rx = c8_rewrite;
+  c->on_rx = c8_rewrite;
   uint8_t p[256];
-  hring_inject(&h, &c, p, inband(p, 200, 5, 0), 0);
-  assert_int_equal(c.rx, 1);
+  hring_inject(h, c, p, inband(p, 200, 5, 0), 0);
+  assert_int_equal(c->rx, 1);
   assert_int_equal(c8_ok, 1);
   /* the rewritten control page is then found invalid: the channel fails */
-  hring_signal(&h, &c);
-  expect_failed_then_down(&h, &c);
+  hring_signal(h, c);
+  expect_failed(h, c);
 }
 
 /* C9: the host plays with the signalling fields: pending_send_sz 0, huge
  * or ring - 1 on the inbound ring, feature_bits cleared, the outbound
  * interrupt_mask toggled. Traffic still flows; nothing fails. */
 static void test_C9_control_page_signalling_abuse(void **state) {
-  (void)state;
-  struct sim h;
-  struct hclient c;
-  up(&h, &c);
-  volatile struct vmbus_ring_ctl *in = rin(&c)->r_ctl, *out = kc(&c)->ch_out.r_ctl;
-  const uint32_t pend[] = {0, 0xffffffffu, rin(&c)->r_size - 1, 7};
+  struct hfix *f = *state;
+  struct hclient *c = &f->c;
+  volatile struct vmbus_ring_ctl *in = rin(c)->r_ctl, *out = kc(c)->ch_out.r_ctl;
+  const uint32_t pend[] = {0, 0xffffffffu, rin(c)->r_size - 1, 7};
   for (unsigned i = 0; i < 4; i++) {
     in->pending_send_sz = pend[i];
     in->feature_bits = i & 1 ? 0 : in->feature_bits;
     out->interrupt_mask = i & 1;
     out->interrupt_mask = 0;
-    assert_int_equal(hclient_round_trip(&c, 200, 5000), 200);
-    assert_false(kmcl_channel_failed(c.ch));
+    assert_int_equal(hclient_round_trip(c, 200, 5000), 200);
+    assert_false(kmcl_channel_failed(c->ch));
   }
-  assert_int_equal(c.mismatches, 0);
-  close_down(&h, &c);
+  assert_int_equal(c->mismatches, 0);
 }
 
 /* C10: the host never consumes the outbound ring (it keeps its interrupt
@@ -358,14 +376,14 @@ static void test_C10_host_never_consumes_or_floods(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_C1_ring_index_out_of_range_or_unaligned),
-    cmocka_unit_test(test_C2_available_bytes_below_minimum),
+    HRING_TEST(test_C2_available_bytes_below_minimum),
     cmocka_unit_test(test_C3_descriptor_lengths_inconsistent),
     cmocka_unit_test(test_C4_packet_larger_than_buffers),
     cmocka_unit_test(test_C5_unknown_type_flags_or_transaction),
     cmocka_unit_test(test_C6_external_data_headers_inconsistent),
-    cmocka_unit_test(test_C7_C11_wrapping_packets_and_garbage_trailer),
-    cmocka_unit_test(test_C8_host_rewrites_packet_after_validation),
-    cmocka_unit_test(test_C9_control_page_signalling_abuse),
+    HRING_TEST(test_C7_C11_wrapping_packets_and_garbage_trailer),
+    HRING_TEST(test_C8_host_rewrites_packet_after_validation),
+    HRING_TEST(test_C9_control_page_signalling_abuse),
     cmocka_unit_test(test_C10_host_never_consumes_or_floods),
 };
 
