@@ -72,6 +72,29 @@ static bool contains(const uint8_t *p, size_t n, const void *needle, size_t k) {
   return false;
 }
 
+/* ACPI_FUZZ_SEEDS=DIR: write a seed for tests/fuzz/fuzz_acpi.c (its input
+ * format: u32 hi_base, u32 lo_off, u32 lo_len, u16 ebda_seg, low bytes at
+ * 0xE0000 + lo_off, high bytes at hi_base). */
+static void seed(const char *name, const uint8_t *lo, uint32_t lo_off, uint32_t lo_len,
+                 const uint8_t *hi, uint32_t hi_base, uint32_t hi_len) {
+  const char *dir = getenv("ACPI_FUZZ_SEEDS");
+  if (!dir)
+    return;
+  char path[512];
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  uint16_t ebda = 0;
+  fwrite(&hi_base, 4, 1, f);
+  fwrite(&lo_off, 4, 1, f);
+  fwrite(&lo_len, 4, 1, f);
+  fwrite(&ebda, 2, 1, f);
+  fwrite(lo, 1, lo_len, f);
+  if (hi_len)
+    fwrite(hi, 1, hi_len, f);
+  fclose(f);
+}
+
 /* ---- hvhost's tables --------------------------------------------------- */
 
 static void test_hvhost_tables_bytes(void **state) {
@@ -181,6 +204,16 @@ static void test_parse_hvhost_tables(void **state) {
   assert_int_equal(ai.slp_typb, ACPIFW_S5_TYPE);
   assert_true(ai.iapc_boot_arch & ACPI_FADT_BOOT_NO_VGA);
   printf("hvhost tables: parsed with %u reads, %lu bytes\n", m.reads, (unsigned long)m.bytes_read);
+  uint32_t n = (uint32_t)(l.al_end - l.al_rsdp);
+  seed("seed-hvhost", m.m + l.al_rsdp, 0, n, NULL, 0, 0);
+  m.m[l.al_xsdt + 9] ^= 1;
+  seed("seed-hvhost-bad-xsdt", m.m + l.al_rsdp, 0, n, NULL, 0, 0);
+  m.m[l.al_xsdt + 9] ^= 1;
+  uint8_t *s5 = memmem(m.m + l.al_dsdt, l.al_dsdt_len, "_S5_", 4);
+  assert_non_null(s5);
+  s5[2] = '6';
+  refix(m.m + l.al_dsdt);
+  seed("seed-hvhost-no-s5", m.m + l.al_rsdp, 0, n, NULL, 0, 0);
   free(m.m);
 }
 
@@ -261,6 +294,18 @@ static void test_parse_qemu_pc_tables(void **state) {
   assert_true(ai.s5_found);
   assert_int_equal(ai.slp_typa, 0);
   assert_true(ai.dsdt_pa > 0x100000 && ai.dsdt_len > 1000);
+  /* The seed: the RSDP low, the tables (FADT, RSDT, DSDT, ...) high. */
+  uint64_t lo = ai.dsdt_pa < ai.root_pa ? ai.dsdt_pa : ai.root_pa;
+  lo = lo < ai.fadt_pa ? lo : ai.fadt_pa;
+  uint64_t hi = ai.dsdt_pa + ai.dsdt_len;
+  if (ai.root_pa + 0x100 > hi)
+    hi = ai.root_pa + 0x100;
+  if (ai.fadt_pa + ai.fadt_len > hi)
+    hi = ai.fadt_pa + ai.fadt_len;
+  lo &= ~0xfffull;
+  if (hi <= m.n)
+    seed("seed-qemu-pc", m.m + ai.rsdp_pa, (uint32_t)(ai.rsdp_pa - 0xE0000), 20, m.m + lo,
+         (uint32_t)lo, (uint32_t)(hi - lo));
   free(m.m);
 }
 
