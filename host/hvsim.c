@@ -86,8 +86,9 @@ static int hvsim_run_guest(void) {
     return hvsim_exit_status;
   }
   /* The kernel's end, as kernel_main does it: the status, then power-off
-   * (hw_exit records power=off and comes back through the hook). */
-  hw_exit(guest_main());
+   * or reset (hw_exit/hw_reset record power= and come back through the
+   * hook). */
+  guest_end(guest_main());
 }
 
 /* What hvsim creates around the guest stack. */

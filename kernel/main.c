@@ -160,10 +160,5 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
   int status = guest_main();
   printf("kernel: done, exiting with status %d\n", status);
   fflush(stdout);
-  /* test.end=reset: end through hw_reset, the shutdown service's restart
-   * path, so the tests see the reset register work. */
-  const char *end = cmdline_get(&kernel_cmdline, "test.end");
-  if (end && strcmp(end, "reset") == 0)
-    hw_reset(status);
-  hw_exit(status);
+  guest_end(status); /* power-off, or reset (test.end=reset, a restart request) */
 }

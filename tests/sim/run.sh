@@ -105,6 +105,11 @@ check refuse-send-buf 0 60 --refuse-send-buf --timeout 30 -- exit-after=link
 EXPECT=('^hvsim: exit=0 vmbus=6\.0 offers=0 link=none t_connected_ms=[0-9]+ t_link_ms=- power=off$')
 check no-net 0 60 --no-net --timeout 30 -- exit-after=connect
 
+# The kernel's end by reset (the shutdown service's restart path):
+# hw_reset records power=reset.
+EXPECT=('^hvsim: exit=0 vmbus=6\.0 .* power=reset$')
+check end-reset 0 60 --no-net --timeout 30 -- exit-after=connect test.end=reset
+
 # Rescind of the NIC: the kernel says so and keeps serving until --timeout.
 EXPECT=('^kernel: serving' '^vmbus: relid 1 rescinded by the host'
   '^netvsc: NIC removed \(channel closed by the host\); the kernel keeps running without it'
