@@ -564,6 +564,13 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
     } else if (run->io.size <= 4 && hvk_pm_io(vm, port, out, data, run->io.size)) {
       if (vm->k_pm.pm_power != ACPIFW_POWER_NONE) {
         res->kr_power = vm->k_pm.pm_power;
+        if (vm->k_status_ns)
+          fprintf(stderr, "hvhost: the guest %s the VM (port %#x) %.3f ms after its exit status\n",
+                  vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset", port,
+                  (double)(hw_now_ns() - vm->k_status_ns) / 1e6);
+        else
+          fprintf(stderr, "hvhost: the guest %s the VM (port %#x)\n",
+                  vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset", port);
         return 1;
       }
     } else {
