@@ -84,6 +84,8 @@ HOST_PORTABLE_SRCS := $(PORTABLE_SRCS) arch/x86_64/trap_dump.c arch/x86_64/acpi.
 # host/*.c minus the programs' mains (hvhost, hvsim), which link the library.
 HOST_MAIN_SRCS := host/hvhost.c host/hvsim.c
 HOST_EMU_SRCS := $(filter-out $(HOST_MAIN_SRCS),$(wildcard host/*.c))
+# sim/: the in-process system (host and guest) as one fixture, in the library.
+HOST_EMU_SRCS += $(wildcard sim/*.c)
 HOST_LIB_OBJS := $(patsubst %.c,$(HDIR)/%.o,$(HOST_PORTABLE_SRCS) $(HOST_EMU_SRCS))
 HOST_LIB    := $(HDIR)/libhvstack.a
 
@@ -293,7 +295,8 @@ test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM) $(FUZZ_BINS)
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --only unit $(UNIT_BINS)
 
-test-boot: $(KERNEL_ELF) $(ISO) $(VHD)
+# (hvhost --check-kvm says whether the KVM case can run)
+test-boot: $(KERNEL_ELF) $(ISO) $(VHD) $(HVHOST)
 	$(Q)tests/run.sh --only boot
 
 test-e2e: $(KERNEL_ELF) $(HVHOST)
@@ -322,7 +325,7 @@ lint: | $(DEPS_STAMP)
 	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -I. -DKERNEL_BUILD=1 \
-	  boot arch kernel hv kmcl drivers net host
+	  boot arch kernel hv kmcl drivers net host sim
 	@# newlib-nano's printf knows no %ll/%z/%j: portable code must not use them
 	$(Q)! grep -nE '"[^"]*%[-+ #0-9.]*(ll|z|j)[diouxX]' $(filter-out host/%,$(PORTABLE_SRCS)) \
 	  arch/x86_64/*.c || { echo "lint: %ll/%z/%j formats in kernel code (newlib-nano)"; exit 1; }

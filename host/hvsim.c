@@ -33,6 +33,7 @@
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
+#include "sim/sim.h"
 
 #define HVSIM_GRACE_MS 2000u
 
@@ -91,49 +92,31 @@ static int hvsim_run_guest(void) {
   guest_end(guest_main());
 }
 
-/* What hvsim creates around the guest stack. */
-struct hvsim_host {
-  bool hh_mem, hh_part_ok;
-  struct partition hh_part;
-  struct hvemu *hh_emu;
-  struct vmbsrv *hh_srv;
-};
-
-/* Guest memory, partition, emulator, VMBus server and devices. 0, or -1
- * with the reason in err; what was created is in h (and hvsim_dev) either
- * way, for hvsim_teardown. */
-static int hvsim_build(struct hvsim_host *h, const struct hostopt *o, char *err, size_t errlen) {
-  if (inproc_mem_setup((size_t)o->ho_mem_mib << 20) != 0) {
-    snprintf(err, errlen, "cannot map %lu MiB of guest memory", (unsigned long)o->ho_mem_mib);
+/* Guest memory, partition, emulator and VMBus server (sim/sim.h: the host
+ * side of the in-process system; guest_main is the guest), then the devices.
+ * 0, or -1 with the reason in err; what was created is in sys (and
+ * hvsim_dev) either way, for hvsim_teardown. */
+static int hvsim_build(struct sim *sys, const struct hostopt *o, char *err, size_t errlen) {
+  struct sim_config cfg = {
+      .sc_mem = (size_t)o->ho_mem_mib << 20,
+      .sc_emu = {.hc_refuse_msrs = o->ho_refuse_msrs},
+      .sc_srv = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace},
+      .sc_quiet = true, /* a guest cut off at its timeout keeps its pages */
+  };
+  if (sim_start(sys, &cfg, SIM_HOST) != 0) {
+    snprintf(err, errlen, "cannot set up the host (memory, or a bad --vmbus-version)");
     return -1;
   }
-  h->hh_mem = true;
-  if (inproc_part_init(&h->hh_part) != 0) {
-    snprintf(err, errlen, "cannot set up the partition");
-    return -1;
-  }
-  h->hh_part_ok = true;
-  struct hvemu_config hc = {.hc_refuse_msrs = o->ho_refuse_msrs};
-  h->hh_emu = hvemu_create(&h->hh_part, &hc);
-  struct vmbsrv_config sc = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace};
-  h->hh_srv = h->hh_emu ? vmbsrv_create(h->hh_emu, &sc) : NULL;
-  if (!h->hh_srv) {
-    snprintf(err, errlen, "cannot create the emulator (out of memory or bad --vmbus-version)");
-    return -1;
-  }
-  hvsim_dev = hostdev_create(h->hh_srv, h->hh_emu, o, err, errlen);
+  hvsim_dev = hostdev_create(sys->s_srv, sys->s_emu, o, err, errlen);
   return hvsim_dev ? 0 : -1;
 }
 
 /* Everything hvsim_build created, in reverse. */
-static void hvsim_teardown(struct hvsim_host *h) {
+static void hvsim_teardown(struct sim *sys) {
   hostdev_destroy(hvsim_dev);
   hvsim_dev = NULL;
-  vmbsrv_destroy(h->hh_srv);
-  hvemu_destroy(h->hh_emu);
-  if (h->hh_part_ok)
-    part_destroy(&h->hh_part);
-  if (h->hh_mem)
+  sim_down(sys, SIM_OFF);
+  if (inproc_mem_base())
     inproc_mem_teardown();
 }
 
@@ -146,16 +129,14 @@ int main(int argc, char **argv) {
     return prc > 0 ? 0 : 2;
   uint64_t start_ns = hw_now_ns();
 
-  struct hvsim_host h;
-  memset(&h, 0, sizeof(h));
+  struct sim sys;
   char err[256];
-  if (hvsim_build(&h, &o, err, sizeof(err)) != 0) {
+  if (hvsim_build(&sys, &o, err, sizeof(err)) != 0) {
     fprintf(stderr, "hvsim: %s\n", err);
-    hvsim_teardown(&h);
+    hvsim_teardown(&sys);
     return 3;
   }
-  struct vmbsrv *srv = h.hh_srv;
-  inproc_attach(h.hh_emu);
+  struct vmbsrv *srv = sys.s_srv;
   hvsim_inner_idle = ev_idle_hook;
   ev_idle_hook = hvsim_idle;
   inproc_exit_hook = hvsim_on_exit;
@@ -191,10 +172,10 @@ int main(int argc, char **argv) {
       .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
       .oc_power = inproc_power(),
   };
-  if (part_failed(&h.hh_part))
-    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", h.hh_part.p_err, h.hh_part.p_err_file,
-            h.hh_part.p_err_line);
-  const struct hvemu_stats *es = hvemu_stats(h.hh_emu);
+  if (part_failed(&sys.s_part))
+    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", sys.s_part.p_err, sys.s_part.p_err_file,
+            sys.s_part.p_err_line);
+  const struct hvemu_stats *es = hvemu_stats(sys.s_emu);
   fprintf(stderr,
           "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
           "eom=%lu sint_raised=%lu gp=%lu\n",
@@ -204,9 +185,6 @@ int main(int argc, char **argv) {
   int rc = hostopt_report(&o, &oc, hvsim_dev);
   inproc_exit_hook = NULL;
   ev_idle_hook = NULL;
-  hostdev_destroy(hvsim_dev);
-  hvsim_dev = NULL;
-  inproc_detach();
-  hvsim_teardown(&h);
+  hvsim_teardown(&sys);
   return rc;
 }
