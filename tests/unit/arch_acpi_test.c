@@ -11,6 +11,7 @@
 #include "arch/x86_64/acpi.h"
 #include "host/acpi_fw.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/lib/le_bytes.h"
 
 #define MEM_BYTES (1u << 20)
 
@@ -30,19 +31,6 @@ static int mem_read(void *ctx, uint64_t pa, void *buf, size_t len) {
   m->reads++;
   return 0;
 }
-
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /* A fresh copy of hvhost's tables in 1 MiB of zeroed memory. */
 static struct mem fresh(struct acpifw_layout *l) {
