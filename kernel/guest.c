@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drivers/ic/ic.h"
 #include "drivers/netvsc/netvsc.h"
 #include "hv/hv.h"
 #include "hv/vmbus.h"
@@ -36,7 +37,11 @@ static int guest_vmbus_options(struct vmbus_options *opt) {
 
 static struct netvsc *guest_nic;
 static struct net *guest_net;
+static struct ic *guest_ic;
+static bool guest_restart;
 
+/* The clean stop (also after a shutdown request): NIC halted, IC channels
+ * closed, VMBus UNLOAD, SynIC and hypercall page off. */
 static void guest_stop_platform(void) {
   if (guest_net)
     net_detach(guest_net);
@@ -44,6 +49,8 @@ static void guest_stop_platform(void) {
     netvsc_halt(guest_nic);
   guest_net = NULL;
   guest_nic = NULL;
+  ic_stop(guest_ic);
+  guest_ic = NULL;
   vmbus_disconnect();
   hv_shutdown();
 }
@@ -82,6 +89,62 @@ static int guest_net_up(void) {
   return 0;
 }
 
+/* The shutdown IC accepted a request (channel DPC): stop serving. */
+static void guest_on_shutdown(void *arg, bool restart) {
+  (void)arg;
+  guest_restart = restart;
+  ev_request_stop(EXIT_STATUS_OK);
+}
+
+/* KVP's view of the NIC: its MAC and net/'s address. */
+static bool guest_ipv4(void *arg, struct ic_ipv4 *out) {
+  (void)arg;
+  struct net_ipv4_info ni;
+  if (!guest_nic || !guest_net || !netvsc_alive(guest_nic) || !net_ipv4_info(guest_net, &ni))
+    return false;
+  netvsc_mac(guest_nic, out->mac);
+  memcpy(out->addr, ni.addr, 4);
+  out->prefix = ni.prefix;
+  memcpy(out->gw, ni.gw, 4);
+  out->dhcp = ni.dhcp;
+  return true;
+}
+
+static void guest_ic_up(void) {
+  struct ic_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.icc_shutdown = guest_on_shutdown;
+  cfg.icc_ipv4 = guest_ipv4;
+  int rc = ic_start(vmbus_device(), &cfg, &guest_ic);
+  if (rc) {
+    printf("kernel: integration services unavailable (%d)\n", rc);
+    guest_ic = NULL;
+  }
+}
+
+/* A NIC offered after connect, or offered again after a rescind: probe it
+ * (again) and attach net/ to it. */
+static void guest_net_recheck(void) {
+  static const struct vmbus_guid net_type = VMBUS_GUID_NETWORK;
+  static bool failed; /* a probe failed: no retry storm on a broken offer */
+  if ((guest_nic && netvsc_alive(guest_nic)) || failed)
+    return;
+  if (!vmbus_has_offer(&net_type))
+    return;
+  if (guest_nic) {
+    printf("kernel: the network device is offered again; probing it\n");
+    if (guest_net)
+      net_detach(guest_net);
+    netvsc_halt(guest_nic);
+    guest_net = NULL;
+    guest_nic = NULL;
+  }
+  guest_net_up();
+  failed = !guest_nic;
+}
+
+bool guest_restart_requested(void) { return guest_restart; }
+
 int guest_main(void) {
   const char *exit_after = cmdline_get(&kernel_cmdline, "exit-after");
   if (exit_after && strcmp(exit_after, "connect") != 0 && strcmp(exit_after, "link") != 0) {
@@ -119,6 +182,7 @@ int guest_main(void) {
     guest_stop_platform();
     return EXIT_STATUS_OK;
   }
+  guest_ic_up();
   if (guest_net_up() != 0) {
     guest_stop_platform();
     return EXIT_STATUS_FAIL;
@@ -145,7 +209,19 @@ int guest_main(void) {
       printf("kernel: the network device is gone (rescinded); still running\n");
       nic_gone_said = true;
     }
+    if (!ev_stop_requested(NULL)) {
+      bool had = guest_nic && netvsc_alive(guest_nic);
+      guest_net_recheck();
+      if (!had && guest_nic && netvsc_alive(guest_nic))
+        nic_gone_said = false;
+    }
   }
   guest_stop_platform();
+  if (guest_restart) {
+    /* RESTART: the host asked for a reset (shutdown flag 2). Until the
+     * platform has a reset function (hw_reset, the acpi work), the kernel
+     * ends through its normal exit path like a power-off. */
+    printf("kernel: restart requested; no reset function yet: exiting instead\n");
+  }
   return status;
 }

@@ -4,6 +4,8 @@
 #ifndef KERNEL_GUEST_H
 #define KERNEL_GUEST_H
 
+#include <stdbool.h>
+
 /** Run the guest stack with the options of kernel_cmdline. Returns the
  * kernel's exit status: 0 success, 1 failure (DESIGN.md, exit status).
  * Without Hyper-V it prints the verdict and returns 0, unless an
@@ -12,5 +14,8 @@
  * listed; otherwise it serves until ev_request_stop(). It always leaves the
  * hypervisor state clean (UNLOAD, SynIC and hypercall page off). */
 int guest_main(void);
+/** True when guest_main ended because the host's shutdown service asked
+ * for a restart rather than a power-off. */
+bool guest_restart_requested(void);
 
 #endif

@@ -233,4 +233,17 @@ int kmcl_channel_fail_reason(VMBCHANNEL Channel);
  * STATUS_INSUFFICIENT_RESOURCES (table full). */
 NTSTATUS kmcl_channel_bind_xfer_pageset(VMBCHANNEL Channel, UINT16 PagesetId, UINT32 GpadlHandle);
 
+/** Answer an incoming packet with an in-band data packet that carries the
+ * request's transaction id (no completion requested), then retire the
+ * packet as VmbChannelPacketComplete does. This is how Linux, FreeBSD and
+ * Windows guests answer integration-service messages (vmbus_sendpacket of
+ * the request buffer with its request id). On a pipe channel the pipe
+ * header is added. STATUS_SUCCESS (queued), STATUS_DEVICE_REMOVED (closed
+ * or failed channel), STATUS_BUFFER_OVERFLOW (larger than the ring), or
+ * STATUS_INSUFFICIENT_RESOURCES; the packet is retired in every case. */
+NTSTATUS kmcl_packet_reply(VMBPACKETCOMPLETION PacketCompletionContext, PVOID Buffer,
+                           UINT32 BufSize);
+/** The transaction id of an incoming packet (0 for an invalid one). */
+UINT64 kmcl_packet_trans_id(VMBPACKETCOMPLETION PacketCompletionContext);
+
 #endif
