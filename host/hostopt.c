@@ -31,6 +31,10 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
           "  --refuse-send-buf       the NIC refuses the guest's send buffer: every\n"
           "                          frame goes GPA direct\n"
           "  --fault NAME            silent-contact | refuse-versions | no-alloffers\n"
+          "  --offers gen1|minimal   the offers of a Gen1 VM (default) or the NIC alone\n"
+          "  --late-offer S          offer a PCI pass-through channel after S seconds\n"
+          "  --stop-timeout S        after Ctrl-C/SIGTERM the shutdown service asks the\n"
+          "                          guest to stop; turned off after S s (default 10)\n"
           "  -v                      log the VM's entry state and exits\n",
           prog, needs_kernel ? "kernel.elf " : "");
 }
@@ -78,6 +82,7 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
   static const uint8_t default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
   memcpy(o->ho_mac, default_mac, 6);
   o->ho_mem_mib = 128;
+  o->ho_stop_timeout_s = 10;
   int i = 1;
   const char *bad = NULL;
   for (; i < argc; i++) {
@@ -140,6 +145,19 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
           bad = a;
       } else if (strcmp(a, "--rescind-net-after") == 0) {
         if (hostopt_u64(v, &o->ho_rescind_net_s))
+          bad = a;
+      } else if (strcmp(a, "--offers") == 0) {
+        if (strcmp(v, "gen1") == 0)
+          o->ho_offers_minimal = false;
+        else if (strcmp(v, "minimal") == 0)
+          o->ho_offers_minimal = true;
+        else
+          bad = a;
+      } else if (strcmp(a, "--late-offer") == 0) {
+        if (hostopt_u64(v, &o->ho_late_offer_s))
+          bad = a;
+      } else if (strcmp(a, "--stop-timeout") == 0) {
+        if (hostopt_u64(v, &o->ho_stop_timeout_s) || o->ho_stop_timeout_s > 3600)
           bad = a;
       } else if (strcmp(a, "--fault") == 0) {
         if (strcmp(v, "silent-contact") == 0)
@@ -217,9 +235,13 @@ void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc) {
     snprintf(link_ms, sizeof(link_ms), "%lld", (long long)oc->oc_link_ms);
   else
     snprintf(link_ms, sizeof(link_ms), "-");
-  fprintf(f, "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s\n", exit_s,
-          vmbus, oc->oc_offers, oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn,
-          link_ms);
+  fprintf(f,
+          "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s "
+          "heartbeats=%lu kvp_ip=%s ics=%s\n",
+          exit_s, vmbus, oc->oc_offers, oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"),
+          conn, link_ms, (unsigned long)oc->oc_heartbeats,
+          oc->oc_kvp_ip && oc->oc_kvp_ip[0] ? oc->oc_kvp_ip : "-",
+          oc->oc_ics && oc->oc_ics[0] ? oc->oc_ics : "-");
   fflush(f);
 }
 

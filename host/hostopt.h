@@ -2,6 +2,7 @@
  * (in-process), and the one-line summary both end with (DESIGN.md):
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
+ *           heartbeats=<n> kvp_ip=<addr|-> ics=<list|->
  */
 #ifndef HOST_HOSTOPT_H
 #define HOST_HOSTOPT_H
@@ -37,6 +38,9 @@ struct hostopt {
   bool ho_refuse_send_buf;     /* --refuse-send-buf: the NIC refuses send sections */
   bool ho_verbose;             /* -v */
   enum hostopt_fault ho_fault; /* --fault NAME */
+  bool ho_offers_minimal;      /* --offers minimal (default gen1: host/icdev.h, hostdev.c) */
+  uint64_t ho_late_offer_s;    /* --late-offer S: a PCI pass-through offer after S s */
+  uint64_t ho_stop_timeout_s;  /* --stop-timeout S (default 10): shutdown IC, then off */
 };
 
 /** Parse argv. needs_kernel: hvhost takes the kernel image as its first
@@ -54,6 +58,9 @@ struct hostopt_outcome {
   int oc_link;             /* -1 none, 0 down, 1 up */
   int64_t oc_connected_ms; /* -1: never */
   int64_t oc_link_ms;      /* -1: never */
+  uint64_t oc_heartbeats;  /* heartbeat answers (host/icdev.h) */
+  const char *oc_kvp_ip;   /* the guest's address by KVP; NULL or "": - */
+  const char *oc_ics;      /* services the guest opened, comma-separated; NULL: - */
 };
 void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc);
 /** Process exit status for an outcome: the kernel's status, 124 timeout,

@@ -20,9 +20,10 @@
 #include "kernel/hw.h"
 
 static volatile bool hvhost_stop;
+static volatile sig_atomic_t hvhost_signals; /* SIGINT/SIGTERM received */
 static void hvhost_sigint(int sig) {
   (void)sig;
-  hvhost_stop = true;
+  hvhost_signals++;
 }
 
 /* Counters at a phase boundary (the bench reads the per-phase lines). */
@@ -42,6 +43,9 @@ struct hvhost_state {
   int64_t hs_link_ms;
   struct hostdev *hs_dev;
   uint32_t hs_version; /* negotiated, kept after the guest's UNLOAD */
+  uint64_t hs_stop_timeout_ms;
+  uint64_t hs_stop_asked_ns; /* the shutdown IC's request went out */
+  bool hs_stop_handled;
 };
 
 static void hvhost_snapshot(struct hvhost_state *st, struct hvhost_snap *sn) {
@@ -66,9 +70,26 @@ static void hvhost_print_phase(const char *name, const struct hvhost_snap *a,
           (unsigned long)(b->sn_vm.ks_console_bytes - a->sn_vm.ks_console_bytes));
 }
 
-/* Between exits: note when VMBus became connected (ALLOFFERS_DELIVERED). */
+/* Between exits: Stop-VM on the first SIGINT/SIGTERM (the shutdown IC's
+ * request; the VM is turned off --stop-timeout later, or at once without
+ * the service or on a second signal); note when VMBus became connected
+ * (ALLOFFERS_DELIVERED). */
 static void hvhost_tick(void *arg) {
   struct hvhost_state *st = arg;
+  if (hvhost_signals && !st->hs_stop_handled) {
+    st->hs_stop_handled = true;
+    if (hostdev_request_shutdown(st->hs_dev) == 0)
+      st->hs_stop_asked_ns = hw_now_ns();
+    else
+      hvhost_stop = true;
+  }
+  if (st->hs_stop_asked_ns && !hvhost_stop &&
+      (hvhost_signals > 1 ||
+       hw_now_ns() - st->hs_stop_asked_ns >= st->hs_stop_timeout_ms * 1000000ull)) {
+    fprintf(stderr, "hvhost: the guest did not stop%s: turned off\n",
+            hvhost_signals > 1 ? " (second signal)" : " within --stop-timeout");
+    hvhost_stop = true;
+  }
   if (st->hs_connected_ms < 0 && vmbsrv_offers_delivered(st->hs_srv)) {
     st->hs_connected_ms = (int64_t)((hw_now_ns() - st->hs_start_ns) / 1000000u);
     st->hs_version = vmbsrv_version(st->hs_srv);
@@ -99,6 +120,7 @@ int main(int argc, char **argv) {
   st.hs_start_ns = hw_now_ns();
   st.hs_connected_ms = -1;
   st.hs_link_ms = -1;
+  st.hs_stop_timeout_ms = o.ho_stop_timeout_s * 1000u;
 
   const char *why = hvk_unusable_reason();
   if (why) {
@@ -123,6 +145,7 @@ int main(int argc, char **argv) {
   struct hvemu_config hc = {.hc_refuse_msrs = o.ho_refuse_msrs, .hc_tsc_hz = hvk_tsc_hz(vm)};
   struct hvemu *emu = hvemu_create(hvk_partition(vm), &hc);
   struct vmbsrv_config sc = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace};
+  hostdev_vmbsrv_config(&o, &sc);
   struct vmbsrv *srv = emu ? vmbsrv_create(emu, &sc) : NULL;
   if (!srv) {
     fprintf(stderr, "hvhost: cannot create the emulator (out of memory or bad --vmbus-version)\n");
@@ -148,6 +171,11 @@ int main(int argc, char **argv) {
 
   struct hvk_result res;
   hvk_run(vm, &hvhost_stop, o.ho_timeout_s * 1000u, &res);
+  if (st.hs_stop_asked_ns && res.kr_end == HVK_END_EXIT)
+    fprintf(stderr, "hvhost: shutdown request to exit %.1f ms\n",
+            (double)(hw_now_ns() - st.hs_stop_asked_ns) / 1e6);
+  char ics[64];
+  hostdev_ics(st.hs_dev, ics, sizeof(ics));
 
   struct hostopt_outcome oc = {
       .oc_end = res.kr_end == HVK_END_EXIT      ? HOSTOPT_END_EXIT
@@ -160,6 +188,9 @@ int main(int argc, char **argv) {
       .oc_link = hostdev_link(st.hs_dev),
       .oc_connected_ms = st.hs_connected_ms,
       .oc_link_ms = st.hs_link_ms,
+      .oc_heartbeats = hostdev_heartbeats(st.hs_dev),
+      .oc_kvp_ip = hostdev_kvp_ip(st.hs_dev),
+      .oc_ics = ics,
   };
   if (res.kr_end == HVK_END_ERROR)
     fprintf(stderr, "hvhost: stopped the VM: %s\n", res.kr_error);
@@ -188,6 +219,7 @@ int main(int argc, char **argv) {
     hvhost_print_phase("entry->end", &zero, &end);
   }
   hostdev_print_stats(st.hs_dev, stderr, "hvhost");
+  hostdev_print_ics(st.hs_dev, stderr, "hvhost");
   hostopt_print_summary(stdout, &oc);
   int status = hostopt_exit_status(&oc);
   hostdev_destroy(st.hs_dev);

@@ -113,8 +113,8 @@ void ic_time_format(uint64_t t1601, char out[24]) {
     y++;
   if (y < 0 || y > 9999)
     y = 0;
-  snprintf(out, 24, "%04u-%02u-%02u %02u:%02u:%02u UTC", (unsigned)y, m, d,
-           (unsigned)(rem / 3600u), (unsigned)(rem / 60u % 60u), (unsigned)(rem % 60u));
+  snprintf(out, 24, "%04u-%02u-%02u %02u:%02u:%02u UTC", (unsigned)y, m, d, (unsigned)(rem / 3600u),
+           (unsigned)(rem / 60u % 60u), (unsigned)(rem % 60u));
 }
 
 /* ---- framework ------------------------------------------------------------------- */
@@ -358,7 +358,6 @@ static uint32_t ic_kvp_get_ip(struct ic_svc *s, uint8_t *body, uint32_t size) {
     ic_warn(s, "KVP GET_IP_INFO for an adapter we do not have (or no address yet): E_FAIL");
     return IC_E_FAIL;
   }
-  struct ic_kvp_ip_msg *m = (struct ic_kvp_ip_msg *)(void *)body; /* packed: byte access */
   uint32_t mask = ip.prefix >= 32 ? 0xffffffffu : ip.prefix ? ~(0xffffffffu >> ip.prefix) : 0u;
   uint8_t maskb[4] = {(uint8_t)(mask >> 24), (uint8_t)(mask >> 16), (uint8_t)(mask >> 8),
                       (uint8_t)mask};
@@ -368,23 +367,28 @@ static uint32_t ic_kvp_get_ip(struct ic_svc *s, uint8_t *body, uint32_t size) {
   g[0] = 0;
   if (ip.gw[0] | ip.gw[1] | ip.gw[2] | ip.gw[3])
     ic_ip_str(g, sizeof(g), ip.gw);
-  m->addr_family = IC_KVP_ADDR_FAMILY_IPV4;
-  m->dhcp_enabled = ip.dhcp ? 1 : 0;
-  ic_utf16_put((uint8_t *)m->ip_addr, IC_KVP_IP_ADDR_SIZE, a);
-  ic_utf16_put((uint8_t *)m->sub_net, IC_KVP_IP_ADDR_SIZE, n);
-  ic_utf16_put((uint8_t *)m->gate_way, IC_KVP_GATEWAY_SIZE, g);
-  ic_utf16_put((uint8_t *)m->dns_addr, IC_KVP_IP_ADDR_SIZE, "");
+  body[offsetof(struct ic_kvp_ip_msg, addr_family)] = IC_KVP_ADDR_FAMILY_IPV4;
+  body[offsetof(struct ic_kvp_ip_msg, dhcp_enabled)] = ip.dhcp ? 1 : 0;
+  ic_utf16_put(body + offsetof(struct ic_kvp_ip_msg, ip_addr), IC_KVP_IP_ADDR_SIZE, a);
+  ic_utf16_put(body + offsetof(struct ic_kvp_ip_msg, sub_net), IC_KVP_IP_ADDR_SIZE, n);
+  ic_utf16_put(body + offsetof(struct ic_kvp_ip_msg, gate_way), IC_KVP_GATEWAY_SIZE, g);
+  ic_utf16_put(body + offsetof(struct ic_kvp_ip_msg, dns_addr), IC_KVP_IP_ADDR_SIZE, "");
   return IC_S_OK;
 }
 
 /** The auto pool, in tools/hv/hv_kvp_daemon.c's index order. */
 static bool ic_kvp_auto_item(struct ic *ic, uint32_t index, const char **key, char *val,
                              size_t cap) {
-  static const char *const keys[] = {
-      "FullyQualifiedDomainName", "IntegrationServicesVersion", "NetworkAddressIPv4",
-      "NetworkAddressIPv6",       "OSBuildNumber",              "OSName",
-      "OSMajorVersion",           "OSMinorVersion",             "OSVersion",
-      "ProcessorArchitecture"};
+  static const char *const keys[] = {"FullyQualifiedDomainName",
+                                     "IntegrationServicesVersion",
+                                     "NetworkAddressIPv4",
+                                     "NetworkAddressIPv6",
+                                     "OSBuildNumber",
+                                     "OSName",
+                                     "OSMajorVersion",
+                                     "OSMinorVersion",
+                                     "OSVersion",
+                                     "ProcessorArchitecture"};
   if (index >= sizeof(keys) / sizeof(keys[0]))
     return false;
   *key = keys[index];
