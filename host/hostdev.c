@@ -38,6 +38,13 @@ struct hostdev {
   struct timer hd_late_timer; /* --late-offer */
   struct ev_item hd_late_work;
   bool hd_late_armed;
+  /* --reoffer-net-after: what it takes to offer the NIC again */
+  struct netvsp_config hd_nic_cfg;
+  uint64_t hd_reoffer_ms;
+  struct timer hd_reoffer_timer;
+  struct ev_item hd_reoffer_work;
+  unsigned hd_reoffers;
+  uint64_t hd_first_link_ns; /* the first link-up, kept across a re-offer */
 };
 
 /* The Gen1 offer set (HYPERV-REAL.md section 1), in its relid order: these
@@ -183,6 +190,44 @@ static void hostdev_rescind_work(void *arg) {
   fprintf(stderr, "hostdev: rescinding the NIC (--rescind-net-after)\n");
   netvsp_rescind(d->hd_nic);
   d->hd_rescinded = true;
+  if (d->hd_reoffer_ms)
+    timer_arm_ms(&d->hd_reoffer_timer, d->hd_reoffer_ms);
+}
+
+static struct netvsp_backend hostdev_backend(struct hostdev *d) {
+  return d->hd_tap ? nettap_backend(d->hd_tap) : netpeer_backend(d->hd_peer);
+}
+
+/* --reoffer-net-after: a new NIC device with the same settings and back
+ * end (the host hot-adds the adapter again). Passive level. */
+static void hostdev_reoffer_work(void *arg) {
+  struct hostdev *d = arg;
+  fprintf(stderr, "hostdev: offering the NIC again (--reoffer-net-after)\n");
+  if (!d->hd_first_link_ns)
+    d->hd_first_link_ns = netvsp_link_up_ns(d->hd_nic);
+  netvsp_set_monitor(d->hd_nic, NULL);
+  netvsp_destroy(d->hd_nic);
+  struct netvsp_backend be = hostdev_backend(d);
+  d->hd_nic = netvsp_create(vmbsrv_device(d->hd_srv), &d->hd_nic_cfg, &be);
+  if (!d->hd_nic) {
+    fprintf(stderr, "hostdev: the NIC could not be offered again\n");
+    return;
+  }
+  if (d->hd_pcap) {
+    struct netvsp_monitor m = netpcap_monitor(d->hd_pcap);
+    netvsp_set_monitor(d->hd_nic, &m);
+  }
+  if (d->hd_peer)
+    netpeer_attach(d->hd_peer, d->hd_nic);
+  if (d->hd_tap)
+    nettap_attach(d->hd_tap, d->hd_nic);
+  d->hd_rescinded = false;
+  d->hd_reoffers++;
+}
+
+static void hostdev_reoffer_due(void *arg) {
+  struct hostdev *d = arg;
+  ev_work_queue(&d->hd_reoffer_work);
 }
 
 static void hostdev_rescind_due(void *arg) {
@@ -257,6 +302,7 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
       return NULL;
     }
   }
+  d->hd_nic_cfg = cfg;
   d->hd_nic = netvsp_create(vmbsrv_device(srv), &cfg, &be);
   if (!d->hd_nic) {
     snprintf(err, errlen, "cannot create the network device");
@@ -299,6 +345,11 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     timer_arm_ms(&d->hd_flap, d->hd_flap_ms);
   }
   if (o->ho_rescind_net_s) {
+    if (o->ho_reoffer_net_s) {
+      d->hd_reoffer_ms = o->ho_reoffer_net_s * 1000u;
+      ev_item_init(&d->hd_reoffer_work, hostdev_reoffer_work, d);
+      timer_init(&d->hd_reoffer_timer, hostdev_reoffer_due, d);
+    }
     ev_item_init(&d->hd_rescind_work, hostdev_rescind_work, d);
     timer_init(&d->hd_rescind_timer, hostdev_rescind_due, d);
     timer_arm_ms(&d->hd_rescind_timer, o->ho_rescind_net_s * 1000u);
@@ -318,6 +369,10 @@ void hostdev_destroy(struct hostdev *d) {
     timer_cancel(&d->hd_flap);
   timer_cancel(&d->hd_rescind_timer);
   ev_cancel(&d->hd_rescind_work);
+  if (d->hd_reoffer_ms) {
+    timer_cancel(&d->hd_reoffer_timer);
+    ev_cancel(&d->hd_reoffer_work);
+  }
   peertest_stop(d->hd_test);
   if (d->hd_late_armed) {
     timer_cancel(&d->hd_late_timer);
@@ -343,10 +398,12 @@ void hostdev_destroy(struct hostdev *d) {
 int hostdev_link(const struct hostdev *d) {
   if (!d || !d->hd_nic)
     return -1;
-  return netvsp_link_up_ns(d->hd_nic) ? 1 : 0;
+  return hostdev_link_up_ns(d) ? 1 : 0;
 }
 
 uint64_t hostdev_link_up_ns(const struct hostdev *d) {
+  if (d && d->hd_first_link_ns)
+    return d->hd_first_link_ns;
   return d && d->hd_nic ? netvsp_link_up_ns(d->hd_nic) : 0;
 }
 

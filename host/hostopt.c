@@ -33,6 +33,7 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
           "  --fault NAME            silent-contact | refuse-versions | no-alloffers\n"
           "  --offers gen1|minimal   the offers of a Gen1 VM (default) or the NIC alone\n"
           "  --late-offer S          offer a PCI pass-through channel after S seconds\n"
+          "  --reoffer-net-after S   offer the NIC again S seconds after its rescind\n"
           "  --stop-timeout S        after Ctrl-C/SIGTERM the shutdown service asks the\n"
           "                          guest to stop; turned off after S s (default 10)\n"
           "  -v                      log the VM's entry state and exits\n",
@@ -152,6 +153,9 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
         else if (strcmp(v, "minimal") == 0)
           o->ho_offers_minimal = true;
         else
+          bad = a;
+      } else if (strcmp(a, "--reoffer-net-after") == 0) {
+        if (hostopt_u64(v, &o->ho_reoffer_net_s))
           bad = a;
       } else if (strcmp(a, "--late-offer") == 0) {
         if (hostopt_u64(v, &o->ho_late_offer_s))

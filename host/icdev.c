@@ -12,9 +12,11 @@
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/timer.h"
+#include "kmcl/kmcl_priv.h" /* the transaction id of a raw send (tests) */
 
 #define ICDEV_TICK_MS 250u
-#define ICDEV_ANSWER_WAIT_MS 5000u /* an unanswered request is given up (counted) */
+#define ICDEV_ANSWER_WAIT_MS 5000u
+#define ICDEV_KVP_RETRY_MS 1000u /* GET_IP_INFO failed: next round after this */ /* an unanswered request is given up (counted) */
 #define ICDEV_BUF (IC_MSG_MAX - sizeof(struct ic_pipe_hdr))
 
 struct icdev_kind_desc {
@@ -73,6 +75,7 @@ struct icdev {
   uint8_t d_last[ICDEV_BUF];
   uint32_t d_last_len;
   uint64_t d_last_tid;
+  uint64_t d_raw_tid;
   uint64_t d_seen;
   struct icdev_stats d_st;
   struct timer d_tick;
@@ -388,9 +391,21 @@ static void icdev_answer(struct icdev *d, const uint8_t *buf, uint32_t len) {
     break;
   case IC_MSGTYPE_KVPEXCHANGE:
     if (d->d_kvp_index < 0) {
-      if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_ip_msg))
-        icdev_ascii(d->d_kvp_ip, sizeof(d->d_kvp_ip),
-                    b + offsetof(struct ic_kvp_ip_msg, ip_addr), IC_KVP_IP_ADDR_SIZE);
+      if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_ip_msg)) {
+        char ip[64];
+        icdev_ascii(ip, sizeof(ip), b + offsetof(struct ic_kvp_ip_msg, ip_addr),
+                    IC_KVP_IP_ADDR_SIZE);
+        if (strcmp(ip, d->d_kvp_ip) != 0)
+          fprintf(stderr, "icdev kvp: the guest reports IPv4 %s\n", ip[0] ? ip : "(none)");
+        memcpy(d->d_kvp_ip, ip, sizeof(ip));
+      } else {
+        /* No address yet (the guest's stack comes up after the link):
+         * ask again sooner than the period. */
+        uint64_t period = (uint64_t)d->d_cfg.cf_kvp_period_ms * 1000000ull;
+        uint64_t retry = ICDEV_KVP_RETRY_MS * 1000000ull;
+        if (period > retry)
+          d->d_last_kvp_ns -= period - retry;
+      }
       d->d_kvp_index = 0;
       icdev_kvp_next(d);
     } else if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_enumerate)) {
@@ -533,7 +548,7 @@ const char *icdev_kvp_item(const struct icdev *d, const char *key) {
   return "";
 }
 
-int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len) {
+int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len, bool completion) {
   if (!d->d_open)
     return -ENOTCONN;
   if (len > sizeof(d->d_msg))
@@ -541,14 +556,18 @@ int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len) {
   VMBPACKET p = VmbPacketAllocate(d->d_ch);
   if (!p)
     return -ENOMEM;
-  NTSTATUS st = VmbPacketSend(p, (PVOID)(uintptr_t)buf, len, NULL, 0);
+  NTSTATUS st = VmbPacketSend(p, (PVOID)(uintptr_t)buf, len, NULL,
+                              completion ? VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION : 0);
   if (!NT_SUCCESS(st)) {
     VmbPacketFree(p);
     return -EIO;
   }
+  d->d_raw_tid = completion ? ((struct kmcl_packet *)p)->pk_tid : 0;
   d->d_out = false; /* raw: not matched against a request */
   return 0;
 }
+
+uint64_t icdev_raw_tid(const struct icdev *d) { return d->d_raw_tid; }
 
 uint32_t icdev_last_answer(const struct icdev *d, void *buf, uint32_t cap, uint64_t *tid) {
   uint32_t n = d->d_last_len < cap ? d->d_last_len : cap;

@@ -479,6 +479,12 @@ uint32_t ic_handle_message(struct ic *ic, enum ic_service sid, uint8_t *buf, uin
     ic_warn(s, "message larger than any IC message: dropped");
     return 0;
   }
+  /* The ring pads packets to 8 bytes: the pipe header says how much of
+   * it is the message (a size beyond the packet is ignored). */
+  struct ic_pipe_hdr ph;
+  memcpy(&ph, buf, sizeof(ph));
+  if (ph.msgsize >= sizeof(struct ic_msg_hdr) && ph.msgsize <= len - sizeof(ph))
+    len = (uint32_t)sizeof(ph) + ph.msgsize;
   struct ic_msg_hdr h;
   memcpy(&h, buf + sizeof(struct ic_pipe_hdr), sizeof(h));
   uint32_t room = len - (uint32_t)IC_HDR_SIZE;
@@ -523,8 +529,6 @@ uint32_t ic_handle_message(struct ic *ic, enum ic_service sid, uint8_t *buf, uin
   h.status = status;
   h.icflags = IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE;
   memcpy(buf + sizeof(struct ic_pipe_hdr), &h, sizeof(h));
-  struct ic_pipe_hdr ph;
-  memcpy(&ph, buf, sizeof(ph));
   ph.msgsize = len - (uint32_t)sizeof(ph);
   memcpy(buf, &ph, sizeof(ph));
   if (act && !ic->i_shutdown_done) {
@@ -655,7 +659,10 @@ int ic_start(PDEVICE_OBJECT bus_dev, const struct ic_config *cfg, struct ic **ou
     s->s_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, IC_LOG_BURST);
     ev_item_init(&s->s_reattach, ic_reattach, s);
     s->s_buf = malloc(IC_MSG_MAX);
-    rc = s->s_buf ? ic_channel_setup(s) : -ENOMEM;
+    if (!s->s_buf)
+      rc = -ENOMEM;
+    else if (bus_dev)
+      rc = ic_channel_setup(s);
   }
   if (rc) {
     ic_stop(ic);

@@ -73,7 +73,9 @@ struct ic;
 
 /** Enable one client channel per service on the bus of `bus_dev`
  * (vmbus_device(), or a test bus). The channels open whenever the host
- * offers the services. 0 and *out, or -ENOMEM / -EIO (channel set-up). */
+ * offers the services. With bus_dev NULL: the state alone, no channels
+ * (ic_handle_message for the fuzz target). 0 and *out, or -ENOMEM / -EIO
+ * (channel set-up). */
 int ic_start(PDEVICE_OBJECT bus_dev, const struct ic_config *cfg, struct ic **out);
 /** Close every channel and free (passive level). NULL is fine. */
 void ic_stop(struct ic *ic);

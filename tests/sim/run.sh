@@ -38,7 +38,7 @@ check() {
 for v in 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13; do
   EXPECT=('^Hyper-V: present'
     "^vmbus: connected, version ${v//./\\.}, message connection id [0-9]+, [0-9]+ offers"
-    "^hvhost: exit=0 vmbus=${v//./\\.} offers=1 link=down t_connected_ms=[0-9]+ t_link_ms=-$")
+    "^hvhost: exit=0 vmbus=${v//./\\.} offers=12 link=down t_connected_ms=[0-9]+ t_link_ms=- heartbeats=0 kvp_ip=- ics=-$")
   check connect-$v 0 60 --vmbus-version "$v" --timeout 30 -- exit-after=connect
 done
 
@@ -83,7 +83,7 @@ nvsp_wire() {
 # Every NVSP cap: the link comes up at exactly that version.
 for nv in 6.1 6 5 4 2 1; do
   EXPECT=("^netvsc: NVSP $(nvsp_wire $nv), MAC 00:15:5d:00:00:02, MTU 1500, .* link up"
-    '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+$')
+    '^hvhost: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ ')
   check nvsp-$nv 0 60 --nvsp-version $nv --timeout 30 -- exit-after=link
 done
 
@@ -91,36 +91,94 @@ done
 # requests, then a UDP datagram of every size from 1 to 1472, replies intact.
 for nv in 6.1 6 5 4 2 1; do
   EXPECT=('^hostdev: peer test: 1000/1000 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$'
-    '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
+    '^hvhost: exit=timeout vmbus=6\.0 offers=12 link=up ')
   check traffic-$nv 124 60 --nvsp-version $nv --peer-traffic 1000 --timeout 3
 done
 
 # A host that refuses the send buffer: the guest says so, goes GPA direct.
 EXPECT=('^warning: netvsc: send buffer unusable \(status [0-9]+, section size 0\): GPA direct only'
   '^netvsc: NVSP 6\.1, .* send sections 0 x 0, .* link up'
-  '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up ')
+  '^hvhost: exit=0 vmbus=6\.0 offers=12 link=up ')
 check refuse-send-buf 0 60 --refuse-send-buf --timeout 30 -- exit-after=link
 
 # No NIC: no link.
-EXPECT=('^hvhost: exit=0 vmbus=6\.0 offers=0 link=none t_connected_ms=[0-9]+ t_link_ms=-$')
+EXPECT=('^hvhost: exit=0 vmbus=6\.0 offers=11 link=none t_connected_ms=[0-9]+ t_link_ms=- heartbeats=0 kvp_ip=- ics=-$')
 check no-net 0 60 --no-net --timeout 30 -- exit-after=connect
 
 # Rescind of the NIC: the kernel says so and keeps serving until --timeout.
-EXPECT=('^kernel: serving' '^vmbus: relid 1 rescinded by the host'
+EXPECT=('^kernel: serving' '^vmbus: relid 11 rescinded by the host'
   '^netvsc: NIC removed \(channel closed by the host\); the kernel keeps running without it'
   '^kernel: the network device is gone \(rescinded\); still running'
-  '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
+  '^hvhost: exit=timeout vmbus=6\.0 offers=12 link=up ')
 check rescind-net 124 60 --rescind-net-after 1 --timeout 3
 # ... also while the peer's traffic flows.
 EXPECT=('^netvsc: NIC removed' '^kernel: the network device is gone \(rescinded\); still running'
-  '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
+  '^hvhost: exit=timeout vmbus=6\.0 offers=12 link=up ')
 check rescind-traffic 124 60 --rescind-net-after 1 --peer-traffic 1000000 --timeout 3
 
 # Link flapping: media disconnect and connect indications, the kernel goes on.
 EXPECT=('^netvsc: link down \(media disconnect indication\)' '^net: link down'
   '^netvsc: link up \(media connect indication\)' '^net: link up'
-  '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
+  '^hvhost: exit=timeout vmbus=6\.0 offers=12 link=up ')
 check link-flap 124 60 --link-flap 1 --timeout 4
+
+# ---- integration services and the Gen1 offer set -------------------------------
+# stopvm NAME WAIT_REGEX HVSIM_ARGS...: run hvsim, wait (at most 30 s) for a
+# log line, then SIGTERM it as Stop-VM would; the run must end by itself
+# within the stop timeout (bounded here at 30 s), status in LAST_RC.
+stopvm() {
+  local name=$1 wait_re=$2; shift 2
+  local log=$out/$name.log t0 pid
+  t0=$(t_now_ms)
+  "$hvsim" "$@" >"$log" 2>&1 </dev/null &
+  pid=$!
+  for _ in $(seq 1 300); do grep -qE -- "$wait_re" "$log" && break; sleep 0.1; done
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid"
+  LAST_RC=$?
+  LAST_MS=$(( $(t_now_ms) - t0 ))
+}
+# each_line NAME LOG REGEX...: every regex matches some line (any order: the
+# host's stderr and the guest's stdout interleave in the log).
+each_line() {
+  local name=$1 log=$2 re; shift 2
+  for re in "$@"; do t_expect_lines "$name" "$log" "$re" || return 1; done
+}
+
+# Stop-VM after link up: the shutdown IC's request, a clean stop, status 0;
+# the heartbeat answered, the address reported by KVP, every IC opened.
+stopvm stop-vm 'icdev kvp: the guest reports IPv4 192\.0\.2\.2' --stop-timeout 10
+if [ "$LAST_RC" -eq 0 ] && t_expect_lines stop-vm "$out/stop-vm.log" \
+     '^ic shutdown: shutdown requested by the host' '^netvsc: halted' '^vmbus: disconnected' \
+     '^Hyper-V: SynIC and hypercall page disabled' \
+     '^hvhost: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ heartbeats=[1-9][0-9]* kvp_ip=192\.0\.2\.2 ics=heartbeat,kvp,shutdown,timesync$' &&
+   each_line stop-vm "$out/stop-vm.log" '^icdev shutdown: the guest answered status 0x0 ' \
+     '^hvsim: shutdown request to exit [0-9.]+ ms' \
+     '^ic heartbeat: framework 3\.0, service 3\.0' '^ic kvp: framework 3\.0, service 4\.0' \
+     '^ic shutdown: framework 3\.0, service 3\.2' '^ic timesync: framework 3\.0, service 4\.0' \
+     '^ic timesync: host time [0-9]{4}-[0-9]{2}-[0-9]{2} ' \
+     '^hvsim: kvp OSName=hvkernel OSVersion=[0-9.]+ FullyQualifiedDomainName=hvkernel NetworkAddressIPv4=192\.0\.2\.2$'; then
+  t_pass stop-vm "$(grep -oE 'shutdown request to exit [0-9.]+ ms' "$out/stop-vm.log")"
+else t_fail stop-vm "status $LAST_RC (expected 0), see above"; fi
+
+# The NIC rescinded and offered again: probed again, link up again, and
+# KVP still reports its address; a PCI pass-through offer after the
+# connection is listed.
+EXPECT=('^vmbus: relid 11 rescinded by the host' '^netvsc: NIC removed'
+  '^kernel: the network device is offered again; probing it'
+  '^netvsc: NVSP 6\.1, .* link up' '^net: 192\.0\.2\.2/24 on 00:15:5d:00:00:02'
+  '^hvhost: exit=timeout vmbus=6\.0 offers=14 link=up .* kvp_ip=192\.0\.2\.2 ')
+check reoffer-net 124 60 --rescind-net-after 1 --reoffer-net-after 1 --late-offer 1 --timeout 5
+if each_line late-offer "$out/reoffer-net.log" \
+     '^vmbus: offer relid 13: PCI pass-through \{44c4f61d-4444-4400-9d52-802e27ede19f\}'; then
+  t_pass late-offer
+else t_fail late-offer "the PCI pass-through offer after the connection is not listed"; fi
+
+# --offers minimal: today's single NIC, no integration services.
+EXPECT=('^vmbus: offer relid 1: network ' '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up .* ics=-$')
+check offers-minimal 0 60 --offers minimal --timeout 30 -- exit-after=link
 
 # --pcap beside the built-in peer: tshark decodes Ethernet with ARP, ICMP and
 # UDP echo, and the file holds exactly the frames the NIC counted.
