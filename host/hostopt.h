@@ -41,7 +41,7 @@ struct hostopt {
   bool ho_offers_minimal;      /* --offers minimal (default gen1: host/icdev.h, hostdev.c) */
   uint64_t ho_late_offer_s;    /* --late-offer S: a PCI pass-through offer after S s */
   uint64_t ho_stop_timeout_s;  /* --stop-timeout S (default 10): shutdown IC, then off */
-  uint64_t ho_reoffer_net_s;   /* --reoffer-net-after S: offer the NIC again S s after its rescind */
+  uint64_t ho_reoffer_net_s; /* --reoffer-net-after S: offer the NIC again S s after its rescind */
 };
 
 /** Parse argv. needs_kernel: hvhost takes the kernel image as its first

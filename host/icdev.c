@@ -16,7 +16,9 @@
 
 #define ICDEV_TICK_MS 250u
 #define ICDEV_ANSWER_WAIT_MS 5000u
-#define ICDEV_KVP_RETRY_MS 1000u /* GET_IP_INFO failed: next round after this */ /* an unanswered request is given up (counted) */
+#define ICDEV_KVP_RETRY_MS                                                                         \
+  1000u /* GET_IP_INFO failed: next round after this */ /* an unanswered request is given up       \
+                                                           (counted) */
 #define ICDEV_BUF (IC_MSG_MAX - sizeof(struct ic_pipe_hdr))
 
 struct icdev_kind_desc {
@@ -28,14 +30,30 @@ struct icdev_kind_desc {
 };
 
 static const struct icdev_kind_desc icdev_kinds[ICDEV_NKINDS] = {
-    [ICDEV_HEARTBEAT] = {"heartbeat", IC_GUID_HEARTBEAT, IC_GUID_HEARTBEAT_INST,
-                         IC_MSGTYPE_HEARTBEAT, {IC_VER(3, 0), IC_VER(1, 0)}, 2},
-    [ICDEV_KVP] = {"kvp", IC_GUID_KVP, IC_GUID_KVP_INST, IC_MSGTYPE_KVPEXCHANGE,
-                   {IC_VER(4, 0), IC_VER(3, 0), IC_VER(1, 0)}, 3},
-    [ICDEV_SHUTDOWN] = {"shutdown", IC_GUID_SHUTDOWN, IC_GUID_SHUTDOWN_INST, IC_MSGTYPE_SHUTDOWN,
-                        {IC_VER(3, 2), IC_VER(3, 1), IC_VER(3, 0), IC_VER(1, 0)}, 4},
-    [ICDEV_TIMESYNC] = {"timesync", IC_GUID_TIMESYNC, IC_GUID_TIMESYNC_INST, IC_MSGTYPE_TIMESYNC,
-                        {IC_VER(4, 0), IC_VER(3, 0), IC_VER(1, 0)}, 3},
+    [ICDEV_HEARTBEAT] = {"heartbeat",
+                         IC_GUID_HEARTBEAT,
+                         IC_GUID_HEARTBEAT_INST,
+                         IC_MSGTYPE_HEARTBEAT,
+                         {IC_VER(3, 0), IC_VER(1, 0)},
+                         2},
+    [ICDEV_KVP] = {"kvp",
+                   IC_GUID_KVP,
+                   IC_GUID_KVP_INST,
+                   IC_MSGTYPE_KVPEXCHANGE,
+                   {IC_VER(4, 0), IC_VER(3, 0), IC_VER(1, 0)},
+                   3},
+    [ICDEV_SHUTDOWN] = {"shutdown",
+                        IC_GUID_SHUTDOWN,
+                        IC_GUID_SHUTDOWN_INST,
+                        IC_MSGTYPE_SHUTDOWN,
+                        {IC_VER(3, 2), IC_VER(3, 1), IC_VER(3, 0), IC_VER(1, 0)},
+                        4},
+    [ICDEV_TIMESYNC] = {"timesync",
+                        IC_GUID_TIMESYNC,
+                        IC_GUID_TIMESYNC_INST,
+                        IC_MSGTYPE_TIMESYNC,
+                        {IC_VER(4, 0), IC_VER(3, 0), IC_VER(1, 0)},
+                        3},
 };
 static const uint32_t icdev_fw[] = {IC_FW_VERSION_3, IC_FW_VERSION_1};
 

@@ -330,17 +330,22 @@ static void test_kvp(void **state) {
   /* The whole GET_IP_INFO answer, field by field at Linux's offsets. */
   static uint8_t m[IC_MSG_MAX];
   memset(m, 0, sizeof(m));
-  struct ic_msg_hdr h = {{3, 0}, IC_MSGTYPE_KVPEXCHANGE, {4, 0}, sizeof(struct ic_kvp_ip_msg),
-                         0,      9, IC_FLAG_TRANSACTION | IC_FLAG_REQUEST, {0, 0}};
+  struct ic_msg_hdr h = {{3, 0},
+                         IC_MSGTYPE_KVPEXCHANGE,
+                         {4, 0},
+                         sizeof(struct ic_kvp_ip_msg),
+                         0,
+                         9,
+                         IC_FLAG_TRANSACTION | IC_FLAG_REQUEST,
+                         {0, 0}};
   memcpy(m, &h, sizeof(h));
   uint8_t *b = m + sizeof(h);
   b[0] = IC_KVP_OP_GET_IP_INFO;
   const char *id = "00-15-5d-00-00-02"; /* other separator and case: still ours */
   for (unsigned i = 0; id[i]; i++)
     b[2 + 2 * i] = (uint8_t)id[i];
-  assert_int_equal(icdev_send_raw(f.dev[ICDEV_KVP], m, sizeof(h) + sizeof(struct ic_kvp_ip_msg),
-                                  false),
-                   0);
+  assert_int_equal(
+      icdev_send_raw(f.dev[ICDEV_KVP], m, sizeof(h) + sizeof(struct ic_kvp_ip_msg), false), 0);
   lb_pump();
   static uint8_t a[IC_MSG_MAX];
   uint32_t n = icdev_last_answer(f.dev[ICDEV_KVP], a, sizeof(a), NULL);
@@ -437,10 +442,10 @@ static void test_placeholder_refuses_open(void **state) {
   (void)state;
   kh_setup();
   struct lb_bus *lb = lb_create(31);
-  static const GUID type = IC_GUID(0xda0a7802, 0xe377, 0x4aac, 0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10,
-                                   0x73, 0xf8);
-  static const GUID inst = IC_GUID(0x5620e0c7, 0x8062, 0x4dce, 0xae, 0xb7, 0x52, 0x0c, 0x7e, 0xf7,
-                                   0x61, 0x71);
+  static const GUID type =
+      IC_GUID(0xda0a7802, 0xe377, 0x4aac, 0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10, 0x73, 0xf8);
+  static const GUID inst =
+      IC_GUID(0x5620e0c7, 0x8062, 0x4dce, 0xae, 0xb7, 0x52, 0x0c, 0x7e, 0xf7, 0x61, 0x71);
   struct icdev_placeholder *p = icdev_placeholder_create(lb_device(lb), &type, &inst);
   assert_non_null(p);
   VMBCHANNEL ch;
@@ -518,7 +523,7 @@ static void test_hostile(void **state) {
   assert_int_equal(a.h.ictransaction_id, 7);
   assert_true(a.tid != 0);
   assert_int_equal(a.tid, icdev_raw_tid(f.dev[ICDEV_HEARTBEAT])); /* same request id */
-  assert_int_equal(a.len, n + sizeof(struct ic_heartbeat));        /* same length */
+  assert_int_equal(a.len, n + sizeof(struct ic_heartbeat));       /* same length */
 
   /* 3. NEGOTIATE with no versions (0/0): refused 0/0. */
   n = msg(m, IC_MSGTYPE_NEGOTIATE, 8, 1);
