@@ -266,7 +266,7 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     if (!cfg.cf_max_nvsp) {
       snprintf(err, errlen, "--nvsp-version %u.%u is not an NVSP version (6.1 6 5 4 2 1)",
                o->ho_nvsp_version >> 16, o->ho_nvsp_version & 0xffff);
-      free(d);
+      hostdev_destroy(d);
       return NULL;
     }
   }
@@ -277,12 +277,12 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
   if (o->ho_tap) {
     if (!emu) {
       snprintf(err, errlen, "--tap needs the host's event loop (no emulator given)");
-      free(d);
+      hostdev_destroy(d);
       return NULL;
     }
     d->hd_tap = nettap_open(o->ho_tap, err, errlen);
     if (!d->hd_tap) {
-      free(d);
+      hostdev_destroy(d);
       return NULL;
     }
     be = nettap_backend(d->hd_tap);
@@ -290,7 +290,7 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     d->hd_peer = netpeer_create(NULL, NULL, NULL);
     if (!d->hd_peer) {
       snprintf(err, errlen, "cannot create the built-in network peer");
-      free(d);
+      hostdev_destroy(d);
       return NULL;
     }
     be = netpeer_backend(d->hd_peer);
