@@ -204,6 +204,22 @@ if [ $rc -eq 0 ] && t_expect_lines $name "$log" '^ic shutdown: shutdown requeste
   t_pass $name "$(( $(t_now_ms) - t0 )) ms, $(grep -oE 'shutdown request to exit [0-9.]+ ms' "$log")"
 else t_fail $name "status $rc (expected 0), see above"; fi
 
+# A guest that does not stop in time is turned off: --stop-timeout 0 turns
+# it off at the first look after the request (exit=stopped, status 130).
+name=stop-timeout
+log=$out/$name.log
+"$hvhost" --stop-timeout 0 "$elf" >"$log" 2>&1 </dev/null &
+pid=$!
+for _ in $(seq 1 900); do grep -qE 'icdev kvp: the guest reports IPv4' "$log" && break; sleep 0.1; done
+kill -TERM "$pid" 2>/dev/null
+for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid"; rc=$?
+if [ $rc -eq 130 ] && t_expect_lines $name "$log" '^icdev shutdown: request sent' \
+     '^hvhost: the guest did not stop within --stop-timeout: turned off' '^hvhost: exit=stopped '; then
+  t_pass $name
+else t_fail $name "status $rc (expected 130), see above"; fi
+
 # The NIC rescinded and offered again under KVM: probed again, link up again;
 # a late PCI pass-through offer is listed.
 name=reoffer-net
