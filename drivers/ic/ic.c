@@ -138,7 +138,8 @@ static void ic_negotiate(struct ic_svc *s, uint8_t *buf, uint32_t len, struct ic
   s->s_st.negotiations++;
   uint8_t *body = buf + IC_HDR_SIZE;
   uint32_t room = len - (uint32_t)IC_HDR_SIZE;
-  h->icmsgsize = IC_NEGOTIATE_RESP_SIZE;
+  /* Linux answers with icmsgsize 16; never more than the packet holds. */
+  h->icmsgsize = (uint16_t)(room < IC_NEGOTIATE_RESP_SIZE ? room : IC_NEGOTIATE_RESP_SIZE);
   if (room < sizeof(struct ic_negotiate)) {
     /* Not even the counts: nothing to answer inside; fail it. */
     h->status = IC_E_FAIL;
