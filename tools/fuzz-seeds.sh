@@ -153,6 +153,11 @@ seeds += [
     bytes([3, 1]) + icmsg(4, struct.pack("<QQBBB3x", 133000000000000000, 0, 1, 0, 2), sv=(4, 0)),
     bytes([3, 1 | 4]) + icmsg(4, struct.pack("<QQQB", 133000000000000000, 0, 0, 2), sv=(3, 0)),
     bytes([0, 0]) + neg([(3, 0)] * 100, [(3, 0)] * 100),
+    bytes([1, 1]) + icmsg(2, struct.pack("<BBHIII", 1, 3, 0, 1, 18, 24) + utf16("HostName", 256)
+                          + utf16("hyperv-host", 1024), sv=(4, 0)),
+    bytes([1, 1]) + icmsg(2, struct.pack("<BBHIII", 0, 2, 0, 1, 14, 0) + utf16("OSName", 256)
+                          + b"\0" * 2048, sv=(4, 0)),
+    bytes([1, 1]) + icmsg(2, struct.pack("<BBHI", 2, 3, 0, 18) + utf16("HostName", 256), sv=(4, 0)),
 ]
 put("fuzz_ic", seeds)
 EOF

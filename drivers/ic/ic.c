@@ -67,8 +67,15 @@ struct ic_svc {
   bool s_stopping;
 };
 
+struct ic_kvp_item {
+  bool used;
+  char key[IC_KVP_STORE_KEY];
+  char value[IC_KVP_STORE_VALUE];
+};
+
 struct ic {
   struct ic_config i_cfg;
+  struct ic_kvp_item i_pool[IC_KVP_NPOOLS][IC_KVP_STORE_ITEMS]; /* the auto pool's row unused */
   PDEVICE_OBJECT i_bus;
   struct ic_svc i_svc[IC_NSERVICES];
   /* TimeSync: the host's time at a local instant */
@@ -432,6 +439,114 @@ static bool ic_kvp_auto_item(struct ic *ic, uint32_t index, const char **key, ch
   return true;
 }
 
+/** A UTF-16 string of a KVP field: `size` bytes as the host claims them,
+ * bounded by the field's `field` bytes, up to its NUL, into ASCII (others
+ * become '?'). False when it does not fit `cap` (NUL included). */
+static bool ic_kvp_str(char *dst, uint32_t cap, const uint8_t *src, uint32_t size, uint32_t field) {
+  uint32_t units = (size < field ? size : field) / 2u;
+  uint32_t n = 0;
+  for (; n < units; n++) {
+    uint16_t c;
+    memcpy(&c, src + 2 * n, 2);
+    if (!c)
+      break;
+    if (n + 1 >= cap)
+      return false;
+    dst[n] = c < 0x80 ? (char)c : '?';
+  }
+  dst[n] = 0;
+  return true;
+}
+
+/** Write key and value into a KVP value struct at `d` (REG_SZ, sizes in
+ * bytes with the NUL, as Linux's daemon does). */
+static void ic_kvp_put(uint8_t *d, const char *key, const char *val) {
+  uint32_t ku = ic_utf16_put(d + offsetof(struct ic_kvp_value, key), IC_KVP_MAX_KEY_SIZE / 2, key);
+  uint32_t vu =
+      ic_utf16_put(d + offsetof(struct ic_kvp_value, value), IC_KVP_MAX_VALUE_SIZE / 2, val);
+  uint32_t hdr[3] = {IC_KVP_REG_SZ, 2 * ku, 2 * vu};
+  memcpy(d, hdr, sizeof(hdr));
+}
+
+static struct ic_kvp_item *ic_kvp_find(struct ic *ic, uint8_t pool, const char *key) {
+  for (uint32_t i = 0; i < IC_KVP_STORE_ITEMS; i++)
+    if (ic->i_pool[pool][i].used && strcmp(ic->i_pool[pool][i].key, key) == 0)
+      return &ic->i_pool[pool][i];
+  return NULL;
+}
+
+/** SET, GET, DELETE on a pool the host writes (or GET on the auto pool). */
+static uint32_t ic_kvp_store(struct ic_svc *s, uint8_t op, uint8_t pool, uint8_t *body,
+                             uint32_t size) {
+  struct ic *ic = s->s_ic;
+  char key[IC_KVP_STORE_KEY], val[IC_KVP_STORE_VALUE];
+  if (op == IC_KVP_OP_DELETE) {
+    if (size < sizeof(struct ic_kvp_delete)) {
+      ic_warn(s, "KVP DELETE body too short: answered E_FAIL");
+      return IC_E_FAIL;
+    }
+    uint32_t ks;
+    memcpy(&ks, body + offsetof(struct ic_kvp_delete, key_size), 4);
+    struct ic_kvp_item *it = NULL;
+    if (pool != IC_KVP_POOL_AUTO &&
+        ic_kvp_str(key, sizeof(key), body + offsetof(struct ic_kvp_delete, key), ks,
+                   IC_KVP_MAX_KEY_SIZE))
+      it = ic_kvp_find(ic, pool, key);
+    if (!it)
+      return IC_E_FAIL; /* no such key (Linux's daemon answers the same) */
+    memset(it, 0, sizeof(*it));
+    return IC_S_OK;
+  }
+  if (size < sizeof(struct ic_kvp_get_set)) {
+    ic_warn(s, "KVP GET/SET body too short: answered E_FAIL");
+    return IC_E_FAIL;
+  }
+  uint8_t *d = body + offsetof(struct ic_kvp_get_set, data);
+  uint32_t sz[3];
+  memcpy(sz, d, sizeof(sz)); /* value_type, key_size, value_size */
+  if (!ic_kvp_str(key, sizeof(key), d + offsetof(struct ic_kvp_value, key), sz[1],
+                  IC_KVP_MAX_KEY_SIZE) ||
+      !key[0]) {
+    ic_warn(s, "KVP key empty or longer than this guest stores: answered E_FAIL");
+    return IC_E_FAIL;
+  }
+  if (op == IC_KVP_OP_GET) {
+    if (pool == IC_KVP_POOL_AUTO) {
+      const char *k;
+      for (uint32_t i = 0; ic_kvp_auto_item(ic, i, &k, val, sizeof(val)); i++)
+        if (strcmp(k, key) == 0) {
+          ic_kvp_put(d, key, val);
+          return IC_S_OK;
+        }
+      return IC_E_FAIL;
+    }
+    const struct ic_kvp_item *it = ic_kvp_find(ic, pool, key);
+    if (!it)
+      return IC_E_FAIL;
+    ic_kvp_put(d, it->key, it->value);
+    return IC_S_OK;
+  }
+  /* SET: the auto pool is the guest's own (generated, not stored). */
+  if (pool == IC_KVP_POOL_AUTO ||
+      !ic_kvp_str(val, sizeof(val), d + offsetof(struct ic_kvp_value, value), sz[2],
+                  IC_KVP_MAX_VALUE_SIZE)) {
+    ic_warn(s, "KVP SET to the auto pool or of a value longer than this guest stores: E_FAIL");
+    return IC_E_FAIL;
+  }
+  struct ic_kvp_item *it = ic_kvp_find(ic, pool, key);
+  for (uint32_t i = 0; i < IC_KVP_STORE_ITEMS && !it; i++)
+    if (!ic->i_pool[pool][i].used)
+      it = &ic->i_pool[pool][i];
+  if (!it) {
+    ic_warn(s, "KVP pool full: SET answered E_FAIL");
+    return IC_E_FAIL;
+  }
+  it->used = true;
+  memcpy(it->key, key, sizeof(key));
+  memcpy(it->value, val, sizeof(val));
+  return IC_S_OK;
+}
+
 static uint32_t ic_kvp(struct ic_svc *s, uint8_t *body, uint32_t size) {
   if (size < sizeof(struct ic_kvp_hdr)) {
     ic_warn(s, "KVP body without its header: answered E_FAIL");
@@ -440,29 +555,37 @@ static uint32_t ic_kvp(struct ic_svc *s, uint8_t *body, uint32_t size) {
   uint8_t op = body[0], pool = body[1];
   if (op == IC_KVP_OP_GET_IP_INFO)
     return ic_kvp_get_ip(s, body, size);
-  if (op != IC_KVP_OP_ENUMERATE) {
-    /* GET/SET/DELETE/SET_IP_INFO: this guest keeps no pools and never
-     * changes its address on the host's word. */
-    ic_warn(s, "KVP operation not supported: answered E_FAIL");
+  if (op > IC_KVP_OP_SET_IP_INFO || op == IC_KVP_OP_SET_IP_INFO || pool >= IC_KVP_NPOOLS) {
+    /* SET_IP_INFO: this guest never changes its address on the host's
+     * word; unknown operations and pools. */
+    ic_warn(s, "KVP operation or pool not supported: answered E_FAIL");
     return IC_E_FAIL;
   }
+  if (op != IC_KVP_OP_ENUMERATE)
+    return ic_kvp_store(s, op, pool, body, size);
   if (size < sizeof(struct ic_kvp_enumerate)) {
     ic_warn(s, "KVP ENUMERATE body too short: answered E_FAIL");
     return IC_E_FAIL;
   }
   uint32_t index;
   memcpy(&index, body + offsetof(struct ic_kvp_enumerate, index), 4);
-  const char *key;
-  char val[64];
-  if (pool != IC_KVP_POOL_AUTO || !ic_kvp_auto_item(s->s_ic, index, &key, val, sizeof(val)))
-    return IC_S_CONT; /* no item there: the end of the enumeration */
   uint8_t *d = body + offsetof(struct ic_kvp_enumerate, data);
-  uint32_t ku = ic_utf16_put(d + offsetof(struct ic_kvp_value, key), IC_KVP_MAX_KEY_SIZE / 2, key);
-  uint32_t vu =
-      ic_utf16_put(d + offsetof(struct ic_kvp_value, value), IC_KVP_MAX_VALUE_SIZE / 2, val);
-  uint32_t hdr[3] = {IC_KVP_REG_SZ, 2 * ku, 2 * vu};
-  memcpy(d, hdr, sizeof(hdr));
-  return IC_S_OK;
+  if (pool == IC_KVP_POOL_AUTO) {
+    const char *key;
+    char val[64];
+    if (!ic_kvp_auto_item(s->s_ic, index, &key, val, sizeof(val)))
+      return IC_S_CONT; /* no item there: the end of the enumeration */
+    ic_kvp_put(d, key, val);
+    return IC_S_OK;
+  }
+  for (uint32_t i = 0, n = 0; i < IC_KVP_STORE_ITEMS; i++) {
+    const struct ic_kvp_item *it = &s->s_ic->i_pool[pool][i];
+    if (it->used && n++ == index) {
+      ic_kvp_put(d, it->key, it->value);
+      return IC_S_OK;
+    }
+  }
+  return IC_S_CONT;
 }
 
 /* ---- one message ----------------------------------------------------------------- */

@@ -32,6 +32,14 @@ enum ic_service { IC_HEARTBEAT = 0, IC_KVP, IC_SHUTDOWN, IC_TIMESYNC, IC_NSERVIC
  * for a while (rate limit: 5 a second). */
 #define IC_LOG_BURST 5u
 
+/** KVP pools the host writes (external, guest, auto-external,
+ * auto-internal) are kept in a bounded table: items per pool and the
+ * longest key and value (ASCII, NUL included) it stores; longer ones and a
+ * full pool are refused with E_FAIL. Policy. */
+#define IC_KVP_STORE_ITEMS 16u
+#define IC_KVP_STORE_KEY 64u
+#define IC_KVP_STORE_VALUE 256u
+
 /** The NIC's IPv4 configuration, as KVP publishes it. */
 struct ic_ipv4 {
   uint8_t mac[6];

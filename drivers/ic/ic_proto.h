@@ -149,6 +149,7 @@ _Static_assert(offsetof(struct ic_timesync_ref, flags) == 16, "flags at 16");
 #define IC_KVP_POOL_AUTO 2u
 #define IC_KVP_POOL_AUTO_EXTERNAL 3u
 #define IC_KVP_POOL_AUTO_INTERNAL 4u
+#define IC_KVP_NPOOLS 5u
 
 #define IC_KVP_MAX_KEY_SIZE 512u    /* bytes (UTF-16) */
 #define IC_KVP_MAX_VALUE_SIZE 2048u /* bytes (UTF-16) */
@@ -179,6 +180,22 @@ struct ic_kvp_enumerate {
 } IC_PACKED;
 _Static_assert(sizeof(struct ic_kvp_enumerate) == 2580, "hdr + hv_kvp_msg_enumerate");
 _Static_assert(offsetof(struct ic_kvp_enumerate, data) == 8, "data at 8");
+
+/** GET and SET: hdr, then one key/value (hv_kvp_msg_get / hv_kvp_msg_set). */
+struct ic_kvp_get_set {
+  struct ic_kvp_hdr hdr;
+  struct ic_kvp_value data;
+} IC_PACKED;
+_Static_assert(sizeof(struct ic_kvp_get_set) == 2576, "hdr + hv_kvp_msg_get");
+_Static_assert(offsetof(struct ic_kvp_get_set, data) == 4, "data at 4");
+
+/** DELETE: hdr, key size, key (hv_kvp_msg_delete). */
+struct ic_kvp_delete {
+  struct ic_kvp_hdr hdr;
+  uint32_t key_size;
+  uint8_t key[IC_KVP_MAX_KEY_SIZE];
+} IC_PACKED;
+_Static_assert(sizeof(struct ic_kvp_delete) == 520, "hdr + hv_kvp_msg_delete");
 
 #define IC_KVP_ADAPTER_ID_SIZE 128u /* UTF-16 units */
 #define IC_KVP_IP_ADDR_SIZE 1024u

@@ -677,6 +677,124 @@ static void test_hostile(void **state) {
   fx_down(&f);
 }
 
+/* ---- KVP pools the host writes ------------------------------------------------------ */
+
+static uint32_t kvp_msg(uint8_t *m, uint8_t op, uint8_t pool, const char *key, uint32_t key_size,
+                        const char *val) {
+  uint32_t n = msg(m, IC_MSGTYPE_KVPEXCHANGE, sizeof(struct ic_kvp_get_set), 9);
+  uint8_t *b = m + n;
+  memset(b, 0, sizeof(struct ic_kvp_get_set));
+  b[0] = op;
+  b[1] = pool;
+  uint8_t *d = b + offsetof(struct ic_kvp_get_set, data);
+  uint32_t klen = 0;
+  for (; key[klen] && klen < IC_KVP_MAX_KEY_SIZE / 2; klen++)
+    d[offsetof(struct ic_kvp_value, key) + 2 * klen] = (uint8_t)key[klen];
+  uint32_t vlen = 0;
+  for (; val && val[vlen]; vlen++)
+    d[offsetof(struct ic_kvp_value, value) + 2 * vlen] = (uint8_t)val[vlen];
+  uint32_t hdr[3] = {IC_KVP_REG_SZ, key_size ? key_size : 2 * (klen + 1), 2 * (vlen + 1)};
+  memcpy(d, hdr, sizeof(hdr));
+  return n + (uint32_t)sizeof(struct ic_kvp_get_set);
+}
+
+static void value_of(const struct fx *f, char *out, size_t cap) {
+  static uint8_t buf[IC_MSG_MAX];
+  icdev_last_answer(f->dev[ICDEV_KVP], buf, sizeof(buf), NULL);
+  const uint8_t *v = buf + sizeof(struct ic_msg_hdr) + offsetof(struct ic_kvp_get_set, data) +
+                     offsetof(struct ic_kvp_value, value);
+  size_t i = 0;
+  for (; i + 1 < cap && v[2 * i]; i++)
+    out[i] = (char)v[2 * i];
+  out[i] = 0;
+}
+
+static void test_kvp_pools(void **state) {
+  (void)state;
+  struct icdev_config hc;
+  memset(&hc, 0, sizeof(hc));
+  hc.cf_scripted = true;
+  struct fx f;
+  fx_up(&f, &hc, NULL);
+  assert_true(lb_run_until(all_open, &f, 2000));
+  static uint8_t m[IC_MSG_MAX];
+  struct ans a;
+  uint32_t n = msg(m, IC_MSGTYPE_NEGOTIATE, 16, 1);
+  struct ic_negotiate neg = {1, 1, 0};
+  struct ic_version v4[2] = {{3, 0}, {4, 0}};
+  memcpy(m + n, &neg, sizeof(neg));
+  memcpy(m + n + 8, v4, sizeof(v4));
+  assert_true(raw(&f, ICDEV_KVP, m, n + 16, false, &a));
+  char v[300];
+  /* The host's own items (auto-external, as Hyper-V pushes HostName). */
+  n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, "hyperv-host");
+  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_int_equal(a.h.status, IC_S_OK);
+  n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, "renamed");
+  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_int_equal(a.h.status, IC_S_OK); /* replaced, not added */
+  n = kvp_msg(m, IC_KVP_OP_GET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, NULL);
+  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_int_equal(a.h.status, IC_S_OK);
+  value_of(&f, v, sizeof(v));
+  assert_string_equal(v, "renamed");
+  /* ENUMERATE of that pool: one item, then S_CONT. */
+  uint32_t e = msg(m, IC_MSGTYPE_KVPEXCHANGE, sizeof(struct ic_kvp_enumerate), 2);
+  memset(m + e, 0, sizeof(struct ic_kvp_enumerate));
+  m[e] = IC_KVP_OP_ENUMERATE;
+  m[e + 1] = IC_KVP_POOL_AUTO_EXTERNAL;
+  assert_true(raw(&f, ICDEV_KVP, m, e + sizeof(struct ic_kvp_enumerate), false, &a));
+  assert_int_equal(a.h.status, IC_S_OK);
+  m[e + 4] = 1;
+  assert_true(raw(&f, ICDEV_KVP, m, e + sizeof(struct ic_kvp_enumerate), false, &a));
+  assert_int_equal(a.h.status, IC_S_CONT);
+  /* GET of an auto-pool item by its key. */
+  n = kvp_msg(m, IC_KVP_OP_GET, IC_KVP_POOL_AUTO, "OSName", 0, NULL);
+  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_int_equal(a.h.status, IC_S_OK);
+  value_of(&f, v, sizeof(v));
+  assert_string_equal(v, "hvkernel");
+  /* DELETE, then GET fails; DELETE again fails. */
+  n = msg(m, IC_MSGTYPE_KVPEXCHANGE, sizeof(struct ic_kvp_delete), 3);
+  memset(m + n, 0, sizeof(struct ic_kvp_delete));
+  m[n] = IC_KVP_OP_DELETE;
+  m[n + 1] = IC_KVP_POOL_AUTO_EXTERNAL;
+  uint32_t ks = 18;
+  memcpy(m + n + 4, &ks, 4);
+  for (unsigned i = 0; i < 8; i++)
+    m[n + 8 + 2 * i] = (uint8_t) "HostName"[i];
+  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(struct ic_kvp_delete), false, &a));
+  assert_int_equal(a.h.status, IC_S_OK);
+  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(struct ic_kvp_delete), false, &a));
+  assert_int_equal(a.h.status, IC_E_FAIL);
+  n = kvp_msg(m, IC_KVP_OP_GET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, NULL);
+  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_int_equal(a.h.status, IC_E_FAIL);
+  /* Hostile: SET into the guest's auto pool; a key longer than stored; a
+   * key_size of 4 GiB with a key that fills its whole field without a NUL;
+   * an unknown pool; a full pool. Each E_FAIL, nothing overrun. */
+  n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_AUTO, "OSName", 0, "evil");
+  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_int_equal(a.h.status, IC_E_FAIL);
+  char longkey[300];
+  memset(longkey, 'k', sizeof(longkey) - 1);
+  longkey[sizeof(longkey) - 1] = 0;
+  n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_EXTERNAL, longkey, 0xffffffffu, "x");
+  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_int_equal(a.h.status, IC_E_FAIL);
+  n = kvp_msg(m, IC_KVP_OP_SET, 7, "k", 0, "x");
+  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_int_equal(a.h.status, IC_E_FAIL);
+  for (unsigned i = 0; i <= IC_KVP_STORE_ITEMS; i++) {
+    char k[8];
+    snprintf(k, sizeof(k), "k%u", i);
+    n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_EXTERNAL, k, 0, "v");
+    assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+    assert_int_equal(a.h.status, i < IC_KVP_STORE_ITEMS ? IC_S_OK : IC_E_FAIL);
+  }
+  fx_down(&f);
+}
+
 /* The framework on its own (no channel): every length from 0 to 64 of
  * every kind of byte pattern gives an answer no longer than the request. */
 static void test_handle_message_lengths(void **state) {
@@ -710,6 +828,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_offer_after_start),
     cmocka_unit_test(test_placeholder_refuses_open),
     cmocka_unit_test(test_hostile),
+    cmocka_unit_test(test_kvp_pools),
     cmocka_unit_test(test_handle_message_lengths),
 };
 
