@@ -616,6 +616,7 @@ uint32_t ic_handle_message(struct ic *ic, enum ic_service sid, uint8_t *buf, uin
   uint32_t status = IC_S_OK;
   int act = 0;
   if (h.icmsgtype == IC_MSGTYPE_NEGOTIATE) {
+    h.status = IC_S_OK; /* whatever the request carried; ic_negotiate may fail it */
     ic_negotiate(s, buf, len, &h);
     status = h.status == IC_E_FAIL ? IC_E_FAIL : IC_S_OK;
   } else if (h.icmsgsize > room) {
