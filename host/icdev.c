@@ -12,7 +12,8 @@
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/timer.h"
-#include "kmcl/kmcl_priv.h" /* the transaction id of a raw send (tests) */
+#include "kmcl/kmcl_test.h" /* icdev_send_raw with a chosen transaction id (tests) */
+#include "kmcl/vmbus_ring_proto.h"
 
 #define ICDEV_TICK_MS 250u
 #define ICDEV_ANSWER_WAIT_MS 5000u
@@ -93,7 +94,6 @@ struct icdev {
   uint8_t d_last[ICDEV_BUF];
   uint32_t d_last_len;
   uint64_t d_last_tid;
-  uint64_t d_raw_tid;
   uint64_t d_seen;
   struct icdev_stats d_st;
   struct timer d_tick;
@@ -566,26 +566,38 @@ const char *icdev_kvp_item(const struct icdev *d, const char *key) {
   return "";
 }
 
-int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len, bool completion) {
+int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len, uint64_t tid) {
   if (!d->d_open)
     return -ENOTCONN;
   if (len > sizeof(d->d_msg))
     return -EMSGSIZE;
-  VMBPACKET p = VmbPacketAllocate(d->d_ch);
-  if (!p)
-    return -ENOMEM;
-  NTSTATUS st = VmbPacketSend(p, (PVOID)(uintptr_t)buf, len, NULL,
-                              completion ? VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION : 0);
-  if (!NT_SUCCESS(st)) {
-    VmbPacketFree(p);
-    return -EIO;
-  }
-  d->d_raw_tid = completion ? ((struct kmcl_packet *)p)->pk_tid : 0;
   d->d_out = false; /* raw: not matched against a request */
-  return 0;
+  if (!tid) {
+    VMBPACKET p = VmbPacketAllocate(d->d_ch);
+    if (!p)
+      return -ENOMEM;
+    if (!NT_SUCCESS(VmbPacketSend(p, (PVOID)(uintptr_t)buf, len, NULL, 0))) {
+      VmbPacketFree(p);
+      return -EIO;
+    }
+    return 0;
+  }
+  /* A hand-built in-band packet carrying `tid` (no completion requested),
+   * as a Hyper-V host sends its IC requests: descriptor, pipe header, the
+   * message, padding to 8 bytes. */
+  static uint8_t
+      pkt[sizeof(struct vmpacket_descriptor) + sizeof(struct ic_pipe_hdr) + ICDEV_BUF + 8];
+  uint32_t hdr = (uint32_t)(sizeof(struct vmpacket_descriptor) + sizeof(struct ic_pipe_hdr));
+  uint32_t total = (hdr + len + 7u) & ~7u;
+  memset(pkt, 0, total);
+  struct vmpacket_descriptor desc = {VM_PKT_DATA_INBAND, sizeof(desc) / 8u, (uint16_t)(total / 8u),
+                                     0, tid};
+  struct ic_pipe_hdr ph = {IC_PIPE_FLAG_DATA, len};
+  memcpy(pkt, &desc, sizeof(desc));
+  memcpy(pkt + sizeof(desc), &ph, sizeof(ph));
+  memcpy(pkt + hdr, buf, len);
+  return kmcl_test_send_raw(d->d_ch, pkt, total);
 }
-
-uint64_t icdev_raw_tid(const struct icdev *d) { return d->d_raw_tid; }
 
 uint32_t icdev_last_answer(const struct icdev *d, void *buf, uint32_t cap, uint64_t *tid) {
   uint32_t n = d->d_last_len < cap ? d->d_last_len : cap;

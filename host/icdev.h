@@ -91,13 +91,11 @@ const char *icdev_kvp_item(const struct icdev *d, const char *key);
 /** KVP: run a query round now (tests). 0 or -ENOTCONN/-EBUSY. */
 int icdev_kvp_query(struct icdev *d);
 
-/** Send `len` raw bytes as one message (tests: the pipe header is added by
- * KMCL), with a completion requested when `completion` (so the packet
- * carries a nonzero transaction id: icdev_raw_tid). The answer is kept:
- * icdev_last_answer. 0 or -ENOTCONN, -EMSGSIZE, -EIO. */
-int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len, bool completion);
-/** The transaction id of the last raw send (0 without a completion). */
-uint64_t icdev_raw_tid(const struct icdev *d);
+/** Send `len` raw bytes as one message (a test hook: the scripted hostile
+ * host), with the pipe header added, in an in-band packet whose
+ * transaction id is `tid` (0: KMCL's own send). The answer is kept:
+ * icdev_last_answer. 0 or -ENOTCONN, -EMSGSIZE, -EIO, -ENOMEM. */
+int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len, uint64_t tid);
 /** The last message the guest sent (pipe header stripped): its length, and
  * min(len, cap) bytes into buf; `tid` its transaction id. */
 uint32_t icdev_last_answer(const struct icdev *d, void *buf, uint32_t cap, uint64_t *tid);

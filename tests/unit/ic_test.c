@@ -344,8 +344,8 @@ static void test_kvp(void **state) {
   const char *id = "00-15-5d-00-00-02"; /* other separator and case: still ours */
   for (unsigned i = 0; id[i]; i++)
     b[2 + 2 * i] = (uint8_t)id[i];
-  assert_int_equal(
-      icdev_send_raw(f.dev[ICDEV_KVP], m, sizeof(h) + sizeof(struct ic_kvp_ip_msg), false), 0);
+  assert_int_equal(icdev_send_raw(f.dev[ICDEV_KVP], m, sizeof(h) + sizeof(struct ic_kvp_ip_msg), 0),
+                   0);
   lb_pump();
   static uint8_t a[IC_MSG_MAX];
   uint32_t n = icdev_last_answer(f.dev[ICDEV_KVP], a, sizeof(a), NULL);
@@ -365,14 +365,14 @@ static void test_kvp(void **state) {
   assert_int_equal(ab[4356 + 2 * 8], '1');
   /* Another adapter: E_FAIL. No address yet: E_FAIL. */
   b[2] = 'F';
-  assert_int_equal(icdev_send_raw(f.dev[ICDEV_KVP], m, sizeof(h) + 7428, false), 0);
+  assert_int_equal(icdev_send_raw(f.dev[ICDEV_KVP], m, sizeof(h) + 7428, 0), 0);
   lb_pump();
   icdev_last_answer(f.dev[ICDEV_KVP], a, sizeof(a), NULL);
   memcpy(&ah, a, sizeof(ah));
   assert_int_equal(ah.status, IC_E_FAIL);
   b[2] = '0';
   f.have_ip = false;
-  assert_int_equal(icdev_send_raw(f.dev[ICDEV_KVP], m, sizeof(h) + 7428, false), 0);
+  assert_int_equal(icdev_send_raw(f.dev[ICDEV_KVP], m, sizeof(h) + 7428, 0), 0);
   lb_pump();
   icdev_last_answer(f.dev[ICDEV_KVP], a, sizeof(a), NULL);
   memcpy(&ah, a, sizeof(ah));
@@ -475,10 +475,10 @@ struct ans {
 };
 
 /* Send raw bytes to service k; the answer (if any) in *a; true if one came. */
-static bool raw(struct fx *f, enum icdev_kind k, const void *m, uint32_t len, bool comp,
+static bool raw(struct fx *f, enum icdev_kind k, const void *m, uint32_t len, uint64_t tid,
                 struct ans *a) {
   uint64_t before = icdev_answers_seen(f->dev[k]);
-  assert_int_equal(icdev_send_raw(f->dev[k], m, len, comp), 0);
+  assert_int_equal(icdev_send_raw(f->dev[k], m, len, tid), 0);
   lb_pump();
   if (icdev_answers_seen(f->dev[k]) == before)
     return false;
@@ -511,25 +511,24 @@ static void test_hostile(void **state) {
 
   /* 1. Shorter than the icmsg header: dropped, no answer. */
   memset(m, 0, sizeof(m));
-  assert_false(raw(&f, ICDEV_HEARTBEAT, m, 4, false, &a));
+  assert_false(raw(&f, ICDEV_HEARTBEAT, m, 4, 0, &a));
   assert_int_equal(hb->dropped, 1);
 
   /* 2. A heartbeat before NEGOTIATE: E_FAIL, flags and transaction id kept. */
   uint32_t n = msg(m, IC_MSGTYPE_HEARTBEAT, sizeof(struct ic_heartbeat), 7);
   memset(m + n, 0, sizeof(struct ic_heartbeat));
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + sizeof(struct ic_heartbeat), true, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + sizeof(struct ic_heartbeat), 0x1234567890ull, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   assert_int_equal(a.h.icflags, IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE);
   assert_int_equal(a.h.ictransaction_id, 7);
-  assert_true(a.tid != 0);
-  assert_int_equal(a.tid, icdev_raw_tid(f.dev[ICDEV_HEARTBEAT])); /* same request id */
-  assert_int_equal(a.len, n + sizeof(struct ic_heartbeat));       /* same length */
+  assert_int_equal(a.tid, 0x1234567890ull);                 /* the same request id */
+  assert_int_equal(a.len, n + sizeof(struct ic_heartbeat)); /* same length */
 
   /* 3. NEGOTIATE with no versions (0/0): refused 0/0. */
   n = msg(m, IC_MSGTYPE_NEGOTIATE, 8, 1);
   struct ic_negotiate neg = {0, 0, 0};
   memcpy(m + n, &neg, sizeof(neg));
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8 + 8, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8 + 8, 0, &a));
   assert_int_equal(a.body[0] | a.body[1] | a.body[2] | a.body[3], 0);
   assert_int_equal(a.h.icmsgsize, IC_NEGOTIATE_RESP_SIZE);
 
@@ -537,7 +536,7 @@ static void test_hostile(void **state) {
   neg.icframe_vercnt = 5000;
   neg.icmsg_vercnt = 5000;
   memcpy(m + n, &neg, sizeof(neg));
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8 + 16, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8 + 16, 0, &a));
   assert_int_equal(a.body[0] | a.body[2], 0);
 
   /* 5. 100 + 100 versions listed, all present, none ours but the last:
@@ -551,7 +550,7 @@ static void test_hostile(void **state) {
       v = (struct ic_version){3, 0};
     memcpy(m + n + 8 + 4 * i, &v, 4);
   }
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8 + 800, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8 + 800, 0, &a));
   assert_int_equal(a.body[0], 1);
   assert_int_equal(a.body[2], 1);
   assert_int_equal(a.body[8], 3);
@@ -561,7 +560,7 @@ static void test_hostile(void **state) {
   neg.icframe_vercnt = 10;
   neg.icmsg_vercnt = 10;
   memcpy(m + n, &neg, sizeof(neg));
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8 + 8, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8 + 8, 0, &a));
   assert_int_equal(a.body[0] | a.body[2], 0);
   assert_int_equal(hb->srv_version, 0); /* refused: not negotiated any more */
 
@@ -571,7 +570,7 @@ static void test_hostile(void **state) {
   memcpy(m + n, &neg, sizeof(neg));
   struct ic_version v2[2] = {{1, 0}, {1, 0}};
   memcpy(m + n + 8, v2, sizeof(v2));
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 16, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 16, 0, &a));
   assert_int_equal(a.body[0], 1);
   assert_int_equal(hb->fw_version, IC_VER(1, 0));
   assert_int_equal(hb->srv_version, IC_VER(1, 0));
@@ -579,21 +578,21 @@ static void test_hostile(void **state) {
 
   /* 8. icmsgsize beyond the packet: E_FAIL. */
   n = msg(m, IC_MSGTYPE_HEARTBEAT, 4000, 3);
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 40, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 40, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
 
   /* 9. A heartbeat body too short for seq_num and its reserved words. */
   n = msg(m, IC_MSGTYPE_HEARTBEAT, 8, 4);
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 8, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
 
   /* 10. An unknown type, and a type of another service. */
   n = msg(m, 77, 0, 5);
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   n = msg(m, IC_MSGTYPE_SHUTDOWN, 12, 6);
   memset(m + n, 0, 12);
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 12, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 12, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   assert_int_equal(f.shutdowns, 0);
 
@@ -603,7 +602,7 @@ static void test_hostile(void **state) {
   memset(&hbm, 0, sizeof(hbm));
   hbm.seq_num = 41;
   memcpy(m + n, &hbm, sizeof(hbm));
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 40, false, &a));
+  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 40, 0, &a));
   assert_int_equal(a.h.status, IC_S_OK);
   uint64_t seq;
   memcpy(&seq, a.body, 8);
@@ -614,7 +613,7 @@ static void test_hostile(void **state) {
   uint64_t failed0 = hb->failed;
   for (unsigned i = 0; i < 2000; i++) {
     n = msg(m, (uint16_t)(100 + i % 50), 0, (uint8_t)i);
-    assert_int_equal(icdev_send_raw(f.dev[ICDEV_HEARTBEAT], m, n, false), 0);
+    assert_int_equal(icdev_send_raw(f.dev[ICDEV_HEARTBEAT], m, n, 0), 0);
     if (i % 16 == 15)
       lb_pump();
   }
@@ -630,7 +629,7 @@ static void test_hostile(void **state) {
   memcpy(m + n, &neg, sizeof(neg));
   struct ic_version v4[2] = {{3, 0}, {4, 0}};
   memcpy(m + n + 8, v4, sizeof(v4));
-  assert_true(raw(&f, ICDEV_KVP, m, n + 16, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + 16, 0, &a));
   assert_int_equal(ic_stats(f.ic, IC_KVP)->srv_version, IC_VER(4, 0));
   n = msg(m, IC_MSGTYPE_KVPEXCHANGE, sizeof(struct ic_kvp_enumerate), 2);
   struct ic_kvp_enumerate e;
@@ -639,23 +638,23 @@ static void test_hostile(void **state) {
   e.hdr.pool = IC_KVP_POOL_AUTO;
   e.index = 0xfffffff0u;
   memcpy(m + n, &e, sizeof(e));
-  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(e), false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(e), 0, &a));
   assert_int_equal(a.h.status, IC_S_CONT);
   e.hdr.pool = IC_KVP_POOL_EXTERNAL;
   e.index = 0;
   memcpy(m + n, &e, sizeof(e));
-  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(e), false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(e), 0, &a));
   assert_int_equal(a.h.status, IC_S_CONT);
   e.hdr.operation = IC_KVP_OP_SET;
   memcpy(m + n, &e, sizeof(e));
-  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(e), false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(e), 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   n = msg(m, IC_MSGTYPE_KVPEXCHANGE, 100, 3);
   m[n] = IC_KVP_OP_GET_IP_INFO;
-  assert_true(raw(&f, ICDEV_KVP, m, n + 100, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + 100, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   n = msg(m, IC_MSGTYPE_KVPEXCHANGE, 2, 3); /* shorter than the KVP header */
-  assert_true(raw(&f, ICDEV_KVP, m, n + 2, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + 2, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
 
   /* 14. Timesync and shutdown bodies too short (after NEGOTIATE). */
@@ -663,15 +662,15 @@ static void test_hostile(void **state) {
   memcpy(m + n, &neg, sizeof(neg));
   struct ic_version v30[2] = {{3, 0}, {3, 0}};
   memcpy(m + n + 8, v30, sizeof(v30));
-  assert_true(raw(&f, ICDEV_TIMESYNC, m, n + 16, false, &a));
-  assert_true(raw(&f, ICDEV_SHUTDOWN, m, n + 16, false, &a));
+  assert_true(raw(&f, ICDEV_TIMESYNC, m, n + 16, 0, &a));
+  assert_true(raw(&f, ICDEV_SHUTDOWN, m, n + 16, 0, &a));
   n = msg(m, IC_MSGTYPE_TIMESYNC, 10, 2);
-  assert_true(raw(&f, ICDEV_TIMESYNC, m, n + 10, false, &a));
+  assert_true(raw(&f, ICDEV_TIMESYNC, m, n + 10, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   uint64_t t;
   assert_false(ic_time_now(f.ic, &t));
   n = msg(m, IC_MSGTYPE_SHUTDOWN, 8, 2);
-  assert_true(raw(&f, ICDEV_SHUTDOWN, m, n + 8, false, &a));
+  assert_true(raw(&f, ICDEV_SHUTDOWN, m, n + 8, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   assert_int_equal(f.shutdowns + f.restarts, 0);
   fx_down(&f);
@@ -724,17 +723,17 @@ static void test_kvp_pools(void **state) {
   struct ic_version v4[2] = {{3, 0}, {4, 0}};
   memcpy(m + n, &neg, sizeof(neg));
   memcpy(m + n + 8, v4, sizeof(v4));
-  assert_true(raw(&f, ICDEV_KVP, m, n + 16, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + 16, 0, &a));
   char v[300];
   /* The host's own items (auto-external, as Hyper-V pushes HostName). */
   n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, "hyperv-host");
-  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_S_OK);
   n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, "renamed");
-  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_S_OK); /* replaced, not added */
   n = kvp_msg(m, IC_KVP_OP_GET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, NULL);
-  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_S_OK);
   value_of(&f, v, sizeof(v));
   assert_string_equal(v, "renamed");
@@ -743,14 +742,14 @@ static void test_kvp_pools(void **state) {
   memset(m + e, 0, sizeof(struct ic_kvp_enumerate));
   m[e] = IC_KVP_OP_ENUMERATE;
   m[e + 1] = IC_KVP_POOL_AUTO_EXTERNAL;
-  assert_true(raw(&f, ICDEV_KVP, m, e + sizeof(struct ic_kvp_enumerate), false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, e + sizeof(struct ic_kvp_enumerate), 0, &a));
   assert_int_equal(a.h.status, IC_S_OK);
   m[e + 4] = 1;
-  assert_true(raw(&f, ICDEV_KVP, m, e + sizeof(struct ic_kvp_enumerate), false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, e + sizeof(struct ic_kvp_enumerate), 0, &a));
   assert_int_equal(a.h.status, IC_S_CONT);
   /* GET of an auto-pool item by its key. */
   n = kvp_msg(m, IC_KVP_OP_GET, IC_KVP_POOL_AUTO, "OSName", 0, NULL);
-  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_S_OK);
   value_of(&f, v, sizeof(v));
   assert_string_equal(v, "hvkernel");
@@ -763,33 +762,33 @@ static void test_kvp_pools(void **state) {
   memcpy(m + n + 4, &ks, 4);
   for (unsigned i = 0; i < 8; i++)
     m[n + 8 + 2 * i] = (uint8_t) "HostName"[i];
-  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(struct ic_kvp_delete), false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(struct ic_kvp_delete), 0, &a));
   assert_int_equal(a.h.status, IC_S_OK);
-  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(struct ic_kvp_delete), false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n + sizeof(struct ic_kvp_delete), 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   n = kvp_msg(m, IC_KVP_OP_GET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, NULL);
-  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   /* Hostile: SET into the guest's auto pool; a key longer than stored; a
    * key_size of 4 GiB with a key that fills its whole field without a NUL;
    * an unknown pool; a full pool. Each E_FAIL, nothing overrun. */
   n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_AUTO, "OSName", 0, "evil");
-  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   char longkey[300];
   memset(longkey, 'k', sizeof(longkey) - 1);
   longkey[sizeof(longkey) - 1] = 0;
   n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_EXTERNAL, longkey, 0xffffffffu, "x");
-  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   n = kvp_msg(m, IC_KVP_OP_SET, 7, "k", 0, "x");
-  assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+  assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
   for (unsigned i = 0; i <= IC_KVP_STORE_ITEMS; i++) {
     char k[8];
     snprintf(k, sizeof(k), "k%u", i);
     n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_EXTERNAL, k, 0, "v");
-    assert_true(raw(&f, ICDEV_KVP, m, n, false, &a));
+    assert_true(raw(&f, ICDEV_KVP, m, n, 0, &a));
     assert_int_equal(a.h.status, i < IC_KVP_STORE_ITEMS ? IC_S_OK : IC_E_FAIL);
   }
   fx_down(&f);
