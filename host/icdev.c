@@ -261,6 +261,17 @@ int icdev_kvp_query(struct icdev *d) {
   return icdev_kvp_next(d);
 }
 
+/* The next KVP round ICDEV_KVP_RETRY_MS after the last one started,
+ * instead of a whole period later. */
+static void icdev_kvp_retry_soon(struct icdev *d) {
+  uint64_t period = (uint64_t)d->d_cfg.cf_kvp_period_ms * 1000000ull;
+  uint64_t retry = ICDEV_KVP_RETRY_MS * 1000000ull;
+  if (period > retry && d->d_last_kvp_ns > period - retry)
+    d->d_last_kvp_ns -= period - retry;
+  else
+    d->d_last_kvp_ns = 0;
+}
+
 /* What to send next, one request at a time (timer). */
 static void icdev_tick(void *arg) {
   struct icdev *d = arg;
@@ -274,6 +285,8 @@ static void icdev_tick(void *arg) {
     d->d_out = false; /* given up: counted */
     d->d_negotiating = false;
     d->d_st.timeouts++;
+    if (d->d_kind == ICDEV_KVP && !d->d_kvp_ip[0])
+      icdev_kvp_retry_soon(d); /* no address yet: ask again before the period */
     if (log_ratelimit_ok(&d->d_rl))
       fprintf(stderr, "icdev %s: no answer within %u ms\n", icdev_kinds[d->d_kind].name,
               ICDEV_ANSWER_WAIT_MS);
@@ -417,12 +430,8 @@ static void icdev_answer(struct icdev *d, const uint8_t *buf, uint32_t len) {
           fprintf(stderr, "icdev kvp: the guest reports IPv4 %s\n", ip[0] ? ip : "(none)");
         memcpy(d->d_kvp_ip, ip, sizeof(ip));
       } else {
-        /* No address yet (the guest's stack comes up after the link):
-         * ask again sooner than the period. */
-        uint64_t period = (uint64_t)d->d_cfg.cf_kvp_period_ms * 1000000ull;
-        uint64_t retry = ICDEV_KVP_RETRY_MS * 1000000ull;
-        if (period > retry)
-          d->d_last_kvp_ns -= period - retry;
+        /* No address yet (the guest's stack comes up after the link). */
+        icdev_kvp_retry_soon(d);
       }
       d->d_kvp_index = 0;
       icdev_kvp_next(d);

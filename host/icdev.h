@@ -11,7 +11,7 @@
  *  - timesync: a SYNC sample at open, then a SAMPLE every cf_timesync_ms;
  *  - KVP: once cf_kvp_ready says the NIC's link is up, GET_IP_INFO for the
  *    NIC's MAC and an ENUMERATE of the auto pool, again every
- *    cf_kvp_period_ms.
+ *    cf_kvp_period_ms (1 s later while the guest has no address yet).
  * One request is outstanding per device at a time; answers are checked
  * (RESPONSE flag, type, status) and anything else is counted as bad.
  *
@@ -31,8 +31,8 @@ enum icdev_kind { ICDEV_HEARTBEAT = 0, ICDEV_KVP, ICDEV_SHUTDOWN, ICDEV_TIMESYNC
 
 #define ICDEV_HEARTBEAT_MS 2000u /* Hyper-V asks about every 2 s (HYPERV-REAL.md 2) */
 #define ICDEV_TIMESYNC_MS 5000u
-#define ICDEV_KVP_PERIOD_MS 5000u
-#define ICDEV_KVP_ITEMS 16u /* auto-pool items kept */
+#define ICDEV_KVP_PERIOD_MS 30000u /* a round is 1 + 16 messages of up to 7.5 KB */
+#define ICDEV_KVP_ITEMS 16u        /* auto-pool items kept */
 
 struct icdev_config {
   uint32_t cf_heartbeat_ms; /* 0: ICDEV_HEARTBEAT_MS */
