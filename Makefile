@@ -56,10 +56,10 @@ TARGET_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-
             -T linker.ld --gc-sections
 
 SANITIZE ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
-HOST_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -I. -DHOST_BUILD=1 \
+HOST_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -I. -I$(BUILD)/gen -DHOST_BUILD=1 \
             -DVERSION_STRING='"$(VERSION)"' -DBUILD_STRING='"$(GIT_REV)"' \
             $(WARNINGS) -MMD -MP
-HOST_BENCH_CFLAGS := -std=gnu11 -O2 -g -I. -DHOST_BUILD=1 -DNDEBUG \
+HOST_BENCH_CFLAGS := -std=gnu11 -O2 -g -I. -I$(BUILD)/gen -DHOST_BUILD=1 -DNDEBUG \
             $(WARNINGS) -MMD -MP
 
 # ---- sources ----------------------------------------------------------------
@@ -72,19 +72,26 @@ HV_SRCS     := $(wildcard hv/*.c)
 KMCL_SRCS   := $(wildcard kmcl/*.c)
 DRV_SRCS    := $(wildcard drivers/*/*.c)
 NET_SRCS    := $(wildcard net/*.c)
-PORTABLE_SRCS := $(KERNEL_SRCS) $(HV_SRCS) $(KMCL_SRCS) $(DRV_SRCS) $(NET_SRCS)
+# The top: guest_main wires hv/, drivers/ and net/ together (guest/).
+GUEST_SRCS  := $(wildcard guest/*.c)
+PORTABLE_SRCS := $(KERNEL_SRCS) $(HV_SRCS) $(KMCL_SRCS) $(DRV_SRCS) $(NET_SRCS) $(GUEST_SRCS)
 
 KERNEL_ALL_SRCS := $(BOOT_SRCS) $(ARCH_SRCS) kernel/main.c $(PORTABLE_SRCS)
 KERNEL_OBJS := $(patsubst %,$(TDIR)/%.o,$(basename $(KERNEL_ALL_SRCS)))
 
 # Host side: the portable layers, the pure exception-dump formatter, and the
 # in-process hardware backend; plus host/ (the Hyper-V host emulator).
-HOST_PORTABLE_SRCS := $(PORTABLE_SRCS) arch/x86_64/trap_dump.c
+HOST_PORTABLE_SRCS := $(PORTABLE_SRCS) arch/x86_64/trap_dump.c arch/x86_64/acpi.c \
+                      arch/x86_64/vga_text.c
 # host/*.c minus the programs' mains (hvhost, hvsim), which link the library.
 HOST_MAIN_SRCS := host/hvhost.c host/hvsim.c
 HOST_EMU_SRCS := $(filter-out $(HOST_MAIN_SRCS),$(wildcard host/*.c))
+# sim/: the in-process system (host and guest) as one fixture, in the library.
+HOST_EMU_SRCS += $(wildcard sim/*.c)
 HOST_LIB_OBJS := $(patsubst %.c,$(HDIR)/%.o,$(HOST_PORTABLE_SRCS) $(HOST_EMU_SRCS))
 HOST_LIB    := $(HDIR)/libhvstack.a
+# Libraries every program linking the host objects needs (host/netpcap.c).
+HOST_LDLIBS := -lpcap
 
 UNIT_SRCS   := $(wildcard tests/unit/*_test.c)
 UNIT_LIB_SRCS := $(wildcard tests/unit/lib/*.c)
@@ -172,7 +179,7 @@ run-qemu: $(ISO)
 HVHOST := $(BUILD)/hvhost
 $(HVHOST): $(HDIR)/host/hvhost.o $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^ $(HOST_LDLIBS)
 hvhost: $(HVHOST)
 .PHONY: hvhost
 # --- end hvhost --------------------------------------------------------------
@@ -183,7 +190,7 @@ hvhost: $(HVHOST)
 HVSIM := $(BUILD)/hvsim
 $(HVSIM): $(HDIR)/host/hvsim.o $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^ $(HOST_LDLIBS)
 hvsim: $(HVSIM)
 .PHONY: hvsim
 # --- end hvsim ---------------------------------------------------------------
@@ -192,6 +199,18 @@ hvsim: $(HVSIM)
 # is unusable (tools/run.sh says which and why). ARGS="..." adds options.
 run: $(KERNEL_ELF) $(HVHOST) $(HVSIM)
 	$(Q)BUILD=$(BUILD) tools/run.sh $(ARGS)
+
+# ---- firmware tables ----------------------------------------------------------
+# hvhost's DSDT is compiled from host/acpi_dsdt.asl by iasl (acpica-tools),
+# as C bytes host/acpi_fw.c includes. -vw 6033: the 5-character _HID "VMBUS"
+# that Hyper-V's own DSDT uses and Linux's hv_vmbus matches (the .asl says
+# more); every other iasl error and warning stays fatal or visible.
+GEN := $(BUILD)/gen
+$(GEN)/acpi_dsdt.hex: host/acpi_dsdt.asl | $(DEPS_STAMP)
+	$(E) "  IASL    $<"
+	$(Q)mkdir -p $(@D)
+	$(Q)iasl -vw 6033 -vs -tc -p $(GEN)/acpi_dsdt $< >$(GEN)/acpi_dsdt.log 2>&1 || { cat $(GEN)/acpi_dsdt.log; exit 1; }
+$(HDIR)/host/acpi_fw.o $(HDIR)/bench-obj/host/acpi_fw.o $(BUILD)/fuzz/obj/host/acpi_fw.o: $(GEN)/acpi_dsdt.hex
 
 # ---- host programs ----------------------------------------------------------
 $(eval $(call object_rule,$(HDIR),HOSTCC ,$$(HOSTCC) $$(HOST_CFLAGS) $$(SANITIZE),))
@@ -202,7 +221,7 @@ $(HOST_LIB): $(HOST_LIB_OBJS)
 
 $(HDIR)/tests/unit/%: $(HDIR)/tests/unit/%.o $(UNIT_LIB_OBJS) $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $< $(UNIT_LIB_OBJS) $(HOST_LIB) -lcmocka
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $< $(UNIT_LIB_OBJS) $(HOST_LIB) -lcmocka $(HOST_LDLIBS)
 
 $(eval $(call object_rule,$(HDIR)/bench-obj,HOSTCC-O2,$$(HOSTCC) $$(HOST_BENCH_CFLAGS) $$(BENCH_CFLAGS_EXTRA),))
 
@@ -238,7 +257,7 @@ bench: $(BENCH_DEPS_STAMP)
 $(HDIR)/bench/%: $(HDIR)/bench-obj/bench/%.o $(filter-out $(HDIR)/bench-obj/bench/%,$(HOST_BENCH_OBJS))
 	$(E) "  LINK    $@"
 	$(Q)mkdir -p $(@D)
-	$(Q)$(HOSTCC) -o $@ $^ $(BENCH_LDLIBS) -lpthread
+	$(Q)$(HOSTCC) -o $@ $^ $(BENCH_LDLIBS) -lpthread $(HOST_LDLIBS)
 
 
 # --- fuzz --------------------------------------------------------------------
@@ -265,7 +284,7 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(FDIR)/fuzz_%: $(FDIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(FUZZCC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+	$(Q)$(FUZZCC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(HOST_LDLIBS)
 fuzz: $(FUZZ_BINS)
 	$(Q)tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 fuzz-build: $(FUZZ_BINS)
@@ -280,7 +299,8 @@ test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM) $(FUZZ_BINS)
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --only unit $(UNIT_BINS)
 
-test-boot: $(KERNEL_ELF) $(ISO) $(VHD)
+# (hvhost --check-kvm says whether the KVM case can run)
+test-boot: $(KERNEL_ELF) $(ISO) $(VHD) $(HVHOST)
 	$(Q)tests/run.sh --only boot
 
 test-e2e: $(KERNEL_ELF) $(HVHOST)
@@ -309,7 +329,7 @@ lint: | $(DEPS_STAMP)
 	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -I. -DKERNEL_BUILD=1 \
-	  boot arch kernel hv kmcl drivers net host
+	  boot arch kernel hv kmcl drivers net guest host sim
 	@# newlib-nano's printf knows no %ll/%z/%j: portable code must not use them
 	$(Q)! grep -nE '"[^"]*%[-+ #0-9.]*(ll|z|j)[diouxX]' $(filter-out host/%,$(PORTABLE_SRCS)) \
 	  arch/x86_64/*.c || { echo "lint: %ll/%z/%j formats in kernel code (newlib-nano)"; exit 1; }
@@ -318,7 +338,7 @@ lint: | $(DEPS_STAMP)
 # `make clean` removes every output but the cached newlib (and the set-up
 # stamp); `make distclean` removes build/ whole.
 clean:
-	rm -rf $(TDIR) $(HDIR) $(FDIR) $(BUILD)/iso $(BUILD)/iso.log $(ISO) $(VHD) $(KERNEL_ELF) \
+	rm -rf $(TDIR) $(HDIR) $(FDIR) $(BUILD)/gen $(BUILD)/iso $(BUILD)/iso.log $(ISO) $(VHD) $(KERNEL_ELF) \
 	  $(HVHOST) $(HVSIM) $(BUILD)/test-logs $(BUILD)/gitrev
 # `make distclean` also drops the cached newlib build.
 distclean:

@@ -3,7 +3,8 @@
  * one-line summary (DESIGN.md), whose first word is the program's name:
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
- *           heartbeats=<n> kvp_ip=<addr|-> ics=<list|->
+ *           power=<off|reset|none> heartbeats=<n> kvp_ip=<addr|-> ics=<list|->
+ * exit=none: the guest powered off or reset without writing a status.
  *
  * Options are parsed with getopt_long from one table in hostopt.c, which
  * also prints --help: `--opt value` and `--opt=value` both work. Adding an
@@ -62,12 +63,13 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel);
 /** What the run ended with, for the summary line. */
 struct hostopt_outcome {
   enum { HOSTOPT_END_EXIT, HOSTOPT_END_STOPPED, HOSTOPT_END_TIMEOUT, HOSTOPT_END_ERROR } oc_end;
-  int oc_status;     /* HOSTOPT_END_EXIT */
+  int oc_status;     /* HOSTOPT_END_EXIT: the kernel's status, -1 none */
   uint32_t oc_vmbus; /* negotiated version, 0: none */
   unsigned oc_offers;
   int oc_link;             /* -1 none, 0 down, 1 up */
   int64_t oc_connected_ms; /* -1: never */
   int64_t oc_link_ms;      /* -1: never */
+  int oc_power;            /* enum acpifw_power (host/acpi_fw.h): 0 none, 1 off, 2 reset */
   /* Filled by hostopt_report from the devices (host/icdev.h): */
   uint64_t oc_heartbeats; /* heartbeat answers */
   const char *oc_kvp_ip;  /* the guest's address by KVP; NULL or "": - */
@@ -78,7 +80,8 @@ struct hostopt_outcome {
 int64_t hostopt_ms_since(uint64_t start_ns, uint64_t t_ns);
 /** The summary line, "<prog>: exit=... t_link_ms=...", flushed. */
 void hostopt_print_summary(FILE *f, const char *prog, const struct hostopt_outcome *oc);
-/** Process exit status for an outcome: the kernel's status, 124 timeout,
+/** Process exit status for an outcome: the kernel's status (0 when it
+ * powered off without one), 124 timeout,
  * 130 stopped (like a shell's SIGINT), 3 host-side error. */
 int hostopt_exit_status(const struct hostopt_outcome *oc);
 

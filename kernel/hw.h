@@ -25,6 +25,19 @@ void hw_irq_restore(unsigned long flags);
  * interrupts disabled. Host builds: lets the in-process host run instead. */
 void hw_idle(void);
 
+/** Arm the platform's one-shot wake-up interrupt for deadline_ns (hw_now_ns
+ * time; UINT64_MAX: none), so that hw_idle() returns by then. The event
+ * loop calls it with the earliest timer before idling. Kernel: the LAPIC
+ * timer once calibrated (before that, nothing). Host builds: nothing
+ * (hw_idle() sleeps at most until the next timer deadline by itself). */
+void hw_timer_program(uint64_t deadline_ns);
+
+/** Let the platform's own work run once, before the event loop idles:
+ * true when it did something (the loop then turns again instead of
+ * idling). Kernel: false, the host is elsewhere. Host builds: the
+ * in-process host's emulator pollers (host/inproc_hw.c). */
+bool hw_poll(void);
+
 /** Guest physical address of a kernel pointer, and back. The kernel is
  * identity mapped; host builds translate through the guest-memory arena.
  * hw_phys_to_virt returns NULL for an address outside guest memory. */
@@ -55,7 +68,15 @@ uint64_t hw_hypercall(uint64_t control, uint64_t input, uint64_t output);
  * loop with "interrupts" off. fn must only copy state and queue a DPC. */
 void hw_irq_register(uint8_t vector, void (*fn)(uint8_t vector));
 
-/** End the machine with a status byte (0 ok, 1 failure, 2 panic). */
+/** End the machine with a status byte (0 ok, 1 failure, 2 panic). Kernel:
+ * the status goes to port 0xf4 (QEMU's isa-debug-exit, hvhost), then the
+ * machine powers off through ACPI (SLP_TYPa|SLP_EN to PM1a_CNT, and PM1b),
+ * then halts for good if it is still running. Host builds: records the
+ * status and power=off (host/inproc_hw.h) and ends the run. */
 _Noreturn void hw_exit(int status);
+/** The same, but the machine resets instead of powering off (the shutdown
+ * service's restart flag): FADT RESET_REG, else port 0xCF9, else the
+ * keyboard controller, then a halt. Host builds: records power=reset. */
+_Noreturn void hw_reset(int status);
 
 #endif

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tests/e2e/run.sh: the hvhost tier: the real build/kernel.elf booted by
-# build/hvhost under KVM against the emulated Hyper-V. Skipped, with the
-# reason, when /dev/kvm is unusable. Each run has a hard timeout; the
-# kernel's own waits on the host are bounded, so a failing case must still
-# end well within it (under this machine's kvm-pvm the guest is slow:
-# generous limits, see ../shared/KVM-NOTES.md).
+# build/hvhost under KVM against the emulated Hyper-V: the scenarios of
+# tests/scenarios.sh (shared with the sim tier, which runs them in one
+# process). Skipped, with the reason, when hvhost --check-kvm says KVM is
+# unusable. Each run has a hard timeout; the kernel's own waits on the host
+# are bounded, so a failing case must still end well within it (under this
+# machine's kvm-pvm the guest is slow: generous limits, KVM-NOTES.md).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -12,106 +13,58 @@ elf=${1:-build/kernel.elf} hvhost=${2:-build/hvhost}
 out=build/test-logs/e2e
 mkdir -p "$out"
 
-if ! why=$(t_kvm_usable); then
+if ! why=$(HVHOST=$hvhost t_kvm_usable); then
   t_skip hvhost "$why"
   t_summary e2e
   exit $?
 fi
 
-# hv NAME WANT_STATUS TIMEOUT HVHOST_ARGS... [-- KERNEL ARGS]
-hv() {
-  local name=$1 want=$2 lim=$3; shift 3
-  local log=$out/$name.log t0 rc
-  t0=$(t_now_ms)
-  timeout --foreground "$lim" "$hvhost" "$@" >"$log" 2>&1 </dev/null
-  rc=$?
-  LAST_MS=$(( $(t_now_ms) - t0 ))
-  if [ "$rc" -ne "$want" ]; then
-    echo "  $name: hvhost exited $rc, expected $want (124 = the test's timeout); log:"
-    sed 's/^/  | /' "$log" | tail -n 40
-    return 1
-  fi
+# The summary line's prefix, and hvhost's own lines' (tests/scenarios.sh).
+S=hvhost H=hvhost
+t_scenarios e2e 90 120 "$hvhost" "$elf"
+t_pcap_check pcap-tshark "$out/peer-traffic.log" "$out/peer.pcap" "$H"
+
+# Stop-VM (a signal, so not a scenarios.sh line): SIGTERM once KVP has the
+# guest's address; the shutdown service's request, a clean stop, ACPI
+# power-off. t_stopvm NAME STOP_TIMEOUT [IMAGE]: the run's status in LAST_RC.
+t_stopvm() {
+  local name=$1 st=$2 log=$out/$1.log pid
+  "$prog" --stop-timeout "$st" ${3:+"$3"} >"$log" 2>&1 </dev/null &
+  pid=$!
+  for _ in $(seq 1 900); do grep -qE 'icdev kvp: the guest reports IPv4' "$log" && break; sleep 0.1; done
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid"
+  LAST_RC=$?
 }
+prog="$hvhost"
+t_stopvm stop-vm 10 "$elf"
+if [ "$LAST_RC" -eq 0 ] && t_expect_lines stop-vm "$out/stop-vm.log" \
+     '^ic shutdown: shutdown requested by the host' '^netvsc: halted' '^vmbus: disconnected' \
+     '^Hyper-V: SynIC and hypercall page disabled' \
+     "^$S: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ power=off heartbeats=[1-9][0-9]* kvp_ip=192\.0\.2\.2 ics=heartbeat,kvp,shutdown,timesync\$" &&
+   t_expect_lines stop-vm "$out/stop-vm.log" "^$H: shutdown request to exit [0-9.]+ ms" &&
+   t_expect_lines stop-vm "$out/stop-vm.log" '^ic heartbeat: framework 3\.0, service 3\.0' &&
+   t_expect_lines stop-vm "$out/stop-vm.log" '^ic kvp: framework 3\.0, service 4\.0' &&
+   t_expect_lines stop-vm "$out/stop-vm.log" '^ic shutdown: framework 3\.0, service 3\.2' &&
+   t_expect_lines stop-vm "$out/stop-vm.log" '^ic timesync: framework 3\.0, service 4\.0' &&
+   t_expect_lines stop-vm "$out/stop-vm.log" '^ic timesync: host time [0-9]{4}-[0-9]{2}-[0-9]{2} '; then
+  t_pass stop-vm "$(grep -oE 'shutdown request to exit [0-9.]+ ms' "$out/stop-vm.log")"
+else t_fail stop-vm "status $LAST_RC (expected 0), see above"; fi
+# A guest that does not stop in time is turned off: --stop-timeout 0 turns
+# it off at the first look after the request (exit=stopped, status 130).
+t_stopvm stop-timeout 0 "$elf"
+if [ "$LAST_RC" -eq 130 ] && t_expect_lines stop-timeout "$out/stop-timeout.log" '^icdev shutdown: request sent' \
+     '^hvhost: the guest did not stop within --stop-timeout: turned off' '^hvhost: exit=stopped '; then
+  t_pass stop-timeout
+else t_fail stop-timeout "status $LAST_RC (expected 130), see above"; fi
 
-# Every host version cap: the kernel lands on exactly that version.
-for v in 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13; do
-  name=connect-$v
-  if hv $name 0 120 --vmbus-version $v --timeout 90 "$elf" -- exit-after=connect &&
-     t_expect_lines $name "$out/$name.log" \
-       '^hvhost: guest entry: protected mode, paging off, CS=0x8 32-bit, EIP=0x[0-9a-f]+ EAX=0x2badb002 EBX=0x[0-9a-f]+ \(multiboot info\)' \
-       '^Hyper-V: present' \
-       "^vmbus: connected, version ${v//./\\.}, message connection id [0-9]+, [0-9]+ offers" \
-       '^kernel: done, exiting with status 0' \
-       '^hvhost: stats first_insn_ms=[0-9.]+ exits=[1-9][0-9]* io=[1-9][0-9]* msr=[1-9][0-9]* hypercalls=[1-9][0-9]* post_message=[1-9][0-9]* signal_event=[0-9]+ injected=[1-9][0-9]*' \
-       "^hvhost: exit=0 vmbus=${v//./\\.} offers=[0-9]+ link=(none|up|down) t_connected_ms=[0-9]+ "; then
-    t_pass $name "${LAST_MS} ms"
-  else t_fail $name "see above"; fi
-done
-
-# Connection ids: 5.0 and up from VERSION_RESPONSE (4 here), 1 below.
-if grep -q 'message connection id 4,' $out/connect-5.0.log && grep -q 'message connection id 1,' $out/connect-4.1.log; then
-  t_pass connection-ids
-else t_fail connection-ids "expected id 4 at 5.0 and id 1 at 4.1"; fi
-
-# The kernel's own trace of the handshake (vmbus.trace=1).
-name=guest-trace
-if hv $name 0 120 --timeout 90 "$elf" -- exit-after=connect vmbus.trace=1 &&
-   t_expect_lines $name "$out/$name.log" '^vmbus: -> INITIATE_CONTACT version=6\.0' \
-     '^vmbus: <- VERSION_RESPONSE supported=1' '^vmbus: -> REQUESTOFFERS' \
-     '^vmbus: <- ALLOFFERS_DELIVERED' '^vmbus: -> UNLOAD' '^vmbus: <- UNLOAD_RESPONSE'; then
-  t_pass $name "${LAST_MS} ms"
-else t_fail $name "see above"; fi
-
-# Hyper-V advertised, its MSRs refused: a clear message and status 1.
-name=refuse-msrs
-if hv $name 1 120 --refuse-msrs --timeout 90 "$elf" -- exit-after=connect &&
-   t_expect_lines $name "$out/$name.log" '^error: Hyper-V: reading MSR 0x40000000 \(GUEST_OS_ID\) was refused \(#GP\)' \
-     '^kernel: Hyper-V set-up failed' '^hvhost: exit=1 '; then
+# Without a kernel image: a usage error, not a VM.
+name=usage-no-kernel
+if t_run $name 2 10 "$hvhost" && grep -q 'no kernel image given' "$out/$name.log"; then
   t_pass $name
-else t_fail $name "see above"; fi
-
-# Hostile or broken hosts: a precise error within the kernel's timeout.
-name=fault-silent-contact
-if hv $name 1 120 --fault silent-contact --timeout 90 "$elf" -- exit-after=connect &&
-   t_expect_lines $name "$out/$name.log" '^error: vmbus: no VERSION_RESPONSE to INITIATE_CONTACT 6\.0 within 5000 ms' \
-     '^hvhost: exit=1 vmbus=none'; then
-  t_pass $name "${LAST_MS} ms"
-else t_fail $name "see above"; fi
-name=fault-refuse-versions
-if hv $name 1 120 --fault refuse-versions --timeout 90 "$elf" -- exit-after=connect &&
-   t_expect_lines $name "$out/$name.log" '^error: vmbus: the host accepted none of the versions tried' \
-     '^hvhost: exit=1 vmbus=none'; then
-  t_pass $name "${LAST_MS} ms"
-else t_fail $name "see above"; fi
-name=fault-no-alloffers
-if hv $name 1 120 --fault no-alloffers --timeout 90 "$elf" -- exit-after=connect &&
-   t_expect_lines $name "$out/$name.log" '^error: vmbus: no ALLOFFERS_DELIVERED within 10000 ms' \
-     '^hvhost: exit=1 '; then
-  t_pass $name "${LAST_MS} ms"
-else t_fail $name "see above"; fi
-
-# Panic path: the dump on the console, hvhost reports the panic status.
-name=panic-ud
-if hv $name 2 120 --timeout 90 "$elf" -- test.fault=ud &&
-   t_expect_lines $name "$out/$name.log" '^EXCEPTION #UD vector=6' '^  RIP=' '^PANIC: ' '^hvhost: exit=2 '; then
-  t_pass $name
-else t_fail $name "see above"; fi
-
-# A serving kernel is stopped by --timeout: exit=timeout, status 124.
-name=serve-timeout
-if hv $name 124 120 --timeout 8 "$elf" &&
-   t_expect_lines $name "$out/$name.log" '^kernel: serving' '^hvhost: exit=timeout vmbus=6\.0 '; then
-  t_pass $name
-else t_fail $name "see above"; fi
-
-# Usage errors are the tool's, not the guest's.
-name=usage-errors
-"$hvhost" --vmbus-version 7.7 "$elf" >/dev/null 2>"$out/$name.log"; rc1=$?
-"$hvhost" --mem 1 "$elf" >/dev/null 2>>"$out/$name.log"; rc2=$?
-"$hvhost" >/dev/null 2>>"$out/$name.log"; rc3=$?
-if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] && grep -q 'no kernel image given' "$out/$name.log"; then
-  t_pass $name
-else t_fail $name "statuses $rc1 $rc2 $rc3; $(cat $out/$name.log | head -3)"; fi
+else t_fail $name "expected status 2 and 'no kernel image given'"; fi
 
 # What a user gets wrong ends in one line naming the cause, status 3 (2 for
 # an option), and no sanitizer report (every error path frees what it took).
@@ -132,103 +85,6 @@ for case in "3|README.md|README.md: not a multiboot kernel" "3|/nonexistent.elf|
   fi
 done
 if [ -z "$detail" ]; then t_pass $name "5 cases, one line each"; else t_fail $name "$detail"; fi
-
-# The NIC at a few NVSP caps: the kernel's link comes up (exit-after=link).
-for nv in 6.1 5 4 1; do
-  case $nv in 6.1) wire='6\.1' ;; 5) wire='5\.0' ;; 4) wire='4\.0' ;; 1) wire='0\.2' ;; esac
-  name=nvsp-$nv
-  if hv $name 0 120 --nvsp-version $nv --timeout 90 "$elf" -- exit-after=link &&
-     t_expect_lines $name "$out/$name.log" \
-       "^netvsc: NVSP $wire, MAC 00:15:5d:00:00:02, MTU 1500, .* link up" \
-       '^kernel: done, exiting with status 0' \
-       '^hvhost: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ '; then
-    t_pass $name "${LAST_MS} ms"
-  else t_fail $name "see above"; fi
-done
-
-# A host that refuses the send buffer: the kernel goes GPA direct.
-name=refuse-send-buf
-if hv $name 0 120 --refuse-send-buf --timeout 90 "$elf" -- exit-after=link &&
-   t_expect_lines $name "$out/$name.log" \
-     '^warning: netvsc: send buffer unusable \(status [0-9]+, section size 0\): GPA direct only' \
-     '^hvhost: exit=0 vmbus=6\.0 offers=12 link=up '; then
-  t_pass $name "${LAST_MS} ms"
-else t_fail $name "see above"; fi
-
-# The built-in peer's load under KVM with a capture (100 echo requests, a UDP
-# datagram of every size 1..1472): every reply intact, and
-# the pcap holds exactly the frames the NIC counted.
-name=peer-traffic
-pcap=$out/$name.pcap
-if hv $name 124 120 --peer-traffic 100 --pcap "$pcap" --timeout 20 "$elf" &&
-   t_expect_lines $name "$out/$name.log" \
-     '^hostdev: peer test: 100/100 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$' \
-     '^hvhost: exit=timeout vmbus=6\.0 offers=12 link=up '; then
-  nic=$(grep -E '^hvhost: nic ' "$out/$name.log")
-  want=$(( $(sed -nE 's/.* tx_frames=([0-9]+) .*/\1/p' <<<"$nic") + $(sed -nE 's/.* rx_frames=([0-9]+) .*/\1/p' <<<"$nic") ))
-  got=$(sed -nE 's/^hvhost: pcap .* frames=([0-9]+) .*/\1/p' "$out/$name.log")
-  if command -v tshark >/dev/null; then got=$(timeout 60 tshark -n -r "$pcap" 2>/dev/null | wc -l); fi
-  if [ "$got" -eq "$want" ] && [ "$want" -ge 3144 ]; then
-    t_pass $name "${LAST_MS} ms, $got frames captured = NIC tx+rx"
-  else t_fail $name "capture has $got frames, the NIC counted $want"; fi
-else t_fail $name "see above"; fi
-
-# A rescind of the NIC under KVM: the kernel keeps running until --timeout.
-name=rescind-net
-if hv $name 124 120 --rescind-net-after 2 --timeout 5 "$elf" &&
-   t_expect_lines $name "$out/$name.log" '^kernel: serving' \
-     '^netvsc: NIC removed \(channel closed by the host\); the kernel keeps running without it' \
-     '^kernel: the network device is gone \(rescinded\); still running' \
-     '^hvhost: exit=timeout vmbus=6\.0 offers=12 link=up '; then
-  t_pass $name "${LAST_MS} ms"
-else t_fail $name "see above"; fi
-
-# Stop-VM under KVM: SIGTERM to hvhost after the KVP address is known; the
-# shutdown IC's request, a clean stop through the kernel's exit, status 0,
-# heartbeats answered, every IC opened. Bounded: the stop timeout is 10 s.
-name=stop-vm
-log=$out/$name.log
-t0=$(t_now_ms)
-"$hvhost" --stop-timeout 10 "$elf" >"$log" 2>&1 </dev/null &
-pid=$!
-for _ in $(seq 1 900); do grep -qE 'icdev kvp: the guest reports IPv4 192\.0\.2\.2' "$log" && break; sleep 0.1; done
-kill -TERM "$pid" 2>/dev/null
-for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -KILL "$pid" 2>/dev/null
-wait "$pid"; rc=$?
-if [ $rc -eq 0 ] && t_expect_lines $name "$log" '^ic shutdown: shutdown requested by the host' \
-     '^netvsc: halted' '^vmbus: disconnected' '^Hyper-V: SynIC and hypercall page disabled' \
-     '^kernel: done, exiting with status 0' \
-     '^hvhost: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ heartbeats=[1-9][0-9]* kvp_ip=192\.0\.2\.2 ics=heartbeat,kvp,shutdown,timesync$' &&
-   t_expect_lines $name "$log" '^hvhost: shutdown request to exit [0-9.]+ ms'; then
-  t_pass $name "$(( $(t_now_ms) - t0 )) ms, $(grep -oE 'shutdown request to exit [0-9.]+ ms' "$log")"
-else t_fail $name "status $rc (expected 0), see above"; fi
-
-# A guest that does not stop in time is turned off: --stop-timeout 0 turns
-# it off at the first look after the request (exit=stopped, status 130).
-name=stop-timeout
-log=$out/$name.log
-"$hvhost" --stop-timeout 0 "$elf" >"$log" 2>&1 </dev/null &
-pid=$!
-for _ in $(seq 1 900); do grep -qE 'icdev kvp: the guest reports IPv4' "$log" && break; sleep 0.1; done
-kill -TERM "$pid" 2>/dev/null
-for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -KILL "$pid" 2>/dev/null
-wait "$pid"; rc=$?
-if [ $rc -eq 130 ] && t_expect_lines $name "$log" '^icdev shutdown: request sent' \
-     '^hvhost: the guest did not stop within --stop-timeout: turned off' '^hvhost: exit=stopped '; then
-  t_pass $name
-else t_fail $name "status $rc (expected 130), see above"; fi
-
-# The NIC rescinded and offered again under KVM: probed again, link up again;
-# a late PCI pass-through offer is listed.
-name=reoffer-net
-if hv $name 124 120 --rescind-net-after 2 --reoffer-net-after 1 --late-offer 2 --timeout 8 "$elf" &&
-   t_expect_lines $name "$out/$name.log" '^vmbus: relid 11 rescinded by the host' \
-     '^kernel: the network device is offered again; probing it' '^netvsc: NVSP 6\.1, .* link up' \
-     '^hvhost: exit=timeout vmbus=6\.0 offers=14 link=up ' &&
-   t_expect_lines $name "$out/$name.log" '^vmbus: offer relid [0-9]+: PCI pass-through '; then
-  t_pass $name "${LAST_MS} ms"
-else t_fail $name "see above"; fi
+t_no_sanitizer no-sanitizer-noise "$out"/{tap-missing,pcap-bad-path,usage-mem,usage-vmbus-version}.log
 
 t_summary e2e

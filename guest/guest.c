@@ -1,5 +1,5 @@
-/* kernel/guest.c: guest_main: Hyper-V, VMBus, serve, clean stop. */
-#include "kernel/guest.h"
+/* guest/guest.c: guest_main: Hyper-V, VMBus, serve, clean stop. */
+#include "guest/guest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,8 +8,10 @@
 #include "drivers/netvsc/netvsc.h"
 #include "hv/hv.h"
 #include "hv/vmbus.h"
+#include "hv/vmbus_trace.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
+#include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
 #include "net/net.h"
@@ -19,12 +21,10 @@ static int guest_vmbus_options(struct vmbus_options *opt) {
   memset(opt, 0, sizeof(*opt));
   const char *mv = cmdline_get(&kernel_cmdline, "vmbus.max_version");
   if (mv) {
-    uint16_t maj, min;
-    if (cmdline_parse_version(mv, &maj, &min) != 0) {
+    if (vmbus_version_parse(mv, &opt->vo_max_version) != 0) {
       pr_err("cmdline: vmbus.max_version=%s is not X.Y\n", mv);
       return -1;
     }
-    opt->vo_max_version = VMBUS_VERSION(maj, min);
   }
   const char *tr = cmdline_get(&kernel_cmdline, "vmbus.trace");
   opt->vo_trace = tr && strcmp(tr, "0") != 0;
@@ -38,7 +38,6 @@ static int guest_vmbus_options(struct vmbus_options *opt) {
 static struct netvsc *guest_nic;
 static struct net *guest_net;
 static struct ic *guest_ic;
-static bool guest_restart;
 
 /* The clean stop (also after a shutdown request): NIC halted, IC channels
  * closed, VMBus UNLOAD, SynIC and hypercall page off. */
@@ -92,7 +91,8 @@ static int guest_net_up(void) {
 /* The shutdown IC accepted a request (channel DPC): stop serving. */
 static void guest_on_shutdown(void *arg, bool restart) {
   (void)arg;
-  guest_restart = restart;
+  if (restart)
+    guest_request_restart(); /* guest_end resets instead of powering off */
   ev_request_stop(EXIT_STATUS_OK);
 }
 
@@ -142,8 +142,6 @@ static void guest_net_recheck(void) {
   guest_net_up();
   failed = !guest_nic;
 }
-
-bool guest_restart_requested(void) { return guest_restart; }
 
 int guest_main(void) {
   const char *exit_after = cmdline_get(&kernel_cmdline, "exit-after");
@@ -217,11 +215,16 @@ int guest_main(void) {
     }
   }
   guest_stop_platform();
-  if (guest_restart) {
-    /* RESTART: the host asked for a reset (shutdown flag 2). Until the
-     * platform has a reset function (hw_reset, the acpi work), the kernel
-     * ends through its normal exit path like a power-off. */
-    printf("kernel: restart requested; no reset function yet: exiting instead\n");
-  }
   return status;
+}
+
+static bool guest_restart;
+
+void guest_request_restart(void) { guest_restart = true; }
+
+void guest_end(int status) {
+  const char *end = cmdline_get(&kernel_cmdline, "test.end");
+  if (guest_restart || (end && strcmp(end, "reset") == 0))
+    hw_reset(status);
+  hw_exit(status);
 }

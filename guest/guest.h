@@ -1,8 +1,8 @@
-/* kernel/guest.h: the portable part of the kernel's life, after the
+/* guest/guest.h: the portable part of the kernel's life, after the
  * platform is up: Hyper-V, VMBus, drivers, then serving until stopped.
  * kernel_main (target) and hvsim (in-process) both call it. */
-#ifndef KERNEL_GUEST_H
-#define KERNEL_GUEST_H
+#ifndef GUEST_GUEST_H
+#define GUEST_GUEST_H
 
 #include <stdbool.h>
 
@@ -14,8 +14,16 @@
  * listed; otherwise it serves until ev_request_stop(). It always leaves the
  * hypervisor state clean (UNLOAD, SynIC and hypercall page off). */
 int guest_main(void);
-/** True when guest_main ended because the host's shutdown service asked
- * for a restart rather than a power-off. */
-bool guest_restart_requested(void);
+
+/** Ask that the coming end be a reset instead of a power-off (the shutdown
+ * service's restart flag); the caller then stops the kernel as usual
+ * (ev_request_stop), so guest_main returns and guest_end resets. */
+void guest_request_restart(void);
+
+/** The kernel's end, after guest_main returned (kernel_main and hvsim):
+ * hw_reset(status) when a restart was asked or the command line has
+ * test.end=reset, else hw_exit(status) (status on 0xf4, then ACPI
+ * power-off). Does not return. */
+_Noreturn void guest_end(int status);
 
 #endif
