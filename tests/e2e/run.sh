@@ -32,6 +32,8 @@ t_stopvm() {
   "$prog" --stop-timeout "$st" ${3:+"$3"} >"$log" 2>&1 </dev/null &
   pid=$!
   for _ in $(seq 1 900); do grep -qE 'icdev kvp: the guest reports IPv4' "$log" && break; sleep 0.1; done
+  grep -qE 'icdev kvp: the guest reports IPv4' "$log" ||
+    echo "  $name: no KVP address after 90 s ($(wc -l <"$log") log lines); stopping it anyway"
   kill -TERM "$pid" 2>/dev/null
   for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null
