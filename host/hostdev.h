@@ -13,7 +13,11 @@
 
 #include "host/hostopt.h"
 
+/** Placeholders at most: the Gen1 set (7) and late offers. */
+#define HOSTDEV_MAX_PLACEHOLDERS 12
+
 struct vmbsrv;
+struct vmbsrv_config;
 struct hvemu;
 struct hostdev;
 
@@ -33,5 +37,23 @@ uint64_t hostdev_link_up_ns(const struct hostdev *d);
 /** Counters of the NIC and its back ends (peer or TAP, capture), one line
  * each (nothing without a NIC). */
 void hostdev_print_stats(const struct hostdev *d, FILE *f, const char *prog);
+
+/** The VMBus server settings the offer set needs (before vmbsrv_create):
+ * gen1 monitors the NIC only and uses Hyper-V-style connection ids. */
+void hostdev_vmbsrv_config(const struct hostopt *o, struct vmbsrv_config *sc);
+/** Heartbeat answers counted by the heartbeat IC (0 without one). */
+uint64_t hostdev_heartbeats(const struct hostdev *d);
+/** The guest's IPv4 address as KVP reported it ("" when none). */
+const char *hostdev_kvp_ip(const struct hostdev *d);
+/** The ICs the guest opened during the run, comma-separated ("" none). */
+void hostdev_ics(const struct hostdev *d, char *buf, size_t len);
+/** Stop-VM: ask the guest to shut down through the shutdown IC. 0 sent (or
+ * queued behind a request in flight), -ENOTCONN when the guest has not
+ * opened and negotiated it. */
+int hostdev_request_shutdown(struct hostdev *d);
+/** hw_now_ns() when the shutdown request went out, 0 none. */
+uint64_t hostdev_shutdown_sent_ns(const struct hostdev *d);
+/** One line per IC (versions, counters) and the KVP items. */
+void hostdev_print_ics(const struct hostdev *d, FILE *f, const char *prog);
 
 #endif

@@ -370,3 +370,10 @@ void net_detach(struct net *n) {
 
 const struct net_stats *net_stats(const struct net *n) { return &n->n_st; }
 bool net_link_up(const struct net *n) { return n->n_link; }
+
+bool net_ipv4_info(const struct net *n, struct net_ipv4_info *out) {
+  memset(out, 0, sizeof(*out));
+  memcpy(out->addr, n->n_cfg.nc_ip, 4);
+  out->prefix = n->n_cfg.nc_prefix;
+  return (out->addr[0] | out->addr[1] | out->addr[2] | out->addr[3]) != 0;
+}

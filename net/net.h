@@ -41,4 +41,15 @@ void net_detach(struct net *n);
 const struct net_stats *net_stats(const struct net *n);
 bool net_link_up(const struct net *n);
 
+/** The interface's IPv4 configuration as others report it (KVP). */
+struct net_ipv4_info {
+  uint8_t addr[4]; /* network byte order */
+  uint8_t prefix;
+  uint8_t gw[4]; /* 0.0.0.0: none */
+  bool dhcp;     /* the address came from DHCP */
+};
+/** Read-only copy of the current configuration; false when there is no
+ * address (none configured yet). */
+bool net_ipv4_info(const struct net *n, struct net_ipv4_info *out);
+
 #endif
