@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/dhcpsrv.h"
 #include "host/hvemu.h"
 #include "host/netpcap.h"
 #include "host/netpeer.h"
@@ -27,7 +28,14 @@ struct hostdev {
   struct ev_item hd_rescind_work; /* netvsp_rescind runs at passive level */
   bool hd_rescinded;
   struct peertest *hd_test; /* --peer-traffic */
+  struct dhcpsrv *hd_dhcp;  /* the built-in switch's DHCP server */
+  struct timer hd_change;   /* --net-change-after */
+  uint64_t hd_changes;
 };
+
+/* The built-in switch: the peer 198.51.100.7 (TEST-NET-2) on a second
+ * subnet behind the router, the subnet's first address. */
+static const uint8_t hostdev_remote[4] = {198, 51, 100, 7};
 
 static void hostdev_faults(struct vmbsrv *srv, enum hostopt_fault f) {
   struct vmbsrv_fault fa;
@@ -70,6 +78,37 @@ static void hostdev_test_done(void *arg, const struct peertest_result *r) {
   char line[256];
   peertest_format(r, line, sizeof(line));
   fprintf(stderr, "hostdev: %s: %s\n", line, r->pr_ok ? "ok" : "FAILED");
+}
+
+static void hostdev_net_change(void *arg) {
+  struct hostdev *d = arg;
+  fprintf(stderr, "hostdev: network change (--net-change-after)\n");
+  d->hd_changes++;
+  if (d->hd_dhcp)
+    dhcpsrv_new_network(d->hd_dhcp);
+  netvsp_network_change(d->hd_nic);
+}
+
+/* The built-in peer as a small Default Switch (router, DHCP, remote peer). */
+static int hostdev_switch(struct hostdev *d, const struct hostopt *o, char *err, size_t errlen) {
+  struct dhcpsrv_config dc;
+  memset(&dc, 0, sizeof(dc));
+  memcpy(dc.dc_net, o->ho_subnet, 4);
+  dc.dc_prefix = o->ho_subnet_prefix;
+  dc.dc_lease_s = (uint32_t)o->ho_dhcp_lease_s;
+  struct dhcpsrv *srv = dhcpsrv_create(&dc);
+  if (!srv) {
+    snprintf(err, errlen, "cannot create the DHCP server (bad --subnet)");
+    return -1;
+  }
+  uint8_t router[4];
+  dhcpsrv_router(srv, router);
+  if (o->ho_no_dhcp)
+    dhcpsrv_destroy(srv); /* the router address was all we needed */
+  else
+    d->hd_dhcp = srv;
+  netpeer_set_switch(d->hd_peer, router, d->hd_dhcp, hostdev_remote);
+  return 0;
 }
 
 static void hostdev_rescind_work(void *arg) {
@@ -131,6 +170,10 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
       return NULL;
     }
     be = netpeer_backend(d->hd_peer);
+    if (hostdev_switch(d, o, err, errlen)) {
+      hostdev_destroy(d);
+      return NULL;
+    }
   }
   if (o->ho_pcap) {
     d->hd_pcap = netpcap_open(o->ho_pcap, err, errlen);
@@ -180,6 +223,10 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     timer_init(&d->hd_flap, hostdev_flap, d);
     timer_arm_ms(&d->hd_flap, d->hd_flap_ms);
   }
+  if (o->ho_net_change_s) {
+    timer_init(&d->hd_change, hostdev_net_change, d);
+    timer_arm_ms(&d->hd_change, o->ho_net_change_s * 1000u);
+  }
   if (o->ho_rescind_net_s) {
     ev_item_init(&d->hd_rescind_work, hostdev_rescind_work, d);
     timer_init(&d->hd_rescind_timer, hostdev_rescind_due, d);
@@ -194,6 +241,7 @@ void hostdev_destroy(struct hostdev *d) {
   if (d->hd_flap_ms)
     timer_cancel(&d->hd_flap);
   timer_cancel(&d->hd_rescind_timer);
+  timer_cancel(&d->hd_change);
   ev_cancel(&d->hd_rescind_work);
   peertest_stop(d->hd_test);
   if (d->hd_polling)
@@ -206,6 +254,7 @@ void hostdev_destroy(struct hostdev *d) {
     netpeer_destroy(d->hd_peer);
   nettap_close(d->hd_tap);
   netpcap_close(d->hd_pcap);
+  dhcpsrv_destroy(d->hd_dhcp);
   free(d);
 }
 
@@ -213,6 +262,10 @@ int hostdev_link(const struct hostdev *d) {
   if (!d || !d->hd_nic)
     return -1;
   return netvsp_link_up_ns(d->hd_nic) ? 1 : 0;
+}
+
+bool hostdev_guest_ip(const struct hostdev *d, uint8_t ip[4]) {
+  return d && d->hd_nic && netvsp_guest_ip(d->hd_nic, ip);
 }
 
 uint64_t hostdev_link_up_ns(const struct hostdev *d) {
@@ -240,6 +293,21 @@ void hostdev_print_stats(const struct hostdev *d, FILE *f, const char *prog) {
             (unsigned long)p->echo_ok, (unsigned long)p->echo_bad, (unsigned long)p->udp_sent,
             (unsigned long)p->udp_ok, (unsigned long)p->udp_bad, (unsigned long)p->tx_refused,
             (unsigned long)p->rx_other);
+    fprintf(f, "%s: switch garp_seen=%lu net_changes=%lu\n", prog, (unsigned long)p->garp_seen,
+            (unsigned long)d->hd_changes);
+  }
+  if (d->hd_dhcp) {
+    const struct dhcpsrv_stats *s = dhcpsrv_stats(d->hd_dhcp);
+    uint64_t up = netvsp_link_up_ns(d->hd_nic);
+    char t[24] = "-";
+    if (s->first_ack_ns && up && s->first_ack_ns >= up)
+      snprintf(t, sizeof(t), "%.1f", (double)(s->first_ack_ns - up) / 1e6);
+    fprintf(f,
+            "%s: dhcp discovers=%lu offers=%lu requests=%lu acks=%lu naks=%lu renewals=%lu "
+            "rebinds=%lu bad=%lu link_to_ack_ms=%s\n",
+            prog, (unsigned long)s->discovers, (unsigned long)s->offers, (unsigned long)s->requests,
+            (unsigned long)s->acks, (unsigned long)s->naks, (unsigned long)s->renewals,
+            (unsigned long)s->rebinds, (unsigned long)s->bad, t);
   }
   if (d->hd_tap) {
     const struct nettap_stats *t = nettap_stats(d->hd_tap);

@@ -20,7 +20,14 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
           "  --no-net                no network device\n"
           "  --mac MAC               the NIC's MAC (default 00:15:5d:00:00:02)\n"
           "  --tap NAME              network back end: the existing TAP device NAME\n"
-          "                          (default: the built-in peer 192.0.2.1)\n"
+          "                          (default: the built-in switch: router 192.0.2.1 with\n"
+          "                          a DHCP server, and a peer 198.51.100.7 behind it)\n"
+          "  --no-dhcp               the built-in switch serves no DHCP (static guests)\n"
+          "  --dhcp-lease SECONDS    lease time of the built-in DHCP server (default 3600)\n"
+          "  --subnet A.B.C.D/P      the built-in switch's subnet (default 192.0.2.0/24;\n"
+          "                          prefix 8..29, the router is its first address)\n"
+          "  --net-change-after S    the NIC reports a network change (and a media\n"
+          "                          disconnect/connect) after S seconds\n"
           "  --pcap FILE             write every frame of the NIC to FILE (pcap)\n"
           "  --link-flap SECONDS     toggle the link every SECONDS\n"
           "  --rescind-net-after S   rescind the NIC after S seconds\n"
@@ -73,8 +80,26 @@ static int hostopt_mac(const char *s, uint8_t mac[6]) {
   return 0;
 }
 
+/* "A.B.C.D/P" with P in 8..29 (room for a router and a pool). */
+static int hostopt_subnet(const char *s, uint8_t net[4], uint8_t *prefix) {
+  unsigned b[4], p;
+  char tail;
+  if (sscanf(s, "%u.%u.%u.%u/%u%c", &b[0], &b[1], &b[2], &b[3], &p, &tail) != 5 || p < 8 || p > 29)
+    return -1;
+  for (int i = 0; i < 4; i++) {
+    if (b[i] > 255)
+      return -1;
+    net[i] = (uint8_t)b[i];
+  }
+  *prefix = (uint8_t)p;
+  return 0;
+}
+
 int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
   const char *prog = o->ho_prog;
+  static const uint8_t default_subnet[4] = {192, 0, 2, 0};
+  memcpy(o->ho_subnet, default_subnet, 4);
+  o->ho_subnet_prefix = 24;
   static const uint8_t default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
   memcpy(o->ho_mac, default_mac, 6);
   o->ho_mem_mib = 128;
@@ -99,6 +124,8 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
       o->ho_refuse_msrs = true;
     } else if (strcmp(a, "--refuse-send-buf") == 0) {
       o->ho_refuse_send_buf = true;
+    } else if (strcmp(a, "--no-dhcp") == 0) {
+      o->ho_no_dhcp = true;
     } else if (strcmp(a, "-v") == 0) {
       o->ho_verbose = true;
     } else if (a[0] == '-' && a[1] == '-') {
@@ -137,6 +164,16 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
           bad = a;
       } else if (strcmp(a, "--peer-traffic") == 0) {
         if (hostopt_u64(v, &o->ho_peer_traffic) || o->ho_peer_traffic > 1000000)
+          bad = a;
+      } else if (strcmp(a, "--dhcp-lease") == 0) {
+        if (hostopt_u64(v, &o->ho_dhcp_lease_s) || o->ho_dhcp_lease_s < 4 ||
+            o->ho_dhcp_lease_s > 0xfffffffeu)
+          bad = a;
+      } else if (strcmp(a, "--subnet") == 0) {
+        if (hostopt_subnet(v, o->ho_subnet, &o->ho_subnet_prefix))
+          bad = a;
+      } else if (strcmp(a, "--net-change-after") == 0) {
+        if (hostopt_u64(v, &o->ho_net_change_s) || o->ho_net_change_s == 0)
           bad = a;
       } else if (strcmp(a, "--rescind-net-after") == 0) {
         if (hostopt_u64(v, &o->ho_rescind_net_s))
@@ -217,9 +254,15 @@ void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc) {
     snprintf(link_ms, sizeof(link_ms), "%lld", (long long)oc->oc_link_ms);
   else
     snprintf(link_ms, sizeof(link_ms), "-");
-  fprintf(f, "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s\n", exit_s,
-          vmbus, oc->oc_offers, oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn,
-          link_ms);
+  char gip[16] = "-";
+  if (oc->oc_has_guest_ip)
+    snprintf(gip, sizeof(gip), "%u.%u.%u.%u", oc->oc_guest_ip[0], oc->oc_guest_ip[1],
+             oc->oc_guest_ip[2], oc->oc_guest_ip[3]);
+  fprintf(f,
+          "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s "
+          "guest_ip=%s\n",
+          exit_s, vmbus, oc->oc_offers, oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"),
+          conn, link_ms, gip);
   fflush(f);
 }
 

@@ -2,6 +2,7 @@
  * (in-process), and the one-line summary both end with (DESIGN.md):
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
+ *           guest_ip=<A.B.C.D|->
  */
 #ifndef HOST_HOSTOPT_H
 #define HOST_HOSTOPT_H
@@ -18,21 +19,26 @@ enum hostopt_fault {
 };
 
 struct hostopt {
-  const char *ho_prog;         /* "hvhost" or "hvsim" */
-  const char *ho_kernel;       /* hvhost: the kernel image */
-  char ho_cmdline[2048];       /* after "--" */
-  uint32_t ho_vmbus_version;   /* --vmbus-version (0: newest) */
-  uint32_t ho_nvsp_version;    /* --nvsp-version (0: newest) */
-  uint64_t ho_mem_mib;         /* --mem (default 128) */
-  bool ho_trace;               /* --trace */
-  uint64_t ho_timeout_s;       /* --timeout (0: none) */
-  bool ho_no_net;              /* --no-net */
-  uint8_t ho_mac[6];           /* --mac */
-  const char *ho_tap;          /* --tap NAME */
-  const char *ho_pcap;         /* --pcap FILE */
-  uint64_t ho_link_flap_s;     /* --link-flap SECONDS */
-  uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
-  uint64_t ho_peer_traffic;    /* --peer-traffic N: host/peertest.c, N echo requests */
+  const char *ho_prog;       /* "hvhost" or "hvsim" */
+  const char *ho_kernel;     /* hvhost: the kernel image */
+  char ho_cmdline[2048];     /* after "--" */
+  uint32_t ho_vmbus_version; /* --vmbus-version (0: newest) */
+  uint32_t ho_nvsp_version;  /* --nvsp-version (0: newest) */
+  uint64_t ho_mem_mib;       /* --mem (default 128) */
+  bool ho_trace;             /* --trace */
+  uint64_t ho_timeout_s;     /* --timeout (0: none) */
+  bool ho_no_net;            /* --no-net */
+  uint8_t ho_mac[6];         /* --mac */
+  const char *ho_tap;        /* --tap NAME */
+  const char *ho_pcap;       /* --pcap FILE */
+  uint64_t ho_link_flap_s;   /* --link-flap SECONDS */
+  uint64_t ho_rescind_net_s; /* --rescind-net-after SECONDS */
+  uint64_t ho_peer_traffic;  /* --peer-traffic N: host/peertest.c, N echo requests */
+  bool ho_no_dhcp;           /* --no-dhcp: the built-in switch serves no DHCP */
+  uint64_t ho_dhcp_lease_s;  /* --dhcp-lease S (0: host/dhcpsrv.h default) */
+  uint8_t ho_subnet[4];      /* --subnet A.B.C.D/P (default 192.0.2.0/24) */
+  uint8_t ho_subnet_prefix;
+  uint64_t ho_net_change_s;    /* --net-change-after S */
   bool ho_refuse_msrs;         /* --refuse-msrs */
   bool ho_refuse_send_buf;     /* --refuse-send-buf: the NIC refuses send sections */
   bool ho_verbose;             /* -v */
@@ -54,6 +60,8 @@ struct hostopt_outcome {
   int oc_link;             /* -1 none, 0 down, 1 up */
   int64_t oc_connected_ms; /* -1: never */
   int64_t oc_link_ms;      /* -1: never */
+  bool oc_has_guest_ip;    /* the guest sent from an address */
+  uint8_t oc_guest_ip[4];  /* the last one */
 };
 void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc);
 /** Process exit status for an outcome: the kernel's status, 124 timeout,

@@ -188,6 +188,7 @@ int main(int argc, char **argv) {
     hvhost_print_phase("entry->end", &zero, &end);
   }
   hostdev_print_stats(st.hs_dev, stderr, "hvhost");
+  oc.oc_has_guest_ip = hostdev_guest_ip(st.hs_dev, oc.oc_guest_ip);
   hostopt_print_summary(stdout, &oc);
   int status = hostopt_exit_status(&oc);
   hostdev_destroy(st.hs_dev);

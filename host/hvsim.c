@@ -171,6 +171,7 @@ int main(int argc, char **argv) {
           (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
           (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
   hostdev_print_stats(hvsim_dev, stderr, "hvsim");
+  oc.oc_has_guest_ip = hostdev_guest_ip(hvsim_dev, oc.oc_guest_ip);
   hostopt_print_summary(stdout, &oc);
   int rc = hostopt_exit_status(&oc);
   inproc_exit_hook = NULL;

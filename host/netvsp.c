@@ -8,6 +8,7 @@
  */
 #include "drivers/netvsc/rndis_build.h"
 #include "net/inet.h"
+#include "net/wire.h"
 #include "host/netvsp.h"
 
 #include <errno.h>
@@ -53,6 +54,8 @@ struct netvsp {
   struct netvsp_stats nd_st;
   bool nd_open;
   bool nd_link;
+  bool nd_have_guest_ip;
+  uint8_t nd_guest_ip[4]; /* the guest's last source address */
 
   /* NVSP state (reset on close) */
   uint32_t nd_version;
@@ -232,27 +235,48 @@ static void netvsp_ctrl_reply(struct netvsp *d, const void *msg, uint32_t len, c
  * optional 802.1Q tag. false when it is not a well-formed IPv4 frame. */
 static bool netvsp_ipv4(const uint8_t *f, uint32_t len, uint32_t *ip, uint32_t *ihl,
                         uint32_t *iplen) {
-  uint32_t o = 12;
-  if (len < 14)
+  if (len < ETH_HLEN)
     return false;
-  uint16_t et = inet_get16(f + o);
-  if (et == 0x8100) {
-    if (len < 18)
+  uint32_t o = ETH_HLEN;
+  uint16_t et = inet_get16(((const struct eth_hdr *)f)->eh_type);
+  if (et == ETH_P_8021Q) {
+    if (len < ETH_VLAN_HLEN)
       return false;
-    o += 4;
-    et = inet_get16(f + o);
+    o = ETH_VLAN_HLEN;
+    et = inet_get16(((const struct eth_vlan_hdr *)f)->ev_type);
   }
-  o += 2;
-  if (et != 0x0800 || len - o < 20 || (f[o] >> 4) != 4)
+  if (et != ETH_P_IP || len - o < IPV4_HLEN || (f[o] >> 4) != 4)
     return false;
-  uint32_t h = (f[o] & 0xfu) * 4u;
-  uint32_t tl = inet_get16(f + o + 2);
-  if (h < 20 || tl < h || tl > len - o)
+  const struct ipv4_hdr *h = (const struct ipv4_hdr *)(f + o);
+  uint32_t hl = (h->ih_vhl & 0xfu) * 4u;
+  uint32_t tl = inet_get16(h->ih_len);
+  if (hl < IPV4_HLEN || tl < hl || tl > len - o)
     return false;
   *ip = o;
-  *ihl = h;
+  *ihl = hl;
   *iplen = tl;
   return true;
+}
+
+/** Remember the source address of a frame the guest sent (ARP sender or
+ * IPv4 source; 0.0.0.0 is not an address): the summary's guest_ip. */
+static void netvsp_note_src(struct netvsp *d, const uint8_t *f, uint32_t len) {
+  uint32_t ip, ihl, tl;
+  const uint8_t *src = NULL;
+  if (netvsp_ipv4(f, len, &ip, &ihl, &tl))
+    src = ((const struct ipv4_hdr *)(f + ip))->ih_src;
+  else if (len >= ARP_FRAME_LEN && inet_get16(((const struct eth_hdr *)f)->eh_type) == ETH_P_ARP)
+    src = ((const struct arp_pkt *)(f + ETH_HLEN))->ar_spa;
+  if (!src || src[0] == 0)
+    return;
+  memcpy(d->nd_guest_ip, src, 4);
+  d->nd_have_guest_ip = true;
+}
+
+bool netvsp_guest_ip(const struct netvsp *d, uint8_t ip[4]) {
+  if (d->nd_have_guest_ip)
+    memcpy(ip, d->nd_guest_ip, 4);
+  return d->nd_have_guest_ip;
 }
 
 /** Fill the checksums the guest asked for (TCPIP_CHKSUM PPI, transmit). */
@@ -384,6 +408,16 @@ void netvsp_set_link(struct netvsp *d, bool up) {
   pr_info("netvsp: link %s\n", up ? "up" : "down");
   if (d->nd_open && d->nd_rxbuf && d->nd_rndis_init)
     netvsp_indicate(d, up ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT);
+}
+
+void netvsp_network_change(struct netvsp *d) {
+  pr_info("netvsp: network change\n");
+  if (d->nd_open && d->nd_rxbuf && d->nd_rndis_init)
+    netvsp_indicate(d, RNDIS_STATUS_NETWORK_CHANGE);
+  if (d->nd_link) {
+    netvsp_set_link(d, false);
+    netvsp_set_link(d, true);
+  }
 }
 
 /* ---- RNDIS device emulation -------------------------------------------------------- */
@@ -570,8 +604,9 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
      * data (data_offset >= 36), so move the MACs back by 4. */
     f -= 4;
     memmove(f, f + 4, 12);
-    inet_put16(f + 12, 0x8100);
-    inet_put16(f + 14, (uint16_t)((RNDIS_VLAN_PRIO(tag) << 13) | RNDIS_VLAN_ID(tag)));
+    inet_put16(((struct eth_vlan_hdr *)f)->ev_tpid, ETH_P_8021Q);
+    inet_put16(((struct eth_vlan_hdr *)f)->ev_tci,
+               (uint16_t)((RNDIS_VLAN_PRIO(tag) << 13) | RNDIS_VLAN_ID(tag)));
     flen += 4;
     d->nd_st.tx_vlan++;
   }
@@ -579,6 +614,7 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
     netvsp_tx_csum(d, f, flen, csum);
   d->nd_st.tx_frames++;
   d->nd_st.tx_bytes += p.data_len;
+  netvsp_note_src(d, f, flen);
   if (d->nd_mon.nm_frame)
     d->nd_mon.nm_frame(d->nd_mon.nm_ctx, false, f, flen);
   if (d->nd_be.nb_tx)

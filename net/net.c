@@ -287,6 +287,12 @@ static void net_dhcp_send(void *arg, const uint8_t *msg, uint32_t len, const uin
 
 static void net_dhcp_bind(void *arg, const struct dhcp_lease *l) {
   struct net *n = arg;
+  if (l && n->n_have_ip && !memcmp(n->n_cfg.nc_ip, l->dl_ip, 4) &&
+      n->n_cfg.nc_prefix == l->dl_prefix && n->n_cfg.nc_has_gw == l->dl_has_router &&
+      (!l->dl_has_router || !memcmp(n->n_cfg.nc_gw, l->dl_router, 4))) {
+    n->n_mtu = l->dl_mtu && l->dl_mtu < n->n_nic_mtu ? l->dl_mtu : n->n_nic_mtu;
+    return; /* a renewal of the same lease: nothing else changes */
+  }
   net_arp_flush(n);
   if (!l) {
     n->n_have_ip = false;
