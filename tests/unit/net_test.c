@@ -8,6 +8,7 @@
 
 #include "drivers/netvsc/netvsc.h"
 #include "drivers/netvsc/nvsp.h"
+#include "host/dhcpsrv.h"
 #include "host/netpeer.h"
 #include "host/netvsp.h"
 #include "net/net.h"
@@ -16,26 +17,46 @@
 struct world {
   struct lb_bus *lb;
   struct netpeer *peer;
+  struct dhcpsrv *dhcp;
   struct netvsp *dev;
   struct netvsc *nv;
   struct net *net;
 };
 
-static void world_up(struct world *w, const struct netvsp_config *hc) {
+static const uint8_t router[4] = {192, 0, 2, 1}, remote[4] = {198, 51, 100, 7};
+
+/* The NIC with the peer, and net/ configured by `ip` (NULL: the default
+ * static address). `sw`: the peer is the switch (router 192.0.2.1 and the
+ * requester 198.51.100.7 behind it), `dhcp`: with its DHCP server. */
+static void world_up_with(struct world *w, const struct netvsp_config *hc, const char *ip,
+                          const char *gw, bool sw, bool dhcp) {
+  memset(w, 0, sizeof(*w));
   kh_setup();
   w->lb = lb_create(21);
   w->peer = netpeer_create(NULL, NULL, NULL);
   assert_non_null(w->peer);
+  if (sw) {
+    struct dhcpsrv_config dc = {.dc_net = {192, 0, 2, 0}, .dc_prefix = 24, .dc_lease_s = 600};
+    if (dhcp)
+      assert_non_null(w->dhcp = dhcpsrv_create(&dc));
+    netpeer_set_switch(w->peer, router, w->dhcp, remote);
+  }
   struct netvsp_backend be = netpeer_backend(w->peer);
   w->dev = netvsp_create(lb_device(w->lb), hc, &be);
   assert_non_null(w->dev);
   netpeer_attach(w->peer, w->dev);
   assert_int_equal(netvsc_probe(lb_device(w->lb), NULL, &w->nv), 0);
   struct net_config nc;
-  assert_int_equal(net_config_parse(&nc, NULL), 0);
+  assert_int_equal(net_config_parse(&nc, ip), 0);
+  if (gw)
+    assert_int_equal(net_config_set_gw(&nc, gw), 0);
   w->net = net_attach(w->nv, &nc);
   assert_non_null(w->net);
   lb_pump();
+}
+
+static void world_up(struct world *w, const struct netvsp_config *hc) {
+  world_up_with(w, hc, NULL, NULL, false, false);
 }
 
 static void world_down(struct world *w) {
@@ -44,6 +65,7 @@ static void world_down(struct world *w) {
   lb_pump();
   netvsp_destroy(w->dev);
   netpeer_destroy(w->peer);
+  dhcpsrv_destroy(w->dhcp);
   lb_pump();
   lb_destroy(w->lb);
   assert_true(kh_no_leaks());
@@ -175,6 +197,7 @@ static void test_vlan_echo(void **state) {
 static void test_jumbo_ping(void **state) {
   (void)state;
   struct world w;
+  memset(&w, 0, sizeof(w));
   kh_setup();
   struct netvsp_config hc = {.cf_mtu = 9000};
   w.lb = lb_create(22);
@@ -200,7 +223,241 @@ static void test_jumbo_ping(void **state) {
   world_down(&w);
 }
 
+/* ---- the switch: DHCP, routing, gratuitous ARP, a LAN's noise ----------------------- */
+
+static void ping_n(struct world *w, unsigned n) {
+  for (unsigned i = 0; i < n; i++) {
+    assert_int_equal(netpeer_ping(w->peer, (uint16_t)i, 56), 0);
+    lb_pump();
+  }
+}
+
+/* DHCP from the built-in server, then 1,000 pings from the other subnet:
+ * every reply goes back through the router's MAC to the original sender. */
+static void test_dhcp_lease_and_pings_through_router(void **state) {
+  (void)state;
+  struct world w;
+  world_up_with(&w, NULL, "dhcp", NULL, true, true);
+  uint8_t ip[4], p;
+  assert_true(net_address(w.net, ip, &p));
+  static const uint8_t want[4] = {192, 0, 2, 2};
+  assert_memory_equal(ip, want, 4);
+  assert_int_equal(p, 24);
+  assert_int_equal(net_dhcp(w.net)->c_state, DHCP_BOUND);
+  assert_true(netpeer_guest_known(w.peer));
+  assert_int_equal(net_stats(w.net)->garp_sent, 1);
+  assert_int_equal(netpeer_stats(w.peer)->garp_seen, 1);
+  assert_int_equal(dhcpsrv_stats(w.dhcp)->acks, 1);
+  netpeer_arp_resolve(w.peer);
+  lb_pump();
+  ping_n(&w, 1000);
+  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1000);
+  assert_int_equal(netpeer_stats(w.peer)->echo_bad, 0);
+  assert_int_equal(netpeer_udp(w.peer, 4000, 100), 0);
+  lb_pump();
+  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
+  uint8_t gip[4];
+  assert_true(netvsp_guest_ip(w.dev, gip));
+  assert_memory_equal(gip, want, 4);
+  world_down(&w);
+}
+
+/* A static address with gw=: routed the same way. */
+static void test_static_with_gateway(void **state) {
+  (void)state;
+  struct world w;
+  world_up_with(&w, NULL, "192.0.2.9/24", "192.0.2.1", true, false);
+  assert_true(netpeer_guest_known(w.peer)); /* it announced itself */
+  netpeer_arp_resolve(w.peer);
+  lb_pump();
+  ping_n(&w, 10);
+  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 10);
+  world_down(&w);
+}
+
+/* No gateway: an off-link reply is dropped and counted, never sent to a
+ * wrong MAC. */
+static void test_offlink_without_gateway_dropped(void **state) {
+  (void)state;
+  struct world w;
+  world_up_with(&w, NULL, "192.0.2.9/24", NULL, true, false);
+  netpeer_arp_resolve(w.peer);
+  lb_pump();
+  uint64_t tx = net_stats(w.net)->tx_frames;
+  ping_n(&w, 5);
+  assert_int_equal(net_stats(w.net)->drop_no_route, 5);
+  assert_int_equal(net_stats(w.net)->tx_frames, tx);
+  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 0);
+  world_down(&w);
+}
+
+/* A network change: the carrier goes off and on, DHCP runs again and takes
+ * the new lease, and the new address is announced. */
+static void test_network_change_new_lease(void **state) {
+  (void)state;
+  struct world w;
+  world_up_with(&w, NULL, "dhcp", NULL, true, true);
+  dhcpsrv_new_network(w.dhcp);
+  netvsp_network_change(w.dev);
+  lb_pump();
+  uint8_t ip[4], p;
+  assert_true(net_address(w.net, ip, &p));
+  static const uint8_t want[4] = {192, 0, 2, 3};
+  assert_memory_equal(ip, want, 4);
+  assert_true(net_stats(w.net)->garp_sent >= 2);
+  assert_true(dhcpsrv_stats(w.dhcp)->acks >= 2);
+  netpeer_arp_resolve(w.peer);
+  lb_pump();
+  ping_n(&w, 3);
+  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 3);
+  world_down(&w);
+}
+
+/* A repeated media connect (link up while up): a gratuitous ARP. */
+static void test_repeated_connect_announces(void **state) {
+  (void)state;
+  struct world w;
+  world_up_with(&w, NULL, "192.0.2.9/24", NULL, false, false);
+  uint64_t g = net_stats(w.net)->garp_sent;
+  assert_int_equal(g, 1);
+  netvsp_network_change(w.dev); /* indication + disconnect + connect */
+  lb_pump();
+  assert_true(net_stats(w.net)->garp_sent >= 2);
+  world_down(&w);
+}
+
+static uint32_t frame_eth(uint8_t *f, const uint8_t dst[6], uint16_t type) {
+  static const uint8_t other[6] = {0x02, 0, 0, 0, 0, 0x99};
+  memcpy(f, dst, 6);
+  memcpy(f + 6, other, 6);
+  f[12] = (uint8_t)(type >> 8);
+  f[13] = (uint8_t)type;
+  return 14;
+}
+
+/* A LAN's noise: dropped, counted by reason, our configuration unchanged,
+ * nothing sent. */
+static void test_lan_noise(void **state) {
+  (void)state;
+  static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  static const uint8_t mdns[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb};
+  static const uint8_t v6mc[6] = {0x33, 0x33, 0, 0, 0, 1};
+  static const uint8_t nic[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
+  struct world w;
+  world_up_with(&w, NULL, "dhcp", NULL, true, true);
+  uint8_t ip0[4], p0;
+  assert_true(net_address(w.net, ip0, &p0));
+  const struct net_stats *st = net_stats(w.net);
+  uint64_t tx = st->tx_frames;
+  uint8_t f[400];
+  memset(f, 0, sizeof(f));
+  /* IPv6 router advertisement to all nodes */
+  uint32_t o = frame_eth(f, v6mc, 0x86dd);
+  assert_int_equal(netvsp_rx_frame(w.dev, f, o + 60), 0);
+  /* IPv6 to us */
+  o = frame_eth(f, nic, 0x86dd);
+  assert_int_equal(netvsp_rx_frame(w.dev, f, o + 60), 0);
+  /* mDNS */
+  o = frame_eth(f, mdns, 0x0800);
+  assert_int_equal(netvsp_rx_frame(w.dev, f, o + 60), 0);
+  /* ARP between two other hosts, broadcast */
+  o = frame_eth(f, bcast, 0x0806);
+  static const uint8_t arp[28] = {0,   1, 8, 0,  6, 4, 0, 1, 2, 0, 0,   0, 0, 0x99,
+                                  192, 0, 2, 50, 0, 0, 0, 0, 0, 0, 192, 0, 2, 51};
+  memcpy(f + o, arp, 28);
+  assert_int_equal(netvsp_rx_frame(w.dev, f, o + 28), 0);
+  /* another host claiming our address (gratuitous ARP) */
+  memcpy(f + o + 14, ip0, 4);
+  memcpy(f + o + 24, ip0, 4);
+  assert_int_equal(netvsp_rx_frame(w.dev, f, o + 28), 0);
+  /* a broadcast IPv4 UDP datagram to port 137 (NetBIOS), checksum 0 */
+  o = frame_eth(f, bcast, 0x0800);
+  static const uint8_t ip[20] = {0x45, 0, 0,   36, 0, 0,  0,   0,   64,  17,
+                                 0,    0, 192, 0,  2, 50, 255, 255, 255, 255};
+  memcpy(f + o, ip, 20);
+  uint32_t s = 0;
+  for (int i = 0; i < 20; i += 2)
+    s += (uint32_t)(f[o + i] << 8 | f[o + i + 1]);
+  while (s >> 16)
+    s = (s & 0xffff) + (s >> 16);
+  f[o + 10] = (uint8_t)(~s >> 8);
+  f[o + 11] = (uint8_t)~s;
+  static const uint8_t udp[8] = {0, 137, 0, 137, 0, 16, 0, 0};
+  memcpy(f + o + 20, udp, 8);
+  assert_int_equal(netvsp_rx_frame(w.dev, f, o + 36), 0);
+  /* another client's DHCP OFFER (other xid, other chaddr), broadcast */
+  f[o + 2] = 0x01;
+  f[o + 3] = 0x2c; /* total length 300 */
+  s = 0;
+  f[o + 10] = f[o + 11] = 0;
+  for (int i = 0; i < 20; i += 2)
+    s += (uint32_t)(f[o + i] << 8 | f[o + i + 1]);
+  while (s >> 16)
+    s = (s & 0xffff) + (s >> 16);
+  f[o + 10] = (uint8_t)(~s >> 8);
+  f[o + 11] = (uint8_t)~s;
+  static const uint8_t dhcp_udp[8] = {0, 67, 0, 68, 0x01, 0x18, 0, 0};
+  memcpy(f + o + 20, dhcp_udp, 8);
+  uint8_t *b = f + o + 28;
+  memset(b, 0, 272);
+  b[0] = 2;
+  b[1] = 1;
+  b[2] = 6;
+  b[4] = 0xde;
+  b[16] = 192;
+  b[17] = 0;
+  b[18] = 2;
+  b[19] = 77;
+  b[28] = 0x02;
+  b[236] = 99;
+  b[237] = 130;
+  b[238] = 83;
+  b[239] = 99;
+  b[240] = 53;
+  b[241] = 1;
+  b[242] = 5;
+  b[243] = 255;
+  assert_int_equal(netvsp_rx_frame(w.dev, f, o + 300), 0);
+  lb_pump();
+  assert_int_equal(st->drop_ipv6, 1);
+  assert_int_equal(st->drop_mcast, 2);
+  assert_int_equal(st->drop_arp_other, 1);
+  assert_int_equal(st->arp_conflicts, 1);
+  assert_int_equal(st->drop_bcast, 1);
+  assert_int_equal(net_dhcp(w.net)->c_st.drop_not_ours, 1);
+  assert_int_equal(st->tx_frames, tx);
+  uint8_t ip1[4], p1;
+  assert_true(net_address(w.net, ip1, &p1));
+  assert_memory_equal(ip0, ip1, 4);
+  assert_int_equal(p0, p1);
+  world_down(&w);
+}
+
+static void test_config_keys(void **state) {
+  (void)state;
+  struct net_config c;
+  assert_int_equal(net_config_parse(&c, "dhcp"), 0);
+  assert_true(c.nc_dhcp);
+  assert_int_equal(net_config_parse(&c, "192.0.2.9/24"), 0);
+  assert_int_equal(net_config_set_gw(&c, "192.0.2.1"), 0);
+  assert_true(c.nc_has_gw);
+  assert_int_equal(net_config_set_gw(&c, "192.0.2"), -EINVAL);
+  assert_int_equal(net_config_set_gw(&c, "224.0.0.1"), -EINVAL);
+  assert_int_equal(net_config_set_gw(&c, "1.2.3.4.5"), -EINVAL);
+  assert_int_equal(net_config_set_hostname(&c, "kernel-7"), 0);
+  assert_string_equal(c.nc_hostname, "kernel-7");
+  assert_int_equal(net_config_set_hostname(&c, "a b"), -EINVAL);
+  assert_int_equal(net_config_set_hostname(&c, ""), -EINVAL);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_dhcp_lease_and_pings_through_router),
+    cmocka_unit_test(test_static_with_gateway),
+    cmocka_unit_test(test_offlink_without_gateway_dropped),
+    cmocka_unit_test(test_network_change_new_lease),
+    cmocka_unit_test(test_repeated_connect_announces),
+    cmocka_unit_test(test_lan_noise),
+    cmocka_unit_test(test_config_keys),
     cmocka_unit_test(test_config_parse),
     cmocka_unit_test(test_arp_resolution),
     cmocka_unit_test(test_ping_100),
