@@ -122,6 +122,41 @@ EXPECT=('^netvsc: link down \(media disconnect indication\)' '^net: link down'
   '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
 check link-flap 124 60 --link-flap 1 --timeout 4
 
+# ---- the built-in switch: DHCP, the gateway, a network change -------------
+# Default options: a lease from the built-in server, then the peer on the
+# other subnet (198.51.100.7) gets every reply through the gateway.
+EXPECT=('^net: DHCP on 00:15:5d:00:00:02$' '^net: DHCP discover \(xid 0x[0-9a-f]+\)$'
+  '^net: DHCP offer 192\.0\.2\.2 from 192\.0\.2\.1; requesting$'
+  '^net: DHCP lease 192\.0\.2\.2/24 router 192\.0\.2\.1 server 192\.0\.2\.1 for 3600 s \(renew in 1800 s\)$'
+  '^net: first contact with 192\.0\.2\.1 \(00:15:5d:00:00:01\)$'
+  '^hostdev: peer test: 1000/1000 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$'
+  '^hvsim: dhcp discovers=1 offers=1 requests=1 acks=1 naks=0 renewals=0 rebinds=0 bad=0 link_to_ack_ms=[0-9.]+$'
+  '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up .* guest_ip=192\.0\.2\.2$')
+check dhcp-default 124 60 --peer-traffic 1000 --timeout 3
+# A 4 s lease: renewed at T1 (2 s) by unicast, again and again.
+EXPECT=('^net: DHCP lease 192\.0\.2\.2/24 .* for 4 s \(renew in 2 s\)$'
+  '^net: DHCP renewing with 192\.0\.2\.1$' '^net: DHCP renewed 192\.0\.2\.2/24 .* for 4 s'
+  '^hvsim: dhcp .* renewals=([2-9]|[1-9][0-9]+) rebinds=0 ')
+check dhcp-renew 124 60 --dhcp-lease 4 --timeout 7
+# A network change: carrier off and on, a new lease, a gratuitous ARP.
+EXPECT=('^hostdev: network change \(--net-change-after\)$' '^netvsc: network change indication$'
+  '^netvsc: link down \(network change\)$' '^net: DHCP lease 192\.0\.2\.3/24 '
+  '^hvsim: switch garp_seen=([2-9]|[1-9][0-9]+) net_changes=1$'
+  '^hvhost: exit=timeout .* guest_ip=192\.0\.2\.3$')
+check net-change 124 60 --net-change-after 1 --timeout 3
+# An internal switch without DHCP: a static address and gw=.
+EXPECT=('^net: 192\.0\.2\.9/24 gateway 192\.0\.2\.1 on 00:15:5d:00:00:02$'
+  '^hostdev: peer test: 100/100 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$'
+  '^hvhost: exit=timeout .* guest_ip=192\.0\.2\.9$')
+check static-gw 124 60 --no-dhcp --peer-traffic 100 --timeout 3 -- ip=192.0.2.9/24 gw=192.0.2.1
+# Bad values: an error naming the key, and DHCP instead.
+EXPECT=('^error: cmdline: ip=192\.0\.2\.300/24 is not ADDR/PREFIX or dhcp; using DHCP$'
+  '^net: DHCP lease 192\.0\.2\.2/24 ' '^hvhost: exit=timeout .* guest_ip=192\.0\.2\.2$')
+check bad-ip 124 60 --timeout 1 -- ip=192.0.2.300/24
+EXPECT=('^error: cmdline: gw=192\.0\.2 is not an IPv4 address; using DHCP$'
+  '^net: DHCP lease 10\.9\.0\.2/16 router 10\.9\.0\.1 ')
+check bad-gw 124 60 --subnet 10.9.0.0/16 --timeout 1 -- ip=192.0.2.9/24 gw=192.0.2
+
 # --pcap beside the built-in peer: tshark decodes Ethernet with ARP, ICMP and
 # UDP echo, and the file holds exactly the frames the NIC counted.
 pcap=$out/peer.pcap
