@@ -135,22 +135,46 @@ if hv $name 0 120 --refuse-send-buf --timeout 90 "$elf" -- exit-after=link &&
   t_pass $name "${LAST_MS} ms"
 else t_fail $name "see above"; fi
 
-# The built-in peer's load under KVM with a capture (100 echo requests, a UDP
-# datagram of every size 1..1472): every reply intact, and
-# the pcap holds exactly the frames the NIC counted.
+# The built-in switch under KVM with a capture: default options, so the
+# kernel takes a lease from the built-in DHCP server; then the peer on the
+# other subnet (198.51.100.7) sends 1,000 echo requests and a UDP datagram of
+# every size 1..1472: every reply intact, through the gateway. The pcap holds
+# exactly the frames the NIC counted.
 name=peer-traffic
 pcap=$out/$name.pcap
-if hv $name 124 120 --peer-traffic 100 --pcap "$pcap" --timeout 20 "$elf" &&
+if hv $name 124 150 --peer-traffic 1000 --pcap "$pcap" --timeout 60 "$elf" &&
    t_expect_lines $name "$out/$name.log" \
-     '^hostdev: peer test: 100/100 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$' \
-     '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up '; then
+     '^net: DHCP lease 192\.0\.2\.2/24 router 192\.0\.2\.1 server 192\.0\.2\.1 for 3600 s \(renew in 1800 s\)$' \
+     '^hostdev: peer test: 1000/1000 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$' \
+     '^hvhost: dhcp discovers=1 offers=1 requests=1 acks=1 naks=0 ' \
+     '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up .* guest_ip=192\.0\.2\.2$'; then
   nic=$(grep -E '^hvhost: nic ' "$out/$name.log")
   want=$(( $(sed -nE 's/.* tx_frames=([0-9]+) .*/\1/p' <<<"$nic") + $(sed -nE 's/.* rx_frames=([0-9]+) .*/\1/p' <<<"$nic") ))
   got=$(sed -nE 's/^hvhost: pcap .* frames=([0-9]+) .*/\1/p' "$out/$name.log")
   if command -v tshark >/dev/null; then got=$(timeout 60 tshark -n -r "$pcap" 2>/dev/null | wc -l); fi
-  if [ "$got" -eq "$want" ] && [ "$want" -ge 3144 ]; then
+  if [ "$got" -eq "$want" ] && [ "$want" -ge 4944 ]; then
     t_pass $name "${LAST_MS} ms, $got frames captured = NIC tx+rx"
   else t_fail $name "capture has $got frames, the NIC counted $want"; fi
+else t_fail $name "see above"; fi
+
+# A 4 s lease: the kernel renews it at T1 (2 s), unicast, again and again.
+name=dhcp-renew
+if hv $name 124 120 --dhcp-lease 4 --timeout 10 "$elf" &&
+   t_expect_lines $name "$out/$name.log" \
+     '^net: DHCP lease 192\.0\.2\.2/24 .* for 4 s \(renew in 2 s\)$' \
+     '^net: DHCP renewing with 192\.0\.2\.1$' '^net: DHCP renewed 192\.0\.2\.2/24 ' \
+     '^hvhost: dhcp .* renewals=([2-9]|[1-9][0-9]+) rebinds=0 '; then
+  t_pass $name "${LAST_MS} ms, $(grep -oE 'renewals=[0-9]+' "$out/$name.log")"
+else t_fail $name "see above"; fi
+
+# A network change (RNDIS_STATUS_NETWORK_CHANGE, media disconnect/connect):
+# a new lease and a gratuitous ARP.
+name=net-change
+if hv $name 124 120 --net-change-after 3 --timeout 7 "$elf" &&
+   t_expect_lines $name "$out/$name.log" '^netvsc: network change indication$' \
+     '^net: DHCP lease 192\.0\.2\.3/24 ' '^hvhost: switch garp_seen=([2-9]|[1-9][0-9]+) net_changes=1$' \
+     '^hvhost: exit=timeout .* guest_ip=192\.0\.2\.3$'; then
+  t_pass $name "${LAST_MS} ms"
 else t_fail $name "see above"; fi
 
 # A rescind of the NIC under KVM: the kernel keeps running until --timeout.
