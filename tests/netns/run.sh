@@ -304,6 +304,10 @@ dhcp_tier() {
     tail -n 15 "$dlog" "$out/dnsmasq.stderr" "$hlog" | sed 's/^/  | /'
     return
   fi
+  for _ in $(seq 1 40); do # dnsmasq writes the file as it sends the ACK
+    grep -q "^net: DHCP lease $lease_ip/24 " "$hlog" && break
+    sleep 0.25
+  done
   if grep -q "^net: DHCP lease $lease_ip/24 router $me server $me " "$hlog"; then
     t_pass dnsmasq-lease "$lease_ip from $(dnsmasq --version | head -n 1 | cut -d' ' -f1-3), in its lease file ${lease_ms} ms after $tool started"
   else
