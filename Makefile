@@ -98,6 +98,10 @@ HOST_BENCH_OBJS := $(patsubst %.c,$(HDIR)/bench-obj/%.o,$(HOST_PORTABLE_SRCS) $(
 KERNEL_ELF  := $(BUILD)/kernel.elf
 ISO         := $(BUILD)/kernel.iso
 
+# Keep every intermediate object (make would otherwise delete the unit-test
+# and fuzz objects after linking and rebuild them next time).
+.SECONDARY:
+
 .PHONY: all iso vhd run run-qemu test test-unit test-boot test-e2e test-sim test-netns test-fuzz bench clean format lint deps newlib
 all: $(KERNEL_ELF)
 

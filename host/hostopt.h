@@ -1,9 +1,13 @@
 /* host/hostopt.h: the command line shared by hvhost (KVM) and hvsim
- * (in-process), and the one-line summary both end with (DESIGN.md):
+ * (in-process), and the report both end with: the device counters and the
+ * one-line summary (DESIGN.md), whose first word is the program's name:
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
  *           guest_ip=<A.B.C.D|->
- */
+ *
+ * Options are parsed with getopt_long from one table in hostopt.c, which
+ * also prints --help: `--opt value` and `--opt=value` both work. Adding an
+ * option is one row in that table plus its field below. */
 #ifndef HOST_HOSTOPT_H
 #define HOST_HOSTOPT_H
 
@@ -19,36 +23,41 @@ enum hostopt_fault {
 };
 
 struct hostopt {
-  const char *ho_prog;       /* "hvhost" or "hvsim" */
-  const char *ho_kernel;     /* hvhost: the kernel image */
-  char ho_cmdline[2048];     /* after "--" */
-  uint32_t ho_vmbus_version; /* --vmbus-version (0: newest) */
-  uint32_t ho_nvsp_version;  /* --nvsp-version (0: newest) */
-  uint64_t ho_mem_mib;       /* --mem (default 128) */
-  bool ho_trace;             /* --trace */
-  uint64_t ho_timeout_s;     /* --timeout (0: none) */
-  bool ho_no_net;            /* --no-net */
-  uint8_t ho_mac[6];         /* --mac */
-  const char *ho_tap;        /* --tap NAME */
-  const char *ho_pcap;       /* --pcap FILE */
-  uint64_t ho_link_flap_s;   /* --link-flap SECONDS */
-  uint64_t ho_rescind_net_s; /* --rescind-net-after SECONDS */
-  uint64_t ho_peer_traffic;  /* --peer-traffic N: host/peertest.c, N echo requests */
-  bool ho_no_dhcp;           /* --no-dhcp: the built-in switch serves no DHCP */
-  uint64_t ho_dhcp_lease_s;  /* --dhcp-lease S (0: host/dhcpsrv.h default) */
-  uint8_t ho_subnet[4];      /* --subnet A.B.C.D/P (default 192.0.2.0/24) */
-  uint8_t ho_subnet_prefix;
+  const char *ho_prog;         /* "hvhost" or "hvsim" */
+  const char *ho_kernel;       /* hvhost: the kernel image */
+  char ho_cmdline[2048];       /* after "--" */
+  uint32_t ho_vmbus_version;   /* --vmbus-version (0: newest) */
+  uint32_t ho_nvsp_version;    /* --nvsp-version (0: newest) */
+  uint64_t ho_mem_mib;         /* --mem (default 128) */
+  bool ho_trace;               /* --trace */
+  uint64_t ho_timeout_s;       /* --timeout (0: none) */
+  bool ho_no_net;              /* --no-net */
+  uint8_t ho_mac[6];           /* --mac */
+  const char *ho_tap;          /* --tap NAME */
+  const char *ho_pcap;         /* --pcap FILE */
+  uint64_t ho_link_flap_s;     /* --link-flap SECONDS */
+  uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
+  uint64_t ho_peer_traffic;    /* --peer-traffic N: host/peertest.c, N echo requests */
+  bool ho_no_dhcp;             /* --no-dhcp: the built-in switch serves no DHCP */
+  uint64_t ho_dhcp_lease_s;    /* --dhcp-lease S (0: host/dhcpsrv.h default) */
+  uint8_t ho_subnet[4];        /* --subnet A.B.C.D/P (default 192.0.2.0/24) */
+  uint8_t ho_subnet_prefix;    /* its prefix (default 24) */
   uint64_t ho_net_change_s;    /* --net-change-after S */
   bool ho_refuse_msrs;         /* --refuse-msrs */
   bool ho_refuse_send_buf;     /* --refuse-send-buf: the NIC refuses send sections */
-  bool ho_verbose;             /* -v */
+  bool ho_verbose;             /* -v, --verbose */
+  bool ho_check_kvm;           /* hvhost --check-kvm */
   enum hostopt_fault ho_fault; /* --fault NAME */
 };
 
-/** Parse argv. needs_kernel: hvhost takes the kernel image as its first
- * non-option argument. Returns 0, 1 when --help was printed (exit 0), or
- * -1 after printing the error and usage to stderr (exit 2). */
+/** Parse argv into o (o zeroed, ho_prog set by the caller). needs_kernel:
+ * the program is hvhost, which takes the kernel image as its one
+ * non-option argument and has the hvhost-only options. Everything after
+ * "--" becomes ho_cmdline. Returns 0, 1 when --help was printed (exit 0),
+ * or -1 after printing the error and a one-line usage to stderr (exit 2).
+ * o's strings point into argv. */
 int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel);
+/** Print the usage, from the same table the parser reads. */
 void hostopt_usage(FILE *f, const char *prog, bool needs_kernel);
 
 /** What the run ended with, for the summary line. */
@@ -60,12 +69,23 @@ struct hostopt_outcome {
   int oc_link;             /* -1 none, 0 down, 1 up */
   int64_t oc_connected_ms; /* -1: never */
   int64_t oc_link_ms;      /* -1: never */
-  bool oc_has_guest_ip;    /* the guest sent from an address */
+  bool oc_has_guest_ip;    /* the guest sent from an address (hostopt_report fills it) */
   uint8_t oc_guest_ip[4];  /* the last one */
 };
-void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc);
+/** Milliseconds from start_ns to t_ns (hw_now_ns values), -1 when t_ns is
+ * 0 (it never happened): the summary's t_connected_ms and t_link_ms. */
+int64_t hostopt_ms_since(uint64_t start_ns, uint64_t t_ns);
+/** The summary line, "<prog>: exit=... t_link_ms=...", flushed. */
+void hostopt_print_summary(FILE *f, const char *prog, const struct hostopt_outcome *oc);
 /** Process exit status for an outcome: the kernel's status, 124 timeout,
  * 130 stopped (like a shell's SIGINT), 3 host-side error. */
 int hostopt_exit_status(const struct hostopt_outcome *oc);
+
+struct hostdev;
+/** The end of a run, the same for both programs: the counters of dev's
+ * devices (stderr; dev may be NULL) and then the summary line (stdout),
+ * both prefixed with o->ho_prog. Returns hostopt_exit_status(oc). */
+int hostopt_report(const struct hostopt *o, const struct hostopt_outcome *oc,
+                   const struct hostdev *dev);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -265,9 +266,18 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
     hvk_err(err, errlen, "%s: %s", vm->k_cfg.kc_kernel, strerror(errno));
     return -errno;
   }
-  fseek(f, 0, SEEK_END);
-  long fsize = ftell(f);
-  fseek(f, 0, SEEK_SET);
+  struct stat sb;
+  const char *notk = NULL;
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
+    notk = "not a regular file";
+  else if ((uint64_t)sb.st_size > vm->k_cfg.kc_mem_bytes)
+    notk = "larger than guest memory";
+  if (notk) {
+    hvk_err(err, errlen, "%s: not a kernel image (%s)", vm->k_cfg.kc_kernel, notk);
+    fclose(f);
+    return -ENOEXEC;
+  }
+  long fsize = (long)sb.st_size;
   uint8_t *img = fsize > 0 ? malloc((size_t)fsize) : NULL;
   if (!img || fread(img, 1, (size_t)fsize, f) != (size_t)fsize) {
     hvk_err(err, errlen, "%s: cannot read it", vm->k_cfg.kc_kernel);
@@ -287,7 +297,8 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
     }
   }
   if (hoff < 0) {
-    hvk_err(err, errlen, "%s: no multiboot header in the first 8 KiB", vm->k_cfg.kc_kernel);
+    hvk_err(err, errlen, "%s: not a multiboot kernel (no multiboot header in the first 8 KiB)",
+            vm->k_cfg.kc_kernel);
     goto out;
   }
   memcpy(h, img + hoff, 32);

@@ -39,13 +39,15 @@ else
   args=(-M pc -accel tcg -cpu qemu64 -kernel "$file" -append "$append" "${common[@]}")
 fi
 qerr=$(mktemp)
-trap 'rm -f "$qerr"' EXIT
-timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}" 2> >(tee "$qerr" >&2)
-rc=$?
+trap 'rm -f "$qerr" "$qerr.banner"' EXIT
+timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}" 2> >(tee "$qerr" >&2) \
+  | tee >(grep -q -m1 '^hvkernel ' && touch "$qerr.banner"; cat >/dev/null)
+rc=${PIPESTATUS[0]}
 wait
-# QEMU itself could not start the machine (bad CPU model for this host, no
-# KVM): status 125 with QEMU's own words, so a test can skip with the reason.
-if [ $rc -eq 1 ] && grep -q '^qemu-system-x86_64: ' "$qerr"; then
+# QEMU itself could not start the machine (a CPU model or MSR this host's
+# KVM refuses, no KVM): status 125 with QEMU's own words, so a test can skip
+# with the reason. Only before the kernel's banner: after it, it is ours.
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ ! -e "$qerr.banner" ] && grep -q '^qemu-system-x86_64: ' "$qerr"; then
   echo "qemu-run: QEMU could not start: $(grep -m1 '^qemu-system-x86_64: ' "$qerr")" >&2
   exit 125
 fi

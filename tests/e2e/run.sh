@@ -113,6 +113,26 @@ if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] && grep -q 'no kernel imag
   t_pass $name
 else t_fail $name "statuses $rc1 $rc2 $rc3; $(cat $out/$name.log | head -3)"; fi
 
+# What a user gets wrong ends in one line naming the cause, status 3 (2 for
+# an option), and no sanitizer report (every error path frees what it took).
+name=user-errors
+detail=
+for case in "3|README.md|README.md: not a multiboot kernel" "3|/nonexistent.elf|/nonexistent.elf: No such file or directory" \
+            "3|build|build: not a kernel image (not a regular file)" \
+            "3|--pcap /nonexistent-dir/x.pcap $elf|--pcap: cannot create capture file" \
+            "2|--timeout=soon $elf|bad value 'soon' for --timeout"; do
+  IFS='|' read -r want args msg <<<"$case"
+  # shellcheck disable=SC2086
+  "$hvhost" $args >/dev/null 2>"$out/$name.log" </dev/null; rc=$?
+  lines=$(grep -cv '^usage: ' "$out/$name.log")
+  if [ $rc -ne "$want" ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$msg" "$out/$name.log" ||
+     grep -q Sanitizer "$out/$name.log"; then
+    detail="hvhost $args: status $rc (want $want), $lines lines: $(head -c 300 "$out/$name.log")"
+    break
+  fi
+done
+if [ -z "$detail" ]; then t_pass $name "5 cases, one line each"; else t_fail $name "$detail"; fi
+
 # The NIC at a few NVSP caps: the kernel's link comes up (exit-after=link).
 for nv in 6.1 5 4 1; do
   case $nv in 6.1) wire='6\.1' ;; 5) wire='5\.0' ;; 4) wire='4\.0' ;; 1) wire='0\.2' ;; esac
