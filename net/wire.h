@@ -17,13 +17,15 @@
 #include <stdint.h>
 
 /* ---- Ethernet ---------------------------------------------------------------------- */
-#define ETH_ALEN 6u
-#define ETH_HLEN 14u      /* sizeof(struct eth_hdr) */
+/* Spelled exactly as <linux/if_ether.h> does, so host files that include
+ * both (host/nettap.c) see identical redefinitions. */
+#define ETH_ALEN 6
+#define ETH_HLEN 14      /* sizeof(struct eth_hdr) */
+#define ETH_P_IP 0x0800  /* EtherType IPv4 */
+#define ETH_P_ARP 0x0806 /* EtherType ARP */
+#define ETH_P_8021Q 0x8100
+#define ETH_P_IPV6 0x86DD
 #define ETH_VLAN_HLEN 18u /* with one 802.1Q tag */
-#define ETH_P_IP 0x0800u  /* EtherType IPv4 */
-#define ETH_P_ARP 0x0806u /* EtherType ARP */
-#define ETH_P_8021Q 0x8100u
-#define ETH_P_IPV6 0x86ddu
 
 struct eth_hdr {
   uint8_t eh_dst[ETH_ALEN];
