@@ -161,6 +161,12 @@ static uint32_t dhcpsrv_reply(struct dhcpsrv *s, const struct dhcp_msg *m, uint8
     o = opt4(o, DHO_SUBNET_MASK, s->s_mask);
     o = opt4(o, DHO_ROUTER, s->s_router);
     o = opt4(o, DHO_DNS, s->s_router);
+    if (s->s_cfg.dc_mtu) {
+      *o++ = DHO_MTU;
+      *o++ = 2;
+      inet_put16(o, s->s_cfg.dc_mtu);
+      o += 2;
+    }
   }
   *o++ = DHO_END;
   return DHCP_MIN_LEN;

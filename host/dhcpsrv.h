@@ -19,6 +19,7 @@ struct dhcpsrv_config {
   uint8_t dc_net[4];   /* the subnet; the router is its first address */
   uint8_t dc_prefix;   /* 8..29 */
   uint32_t dc_lease_s; /* 0: DHCPSRV_LEASE_DEFAULT */
+  uint16_t dc_mtu;     /* interface MTU to offer (option 26); 0: none */
 };
 
 struct dhcpsrv_stats {

@@ -3,7 +3,8 @@
  * What a reply may say (every case has one outcome, and a unit test):
  * - shorter than 240 bytes, not op 2 / htype 1 / hlen 6, no magic cookie,
  *   no option 53: dropped (drop_short, drop_proto);
- * - another client's xid or chaddr (a LAN's other clients): drop_not_ours;
+ * - another client's xid or chaddr (a LAN's other clients), or anything
+ *   while the client is OFF or waiting in INIT: drop_not_ours;
  * - an option whose length runs past its area (the options field, or the
  *   file/sname fields under option 52), an option 52 that is not 1..3:
  *   the whole message is dropped (drop_options); pad is skipped, end ends

@@ -471,6 +471,10 @@ static void net_rx_udp(struct net *n, const uint8_t *ip, uint32_t ihl, uint32_t 
     return;
   }
   tot = ihl + ulen;
+  if (tot > n->n_mtu) {
+    n->n_st.drop_too_big++; /* the lease's MTU is below what came in */
+    return;
+  }
   net_ip_reply_hdr(n, ip, ihl, tot, ti);
   uint8_t *o = n->n_tx + ETH_HLEN;
   uint8_t *u = o + ihl;

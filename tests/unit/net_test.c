@@ -262,6 +262,38 @@ static void test_dhcp_lease_and_pings_through_router(void **state) {
   world_down(&w);
 }
 
+/* The lease's MTU (576 here, below the NIC's 1500) bounds the replies. */
+static void test_lease_mtu_bounds_replies(void **state) {
+  (void)state;
+  struct world w;
+  memset(&w, 0, sizeof(w));
+  kh_setup();
+  w.lb = lb_create(23);
+  w.peer = netpeer_create(NULL, NULL, NULL);
+  struct dhcpsrv_config dc = {
+      .dc_net = {192, 0, 2, 0}, .dc_prefix = 24, .dc_lease_s = 600, .dc_mtu = 576};
+  assert_non_null(w.dhcp = dhcpsrv_create(&dc));
+  netpeer_set_switch(w.peer, router, w.dhcp, remote);
+  struct netvsp_backend be = netpeer_backend(w.peer);
+  w.dev = netvsp_create(lb_device(w.lb), NULL, &be);
+  netpeer_attach(w.peer, w.dev);
+  assert_int_equal(netvsc_probe(lb_device(w.lb), NULL, &w.nv), 0);
+  struct net_config nc;
+  net_config_parse(&nc, "dhcp");
+  w.net = net_attach(w.nv, &nc);
+  lb_pump();
+  assert_int_equal(net_dhcp(w.net)->c_lease.dl_mtu, 576);
+  netpeer_arp_resolve(w.peer);
+  lb_pump();
+  assert_int_equal(netpeer_ping(w.peer, 1, 1000), 0);
+  assert_int_equal(netpeer_udp(w.peer, 5000, 1000), 0);
+  assert_int_equal(netpeer_ping(w.peer, 2, 500), 0);
+  lb_pump();
+  assert_int_equal(net_stats(w.net)->drop_too_big, 2);
+  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1);
+  world_down(&w);
+}
+
 /* A static address with gw=: routed the same way. */
 static void test_static_with_gateway(void **state) {
   (void)state;
@@ -452,6 +484,7 @@ static void test_config_keys(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dhcp_lease_and_pings_through_router),
+    cmocka_unit_test(test_lease_mtu_bounds_replies),
     cmocka_unit_test(test_static_with_gateway),
     cmocka_unit_test(test_offlink_without_gateway_dropped),
     cmocka_unit_test(test_network_change_new_lease),
