@@ -284,9 +284,9 @@ dhcp_tier() {
   dns_pid=$!
   local c
   if [ "$tool" = hvhost ]; then
-    c=("$hvhost" --tap "$tap" --timeout 120 "$elf")
+    c=("$hvhost" --tap "$tap" --pcap "$out/dhcp.pcap" --timeout 120 "$elf")
   else
-    c=("$hvsim" --tap "$tap" --timeout 120)
+    c=("$hvsim" --tap "$tap" --pcap "$out/dhcp.pcap" --timeout 120)
   fi
   ip netns exec "$ns" timeout 150 "${c[@]}" >"$hlog" 2>&1 </dev/null &
   host_pid=$!
@@ -345,6 +345,17 @@ dhcp_tier() {
   wait "$host_pid" 2>/dev/null
   host_pid=
   grep -E '^net: DHCP' "$hlog" | sed 's/^/  /'
+  # From the kernel's first DISCOVER (it goes out as the link comes up) to
+  # dnsmasq's first ACK, on the capture's clock (dnsmasq pings an address
+  # before it offers it: most of the wait is that check's).
+  if command -v tshark >/dev/null; then
+    local t=()
+    for m in 1 2 3 5; do
+      t+=("$(timeout 60 tshark -n -r "$out/dhcp.pcap" -Y "dhcp.option.dhcp == $m" -T fields -e frame.time_relative 2>/dev/null | head -n 1)")
+    done
+    [ -n "${t[0]}" ] && [ -n "${t[3]}" ] && awk -v d="${t[0]}" -v o="${t[1]}" -v r="${t[2]}" -v a="${t[3]}" \
+      'BEGIN { printf "  DHCP (capture): DISCOVER to ACK %.1f ms (DISCOVER to OFFER %.1f, OFFER to REQUEST %.1f, REQUEST to ACK %.1f)\n", (a - d) * 1000, (o - d) * 1000, (r - o) * 1000, (a - r) * 1000 }'
+  fi
 }
 dhcp_tier
 
