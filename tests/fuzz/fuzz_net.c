@@ -12,7 +12,8 @@
  * the frame came with a VLAN tag; bit 4 (DHCP stack): write the client's
  * current xid and MAC into the BOOTP header at offsets 42+4 and 42+28 (an
  * untagged IPv4 frame without options), so OFFER/ACK/NAK get past the
- * "is it ours" check and reach the state machine; bit 5: run the stack's
+ * "is it ours" check and reach the state machine, and set the IPv4 total
+ * and UDP lengths to the frame's end; bit 5: run the stack's
  * timers now (retransmissions, T1/T2 and expiry on the fuzzer's clock are
  * not simulated: the real clock runs); bit 6 (DHCP stack): first give it a
  * well-formed OFFER for its xid when it is selecting, so the frame meets
@@ -107,6 +108,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
     netvsc_mac(fz.is_nv, mac);
     fz_put32(f + 42 + 4, dhcp_xid(c));
     memcpy(f + 42 + 28, mac, 6);
+    /* the IPv4 and UDP lengths end where the frame ends, so an option
+     * running past the message runs past the buffer (ASan sees it) */
+    uint32_t ip_len = flen - 14u, udp_len = flen - 34u;
+    f[16] = (uint8_t)(ip_len >> 8);
+    f[17] = (uint8_t)ip_len;
+    f[38] = (uint8_t)(udp_len >> 8);
+    f[39] = (uint8_t)udp_len;
   }
   struct netvsc_rx_info ri;
   memset(&ri, 0, sizeof(ri));
