@@ -24,15 +24,20 @@
 
 #define NET_FRAME_MAX (NETVSC_MTU_MAX + ETH_VLAN_HLEN)
 
+struct net_pend {
+  uint8_t *p_frame;
+  uint32_t p_len;
+  struct netvsc_tx_info p_ti;
+};
+
 struct net_arp {
   bool a_used;
   bool a_resolved;
   uint8_t a_ip[4];
   uint8_t a_mac[6];
-  /* one frame waiting for the resolution */
-  uint32_t a_pend_len;
-  struct netvsc_tx_info a_pend_ti;
-  uint8_t *a_pend;
+  /* frames waiting for the resolution, oldest first */
+  struct net_pend a_pend[NET_ARP_PENDING];
+  uint32_t a_npend;
 };
 
 struct net {
@@ -125,6 +130,12 @@ static struct net_arp *net_arp_find(struct net *n, const uint8_t ip[4]) {
   return NULL;
 }
 
+static void net_arp_drop_pending(struct net_arp *a) {
+  for (uint32_t i = 0; i < a->a_npend; i++)
+    free(a->a_pend[i].p_frame);
+  a->a_npend = 0;
+}
+
 /** An entry for `ip` (the oldest is recycled when full). */
 static struct net_arp *net_arp_get(struct net *n, const uint8_t ip[4]) {
   struct net_arp *a = net_arp_find(n, ip);
@@ -132,7 +143,7 @@ static struct net_arp *net_arp_get(struct net *n, const uint8_t ip[4]) {
     return a;
   a = &n->n_arp[n->n_arp_next];
   n->n_arp_next = (n->n_arp_next + 1u) % NET_ARP_ENTRIES;
-  free(a->a_pend);
+  net_arp_drop_pending(a);
   memset(a, 0, sizeof(*a));
   a->a_used = true;
   memcpy(a->a_ip, ip, 4);
@@ -142,7 +153,7 @@ static struct net_arp *net_arp_get(struct net *n, const uint8_t ip[4]) {
 /** Forget every next hop (the address or the network changed). */
 static void net_arp_flush(struct net *n) {
   for (uint32_t i = 0; i < NET_ARP_ENTRIES; i++) {
-    free(n->n_arp[i].a_pend);
+    net_arp_drop_pending(&n->n_arp[i]);
     memset(&n->n_arp[i], 0, sizeof(n->n_arp[i]));
   }
   n->n_arp_next = 0;
@@ -158,7 +169,7 @@ static void net_send(struct net *n, const uint8_t *f, uint32_t len,
   n->n_st.tx_frames++;
 }
 
-/** Learn ip -> mac; logs the first contact; sends a frame that waited. */
+/** Learn ip -> mac; logs the first contact; sends the frames that waited. */
 static void net_arp_learn(struct net *n, const uint8_t ip[4], const uint8_t mac[6]) {
   struct net_arp *a = net_arp_get(n, ip);
   bool first = !a->a_resolved;
@@ -169,12 +180,13 @@ static void net_arp_learn(struct net *n, const uint8_t ip[4], const uint8_t mac[
     pr_info("net: first contact with %u.%u.%u.%u (%02x:%02x:%02x:%02x:%02x:%02x)\n", ip[0], ip[1],
             ip[2], ip[3], mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
   }
-  if (a->a_pend) {
-    memcpy(a->a_pend, mac, 6); /* destination MAC of the waiting frame */
-    net_send(n, a->a_pend, a->a_pend_len, &a->a_pend_ti);
-    free(a->a_pend);
-    a->a_pend = NULL;
+  for (uint32_t i = 0; i < a->a_npend; i++) {
+    struct net_pend *p = &a->a_pend[i];
+    memcpy(p->p_frame, mac, 6); /* destination MAC of the waiting frame */
+    net_send(n, p->p_frame, p->p_len, &p->p_ti);
+    free(p->p_frame);
   }
+  a->a_npend = 0;
 }
 
 /** An ARP frame in `f` (ARP_FRAME_LEN bytes). */
@@ -235,16 +247,23 @@ static void net_ip_out(struct net *n, const uint8_t dst[4], uint32_t len,
     return;
   }
   a = net_arp_get(n, hop);
-  free(a->a_pend);
-  a->a_pend = malloc(len);
-  if (!a->a_pend) {
+  if (a->a_npend == NET_ARP_PENDING) { /* full: the oldest goes */
+    free(a->a_pend[0].p_frame);
+    memmove(&a->a_pend[0], &a->a_pend[1], (NET_ARP_PENDING - 1u) * sizeof(a->a_pend[0]));
+    a->a_npend--;
+    n->n_st.drop_no_arp++;
+  }
+  struct net_pend *p = &a->a_pend[a->a_npend];
+  p->p_frame = malloc(len);
+  if (!p->p_frame) {
     n->n_st.drop_no_arp++;
     return;
   }
-  memcpy(a->a_pend, n->n_tx, len);
-  a->a_pend_len = len;
-  a->a_pend_ti = ti ? *ti : (struct netvsc_tx_info){0};
-  net_arp_request(n, hop);
+  memcpy(p->p_frame, n->n_tx, len);
+  p->p_len = len;
+  p->p_ti = ti ? *ti : (struct netvsc_tx_info){0};
+  a->a_npend++;
+  net_arp_request(n, hop); /* each waiting frame asks again: a lost answer is retried */
 }
 
 /* ---- the DHCP client's I/O ----------------------------------------------------------- */

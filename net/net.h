@@ -21,6 +21,7 @@
 #define NET_DEFAULT_IP "192.0.2.2/24" /* net_config_parse(NULL): tests' static address */
 #define NET_UDP_ECHO_PORT 7u
 #define NET_ARP_ENTRIES 16u /* next hops remembered (policy) */
+#define NET_ARP_PENDING 4u  /* frames waiting per unresolved next hop (policy) */
 
 struct net_config {
   uint8_t nc_ip[4]; /* network byte order; static only */

@@ -127,6 +127,20 @@ static void test_resolve_for_reply(void **state) {
   world_down(&w);
 }
 
+/* Several replies wait for one resolution (Linux sent from a MAC the
+ * kernel never saw): all of them go out when the answer comes. */
+static void test_replies_wait_for_resolution(void **state) {
+  (void)state;
+  struct world w;
+  world_up(&w, NULL);
+  for (uint16_t i = 0; i < NET_ARP_PENDING + 2u; i++)
+    assert_int_equal(netpeer_ping(w.peer, i, 32), 0); /* before any ARP answer */
+  lb_pump();
+  assert_int_equal(netpeer_stats(w.peer)->echo_ok, NET_ARP_PENDING);
+  assert_int_equal(net_stats(w.net)->drop_no_arp, 2);
+  world_down(&w);
+}
+
 /* Issue 6's in-process tier: at every NVSP version, 1,000 echo requests
  * and UDP datagrams of every size from 1 to the MTU, every reply intact. */
 static void test_every_version_1000_pings_every_udp_size(void **state) {
@@ -510,6 +524,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_arp_resolution),
     cmocka_unit_test(test_ping_100),
     cmocka_unit_test(test_resolve_for_reply),
+    cmocka_unit_test(test_replies_wait_for_resolution),
     cmocka_unit_test(test_every_version_1000_pings_every_udp_size),
     cmocka_unit_test(test_udp_bad_checksum_dropped),
     cmocka_unit_test(test_vlan_echo),
