@@ -1,10 +1,10 @@
 /* tests/fuzz/fuzz_net.c: network bytes into the whole receive path of net/
  * (net_input: Ethernet, ARP, IPv4, ICMP echo, UDP echo and the DHCP
  * client's parser and state machine), the production objects over the real
- * in-process NIC (host/inproc_stack.c), so every reply the stack sends goes
+ * in-process NIC (sim/sim.h), so every reply the stack sends goes
  * down through netvsc to the NetVSP device as in the kernel.
  *
- * Two stacks share the NIC: the inproc stack's static 192.0.2.2/24 and one
+ * Two stacks share the NIC: the fixture's static 192.0.2.2/24 and one
  * in DHCP mode (ip=dhcp, gateway from the lease). Input:
  *   [u8 flags][frame]
  * flags bit 0: the DHCP stack, else the static one; bit 1: the host says
@@ -25,25 +25,27 @@
 #include <string.h>
 
 #include "drivers/netvsc/netvsc.h"
-#include "host/inproc_stack.h"
 #include "host/netvsp.h"
 #include "kernel/event.h"
 #include "kernel/log.h"
 #include "kernel/timer.h"
 #include "net/net.h"
+#include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
-static struct inproc_stack fz;
+static struct sim fz;
 static struct net *fz_dhcp;
 static bool fz_ready;
 
 static void fz_setup(void) {
-  log_set_level(LOG_ERR);
-  if (inproc_stack_up(&fz, 64u << 20, true))
+  fuzz_quiet();
+  struct sim_config cfg = {.sc_nic = true};
+  if (sim_start(&fz, &cfg, SIM_NIC))
     abort();
   struct net_config nc;
   if (net_config_parse(&nc, "dhcp") || net_config_set_hostname(&nc, "fuzz"))
     abort();
-  fz_dhcp = net_attach(fz.is_nv, &nc); /* takes the NIC's callbacks; fine */
+  fz_dhcp = net_attach(fz.s_nic.sn_nv, &nc); /* takes the NIC's callbacks; fine */
   if (!fz_dhcp)
     abort();
   fz_ready = true;
@@ -74,7 +76,7 @@ static void fz_offer(void) {
   b[16] = 192;
   b[18] = 2;
   b[19] = 77;
-  netvsc_mac(fz.is_nv, b + 28);
+  netvsc_mac(fz.s_nic.sn_nv, b + 28);
   static const uint8_t opts[] = {99, 130, 83, 99, 53, 1, 2, 54, 4, 192, 0, 2, 1, 255};
   memcpy(b + 236, opts, sizeof(opts));
   struct netvsc_rx_info ri = {.ri_csum_ip_ok = true, .ri_csum_l4_ok = true};
@@ -94,9 +96,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
   if (!f)
     return 0;
   memcpy(f, in + 1, flen);
-  struct net *n = (flags & 1u) ? fz_dhcp : fz.is_net;
+  struct net *n = (flags & 1u) ? fz_dhcp : fz.s_nic.sn_net;
   if (flags & 0x80u) {
-    netvsp_network_change(fz.is_nic);
+    netvsp_network_change(fz.s_nic.sn_dev);
     for (unsigned k = 0; k < 64 && ev_run_pending(); k++)
       ;
   }
@@ -105,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
   if ((flags & 0x11u) == 0x11u && flen >= 42u + 34u) {
     const struct dhcp_client *c = net_dhcp(fz_dhcp);
     uint8_t mac[6];
-    netvsc_mac(fz.is_nv, mac);
+    netvsc_mac(fz.s_nic.sn_nv, mac);
     fz_put32(f + 42 + 4, dhcp_xid(c));
     memcpy(f + 42 + 28, mac, 6);
     /* the IPv4 and UDP lengths end where the frame ends, so an option

@@ -9,24 +9,23 @@
 
 #include "host/echo_dev.h"
 #include "host/hvemu.h"
-#include "host/inproc_hw.h"
-#include "host/partition.h"
 #include "host/vmbus_server.h"
+#include "hv/vmbus_trace.h"
 #include "hv/vmbus_proto.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/page.h"
 #include "kmcl/kmcl_priv.h"
+#include "sim/sim.h"
 #include "tests/unit/unit.h"
 
 #define VEC 0x60
 #define RXQ 1024
 
-static struct partition part;
+static struct sim sys;
 static struct hvemu *hv;
 static struct vmbsrv *srv;
-static uint8_t *simp, *siefp, *hcpage, *inpage, *intpage, *mon1, *mon2;
-static uint64_t pages0;
+static uint8_t *simp, *siefp, *inpage, *intpage, *mon1, *mon2;
 
 struct rxmsg {
   uint32_t size;
@@ -81,34 +80,24 @@ static void *zpage(unsigned n) {
   return p;
 }
 
+/** The host (emulator and server with `cfg`) and a fake guest whose SynIC
+ * raises VEC, as hv/ would set it up. */
 static void setup_cfg(const struct vmbsrv_config *cfg) {
-  if (!inproc_mem_base())
-    assert_int_equal(inproc_mem_setup(64u << 20), 0);
-  pages0 = page_free_count();
-  assert_int_equal(inproc_part_init(&part), 0);
-  hv = hvemu_create(&part, NULL);
-  assert_non_null(hv);
-  inproc_attach(hv);
-  srv = vmbsrv_create(hv, cfg);
-  assert_non_null(srv);
+  struct sim_config sc = {.sc_srv = *cfg};
+  assert_int_equal(sim_start(&sys, &sc, SIM_HOST), 0);
+  hv = sys.s_emu;
+  srv = sys.s_srv;
   hw_irq_register(VEC, on_irq);
   rx_head = rx_n = 0;
   memset(sig_flags, 0, sizeof(sig_flags));
   memset(sig_intpage, 0, sizeof(sig_intpage));
-  hcpage = zpage(1);
-  simp = zpage(1);
-  siefp = zpage(1);
+  assert_int_equal(sim_fake_synic(&sys, VEC), 0);
+  simp = sim_fake_simp(&sys);
+  siefp = sim_fake_siefp(&sys);
   inpage = zpage(1);
   intpage = zpage(1);
   mon1 = zpage(1);
   mon2 = zpage(1);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_GUEST_OS_ID, HV_GUEST_OS_ID_OPEN_SOURCE | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_HYPERCALL, hw_virt_to_phys(hcpage) | 1), 0);
-  hw_hypercall_set_page(hcpage);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SIMP, hw_virt_to_phys(simp) | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SIEFP, hw_virt_to_phys(siefp) | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SINT0 + 2, VEC), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SCONTROL, 1), 0);
 }
 
 static void setup_cap(uint32_t cap, bool monitored) {
@@ -122,29 +111,20 @@ static int setup(void **state) {
   return 0;
 }
 
-static void free_pages(void) {
-  uint8_t *pp[] = {hcpage, simp, siefp, inpage, intpage, mon1, mon2};
-  for (unsigned i = 0; i < sizeof(pp) / sizeof(pp[0]); i++)
-    page_free(pp[i], 1);
-}
-
+/** Everything down; nothing leaked (pages, KMCL objects). */
 static void teardown_all(void) {
   pump();
-  vmbsrv_destroy(srv);
-  srv = NULL;
-  inproc_detach();
-  hvemu_destroy(hv);
-  part_destroy(&part);
-  free_pages();
+  uint8_t *pp[] = {inpage, intpage, mon1, mon2};
+  for (unsigned i = 0; i < sizeof(pp) / sizeof(pp[0]); i++)
+    page_free(pp[i], 1);
   hv = NULL;
-  while (ev_run_pending())
-    ;
+  srv = NULL;
+  assert_int_equal(sim_down(&sys, SIM_OFF), 0);
 }
 
 static int teardown(void **state) {
   (void)state;
   teardown_all();
-  assert_int_equal(page_free_count(), pages0);
   return 0;
 }
 
@@ -413,7 +393,7 @@ static void test_negotiate_rules(void **state) {
   assert_int_equal(negotiate(NULL), VMBUS_VERSION_WIN10_V5_2);
   /* Before INITIATE_CONTACT nothing else is accepted. */
   vmbsrv_destroy(srv);
-  srv = vmbsrv_create(hv, NULL);
+  srv = sys.s_srv = vmbsrv_create(hv, NULL);
   struct vmbus_msg_header h = {VMBUS_MSG_REQUESTOFFERS, 0};
   assert_int_equal(post(1, &h, sizeof(h)), 0);
   expect_none();
@@ -421,10 +401,14 @@ static void test_negotiate_rules(void **state) {
   /* A bad cap is refused at creation. */
   struct vmbsrv_config bad = {.vc_max_version = VMBUS_VERSION(4, 2)};
   assert_null(vmbsrv_create(hv, &bad));
-  assert_int_equal(vmbsrv_parse_version("5.3"), VMBUS_VERSION_WIN10_V5_3);
-  assert_int_equal(vmbsrv_parse_version("0.13"), VMBUS_VERSION_WS2008);
-  assert_int_equal(vmbsrv_parse_version("4.2"), 0);
-  assert_int_equal(vmbsrv_parse_version("5.3x"), 0);
+  uint32_t v;
+  assert_int_equal(vmbus_version_parse("5.3", &v), 0);
+  assert_true(vmbus_version_known(v) && v == VMBUS_VERSION_WIN10_V5_3);
+  assert_int_equal(vmbus_version_parse("0.13", &v), 0);
+  assert_true(vmbus_version_known(v) && v == VMBUS_VERSION_WS2008);
+  assert_int_equal(vmbus_version_parse("4.2", &v), 0);
+  assert_false(vmbus_version_known(v));
+  assert_int_equal(vmbus_version_parse("5.3x", &v), -EINVAL);
 }
 
 static void test_pre_v5_interrupt_page_checked(void **state) {

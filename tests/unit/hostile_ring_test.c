@@ -29,7 +29,7 @@ static struct ring *rin(struct hclient *c) { return &kc(c)->ch_in; }
 
 /** Echo device 0 and an open client whose incoming limit is the whole
  * MTU (these tests are about the ring; C4 tests the limit itself). */
-static void up(struct henv *h, struct hclient *c) {
+static void up(struct sim *h, struct hclient *c) {
   if (!hclient_next_max_incoming)
     hclient_next_max_incoming = KMCL_RING_MTU;
   henv_up(h, VMBUS_VERSION_WIN10_V5_3, 2);
@@ -39,7 +39,7 @@ static void up(struct henv *h, struct hclient *c) {
 
 /** The channel failed with -EPROTO and stays failed: more signals deliver
  * nothing; then it closes cleanly and echo device 1 still round-trips. */
-static void expect_failed_then_down(struct henv *h, struct hclient *c) {
+static void expect_failed_then_down(struct sim *h, struct hclient *c) {
   assert_true(kmcl_channel_failed(c->ch));
   assert_int_equal(kmcl_channel_fail_reason(c->ch), -EPROTO);
   uint32_t rx = c->rx;
@@ -68,7 +68,7 @@ static uint32_t inband(uint8_t *buf, uint32_t body, uint8_t seed, uint16_t flags
  * read_index likewise (found when the guest next writes). */
 static void test_C1_ring_index_out_of_range_or_unaligned(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   hring_set_write_index(&h, &c, rin(&c)->r_size);
@@ -87,7 +87,7 @@ static void test_C1_ring_index_out_of_range_or_unaligned(void **state) {
 /* C2: fewer bytes published than a descriptor and trailer. */
 static void test_C2_available_bytes_below_minimum(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   uint32_t wr = rin(&c)->r_ctl->write_index;
@@ -99,7 +99,7 @@ static void test_C2_available_bytes_below_minimum(void **state) {
 static void test_C3_descriptor_lengths_inconsistent(void **state) {
   (void)state;
   uint8_t p[64];
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   memset(p, 0, sizeof(p));
@@ -120,7 +120,7 @@ static void test_C3_descriptor_lengths_inconsistent(void **state) {
  * buffer sized from the validated length; one larger than the ring fails. */
 static void test_C4_packet_larger_than_buffers(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   /* Above the channel's incoming limit (kmcl_channel_init_set_max_incoming,
    * here 4 KiB): the channel fails before any copy is made. */
@@ -163,7 +163,7 @@ static void test_C4_packet_larger_than_buffers(void **state) {
 static void test_C5_unknown_type_flags_or_transaction(void **state) {
   (void)state;
   uint8_t p[64];
-  struct henv h;
+  struct sim h;
   struct hclient c;
   const struct {
     uint16_t type, flags;
@@ -189,7 +189,7 @@ static void test_C5_unknown_type_flags_or_transaction(void **state) {
 static void test_C6_external_data_headers_inconsistent(void **state) {
   (void)state;
   uint8_t p[128];
-  struct henv h;
+  struct sim h;
   struct hclient c;
   const struct {
     uint16_t type, off8;
@@ -221,7 +221,7 @@ static void test_C6_external_data_headers_inconsistent(void **state) {
  * index") is garbage every time and never used. */
 static void test_C7_C11_wrapping_packets_and_garbage_trailer(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   uint32_t size = rin(&c)->r_size;
@@ -273,7 +273,7 @@ static void c8_rewrite(struct hclient *c, const void *buf, uint32_t len) {
 }
 static void test_C8_host_rewrites_packet_after_validation(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   struct ring *r = rin(&c);
@@ -295,7 +295,7 @@ static void test_C8_host_rewrites_packet_after_validation(void **state) {
  * interrupt_mask toggled. Traffic still flows; nothing fails. */
 static void test_C9_control_page_signalling_abuse(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   volatile struct vmbus_ring_ctl *in = rin(&c)->r_ctl, *out = kc(&c)->ch_out.r_ctl;
@@ -319,7 +319,7 @@ static void test_C9_control_page_signalling_abuse(void **state) {
  * batches. */
 static void test_C10_host_never_consumes_or_floods(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   volatile struct vmbus_ring_ctl *out = kc(&c)->ch_out.r_ctl;
@@ -330,15 +330,15 @@ static void test_C10_host_never_consumes_or_floods(void **state) {
   assert_true(n < 2000);
   assert_false(kmcl_channel_failed(c.ch));
   out->interrupt_mask = 0;
-  kmcl_bus_interrupt(echo_dev_channel(h.echo[0])); /* the host looks again */
+  kmcl_bus_interrupt(echo_dev_channel(h.s_echo[0])); /* the host looks again */
   struct {
     struct hclient *c;
     uint32_t n;
   } w = {&c, 2000};
   (void)w;
   for (int i = 0; i < 200 && c.completions < 2000; i++) {
-    kmcl_bus_interrupt(echo_dev_channel(h.echo[0]));
-    henv_settle();
+    kmcl_bus_interrupt(echo_dev_channel(h.s_echo[0]));
+    sim_settle();
     ev_loop_once(false);
   }
   assert_int_equal(c.completions, 2000);

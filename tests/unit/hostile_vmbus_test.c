@@ -36,8 +36,8 @@ static const struct vmbus_stats *st(void) { return vmbus_stats(); }
 /** The rest of the guest still works: some echo channel opens and
  * round-trips 100 packets (tries each echo device once: a device the
  * hostile host left half-open on its side may refuse). */
-static void still_works(struct henv *h) {
-  for (unsigned i = 0; i < h->necho; i++) {
+static void still_works(struct sim *h) {
+  for (unsigned i = 0; i < h->s_cfg.sc_echo; i++) {
     struct hclient c;
     bool up = hclient_open_echo(&c, h, i, 2000);
     uint32_t n = up ? hclient_round_trip(&c, 100, 5000) : 0;
@@ -49,7 +49,7 @@ static void still_works(struct henv *h) {
   fail_msg("no echo channel works any more");
 }
 
-static void up_connected(struct henv *h, unsigned necho) {
+static void up_connected(struct sim *h, unsigned necho) {
   henv_up(h, VMBUS_VERSION_WIN10_V5_3, necho);
   assert_int_equal(henv_connect(h, WAIT_MS), 0);
 }
@@ -62,14 +62,14 @@ static bool never(void *arg) {
 static uint64_t elapsed_ms(uint64_t t0) { return (hw_now_ns() - t0) / 1000000u; }
 
 /* A small VMBus message of the given type and size (zero body). */
-static void send_msg(struct henv *h, uint32_t type, uint32_t size) {
+static void send_msg(struct sim *h, uint32_t type, uint32_t size) {
   uint8_t m[HV_MESSAGE_PAYLOAD_MAX];
   memset(m, 0, sizeof(m));
   memcpy(m, &type, 4);
   henv_slot_msg(h, m, size);
 }
 
-static void send_offer(struct henv *h, uint32_t relid, const GUID *type, uint16_t sub_index,
+static void send_offer(struct sim *h, uint32_t relid, const GUID *type, uint16_t sub_index,
                        uint8_t monitor_alloc, uint8_t monitorid, uint32_t conn_id) {
   struct vmbus_msg_offer o;
   memset(&o, 0, sizeof(o));
@@ -94,7 +94,7 @@ static const GUID unknown_type = {0x12345678, 0x1234, 0x5678, {1, 2, 3, 4, 5, 6,
  * the slot is dropped and counted. */
 static void test_A1_spurious_sint_and_unexpected_type(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t taken0 = hv_synic_stats()->ss_messages, bad0 = st()->vs_msgs_bad;
   uint64_t in0 = st()->vs_msgs_in;
@@ -114,7 +114,7 @@ static void test_A1_spurious_sint_and_unexpected_type(void **state) {
 /* A2: payload_size above 240, or below the minimum of its msgtype. */
 static void test_A2_payload_size_over_240_or_under_minimum(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t bad0 = st()->vs_msgs_bad, in0 = st()->vs_msgs_in;
   unsigned offers0 = vmbus_offer_count();
@@ -140,7 +140,7 @@ static void test_A2_payload_size_over_240_or_under_minimum(void **state) {
 /* A3: msgtype out of range, INVALID, reserved or guest-to-host only. */
 static void test_A3_msgtype_out_of_range_or_without_handler(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t bad0 = st()->vs_msgs_bad;
   send_msg(&h, VMBUS_MSG_COUNT, 64);
@@ -179,7 +179,7 @@ static void *race_slot(void *arg) {
 }
 static void test_A4_host_rewrites_slot_between_check_and_use(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t taken0 = hv_synic_stats()->ss_messages, bad0 = st()->vs_msgs_bad;
   uint64_t in0 = st()->vs_msgs_in, uns0 = st()->vs_msgs_unsolicited;
@@ -191,13 +191,13 @@ static void test_A4_host_rewrites_slot_between_check_and_use(void **state) {
     ;
   uint64_t t0 = hw_now_ns();
   for (int i = 0; i < 20000 && (i < 2000 || elapsed_ms(t0) < 200); i++) {
-    part_inject(&h.part, 0, HV_SINT_VECTOR);
-    henv_settle();
+    part_inject(&h.s_part, 0, HV_SINT_VECTOR);
+    sim_settle();
   }
   r.stop = true;
   pthread_join(t, NULL);
   r.slot->header.message_type = HVMSG_NONE;
-  henv_settle();
+  sim_settle();
   uint64_t taken = hv_synic_stats()->ss_messages - taken0;
   uint64_t in = st()->vs_msgs_in - in0;
   printf("A4: %lu messages taken under the race: %lu malformed, %lu well formed\n",
@@ -215,7 +215,7 @@ static void test_A4_host_rewrites_slot_between_check_and_use(void **state) {
  * at most SYNIC_MAX_PER_IRQ (16) messages, then yields; all are taken. */
 static void test_A5_pending_flag_and_slot_never_empty(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t eom0 = hv_synic_stats()->ss_eoms, bad0 = st()->vs_msgs_bad;
   uint8_t body[16] = {0xff, 0xff}; /* msgtype 0xffff: dropped */
@@ -226,12 +226,12 @@ static void test_A5_pending_flag_and_slot_never_empty(void **state) {
   const unsigned n = 100;
   uint64_t irq0 = hv_synic_stats()->ss_interrupts, taken0 = hv_synic_stats()->ss_messages;
   for (unsigned i = 0; i < n; i++)
-    assert_int_equal(hvemu_post_message(h.hv, HV_VMBUS_SINT, HVMSG_VMBUS, 0, body, 16), 0);
-  henv_settle();
+    assert_int_equal(hvemu_post_message(h.s_emu, HV_VMBUS_SINT, HVMSG_VMBUS, 0, body, 16), 0);
+  sim_settle();
   assert_int_equal(hv_synic_stats()->ss_messages - taken0, n);
   assert_true(hv_synic_stats()->ss_interrupts - irq0 >= n / 16);
   assert_int_equal(st()->vs_msgs_bad, bad0 + 1 + n);
-  assert_int_equal(hvemu_queued(h.hv, HV_VMBUS_SINT), 0);
+  assert_int_equal(hvemu_queued(h.s_emu, HV_VMBUS_SINT), 0);
   still_works(&h);
   henv_down(&h);
 }
@@ -240,7 +240,7 @@ static void test_A5_pending_flag_and_slot_never_empty(void **state) {
  * channel table exists: cleared and counted, no channel runs. */
 static void test_A6_event_bits_for_unknown_relids(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   henv_up(&h, VMBUS_VERSION_WIN10_V5_3, 1);
   henv_event_bit(&h, 5); /* before the client is connected: ignored */
   assert_int_equal(henv_connect(&h, WAIT_MS), 0);
@@ -261,12 +261,12 @@ static void test_A6_event_bits_for_unknown_relids(void **state) {
  * connects, and stale host messages and events after UNLOAD. */
 static void test_A7_interrupts_before_init_and_after_unload(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   henv_up(&h, VMBUS_VERSION_WIN10_V5_3, 1);
   hv_shutdown(); /* no handler, SynIC off */
   uint64_t unhandled0 = inproc_irq_stats()->is_unhandled;
-  part_inject(&h.part, 0, HV_SINT_VECTOR);
-  henv_settle();
+  part_inject(&h.s_part, 0, HV_SINT_VECTOR);
+  sim_settle();
   assert_int_equal(inproc_irq_stats()->is_unhandled, unhandled0 + 1);
   bool earlier = false;
   assert_int_equal(hv_init(&earlier), 0);
@@ -279,7 +279,6 @@ static void test_A7_interrupts_before_init_and_after_unload(void **state) {
   still_works(&h);
   /* After UNLOAD: stale offers, open results, GPADL answers and events. */
   assert_int_equal(vmbus_disconnect(), 0);
-  h.connected = false;
   send_offer(&h, 9, &echo_dev_type, 0, 0, 0, 0x10009);
   struct vmbus_msg_open_result orr = {{VMBUS_MSG_OPENCHANNEL_RESULT, 0}, 1, 1, 0};
   henv_slot_msg(&h, &orr, sizeof(orr));
@@ -300,7 +299,7 @@ static void test_A7_interrupts_before_init_and_after_unload(void **state) {
  * next attempt), refusing every version, or naming a bad connection id. */
 static void test_B1_version_response_hostile(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   /* duplicated: the first answer counts, the copy is unsolicited */
   henv_up(&h, 0, 1);
   henv_fault(&h, true, VMBUS_MSG_VERSION_RESPONSE, 1, VMBSRV_FAULT_DUPLICATE, 0);
@@ -337,7 +336,7 @@ static void test_B1_version_response_hostile(void **state) {
   /* every version refused: a clean -EPROTONOSUPPORT, no hang */
   henv_up(&h, 0, 1);
   for (unsigned i = 0; i < vmbus_nversions; i++)
-    vmbsrv_refuse_version(h.srv, vmbus_versions[i]);
+    vmbsrv_refuse_version(h.s_srv, vmbus_versions[i]);
   assert_int_equal(henv_connect(&h, WAIT_MS), -EPROTONOSUPPORT);
   assert_false(vmbus_connected());
   henv_down(&h);
@@ -356,7 +355,7 @@ static void test_B1_version_response_hostile(void **state) {
  * beyond 24 bits. Refused ones are counted and never claimed. */
 static void test_B2_offer_fields_hostile(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   unsigned n0 = vmbus_offer_count();
   uint64_t ref0 = st()->vs_offers_refused;
@@ -379,7 +378,7 @@ static void test_B2_offer_fields_hostile(void **state) {
 /* B3: more offers than the table holds; ALLOFFERS_DELIVERED never sent. */
 static void test_B3_offer_flood_and_alloffers_never_arrives(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t ref0 = st()->vs_offers_refused;
   for (uint32_t r = 100; r < 100 + VMBUS_MAX_OFFERS + 6; r++)
@@ -401,7 +400,7 @@ static void test_B3_offer_flood_and_alloffers_never_arrives(void **state) {
  * ring GPADL is being created, and one while it is torn down. */
 static void test_B4_rescind_unknown_double_and_racing(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 2);
   uint64_t uns0 = st()->vs_msgs_unsolicited;
   struct vmbus_msg_relid rm = {{VMBUS_MSG_RESCIND_CHANNELOFFER, 0}, 99};
@@ -439,7 +438,7 @@ static void test_B4_rescind_unknown_double_and_racing(void **state) {
 /* B5: OPENCHANNEL_RESULT unsolicited, with a wrong openid, or failing. */
 static void test_B5_open_result_unsolicited_wrong_id_or_failing(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 2);
   struct hclient c;
   assert_true(hclient_open(&c, 2000));
@@ -478,7 +477,7 @@ static void test_B5_open_result_unsolicited_wrong_id_or_failing(void **state) {
  * duplicated, or with a failure status. */
 static void test_B6_gpadl_answers_unknown_wrong_channel_dup_or_failing(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 2);
   uint64_t uns0 = st()->vs_msgs_unsolicited;
   struct vmbus_msg_gpadl_created gc = {{VMBUS_MSG_GPADL_CREATED, 0}, 1, 0xdead, 0};
@@ -522,7 +521,7 @@ static void test_B6_gpadl_answers_unknown_wrong_channel_dup_or_failing(void **st
 /* B7: UNLOAD_RESPONSE unsolicited, or never sent. */
 static void test_B7_unload_response_unsolicited_or_missing(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t uns0 = st()->vs_msgs_unsolicited;
   send_msg(&h, VMBUS_MSG_UNLOAD_RESPONSE, 8);
@@ -536,7 +535,6 @@ static void test_B7_unload_response_unsolicited_or_missing(void **state) {
   uint64_t t0 = hw_now_ns();
   assert_int_equal(vmbus_disconnect(), -ETIMEDOUT);
   assert_true(elapsed_ms(t0) < BOUND_MS);
-  h.connected = false;
   assert_false(vmbus_connected());
   assert_int_equal(page_free_count(), pages0);
   henv_down(&h);
@@ -549,7 +547,7 @@ static void test_B7_unload_response_unsolicited_or_missing(void **state) {
  * the guest goes on. */
 static void test_F1_unanswered_gpadl_pages_never_reused(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 2);
   uint64_t pages0 = page_free_count();
   uint32_t gp0 = kmcl_live_gpadls;
@@ -586,7 +584,7 @@ static void test_F1_unanswered_gpadl_pages_never_reused(void **state) {
  * caller gets a clean error (connect, open, modify). */
 static void test_F2_every_wait_bounded(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   henv_up(&h, VMBUS_VERSION_WIN10_V5_3, 1);
   henv_fault(&h, true, VMBUS_MSG_VERSION_RESPONSE, 1, VMBSRV_FAULT_DROP, 0);
   uint64_t t0 = hw_now_ns();
@@ -632,7 +630,7 @@ static void test_F2_every_wait_bounded(void **state) {
 /* F3: a storm of host errors: everything counted, the log rate-limited. */
 static void test_F3_error_storm_rate_limited(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t bad0 = st()->vs_msgs_bad, uns0 = st()->vs_msgs_unsolicited;
   henv_log_begin();
@@ -655,7 +653,7 @@ static void test_F3_error_storm_rate_limited(void **state) {
  * reported once per 1,000 in a row (rate-limited), and the bus still works. */
 static void test_interrupt_storm_counted_and_reported_once(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 1);
   uint64_t c0 = hv_synic_stats()->ss_causeless, s0 = hv_synic_stats()->ss_storms;
   uint64_t m0 = hv_synic_stats()->ss_messages, in0 = st()->vs_msgs_in;
@@ -688,10 +686,10 @@ static void d6_process(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID b, UINT32 n, 
  * takes one from the VMBus ACPI device's _CRS). */
 static void test_d6_mmio_space_on_the_real_bus(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   up_connected(&h, 0);
   VMBCHANNEL s = NULL;
-  assert_int_equal(VmbChannelAllocate(vmbsrv_device(h.srv), TRUE, &s), STATUS_SUCCESS);
+  assert_int_equal(VmbChannelAllocate(vmbsrv_device(h.s_srv), TRUE, &s), STATUS_SUCCESS);
   GUID inst = echo_dev_type;
   inst.Data1 = 99;
   assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(s, d6_process, NULL), STATUS_SUCCESS);

@@ -15,63 +15,6 @@
 #include "net/net.h"
 #include "tests/unit/lib/kmcl_harness.h"
 
-struct world {
-  struct lb_bus *lb;
-  struct netpeer *peer;
-  struct dhcpsrv *dhcp;
-  struct netvsp *dev;
-  struct netvsc *nv;
-  struct net *net;
-};
-
-static const uint8_t router[4] = {192, 0, 2, 1}, remote[4] = {198, 51, 100, 7};
-
-/* The NIC with the peer, and net/ configured by `ip` (NULL: the default
- * static address). `sw`: the peer is the switch (router 192.0.2.1 and the
- * requester 198.51.100.7 behind it), `dhcp`: with its DHCP server. */
-static void world_up_with(struct world *w, const struct netvsp_config *hc, const char *ip,
-                          const char *gw, bool sw, bool dhcp) {
-  memset(w, 0, sizeof(*w));
-  kh_setup();
-  w->lb = lb_create(21);
-  w->peer = netpeer_create(NULL, NULL, NULL);
-  assert_non_null(w->peer);
-  if (sw) {
-    struct dhcpsrv_config dc = {.dc_net = {192, 0, 2, 0}, .dc_prefix = 24, .dc_lease_s = 600};
-    if (dhcp)
-      assert_non_null(w->dhcp = dhcpsrv_create(&dc));
-    netpeer_set_switch(w->peer, router, w->dhcp, remote);
-  }
-  struct netvsp_backend be = netpeer_backend(w->peer);
-  w->dev = netvsp_create(lb_device(w->lb), hc, &be);
-  assert_non_null(w->dev);
-  netpeer_attach(w->peer, w->dev);
-  assert_int_equal(netvsc_probe(lb_device(w->lb), NULL, &w->nv), 0);
-  struct net_config nc;
-  assert_int_equal(net_config_parse(&nc, ip), 0);
-  if (gw)
-    assert_int_equal(net_config_set_gw(&nc, gw), 0);
-  w->net = net_attach(w->nv, &nc);
-  assert_non_null(w->net);
-  lb_pump();
-}
-
-static void world_up(struct world *w, const struct netvsp_config *hc) {
-  world_up_with(w, hc, NULL, NULL, false, false);
-}
-
-static void world_down(struct world *w) {
-  net_detach(w->net);
-  netvsc_halt(w->nv);
-  lb_pump();
-  netvsp_destroy(w->dev);
-  netpeer_destroy(w->peer);
-  dhcpsrv_destroy(w->dhcp);
-  lb_pump();
-  lb_destroy(w->lb);
-  assert_true(kh_no_leaks());
-}
-
 static void test_config_parse(void **state) {
   (void)state;
   struct net_config c;
@@ -87,58 +30,44 @@ static void test_config_parse(void **state) {
 
 static void test_arp_resolution(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  assert_int_equal(netpeer_arp_resolve(w.peer), 0);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  assert_int_equal(netpeer_arp_resolve(w.n.sn_peer), 0);
   lb_pump();
-  assert_true(netpeer_guest_resolved(w.peer));
-  assert_int_equal(net_stats(w.net)->arp_requests, 1);
-  assert_int_equal(net_stats(w.net)->peers_seen, 1);
-  world_down(&w);
+  assert_true(netpeer_guest_resolved(w.n.sn_peer));
+  assert_int_equal(net_stats(w.n.sn_net)->arp_requests, 1);
+  assert_int_equal(net_stats(w.n.sn_net)->peers_seen, 1);
+  kh_nic_down(&w);
 }
 
 static void test_ping_100(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  assert_int_equal(netpeer_arp_resolve(w.peer), 0);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  assert_int_equal(netpeer_arp_resolve(w.n.sn_peer), 0);
   lb_pump();
   for (uint16_t i = 0; i < 100; i++) {
-    assert_int_equal(netpeer_ping(w.peer, i, 56), 0);
+    assert_int_equal(netpeer_ping(w.n.sn_peer, i, 56), 0);
     lb_pump();
   }
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 100);
-  assert_int_equal(netpeer_stats(w.peer)->echo_bad, 0);
-  assert_int_equal(net_stats(w.net)->icmp_echo, 100);
-  world_down(&w);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 100);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_bad, 0);
+  assert_int_equal(net_stats(w.n.sn_net)->icmp_echo, 100);
+  kh_nic_down(&w);
 }
 
 /* The guest resolves the peer itself before replying (no ARP from the
  * peer first): the reply waits for the ARP answer. */
 static void test_resolve_for_reply(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  assert_int_equal(netpeer_ping(w.peer, 7, 32), 0);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  assert_int_equal(netpeer_ping(w.n.sn_peer, 7, 32), 0);
   lb_pump();
-  assert_int_equal(net_stats(w.net)->arp_resolves_sent, 1);
-  assert_int_equal(netpeer_stats(w.peer)->arp_requests_answered, 1);
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1);
-  world_down(&w);
-}
-
-/* Several replies wait for one resolution (Linux sent from a MAC the
- * kernel never saw): all of them go out when the answer comes. */
-static void test_replies_wait_for_resolution(void **state) {
-  (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  for (uint16_t i = 0; i < NET_ARP_PENDING + 2u; i++)
-    assert_int_equal(netpeer_ping(w.peer, i, 32), 0); /* before any ARP answer */
-  lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, NET_ARP_PENDING);
-  assert_int_equal(net_stats(w.net)->drop_no_arp, 2);
-  world_down(&w);
+  assert_int_equal(net_stats(w.n.sn_net)->arp_resolves_sent, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->arp_requests_answered, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1);
+  kh_nic_down(&w);
 }
 
 /* Issue 6's in-process tier: at every NVSP version, 1,000 echo requests
@@ -149,96 +78,148 @@ static void test_every_version_1000_pings_every_udp_size(void **state) {
                                   NVSP_PROTOCOL_VERSION_5,  NVSP_PROTOCOL_VERSION_4,
                                   NVSP_PROTOCOL_VERSION_2,  NVSP_PROTOCOL_VERSION_1};
   for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
-    struct world w;
+    struct kh_nic w;
     struct netvsp_config hc = {.cf_max_nvsp = caps[c]};
-    world_up(&w, &hc);
-    netpeer_arp_resolve(w.peer);
+    kh_nic_up(&w, 21, &hc);
+    netpeer_arp_resolve(w.n.sn_peer);
     lb_pump();
     /* Every UDP payload size from 1 to MTU - 28 (1472). */
     for (uint32_t n = 1; n <= 1472; n++) {
-      assert_int_equal(netpeer_udp(w.peer, (uint16_t)(1000 + n), n), 0);
+      assert_int_equal(netpeer_udp(w.n.sn_peer, (uint16_t)(1000 + n), n), 0);
       lb_pump();
     }
-    assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1472);
-    assert_int_equal(netpeer_stats(w.peer)->udp_bad, 0);
+    assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1472);
+    assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_bad, 0);
     for (uint32_t i = 0; i < 1000; i++) {
-      assert_int_equal(netpeer_ping(w.peer, (uint16_t)i, 56), 0);
+      assert_int_equal(netpeer_ping(w.n.sn_peer, (uint16_t)i, 56), 0);
       lb_pump();
     }
-    assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1000);
-    assert_int_equal(netpeer_stats(w.peer)->echo_bad, 0);
-    assert_int_equal(netvsc_nvsp_version(w.nv), caps[c]);
-    world_down(&w);
+    assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1000);
+    assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_bad, 0);
+    assert_int_equal(netvsc_nvsp_version(w.n.sn_nv), caps[c]);
+    kh_nic_down(&w);
   }
 }
 
 static void test_udp_bad_checksum_dropped(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  netpeer_arp_resolve(w.peer);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  netpeer_arp_resolve(w.n.sn_peer);
   lb_pump();
-  netpeer_corrupt_next_udp(w.peer);
-  netpeer_udp(w.peer, 5000, 100);
+  netpeer_corrupt_next_udp(w.n.sn_peer);
+  netpeer_udp(w.n.sn_peer, 5000, 100);
   lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 0);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 0);
   /* The host's receive checksum PPI said FAILED: the driver dropped it. */
-  assert_int_equal(netvsc_stats(w.nv)->rx_drop_csum, 1);
-  netpeer_udp(w.peer, 5001, 100);
+  assert_int_equal(netvsc_stats(w.n.sn_nv)->rx_drop_csum, 1);
+  netpeer_udp(w.n.sn_peer, 5001, 100);
   lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
-  world_down(&w);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1);
+  kh_nic_down(&w);
 }
 
 static void test_vlan_echo(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  netpeer_set_vlan(w.peer, 42);
-  netpeer_arp_resolve(w.peer);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  netpeer_set_vlan(w.n.sn_peer, 42);
+  netpeer_arp_resolve(w.n.sn_peer);
   lb_pump();
-  assert_true(netpeer_guest_resolved(w.peer));
-  netpeer_ping(w.peer, 1, 64);
-  netpeer_udp(w.peer, 77, 300);
+  assert_true(netpeer_guest_resolved(w.n.sn_peer));
+  netpeer_ping(w.n.sn_peer, 1, 64);
+  netpeer_udp(w.n.sn_peer, 77, 300);
   lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1);
-  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1);
   /* ARP reply, echo reply, UDP reply: all tagged with VLAN 42 again. */
-  assert_int_equal(netpeer_stats(w.peer)->rx_vlan, 3);
-  assert_true(netvsp_stats(w.dev)->tx_vlan >= 3);
-  world_down(&w);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->rx_vlan, 3);
+  assert_true(netvsp_stats(w.n.sn_dev)->tx_vlan >= 3);
+  kh_nic_down(&w);
 }
 
 static void test_jumbo_ping(void **state) {
   (void)state;
-  struct world w;
-  memset(&w, 0, sizeof(w));
-  kh_setup();
+  struct kh_nic w;
   struct netvsp_config hc = {.cf_mtu = 9000};
-  w.lb = lb_create(22);
-  w.peer = netpeer_create(NULL, NULL, NULL);
-  struct netvsp_backend be = netpeer_backend(w.peer);
-  w.dev = netvsp_create(lb_device(w.lb), &hc, &be);
-  netpeer_attach(w.peer, w.dev);
+  kh_nic_host(&w, 22, &hc, NULL);
   struct netvsc_config gc = {.nc_mtu = 9000};
-  assert_int_equal(netvsc_probe(lb_device(w.lb), &gc, &w.nv), 0);
-  assert_int_equal(netvsc_mtu(w.nv), 9000);
-  struct net_config nc;
-  net_config_parse(&nc, NULL);
-  w.net = net_attach(w.nv, &nc);
-  netpeer_arp_resolve(w.peer);
+  kh_nic_guest(&w, &gc, true);
+  assert_int_equal(netvsc_mtu(w.n.sn_nv), 9000);
+  netpeer_arp_resolve(w.n.sn_peer);
   lb_pump();
-  assert_int_equal(netpeer_ping(w.peer, 1, 9000 - 28), 0);
-  assert_int_equal(netpeer_udp(w.peer, 9, 9000 - 28), 0);
+  assert_int_equal(netpeer_ping(w.n.sn_peer, 1, 9000 - 28), 0);
+  assert_int_equal(netpeer_udp(w.n.sn_peer, 9, 9000 - 28), 0);
   lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1);
-  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1);
   /* 9014-byte frames do not fit a 6144-byte section: GPA direct. */
-  assert_true(netvsc_stats(w.nv)->tx_direct >= 2);
-  world_down(&w);
+  assert_true(netvsc_stats(w.n.sn_nv)->tx_direct >= 2);
+  kh_nic_down(&w);
 }
 
 /* ---- the switch: DHCP, routing, gratuitous ARP, a LAN's noise ----------------------- */
+
+struct world {
+  struct kh_nic k;
+  struct dhcpsrv *dhcp;
+  struct netpeer *peer;
+  struct netvsp *dev;
+  struct netvsc *nv;
+  struct net *net;
+};
+
+static const uint8_t router[4] = {192, 0, 2, 1}, remote[4] = {198, 51, 100, 7};
+
+/* The NIC over the loopback bus (kh_nic) and net/ configured by `ip` (NULL:
+ * the default static address) and `gw`. `sw`: the peer is the switch
+ * (router 192.0.2.1, requests from 198.51.100.7 behind it); `dhcp`: with its
+ * DHCP server, offering `mtu` (0: none). */
+static void world_up_mtu(struct world *w, const char *ip, const char *gw, bool sw, bool dhcp,
+                         uint16_t mtu) {
+  memset(w, 0, sizeof(*w));
+  kh_nic_host(&w->k, 21, NULL, NULL);
+  w->peer = w->k.n.sn_peer;
+  w->dev = w->k.n.sn_dev;
+  if (sw) {
+    struct dhcpsrv_config dc = {
+        .dc_net = {192, 0, 2, 0}, .dc_prefix = 24, .dc_lease_s = 600, .dc_mtu = mtu};
+    if (dhcp)
+      assert_non_null(w->dhcp = dhcpsrv_create(&dc));
+    netpeer_set_switch(w->peer, router, w->dhcp, remote);
+  }
+  kh_nic_guest(&w->k, NULL, false);
+  w->nv = w->k.n.sn_nv;
+  struct net_config nc;
+  assert_int_equal(net_config_parse(&nc, ip), 0);
+  if (gw)
+    assert_int_equal(net_config_set_gw(&nc, gw), 0);
+  assert_non_null(w->net = w->k.n.sn_net = net_attach(w->nv, &nc));
+  lb_pump();
+}
+
+static void world_up_with(struct world *w, const char *ip, const char *gw, bool sw, bool dhcp) {
+  world_up_mtu(w, ip, gw, sw, dhcp, 0);
+}
+
+static void world_down(struct world *w) {
+  kh_nic_down(&w->k);
+  dhcpsrv_destroy(w->dhcp);
+}
+
+/* Several replies wait for one resolution (Linux sent from a MAC the
+ * kernel never saw): all of them go out when the answer comes. */
+static void test_replies_wait_for_resolution(void **state) {
+  (void)state;
+  struct world w;
+  world_up_with(&w, NULL, NULL, false, false);
+  for (uint16_t i = 0; i < NET_ARP_PENDING + 2u; i++)
+    assert_int_equal(netpeer_ping(w.peer, i, 32), 0); /* before any ARP answer */
+  lb_pump();
+  assert_int_equal(netpeer_stats(w.peer)->echo_ok, NET_ARP_PENDING);
+  assert_int_equal(net_stats(w.net)->drop_no_arp, 2);
+  world_down(&w);
+}
 
 static void ping_n(struct world *w, unsigned n) {
   for (unsigned i = 0; i < n; i++) {
@@ -252,7 +233,7 @@ static void ping_n(struct world *w, unsigned n) {
 static void test_dhcp_lease_and_pings_through_router(void **state) {
   (void)state;
   struct world w;
-  world_up_with(&w, NULL, "dhcp", NULL, true, true);
+  world_up_with(&w, "dhcp", NULL, true, true);
   uint8_t ip[4], p;
   assert_true(net_address(w.net, ip, &p));
   static const uint8_t want[4] = {192, 0, 2, 2};
@@ -281,22 +262,7 @@ static void test_dhcp_lease_and_pings_through_router(void **state) {
 static void test_lease_mtu_bounds_replies(void **state) {
   (void)state;
   struct world w;
-  memset(&w, 0, sizeof(w));
-  kh_setup();
-  w.lb = lb_create(23);
-  w.peer = netpeer_create(NULL, NULL, NULL);
-  struct dhcpsrv_config dc = {
-      .dc_net = {192, 0, 2, 0}, .dc_prefix = 24, .dc_lease_s = 600, .dc_mtu = 576};
-  assert_non_null(w.dhcp = dhcpsrv_create(&dc));
-  netpeer_set_switch(w.peer, router, w.dhcp, remote);
-  struct netvsp_backend be = netpeer_backend(w.peer);
-  w.dev = netvsp_create(lb_device(w.lb), NULL, &be);
-  netpeer_attach(w.peer, w.dev);
-  assert_int_equal(netvsc_probe(lb_device(w.lb), NULL, &w.nv), 0);
-  struct net_config nc;
-  net_config_parse(&nc, "dhcp");
-  w.net = net_attach(w.nv, &nc);
-  lb_pump();
+  world_up_mtu(&w, "dhcp", NULL, true, true, 576);
   assert_int_equal(net_dhcp(w.net)->c_lease.dl_mtu, 576);
   netpeer_arp_resolve(w.peer);
   lb_pump();
@@ -313,7 +279,7 @@ static void test_lease_mtu_bounds_replies(void **state) {
 static void test_static_with_gateway(void **state) {
   (void)state;
   struct world w;
-  world_up_with(&w, NULL, "192.0.2.9/24", "192.0.2.1", true, false);
+  world_up_with(&w, "192.0.2.9/24", "192.0.2.1", true, false);
   assert_true(netpeer_guest_known(w.peer)); /* it announced itself */
   netpeer_arp_resolve(w.peer);
   lb_pump();
@@ -327,7 +293,7 @@ static void test_static_with_gateway(void **state) {
 static void test_offlink_without_gateway_dropped(void **state) {
   (void)state;
   struct world w;
-  world_up_with(&w, NULL, "192.0.2.9/24", NULL, true, false);
+  world_up_with(&w, "192.0.2.9/24", NULL, true, false);
   netpeer_arp_resolve(w.peer);
   lb_pump();
   uint64_t tx = net_stats(w.net)->tx_frames;
@@ -343,7 +309,7 @@ static void test_offlink_without_gateway_dropped(void **state) {
 static void test_network_change_new_lease(void **state) {
   (void)state;
   struct world w;
-  world_up_with(&w, NULL, "dhcp", NULL, true, true);
+  world_up_with(&w, "dhcp", NULL, true, true);
   dhcpsrv_new_network(w.dhcp);
   netvsp_network_change(w.dev);
   lb_pump();
@@ -377,7 +343,7 @@ static void indicate(struct world *w, uint32_t status) {
 static void test_repeated_connect_announces(void **state) {
   (void)state;
   struct world w;
-  world_up_with(&w, NULL, "192.0.2.9/24", NULL, false, false);
+  world_up_with(&w, "192.0.2.9/24", NULL, false, false);
   assert_int_equal(net_stats(w.net)->garp_sent, 1); /* on attach */
   indicate(&w, RNDIS_STATUS_MEDIA_CONNECT);
   assert_int_equal(net_stats(w.net)->garp_sent, 2);
@@ -405,7 +371,7 @@ static void test_lan_noise(void **state) {
   static const uint8_t v6mc[6] = {0x33, 0x33, 0, 0, 0, 1};
   static const uint8_t nic[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
   struct world w;
-  world_up_with(&w, NULL, "dhcp", NULL, true, true);
+  world_up_with(&w, "dhcp", NULL, true, true);
   uint8_t ip0[4], p0;
   assert_true(net_address(w.net, ip0, &p0));
   const struct net_stats *st = net_stats(w.net);

@@ -9,6 +9,7 @@
 #include "host/inproc_hw.h"
 #include "kernel/event.h"
 #include "kernel/page.h"
+#include "tests/unit/unit.h"
 
 const GUID kh_type = {0x12345678, 0x1111, 0x2222, {1, 2, 3, 4, 5, 6, 7, 8}};
 const GUID kh_instance = {0xabcdef01, 0x3333, 0x4444, {8, 7, 6, 5, 4, 3, 2, 1}};
@@ -16,8 +17,7 @@ const GUID kh_instance = {0xabcdef01, 0x3333, 0x4444, {8, 7, 6, 5, 4, 3, 2, 1}};
 static char kh_logv[KH_LOG_MAX][32];
 static unsigned kh_logn;
 static char kh_logs[KH_LOG_MAX * 33];
-static uint64_t kh_pages0;
-static uint32_t kh_ch0, kh_pk0, kh_tok0, kh_gp0;
+static struct sim_counts kh_base;
 static bool kh_arena;
 
 void kh_log_reset(void) { kh_logn = 0; }
@@ -63,28 +63,12 @@ void kh_setup(void) {
   }
   lb_pump();
   kh_log_reset();
-  kh_pages0 = page_free_count();
-  kh_ch0 = kmcl_live_channels;
-  kh_pk0 = kmcl_live_packets;
-  kh_tok0 = kmcl_live_tokens;
-  kh_gp0 = kmcl_live_gpadls;
+  sim_counts_take(&kh_base);
 }
 
 bool kh_no_leaks(void) {
   lb_pump();
-  bool ok = true;
-  if (page_free_count() != kh_pages0) {
-    printf("leak: pages %llu != %llu\n", (unsigned long long)page_free_count(),
-           (unsigned long long)kh_pages0);
-    ok = false;
-  }
-  if (kmcl_live_channels != kh_ch0 || kmcl_live_packets != kh_pk0 || kmcl_live_tokens != kh_tok0 ||
-      kmcl_live_gpadls != kh_gp0) {
-    printf("leak: channels %u packets %u tokens %u gpadls %u\n", kmcl_live_channels,
-           kmcl_live_packets, kmcl_live_tokens, kmcl_live_gpadls);
-    ok = false;
-  }
-  return ok;
+  return sim_counts_check(&kh_base, true, true, "kmcl harness") == 0;
 }
 
 /* ---- callbacks ---------------------------------------------------------------- */
@@ -307,4 +291,33 @@ bool kh_wait_rx(struct kh_end *e, uint32_t n) {
 bool kh_wait_comp(struct kh_end *e, uint32_t n) {
   struct kh_cnt c = {&e->comp_count, n};
   return kh_wait(kh_cnt_ok, &c, 2000);
+}
+
+/* ---- the NIC over the loopback bus ---------------------------------------------- */
+
+void kh_nic_host(struct kh_nic *k, uint32_t id, const struct netvsp_config *hc,
+                 const struct netvsp_backend *be) {
+  kh_setup();
+  k->lb = lb_create(id);
+  assert_non_null(k->lb);
+  assert_int_equal(sim_nic_host(&k->n, lb_device(k->lb), hc, be), 0);
+}
+
+void kh_nic_guest(struct kh_nic *k, const struct netvsc_config *gc, bool net) {
+  assert_int_equal(sim_nic_guest(&k->n, lb_device(k->lb), gc), 0);
+  if (net)
+    assert_int_equal(sim_nic_net(&k->n, NULL), 0);
+  lb_pump();
+}
+
+void kh_nic_up(struct kh_nic *k, uint32_t id, const struct netvsp_config *hc) {
+  kh_nic_host(k, id, hc, NULL);
+  kh_nic_guest(k, NULL, true);
+}
+
+void kh_nic_down(struct kh_nic *k) {
+  sim_nic_down(&k->n);
+  lb_pump();
+  lb_destroy(k->lb);
+  assert_true(kh_no_leaks());
 }

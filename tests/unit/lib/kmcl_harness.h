@@ -16,6 +16,7 @@
 
 #include "kmcl/kmcl_priv.h"
 #include "kmcl/vmbkmcl.h"
+#include "sim/sim.h"
 #include "tests/unit/lib/loopback_bus.h"
 
 #define KH_MAX_HELD 4096
@@ -108,5 +109,23 @@ bool kh_wait_comp(struct kh_end *e, uint32_t n);
 /** Completion routine that records into the kh_end given by the packet's
  * pointer and frees the packet. */
 EVT_VMB_PACKET_COMPLETION_ROUTINE kh_comp_free;
+
+/* ---- the NIC over the loopback bus (sim/sim.h's sim_nic) ------------------ */
+struct kh_nic {
+  struct lb_bus *lb;
+  struct sim_nic n;
+};
+/** kh_setup, a loopback bus with instance id `id`, and the host's NetVSP
+ * device on it with `hc` and back end `be` (NULL: hc defaults, the built-in
+ * peer). */
+void kh_nic_host(struct kh_nic *k, uint32_t id, const struct netvsp_config *hc,
+                 const struct netvsp_backend *be);
+/** The guest's netvsc on the bus with `gc` (NULL: defaults), net/ on it
+ * when `net`; pumped. */
+void kh_nic_guest(struct kh_nic *k, const struct netvsc_config *gc, bool net);
+/** Host (built-in peer) and guest with net/. */
+void kh_nic_up(struct kh_nic *k, uint32_t id, const struct netvsp_config *hc);
+/** Guest, device, peer and bus down; nothing leaked since kh_nic_host. */
+void kh_nic_down(struct kh_nic *k);
 
 #endif
