@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/acpi_fw.h"
 #include "host/hostdev.h"
 #include "host/netvsp.h"
 #include "hv/vmbus_trace.h"
@@ -347,7 +348,10 @@ void hostopt_print_summary(FILE *f, const char *prog, const struct hostopt_outco
   char exit_s[16], vmbus[16], conn[24], link_ms[24];
   switch (oc->oc_end) {
   case HOSTOPT_END_EXIT:
-    snprintf(exit_s, sizeof(exit_s), "%d", oc->oc_status);
+    if (oc->oc_status >= 0)
+      snprintf(exit_s, sizeof(exit_s), "%d", oc->oc_status);
+    else
+      snprintf(exit_s, sizeof(exit_s), "none");
     break;
   case HOSTOPT_END_STOPPED:
     snprintf(exit_s, sizeof(exit_s), "stopped");
@@ -376,16 +380,19 @@ void hostopt_print_summary(FILE *f, const char *prog, const struct hostopt_outco
   if (oc->oc_has_guest_ip)
     snprintf(gip, sizeof(gip), "%u.%u.%u.%u", oc->oc_guest_ip[0], oc->oc_guest_ip[1],
              oc->oc_guest_ip[2], oc->oc_guest_ip[3]);
-  fprintf(f, "%s: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s guest_ip=%s\n",
+  fprintf(f,
+          "%s: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s guest_ip=%s "
+          "power=%s\n",
           prog, exit_s, vmbus, oc->oc_offers,
-          oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn, link_ms, gip);
+          oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn, link_ms, gip,
+          acpifw_power_name((enum acpifw_power)oc->oc_power));
   fflush(f);
 }
 
 int hostopt_exit_status(const struct hostopt_outcome *oc) {
   switch (oc->oc_end) {
   case HOSTOPT_END_EXIT:
-    return oc->oc_status;
+    return oc->oc_status >= 0 ? oc->oc_status : 0;
   case HOSTOPT_END_TIMEOUT:
     return 124;
   case HOSTOPT_END_STOPPED:

@@ -4,6 +4,8 @@
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
  *           guest_ip=<A.B.C.D|->
+ *           power=<off|reset|none>
+ * exit=none: the guest powered off or reset without writing a status.
  *
  * Options are parsed with getopt_long from one table in hostopt.c, which
  * also prints --help: `--opt value` and `--opt=value` both work. Adding an
@@ -63,7 +65,7 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel);
 /** What the run ended with, for the summary line. */
 struct hostopt_outcome {
   enum { HOSTOPT_END_EXIT, HOSTOPT_END_STOPPED, HOSTOPT_END_TIMEOUT, HOSTOPT_END_ERROR } oc_end;
-  int oc_status;     /* HOSTOPT_END_EXIT */
+  int oc_status;     /* HOSTOPT_END_EXIT: the kernel's status, -1 none */
   uint32_t oc_vmbus; /* negotiated version, 0: none */
   unsigned oc_offers;
   int oc_link;             /* -1 none, 0 down, 1 up */
@@ -71,13 +73,15 @@ struct hostopt_outcome {
   int64_t oc_link_ms;      /* -1: never */
   bool oc_has_guest_ip;    /* the guest sent from an address (hostopt_report fills it) */
   uint8_t oc_guest_ip[4];  /* the last one */
+  int oc_power;            /* enum acpifw_power (host/acpi_fw.h): 0 none, 1 off, 2 reset */
 };
 /** Milliseconds from start_ns to t_ns (hw_now_ns values), -1 when t_ns is
  * 0 (it never happened): the summary's t_connected_ms and t_link_ms. */
 int64_t hostopt_ms_since(uint64_t start_ns, uint64_t t_ns);
 /** The summary line, "<prog>: exit=... t_link_ms=...", flushed. */
 void hostopt_print_summary(FILE *f, const char *prog, const struct hostopt_outcome *oc);
-/** Process exit status for an outcome: the kernel's status, 124 timeout,
+/** Process exit status for an outcome: the kernel's status (0 when it
+ * powered off without one), 124 timeout,
  * 130 stopped (like a shell's SIGINT), 3 host-side error. */
 int hostopt_exit_status(const struct hostopt_outcome *oc);
 

@@ -87,9 +87,10 @@ static int hvsim_run_guest(void) {
     hvsim_jmp_armed = false;
     return hvsim_exit_status;
   }
-  int status = guest_main();
-  hvsim_jmp_armed = false;
-  return status;
+  /* The kernel's end, as kernel_main does it: the status, then power-off
+   * or reset (hw_exit/hw_reset record power= and come back through the
+   * hook). */
+  guest_end(guest_main());
 }
 
 /* Guest memory, partition, emulator and VMBus server (sim/sim.h: the host
@@ -135,6 +136,7 @@ static int hvsim_report(struct sim *sys, const struct hostopt *o, int status, ui
       .oc_link = hostdev_link(hvsim_dev),
       .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
       .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
+      .oc_power = inproc_power(),
   };
   if (part_failed(&sys->s_part))
     fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", sys->s_part.p_err, sys->s_part.p_err_file,
@@ -166,6 +168,7 @@ int main(int argc, char **argv) {
     return 3;
   }
   inproc_set_exit(hvsim_on_exit);
+  inproc_power_reset();
   if (hvemu_add_poller(sys.s_emu, hvsim_poll, NULL) != 0) {
     fprintf(stderr, "hvsim: no poller slot left in the emulator\n");
     inproc_set_exit(NULL);

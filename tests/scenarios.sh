@@ -33,7 +33,7 @@ for v in 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13; do
     '^Hyper-V: present' "^vmbus: connected, version ${v//./\\.}, message connection id $conn, [0-9]+ offers" \
     'e2e:^kernel: done, exiting with status 0' \
     'e2e:^hvhost: stats first_insn_ms=[0-9.]+ exits=[1-9][0-9]* io=[1-9][0-9]* msr=[1-9][0-9]* hypercalls=[1-9][0-9]* post_message=[1-9][0-9]* signal_event=[0-9]+ injected=[1-9][0-9]*' \
-    "^$S: exit=0 vmbus=${v//./\\.} offers=1 link=down t_connected_ms=[0-9]+ t_link_ms=- guest_ip=-\$"
+    "^$S: exit=0 vmbus=${v//./\\.} offers=1 link=down t_connected_ms=[0-9]+ t_link_ms=- guest_ip=- power=off\$"
 done
 
 # Both traces, host (--trace) and guest (vmbus.trace=1), in one format.
@@ -55,7 +55,23 @@ sc fault-refuse-versions both 1 '--fault refuse-versions' 'exit-after=connect' \
 sc fault-no-alloffers both 1 '--fault no-alloffers' 'exit-after=connect' \
   '^error: vmbus: no ALLOFFERS_DELIVERED within 10000 ms' "^$S: exit=1 vmbus=none "
 # The panic path: the dump on the console, the panic status (the kernel image only).
-sc panic-ud e2e 2 '' 'test.fault=ud' '^EXCEPTION #UD vector=6' '^  RIP=' '^PANIC: ' "^$S: exit=2 "
+sc panic-ud e2e 2 '' 'test.fault=ud' '^EXCEPTION #UD vector=6' '^  RIP=' '^PANIC: ' \
+  '^acpi: powering off \(S5\)' "^$S: exit=2 .* power=off\$"
+
+# The end of every run: the status on port 0xf4, then ACPI power-off through
+# hvhost's own firmware tables (host/acpi_fw.c): the kernel finds them, uses
+# no VGA (the FADT says there is none) and writes S5 to PM1a_CNT.
+sc acpi-poweroff e2e 0 '' 'exit-after=connect' '^console: serial$' \
+  '^acpi: RSDP at 0xe0000 rev 2 OEM HVHOST, XSDT at 0xe[0-9a-f]+$' \
+  '^acpi: FADT rev 4: PM1a_CNT 0x404 PM1b_CNT 0, RESET_REG io 0xcf9 value 0x6$' \
+  '^acpi: \\_S5 SLP_TYPa 0 SLP_TYPb 0 \(DSDT [0-9]+ bytes\): power-off ready' \
+  '^kernel: done, exiting with status 0' '^acpi: powering off \(S5\)' \
+  '^hvhost: the guest powered off the VM \(port 0x404\) [0-9.]+ ms after its exit status' \
+  "^$S: exit=0 vmbus=6\.0 .* power=off\$"
+# The restart path (the shutdown service's restart flag): hvhost sees the
+# FADT's RESET_REG (0xCF9) written; hvsim records hw_reset.
+sc acpi-reset both 0 '' 'exit-after=connect test.end=reset' 'e2e:^acpi: resetting' \
+  'e2e:^hvhost: the guest reset the VM \(port 0xcf9\)' "^$S: exit=0 vmbus=6\.0 .* power=reset\$"
 
 # A serving kernel is stopped by --timeout: exit=timeout, status 124.
 sc serve-timeout both 124 '--timeout 3' '' '^kernel: serving' "^$S: exit=timeout vmbus=6\.0 "
@@ -74,7 +90,7 @@ for nv in 6.1:6\\.1 6:6\\.0 5:5\\.0 4:4\\.0 2:3\\.2 1:0\\.2; do
   sc nvsp-${nv%%:*} both 0 "--nvsp-version ${nv%%:*}" 'exit-after=link' \
     "^netvsc: NVSP ${nv#*:}, MAC 00:15:5d:00:00:02, MTU 1500, .* link up" \
     'e2e:^kernel: done, exiting with status 0' \
-    "^$S: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ guest_ip=[-0-9.]+\$"
+    "^$S: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ guest_ip=[-0-9.]+ power=off\$"
 done
 # The built-in peer's load at every NVSP cap (host/peertest.c): 1,000 echo
 # requests, then a UDP datagram of every size from 1 to 1472, replies intact.
@@ -89,7 +105,7 @@ sc refuse-send-buf both 0 '--refuse-send-buf' 'exit-after=link' \
   '^netvsc: NVSP 6\.1, .* send sections 0 x 0, .* link up' "^$S: exit=0 vmbus=6\.0 offers=1 link=up "
 # No NIC: no link.
 sc no-net both 0 '--no-net' 'exit-after=connect' \
-  "^$S: exit=0 vmbus=6\.0 offers=0 link=none t_connected_ms=[0-9]+ t_link_ms=- guest_ip=-\$"
+  "^$S: exit=0 vmbus=6\.0 offers=0 link=none t_connected_ms=[0-9]+ t_link_ms=- guest_ip=- power=off\$"
 # A rescind of the NIC: the kernel says so and keeps serving until --timeout,
 # also while the peer's traffic flows.
 sc rescind-net both 124 '--rescind-net-after 2 --timeout 5' '' '^kernel: serving' \
@@ -125,7 +141,7 @@ for where in sim:3 e2e:60; do
     '^net: DHCP lease 192\.0\.2\.2/24 router 192\.0\.2\.1 server 192\.0\.2\.1 for 3600 s \(renew in 1800 s\)$' \
     '^hostdev: peer test: 1000/1000 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$' \
     "^$H: dhcp discovers=1 offers=1 requests=1 acks=1 naks=0 renewals=0 rebinds=0 bad=0 link_to_ack_ms=[0-9.]+\$" \
-    "^$S: exit=timeout vmbus=6\.0 offers=1 link=up .* guest_ip=192\.0\.2\.2\$"
+    "^$S: exit=timeout vmbus=6\.0 offers=1 link=up .* guest_ip=192\.0\.2\.2 power=[a-z]+\$"
 done
 # A 4 s lease: renewed at T1 (2 s) by unicast, again and again.
 for where in sim:7 e2e:10; do
@@ -141,17 +157,17 @@ for where in sim:1:3 e2e:3:7; do
   sc net-change "$w" 124 "--net-change-after $after --timeout $lim" '' \
     '^netvsc: network change indication$' '^netvsc: link down \(network change\)$' \
     '^net: DHCP lease 192\.0\.2\.3/24 ' "^$H: switch garp_seen=([2-9]|[1-9][0-9]+) net_changes=1\$" \
-    "^$S: exit=timeout .* guest_ip=192\.0\.2\.3\$"
+    "^$S: exit=timeout .* guest_ip=192\.0\.2\.3 power=[a-z]+\$"
 done
 # An internal switch without DHCP: a static address with gw=.
 sc static-gw sim 124 '--no-dhcp --peer-traffic 100 --timeout 3' 'ip=192.0.2.9/24 gw=192.0.2.1' \
   '^net: 192\.0\.2\.9/24 gateway 192\.0\.2\.1 on 00:15:5d:00:00:02$' \
   '^hostdev: peer test: 100/100 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$' \
-  "^$S: exit=timeout .* guest_ip=192\.0\.2\.9\$"
+  "^$S: exit=timeout .* guest_ip=192\.0\.2\.9 power=[a-z]+\$"
 # Bad values: an error naming the key, and DHCP instead.
 sc bad-ip sim 124 '--timeout 1' 'ip=192.0.2.300/24' \
   '^error: cmdline: ip=192\.0\.2\.300/24 is not ADDR/PREFIX or dhcp; using DHCP$' \
-  '^net: DHCP lease 192\.0\.2\.2/24 ' "^$S: exit=timeout .* guest_ip=192\.0\.2\.2\$"
+  '^net: DHCP lease 192\.0\.2\.2/24 ' "^$S: exit=timeout .* guest_ip=192\.0\.2\.2 power=[a-z]+\$"
 sc bad-gw sim 124 '--subnet 10.9.0.0/16 --timeout 1' 'ip=192.0.2.9/24 gw=192.0.2' \
   '^error: cmdline: gw=192\.0\.2 is not an IPv4 address; using DHCP$' \
   '^net: DHCP lease 10\.9\.0\.2/16 router 10\.9\.0\.1 '

@@ -476,21 +476,21 @@ static void test_inject_not_reentrant(void **state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_cpuid, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_cpuid_without_emulator, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_hypercall_msr, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_msr_gp_cases, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_clock_msrs, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_synic_pages_zeroed, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_refuse_msrs, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_hypercall_errors, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_post_message_deferred, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_signal_event, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_message_pending_eom, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_message_queue_full_and_masked, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_message_before_simp, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_event_flags, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_inject_not_reentrant, setup, teardown),
+    UNIT_TEST_FIXTURE(test_cpuid),
+    UNIT_TEST_FIXTURE(test_cpuid_without_emulator),
+    UNIT_TEST_FIXTURE(test_hypercall_msr),
+    UNIT_TEST_FIXTURE(test_msr_gp_cases),
+    UNIT_TEST_FIXTURE(test_clock_msrs),
+    UNIT_TEST_FIXTURE(test_synic_pages_zeroed),
+    UNIT_TEST_FIXTURE(test_refuse_msrs),
+    UNIT_TEST_FIXTURE(test_hypercall_errors),
+    UNIT_TEST_FIXTURE(test_post_message_deferred),
+    UNIT_TEST_FIXTURE(test_signal_event),
+    UNIT_TEST_FIXTURE(test_message_pending_eom),
+    UNIT_TEST_FIXTURE(test_message_queue_full_and_masked),
+    UNIT_TEST_FIXTURE(test_message_before_simp),
+    UNIT_TEST_FIXTURE(test_event_flags),
+    UNIT_TEST_FIXTURE(test_inject_not_reentrant),
 };
 
 UNIT_MAIN("host_hvemu", tests)

@@ -154,12 +154,12 @@ static void test_many_cycles_no_leak(void **state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_counts_after_setup, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_alloc_free_roundtrip, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_contiguous_run_and_exhaustion, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_zero_and_oversized, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_reserve_and_add, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_double_free_panics, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_many_cycles_no_leak, setup, teardown),
+    UNIT_TEST_FIXTURE(test_counts_after_setup),
+    UNIT_TEST_FIXTURE(test_alloc_free_roundtrip),
+    UNIT_TEST_FIXTURE(test_contiguous_run_and_exhaustion),
+    UNIT_TEST_FIXTURE(test_zero_and_oversized),
+    UNIT_TEST_FIXTURE(test_reserve_and_add),
+    UNIT_TEST_FIXTURE(test_double_free_panics),
+    UNIT_TEST_FIXTURE(test_many_cycles_no_leak),
 };
 UNIT_MAIN("kernel_page", tests)

@@ -170,6 +170,28 @@ static void kh_pnp_fail(VMBCHANNEL ch, NTSTATUS st) {
   e->pnp_calls++;
 }
 
+/* Process-packet callback that completes every packet at once with no
+ * response (kh_server_channel). */
+static void kh_complete_at_once(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID buf, UINT32 len,
+                                UINT32 flags) {
+  (void)ch;
+  (void)buf;
+  (void)len;
+  (void)flags;
+  VmbChannelPacketComplete(t, NULL, 0);
+}
+
+VMBCHANNEL kh_server_channel(PDEVICE_OBJECT dev, GUID type, uint32_t data1) {
+  VMBCHANNEL ch = NULL;
+  assert_int_equal(VmbChannelAllocate(dev, TRUE, &ch), STATUS_SUCCESS);
+  GUID inst = type;
+  inst.Data1 = data1;
+  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(ch, kh_complete_at_once, NULL),
+                   STATUS_SUCCESS);
+  assert_int_equal(VmbServerChannelInitSetTargetInterfaceId(ch, type, inst), STATUS_SUCCESS);
+  return ch;
+}
+
 void kh_comp_free(VMBPACKET pkt, NTSTATUS st, PVOID buf, UINT32 len) {
   struct kh_end *e = VmbPacketGetPointer(pkt);
   e->comp_count++;
@@ -216,19 +238,23 @@ void kh_pair_alloc(struct kh_pair *p) {
   kh_alloc(p, &p->c, false);
 }
 
-static bool kh_both_started(void *arg) {
+bool kh_pair_started(void *arg) {
   struct kh_pair *p = arg;
   return p->s.started && p->c.started;
 }
 
-bool kh_pair_open(struct kh_pair *p) {
-  kh_pair_alloc(p);
+bool kh_pair_start(struct kh_pair *p) {
   if (VmbChannelEnable(p->s.ch) != STATUS_SUCCESS)
     return false;
   VmbChannelStart(p->s.ch);
   if (VmbChannelEnable(p->c.ch) != STATUS_SUCCESS)
     return false;
-  return kh_wait(kh_both_started, p, 2000);
+  return kh_wait(kh_pair_started, p, 2000);
+}
+
+bool kh_pair_open(struct kh_pair *p) {
+  kh_pair_alloc(p);
+  return kh_pair_start(p);
 }
 
 void kh_pair_close(struct kh_pair *p) {
@@ -252,6 +278,48 @@ void kh_pair_close(struct kh_pair *p) {
   p->lb = NULL;
 }
 
+void kh_pair_done(struct kh_pair *p) {
+  kh_pair_close(p);
+  assert_true(kh_no_leaks());
+}
+
+void kh_pair_small_rings(struct kh_pair *p, uint32_t client_max, uint32_t pages,
+                         uint32_t server_max) {
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->c.ch, client_max), STATUS_SUCCESS);
+  assert_int_equal(VmbChannelInitSetMaximumExternalData(p->c.ch, 4096, 1), STATUS_SUCCESS);
+  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p->c.ch, pages, pages),
+                   STATUS_SUCCESS);
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->s.ch, server_max), STATUS_SUCCESS);
+}
+
+void kh_pair_enable(struct kh_pair *p, bool start_server) {
+  assert_int_equal(VmbChannelEnable(p->s.ch), STATUS_SUCCESS);
+  if (start_server)
+    VmbChannelStart(p->s.ch);
+  assert_int_equal(VmbChannelEnable(p->c.ch), STATUS_SUCCESS);
+  lb_pump();
+}
+
+static struct kh_pair kh_fixture_pair;
+
+int kh_fixture_open(void **state) {
+  kh_setup();
+  *state = &kh_fixture_pair;
+  return kh_pair_open(&kh_fixture_pair) ? 0 : -1;
+}
+
+int kh_fixture_alloc(void **state) {
+  kh_setup();
+  kh_pair_alloc(&kh_fixture_pair);
+  *state = &kh_fixture_pair;
+  return 0;
+}
+
+int kh_fixture_done(void **state) {
+  kh_pair_done(*state);
+  return 0;
+}
+
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags) {
   VMBPACKET pkt = VmbPacketAllocate(e->ch);
   if (!pkt)
@@ -262,6 +330,15 @@ NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags
   if (!NT_SUCCESS(st))
     VmbPacketFree(pkt);
   return st;
+}
+
+void kh_held_requests(struct kh_pair *p, const void *buf, uint32_t len, uint32_t n) {
+  uint32_t rx = p->s.rx_count;
+  p->s.hold = true;
+  for (uint32_t i = 0; i < n; i++)
+    assert_int_equal(kh_send(&p->c, buf, len, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
+                     STATUS_SUCCESS);
+  assert_true(kh_wait_rx(&p->s, rx + n));
 }
 
 void kh_complete_held(struct kh_end *e) {
