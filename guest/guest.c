@@ -59,14 +59,30 @@ static bool guest_link_is_up(void *arg) {
   return guest_nic && netvsc_link_up(guest_nic);
 }
 
+/* ip=ADDR/PREFIX [gw=ADDR] | ip=dhcp (the default), hostname=NAME. A bad
+ * value is an error naming the key, and the kernel falls back to DHCP
+ * rather than running with a half-parsed address. */
+static void guest_net_config(struct net_config *nc) {
+  const char *ip = cmdline_get(&kernel_cmdline, "ip");
+  const char *gw = cmdline_get(&kernel_cmdline, "gw");
+  const char *hn = cmdline_get(&kernel_cmdline, "hostname");
+  if (net_config_parse(nc, ip ? ip : "dhcp") != 0) {
+    pr_err("cmdline: ip=%s is not ADDR/PREFIX or dhcp; using DHCP\n", ip);
+    net_config_parse(nc, "dhcp");
+  } else if (gw && nc->nc_dhcp) {
+    pr_warn("cmdline: gw=%s is ignored with DHCP (the lease names the router)\n", gw);
+  } else if (gw && net_config_set_gw(nc, gw) != 0) {
+    pr_err("cmdline: gw=%s is not an IPv4 address; using DHCP\n", gw);
+    net_config_parse(nc, "dhcp");
+  }
+  if (hn && net_config_set_hostname(nc, hn) != 0)
+    pr_err("cmdline: hostname=%s is not 1-63 letters, digits or '-'; sending none\n", hn);
+}
+
 /* The NIC, when the host offers one: netvsc + net/ (ARP, ICMP, UDP echo). */
 static int guest_net_up(void) {
   struct net_config nc;
-  const char *ip = cmdline_get(&kernel_cmdline, "ip");
-  if (net_config_parse(&nc, ip) != 0) {
-    pr_err("cmdline: ip=%s is not ADDR/PREFIX\n", ip);
-    return -1;
-  }
+  guest_net_config(&nc);
   static const struct vmbus_guid net_type = VMBUS_GUID_NETWORK;
   if (!vmbus_has_offer(&net_type)) {
     printf("kernel: the host offers no network device\n");

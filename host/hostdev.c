@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "drivers/ic/ic_proto.h"
+#include "host/dhcpsrv.h"
 #include "host/hvemu.h"
 #include "host/icdev.h"
 #include "host/netpcap.h"
@@ -45,6 +46,9 @@ struct hostdev {
   struct ev_item hd_reoffer_work;
   unsigned hd_reoffers;
   uint64_t hd_first_link_ns; /* the first link-up, kept across a re-offer */
+  struct dhcpsrv *hd_dhcp;   /* the built-in switch's DHCP server */
+  struct timer hd_change;    /* --net-change-after */
+  uint64_t hd_changes;
 };
 
 /* The Gen1 offer set (HYPERV-REAL.md section 1), in its relid order: these
@@ -142,6 +146,10 @@ static int hostdev_gen1_last(struct hostdev *d, struct vmbsrv *srv, const struct
   return 0;
 }
 
+/* The built-in switch: the peer 198.51.100.7 (TEST-NET-2) on a second
+ * subnet behind the router, the subnet's first address. */
+static const uint8_t hostdev_remote[4] = {198, 51, 100, 7};
+
 static void hostdev_faults(struct vmbsrv *srv, enum hostopt_fault f) {
   struct vmbsrv_fault fa;
   memset(&fa, 0, sizeof(fa));
@@ -183,6 +191,37 @@ static void hostdev_test_done(void *arg, const struct peertest_result *r) {
   char line[256];
   peertest_format(r, line, sizeof(line));
   fprintf(stderr, "hostdev: %s: %s\n", line, r->pr_ok ? "ok" : "FAILED");
+}
+
+static void hostdev_net_change(void *arg) {
+  struct hostdev *d = arg;
+  fprintf(stderr, "hostdev: network change (--net-change-after)\n");
+  d->hd_changes++;
+  if (d->hd_dhcp)
+    dhcpsrv_new_network(d->hd_dhcp);
+  netvsp_network_change(d->hd_nic);
+}
+
+/* The built-in peer as a small Default Switch (router, DHCP, remote peer). */
+static int hostdev_switch(struct hostdev *d, const struct hostopt *o, char *err, size_t errlen) {
+  struct dhcpsrv_config dc;
+  memset(&dc, 0, sizeof(dc));
+  memcpy(dc.dc_net, o->ho_subnet, 4);
+  dc.dc_prefix = o->ho_subnet_prefix;
+  dc.dc_lease_s = (uint32_t)o->ho_dhcp_lease_s;
+  struct dhcpsrv *srv = dhcpsrv_create(&dc);
+  if (!srv) {
+    snprintf(err, errlen, "cannot create the DHCP server (bad --subnet)");
+    return -1;
+  }
+  uint8_t router[4];
+  dhcpsrv_router(srv, router);
+  if (o->ho_no_dhcp)
+    dhcpsrv_destroy(srv); /* the router address was all we needed */
+  else
+    d->hd_dhcp = srv;
+  netpeer_set_switch(d->hd_peer, router, d->hd_dhcp, hostdev_remote);
+  return 0;
 }
 
 static void hostdev_rescind_work(void *arg) {
@@ -255,6 +294,8 @@ static int hostdev_open_backend(struct hostdev *d, const struct hostopt *o,
       return -1;
     }
     *be = netpeer_backend(d->hd_peer);
+    if (hostdev_switch(d, o, err, errlen))
+      return -1;
   }
   if (o->ho_pcap) {
     d->hd_pcap = netpcap_open(o->ho_pcap, err, errlen);
@@ -305,7 +346,8 @@ static int hostdev_start_nic(struct hostdev *d, struct vmbsrv *srv, const struct
 }
 
 /* What runs on its own once the NIC is there: --peer-traffic's test,
- * --link-flap and --rescind-net-after timers. 0, or -1 with err. */
+ * --link-flap, --net-change-after and --rescind-net-after timers. 0, or -1
+ * with err. */
 static int hostdev_start_scenarios(struct hostdev *d, const struct hostopt *o, char *err,
                                    size_t errlen) {
   if (o->ho_peer_traffic) {
@@ -325,6 +367,10 @@ static int hostdev_start_scenarios(struct hostdev *d, const struct hostopt *o, c
     d->hd_flap_ms = o->ho_link_flap_s * 1000u;
     timer_init(&d->hd_flap, hostdev_flap, d);
     timer_arm_ms(&d->hd_flap, d->hd_flap_ms);
+  }
+  if (o->ho_net_change_s) {
+    timer_init(&d->hd_change, hostdev_net_change, d);
+    timer_arm_ms(&d->hd_change, o->ho_net_change_s * 1000u);
   }
   if (o->ho_rescind_net_s) {
     if (o->ho_reoffer_net_s) {
@@ -376,6 +422,7 @@ void hostdev_destroy(struct hostdev *d) {
   if (d->hd_flap_ms)
     timer_cancel(&d->hd_flap);
   timer_cancel(&d->hd_rescind_timer);
+  timer_cancel(&d->hd_change);
   ev_cancel(&d->hd_rescind_work);
   if (d->hd_reoffer_ms) {
     timer_cancel(&d->hd_reoffer_timer);
@@ -400,6 +447,7 @@ void hostdev_destroy(struct hostdev *d) {
     netpeer_destroy(d->hd_peer);
   nettap_close(d->hd_tap);
   netpcap_close(d->hd_pcap);
+  dhcpsrv_destroy(d->hd_dhcp);
   free(d);
 }
 
@@ -407,6 +455,10 @@ int hostdev_link(const struct hostdev *d) {
   if (!d || !d->hd_nic)
     return -1;
   return hostdev_link_up_ns(d) ? 1 : 0;
+}
+
+bool hostdev_guest_ip(const struct hostdev *d, uint8_t ip[4]) {
+  return d && d->hd_nic && netvsp_guest_ip(d->hd_nic, ip);
 }
 
 uint64_t hostdev_link_up_ns(const struct hostdev *d) {
@@ -436,6 +488,21 @@ void hostdev_print_stats(const struct hostdev *d, FILE *f, const char *prog) {
             (unsigned long)p->echo_ok, (unsigned long)p->echo_bad, (unsigned long)p->udp_sent,
             (unsigned long)p->udp_ok, (unsigned long)p->udp_bad, (unsigned long)p->tx_refused,
             (unsigned long)p->rx_other);
+    fprintf(f, "%s: switch garp_seen=%lu net_changes=%lu\n", prog, (unsigned long)p->garp_seen,
+            (unsigned long)d->hd_changes);
+  }
+  if (d->hd_dhcp) {
+    const struct dhcpsrv_stats *s = dhcpsrv_stats(d->hd_dhcp);
+    uint64_t up = netvsp_link_up_ns(d->hd_nic);
+    char t[24] = "-";
+    if (s->first_ack_ns && up && s->first_ack_ns >= up)
+      snprintf(t, sizeof(t), "%.1f", (double)(s->first_ack_ns - up) / 1e6);
+    fprintf(f,
+            "%s: dhcp discovers=%lu offers=%lu requests=%lu acks=%lu naks=%lu renewals=%lu "
+            "rebinds=%lu bad=%lu link_to_ack_ms=%s\n",
+            prog, (unsigned long)s->discovers, (unsigned long)s->offers, (unsigned long)s->requests,
+            (unsigned long)s->acks, (unsigned long)s->naks, (unsigned long)s->renewals,
+            (unsigned long)s->rebinds, (unsigned long)s->bad, t);
   }
   if (d->hd_tap) {
     const struct nettap_stats *t = nettap_stats(d->hd_tap);

@@ -1,9 +1,11 @@
 /* host/hostdev.h: what hvhost and hvsim set up on the VMBus server from the
  * shared options (host/hostopt.h): the fault switches, and the network
- * device (NetVSP, host/netvsp.c) with its back end (the built-in peer
- * 192.0.2.1, host/netpeer.c, or with --tap a Linux TAP device,
+ * device (NetVSP, host/netvsp.c) with its back end (the built-in switch:
+ * router 192.0.2.1 with a DHCP server, host/dhcpsrv.c, and the peer
+ * 198.51.100.7 behind it, host/netpeer.c; or with --tap a Linux TAP device,
  * host/nettap.c, read by an emulator poller), the --pcap capture of every
- * frame beside either (host/netpcap.c), link flapping and a timed rescind. */
+ * frame beside either (host/netpcap.c), link flapping, a timed network
+ * change and a timed rescind. */
 #ifndef HOST_HOSTDEV_H
 #define HOST_HOSTDEV_H
 
@@ -32,6 +34,9 @@ void hostdev_destroy(struct hostdev *d);
  * during the run (the guest opened its data path with the cable in), 0 it
  * never did. */
 int hostdev_link(const struct hostdev *d);
+/** The source address the guest last sent from (the summary's guest_ip);
+ * false when none. */
+bool hostdev_guest_ip(const struct hostdev *d, uint8_t ip[4]);
 /** hw_now_ns() of that first link-up, 0 when none. */
 uint64_t hostdev_link_up_ns(const struct hostdev *d);
 /** Counters of the NIC and its back ends (peer or TAP, capture), one line

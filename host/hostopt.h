@@ -3,7 +3,8 @@
  * one-line summary (DESIGN.md), whose first word is the program's name:
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
- *           power=<off|reset|none> heartbeats=<n> kvp_ip=<addr|-> ics=<list|->
+ *           guest_ip=<A.B.C.D|-> power=<off|reset|none> heartbeats=<n>
+ *           kvp_ip=<addr|-> ics=<list|->
  * exit=none: the guest powered off or reset without writing a status.
  *
  * Options are parsed with getopt_long from one table in hostopt.c, which
@@ -39,6 +40,11 @@ struct hostopt {
   uint64_t ho_link_flap_s;     /* --link-flap SECONDS */
   uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
   uint64_t ho_peer_traffic;    /* --peer-traffic N: host/peertest.c, N echo requests */
+  bool ho_no_dhcp;             /* --no-dhcp: the built-in switch serves no DHCP */
+  uint64_t ho_dhcp_lease_s;    /* --dhcp-lease S (0: host/dhcpsrv.h default) */
+  uint8_t ho_subnet[4];        /* --subnet A.B.C.D/P (default 192.0.2.0/24) */
+  uint8_t ho_subnet_prefix;    /* its prefix (default 24) */
+  uint64_t ho_net_change_s;    /* --net-change-after S */
   bool ho_refuse_msrs;         /* --refuse-msrs */
   bool ho_refuse_send_buf;     /* --refuse-send-buf: the NIC refuses send sections */
   bool ho_verbose;             /* -v, --verbose */
@@ -69,6 +75,8 @@ struct hostopt_outcome {
   int oc_link;             /* -1 none, 0 down, 1 up */
   int64_t oc_connected_ms; /* -1: never */
   int64_t oc_link_ms;      /* -1: never */
+  bool oc_has_guest_ip;    /* the guest sent from an address (hostopt_report fills it) */
+  uint8_t oc_guest_ip[4];  /* the last one */
   int oc_power;            /* enum acpifw_power (host/acpi_fw.h): 0 none, 1 off, 2 reset */
   /* Filled by hostopt_report from the devices (host/icdev.h): */
   uint64_t oc_heartbeats; /* heartbeat answers */

@@ -33,7 +33,7 @@ for v in 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13; do
     '^Hyper-V: present' "^vmbus: connected, version ${v//./\\.}, message connection id $conn, [0-9]+ offers" \
     'e2e:^kernel: done, exiting with status 0' \
     'e2e:^hvhost: stats first_insn_ms=[0-9.]+ exits=[1-9][0-9]* io=[1-9][0-9]* msr=[1-9][0-9]* hypercalls=[1-9][0-9]* post_message=[1-9][0-9]* signal_event=[0-9]+ injected=[1-9][0-9]*' \
-    "^$S: exit=0 vmbus=${v//./\\.} offers=12 link=down t_connected_ms=[0-9]+ t_link_ms=- power=off heartbeats=0 kvp_ip=- ics=-\$"
+    "^$S: exit=0 vmbus=${v//./\\.} offers=12 link=down t_connected_ms=[0-9]+ t_link_ms=- guest_ip=- power=off heartbeats=0 kvp_ip=- ics=-\$"
 done
 
 # Both traces, host (--trace) and guest (vmbus.trace=1), in one format.
@@ -90,7 +90,7 @@ for nv in 6.1:6\\.1 6:6\\.0 5:5\\.0 4:4\\.0 2:3\\.2 1:0\\.2; do
   sc nvsp-${nv%%:*} both 0 "--nvsp-version ${nv%%:*}" 'exit-after=link' \
     "^netvsc: NVSP ${nv#*:}, MAC 00:15:5d:00:00:02, MTU 1500, .* link up" \
     'e2e:^kernel: done, exiting with status 0' \
-    "^$S: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ power=off "
+    "^$S: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ guest_ip=[-0-9.]+ power=off "
 done
 # The built-in peer's load at every NVSP cap (host/peertest.c): 1,000 echo
 # requests, then a UDP datagram of every size from 1 to 1472, replies intact.
@@ -105,7 +105,7 @@ sc refuse-send-buf both 0 '--refuse-send-buf' 'exit-after=link' \
   '^netvsc: NVSP 6\.1, .* send sections 0 x 0, .* link up' "^$S: exit=0 vmbus=6\.0 offers=12 link=up "
 # No NIC: no link.
 sc no-net both 0 '--no-net' 'exit-after=connect' \
-  "^$S: exit=0 vmbus=6\.0 offers=11 link=none t_connected_ms=[0-9]+ t_link_ms=- power=off heartbeats=0 kvp_ip=- ics=-\$"
+  "^$S: exit=0 vmbus=6\.0 offers=11 link=none t_connected_ms=[0-9]+ t_link_ms=- guest_ip=- power=off heartbeats=0 kvp_ip=- ics=-\$"
 # A rescind of the NIC: the kernel says so and keeps serving until --timeout,
 # also while the peer's traffic flows.
 sc rescind-net both 124 '--rescind-net-after 2 --timeout 5' '' '^kernel: serving' \
@@ -136,7 +136,7 @@ done
 sc reoffer-net both 124 '--rescind-net-after 2 --reoffer-net-after 1 --timeout 8' '' \
   '^vmbus: relid 11 rescinded by the host' '^netvsc: NIC removed' \
   '^kernel: the network device is offered again; probing it' '^netvsc: NVSP 6\.1, .* link up' \
-  '^net: 192\.0\.2\.2/24 on 00:15:5d:00:00:02' \
+  '^net: DHCP lease 192\.0\.2\.2/24 ' \
   "^$S: exit=timeout vmbus=6\.0 offers=13 link=up .* kvp_ip=192\.0\.2\.2 "
 # An offer after ALLOFFERS_DELIVERED (Azure's PCI pass-through NIC) is listed.
 sc late-offer both 124 '--late-offer 2 --timeout 5' '' '^kernel: serving' \
@@ -145,3 +145,45 @@ sc late-offer both 124 '--late-offer 2 --timeout 5' '' '^kernel: serving' \
 # --offers minimal: the single NIC of before, no integration services.
 sc offers-minimal both 0 '--offers minimal' 'exit-after=link' '^vmbus: offer relid 1: network ' \
   "^$S: exit=0 vmbus=6\.0 offers=1 link=up .* ics=-\$"
+
+# ---- the built-in switch: DHCP, the gateway, a network change ----------------
+# Default options: a lease from the built-in server (192.0.2.0/24, router
+# 192.0.2.1); then the peer on the other subnet (198.51.100.7) gets 1,000
+# echo replies and every UDP echo, each through the guest's gateway.
+for where in sim:3 e2e:60; do
+  sc dhcp-default ${where%%:*} 124 "--peer-traffic 1000 --timeout ${where#*:}" '' \
+    '^net: DHCP on 00:15:5d:00:00:02$' '^net: DHCP discover \(xid 0x[0-9a-f]+\)$' \
+    '^net: DHCP offer 192\.0\.2\.2 from 192\.0\.2\.1; requesting$' \
+    '^net: DHCP lease 192\.0\.2\.2/24 router 192\.0\.2\.1 server 192\.0\.2\.1 for 3600 s \(renew in 1800 s\)$' \
+    '^hostdev: peer test: 1000/1000 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$' \
+    "^$H: dhcp discovers=1 offers=1 requests=1 acks=1 naks=0 renewals=0 rebinds=0 bad=0 link_to_ack_ms=[0-9.]+\$" \
+    "^$S: exit=timeout vmbus=6\.0 offers=12 link=up .* guest_ip=192\.0\.2\.2 power=[a-z]+ "
+done
+# A 4 s lease: renewed at T1 (2 s) by unicast, again and again.
+for where in sim:7 e2e:10; do
+  sc dhcp-renew ${where%%:*} 124 "--dhcp-lease 4 --timeout ${where#*:}" '' \
+    '^net: DHCP lease 192\.0\.2\.2/24 .* for 4 s \(renew in 2 s\)$' \
+    '^net: DHCP renewing with 192\.0\.2\.1$' '^net: DHCP renewed 192\.0\.2\.2/24 .* for 4 s' \
+    "^$H: dhcp .* renewals=([2-9]|[1-9][0-9]+) rebinds=0 "
+done
+# A network change (RNDIS_STATUS_NETWORK_CHANGE, media disconnect/connect):
+# carrier off and on, a new lease (the switch moved on), a gratuitous ARP.
+for where in sim:1:3 e2e:3:7; do
+  IFS=: read -r w after lim <<<"$where"
+  sc net-change "$w" 124 "--net-change-after $after --timeout $lim" '' \
+    '^netvsc: network change indication$' '^netvsc: link down \(network change\)$' \
+    '^net: DHCP lease 192\.0\.2\.3/24 ' "^$H: switch garp_seen=([2-9]|[1-9][0-9]+) net_changes=1\$" \
+    "^$S: exit=timeout .* guest_ip=192\.0\.2\.3 power=[a-z]+ "
+done
+# An internal switch without DHCP: a static address with gw=.
+sc static-gw sim 124 '--no-dhcp --peer-traffic 100 --timeout 3' 'ip=192.0.2.9/24 gw=192.0.2.1' \
+  '^net: 192\.0\.2\.9/24 gateway 192\.0\.2\.1 on 00:15:5d:00:00:02$' \
+  '^hostdev: peer test: 100/100 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$' \
+  "^$S: exit=timeout .* guest_ip=192\.0\.2\.9 power=[a-z]+ "
+# Bad values: an error naming the key, and DHCP instead.
+sc bad-ip sim 124 '--timeout 1' 'ip=192.0.2.300/24' \
+  '^error: cmdline: ip=192\.0\.2\.300/24 is not ADDR/PREFIX or dhcp; using DHCP$' \
+  '^net: DHCP lease 192\.0\.2\.2/24 ' "^$S: exit=timeout .* guest_ip=192\.0\.2\.2 power=[a-z]+ "
+sc bad-gw sim 124 '--subnet 10.9.0.0/16 --timeout 1' 'ip=192.0.2.9/24 gw=192.0.2' \
+  '^error: cmdline: gw=192\.0\.2 is not an IPv4 address; using DHCP$' \
+  '^net: DHCP lease 10\.9\.0\.2/16 router 10\.9\.0\.1 '

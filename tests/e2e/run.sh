@@ -45,7 +45,7 @@ t_stopvm stop-vm 10 "$elf"
 if [ "$LAST_RC" -eq 0 ] && t_expect_lines stop-vm "$out/stop-vm.log" \
      '^ic shutdown: shutdown requested by the host' '^netvsc: halted' '^vmbus: disconnected' \
      '^Hyper-V: SynIC and hypercall page disabled' \
-     "^$S: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ power=off heartbeats=[1-9][0-9]* kvp_ip=192\.0\.2\.2 ics=heartbeat,kvp,shutdown,timesync\$" &&
+     "^$S: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ guest_ip=192\.0\.2\.2 power=off heartbeats=[1-9][0-9]* kvp_ip=192\.0\.2\.2 ics=heartbeat,kvp,shutdown,timesync\$" &&
    t_expect_lines stop-vm "$out/stop-vm.log" "^$H: shutdown request to exit [0-9.]+ ms" &&
    t_expect_lines stop-vm "$out/stop-vm.log" '^ic heartbeat: framework 3\.0, service 3\.0' &&
    t_expect_lines stop-vm "$out/stop-vm.log" '^ic kvp: framework 3\.0, service 4\.0' &&
