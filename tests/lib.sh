@@ -127,3 +127,41 @@ t_pcap_check() {
     t_pass "$name" "$detail"
   else t_fail "$name" "$detail"; fi
 }
+
+# ---- Stop-VM (a signal, so not a scenarios.sh line) --------------------------
+# t_stopvm NAME STOP_TIMEOUT PROG [IMAGE]: run PROG --stop-timeout
+# STOP_TIMEOUT [IMAGE] with its output in $out/NAME.log, send SIGTERM once KVP
+# has the guest's address (or after 90 s, saying so), kill it 30 s later if
+# it is still running; the run's status in LAST_RC.
+t_stopvm() {
+  local name=$1 st=$2 prog=$3 log=$out/$1.log pid
+  "$prog" --stop-timeout "$st" ${4:+"$4"} >"$log" 2>&1 </dev/null &
+  pid=$!
+  for _ in $(seq 1 900); do grep -qE 'icdev kvp: the guest reports IPv4' "$log" && break; sleep 0.1; done
+  grep -qE 'icdev kvp: the guest reports IPv4' "$log" ||
+    echo "  $name: no KVP address after 90 s ($(wc -l <"$log") log lines); stopping it anyway"
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid"
+  LAST_RC=$?
+}
+
+# t_stop_vm PROG [IMAGE]: the stop-vm case of both tiers: SIGTERM once KVP
+# has the guest's address; the shutdown service's request, a clean stop,
+# ACPI power-off, the summary line ($S) and the host's timing line ($H).
+t_stop_vm() {
+  t_stopvm stop-vm 10 "$@"
+  if [ "$LAST_RC" -eq 0 ] && t_expect_lines stop-vm "$out/stop-vm.log" \
+       '^ic shutdown: shutdown requested by the host' '^netvsc: halted' '^vmbus: disconnected' \
+       '^Hyper-V: SynIC and hypercall page disabled' \
+       "^$S: exit=0 vmbus=6\.0 offers=12 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ guest_ip=192\.0\.2\.2 power=off heartbeats=[1-9][0-9]* kvp_ip=192\.0\.2\.2 ics=heartbeat,kvp,shutdown,timesync\$" &&
+     t_expect_lines stop-vm "$out/stop-vm.log" "^$H: shutdown request to exit [0-9.]+ ms" &&
+     t_expect_lines stop-vm "$out/stop-vm.log" '^ic heartbeat: framework 3\.0, service 3\.0' &&
+     t_expect_lines stop-vm "$out/stop-vm.log" '^ic kvp: framework 3\.0, service 4\.0' &&
+     t_expect_lines stop-vm "$out/stop-vm.log" '^ic shutdown: framework 3\.0, service 3\.2' &&
+     t_expect_lines stop-vm "$out/stop-vm.log" '^ic timesync: framework 3\.0, service 4\.0' &&
+     t_expect_lines stop-vm "$out/stop-vm.log" '^ic timesync: host time [0-9]{4}-[0-9]{2}-[0-9]{2} '; then
+    t_pass stop-vm "$(grep -oE 'shutdown request to exit [0-9.]+ ms' "$out/stop-vm.log")"
+  else t_fail stop-vm "status $LAST_RC (expected 0), see above"; fi
+}
