@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/srvchan.h"
 #include "kernel/log.h"
 
 const GUID echo_dev_type = {
@@ -39,35 +40,20 @@ struct echo_dev *echo_dev_create(PDEVICE_OBJECT parent, uint32_t instance_tag) {
     return NULL;
   GUID inst = echo_dev_type;
   inst.Data1 = instance_tag;
-  VMB_CHANNEL_STATE_CHANGE_CALLBACKS cb;
-  VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&cb);
-  cb.EvtChannelOpened = echo_dev_opened;
-  cb.EvtChannelClosed = echo_dev_closed;
-  NTSTATUS st = VmbChannelAllocate(parent, TRUE, &e->ed_ch);
-  if (NT_SUCCESS(st)) {
-    VmbChannelSetPointer(e->ed_ch, e);
-    st = VmbChannelInitSetStateChangeCallbacks(e->ed_ch, &cb);
-  }
-  if (NT_SUCCESS(st))
-    st = VmbChannelInitSetProcessPacketCallbacks(e->ed_ch, echo_dev_process, NULL);
-  if (NT_SUCCESS(st))
-    st = VmbServerChannelInitSetTargetInterfaceId(e->ed_ch, echo_dev_type, inst);
   /* It sends nothing but completions, and echoes whatever fits the ring: a
    * small send maximum (so 2-page guest rings are accepted) and an incoming
    * maximum of the whole MTU. */
-  if (NT_SUCCESS(st))
-    st = VmbChannelInitSetMaximumPacketSize(e->ed_ch, 1024);
-  if (NT_SUCCESS(st))
-    st = kmcl_channel_init_set_max_incoming(e->ed_ch, KMCL_RING_MTU);
-  if (NT_SUCCESS(st))
-    st = VmbChannelEnable(e->ed_ch);
-  if (NT_SUCCESS(st))
-    VmbChannelStart(e->ed_ch); /* a server channel starts paused */
-  if (!NT_SUCCESS(st)) {
-    pr_err("echo_dev: could not offer the echo channel: status 0x%lx\n",
-           (unsigned long)(uint32_t)st);
-    if (e->ed_ch)
-      VmbChannelCleanup(e->ed_ch);
+  struct srvchan_config c = {.sc_name = "echo_dev",
+                             .sc_ctx = e,
+                             .sc_opened = echo_dev_opened,
+                             .sc_closed = echo_dev_closed,
+                             .sc_process = echo_dev_process,
+                             .sc_type = echo_dev_type,
+                             .sc_instance = inst,
+                             .sc_max_packet = 1024,
+                             .sc_max_incoming = KMCL_RING_MTU};
+  e->ed_ch = srvchan_create(parent, &c);
+  if (!e->ed_ch) {
     free(e);
     return NULL;
   }

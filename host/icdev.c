@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "drivers/ic/ic_proto.h"
+#include "drivers/ic/ic_utf16.h"
+#include "host/srvchan.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/timer.h"
@@ -206,27 +208,6 @@ static int icdev_heartbeat(struct icdev *d) {
   return icdev_send(d, IC_MSGTYPE_HEARTBEAT, sizeof(hb));
 }
 
-static void icdev_utf16(uint8_t *dst, uint32_t units, const char *s) {
-  uint32_t i = 0;
-  for (; s[i] && i + 1 < units; i++) {
-    dst[2 * i] = (uint8_t)s[i];
-    dst[2 * i + 1] = 0;
-  }
-  dst[2 * i] = dst[2 * i + 1] = 0;
-}
-
-static void icdev_ascii(char *dst, uint32_t cap, const uint8_t *src, uint32_t units) {
-  uint32_t i = 0;
-  for (; i < units && i + 1 < cap; i++) {
-    uint16_t c;
-    memcpy(&c, src + 2 * i, 2);
-    if (!c)
-      break;
-    dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-  }
-  dst[i] = 0;
-}
-
 static int icdev_kvp_next(struct icdev *d) {
   uint8_t *b = icdev_body(d);
   if (d->d_kvp_index < 0) {
@@ -237,8 +218,8 @@ static int icdev_kvp_next(struct icdev *d) {
     char id[18];
     const uint8_t *a = d->d_cfg.cf_mac;
     snprintf(id, sizeof(id), "%02X:%02X:%02X:%02X:%02X:%02X", a[0], a[1], a[2], a[3], a[4], a[5]);
-    icdev_utf16((uint8_t *)&m + offsetof(struct ic_kvp_ip_msg, adapter_id), IC_KVP_ADAPTER_ID_SIZE,
-                id);
+    ic_utf16_put((uint8_t *)&m + offsetof(struct ic_kvp_ip_msg, adapter_id), IC_KVP_ADAPTER_ID_SIZE,
+                 id);
     memcpy(b, &m, sizeof(m));
     return icdev_send(d, IC_MSGTYPE_KVPEXCHANGE, sizeof(m));
   }
@@ -424,8 +405,8 @@ static void icdev_answer(struct icdev *d, const uint8_t *buf, uint32_t len) {
     if (d->d_kvp_index < 0) {
       if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_ip_msg)) {
         char ip[64];
-        icdev_ascii(ip, sizeof(ip), b + offsetof(struct ic_kvp_ip_msg, ip_addr),
-                    IC_KVP_IP_ADDR_SIZE);
+        ic_utf16_get(ip, sizeof(ip), b + offsetof(struct ic_kvp_ip_msg, ip_addr),
+                     IC_KVP_IP_ADDR_SIZE);
         if (strcmp(ip, d->d_kvp_ip) != 0)
           fprintf(stderr, "icdev kvp: the guest reports IPv4 %s\n", ip[0] ? ip : "(none)");
         memcpy(d->d_kvp_ip, ip, sizeof(ip));
@@ -438,8 +419,8 @@ static void icdev_answer(struct icdev *d, const uint8_t *buf, uint32_t len) {
     } else if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_enumerate)) {
       const uint8_t *v = b + offsetof(struct ic_kvp_enumerate, data);
       char key[40];
-      icdev_ascii(key, sizeof(key), v + offsetof(struct ic_kvp_value, key),
-                  IC_KVP_MAX_KEY_SIZE / 2);
+      ic_utf16_get(key, sizeof(key), v + offsetof(struct ic_kvp_value, key),
+                   IC_KVP_MAX_KEY_SIZE / 2);
       struct icdev_kvp_item *it = NULL;
       for (uint32_t i = 0; i < d->d_nitems && !it; i++)
         if (strcmp(d->d_items[i].key, key) == 0)
@@ -448,8 +429,8 @@ static void icdev_answer(struct icdev *d, const uint8_t *buf, uint32_t len) {
         it = &d->d_items[d->d_nitems++];
       if (it) {
         snprintf(it->key, sizeof(it->key), "%s", key);
-        icdev_ascii(it->value, sizeof(it->value), v + offsetof(struct ic_kvp_value, value),
-                    IC_KVP_MAX_VALUE_SIZE / 2);
+        ic_utf16_get(it->value, sizeof(it->value), v + offsetof(struct ic_kvp_value, value),
+                     IC_KVP_MAX_VALUE_SIZE / 2);
       }
       if (++d->d_kvp_index < (int32_t)ICDEV_KVP_ITEMS)
         icdev_kvp_next(d);
@@ -512,34 +493,19 @@ struct icdev *icdev_create(PDEVICE_OBJECT parent, enum icdev_kind kind,
   d->d_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 5);
   timer_init(&d->d_tick, icdev_tick, d);
   const struct icdev_kind_desc *k = &icdev_kinds[kind];
-  VMB_CHANNEL_STATE_CHANGE_CALLBACKS cb;
-  VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&cb);
-  cb.EvtChannelOpened = icdev_opened;
-  cb.EvtChannelClosed = icdev_closed;
-  NTSTATUS st = VmbChannelAllocate(parent, TRUE, &d->d_ch);
-  if (NT_SUCCESS(st)) {
-    VmbChannelSetPointer(d->d_ch, d);
-    st = VmbChannelInitSetStateChangeCallbacks(d->d_ch, &cb);
-  }
-  if (NT_SUCCESS(st))
-    st = VmbChannelInitSetProcessPacketCallbacks(d->d_ch, icdev_process, NULL);
-  if (NT_SUCCESS(st))
-    st = VmbChannelInitSetFlags(d->d_ch, VMBUS_CHANNEL_INIT_FLAG_IS_PIPE);
-  if (NT_SUCCESS(st))
-    st = VmbServerChannelInitSetFlags(d->d_ch, VMBUS_SERVER_CHANNEL_INIT_FLAG_OFFER_AS_PIPE);
-  if (NT_SUCCESS(st))
-    st = VmbChannelInitSetMaximumPacketSize(d->d_ch, (UINT32)IC_MSG_MAX);
-  if (NT_SUCCESS(st))
-    st = VmbServerChannelInitSetTargetInterfaceId(d->d_ch, k->type, k->instance);
-  if (NT_SUCCESS(st))
-    st = VmbChannelEnable(d->d_ch);
-  if (NT_SUCCESS(st))
-    VmbChannelStart(d->d_ch);
-  if (!NT_SUCCESS(st)) {
-    pr_err("icdev %s: could not offer the channel: status 0x%lx\n", k->name,
-           (unsigned long)(uint32_t)st);
-    if (d->d_ch)
-      VmbChannelCleanup(d->d_ch);
+  char name[32];
+  snprintf(name, sizeof(name), "icdev %s", k->name);
+  struct srvchan_config c = {.sc_name = name,
+                             .sc_ctx = d,
+                             .sc_opened = icdev_opened,
+                             .sc_closed = icdev_closed,
+                             .sc_process = icdev_process,
+                             .sc_type = k->type,
+                             .sc_instance = k->instance,
+                             .sc_max_packet = (UINT32)IC_MSG_MAX,
+                             .sc_pipe = true};
+  d->d_ch = srvchan_create(parent, &c);
+  if (!d->d_ch) {
     free(d);
     return NULL;
   }
@@ -644,23 +610,15 @@ struct icdev_placeholder *icdev_placeholder_create(PDEVICE_OBJECT parent, const 
   struct icdev_placeholder *p = calloc(1, sizeof(*p));
   if (!p)
     return NULL;
-  VMB_CHANNEL_STATE_CHANGE_CALLBACKS cb;
-  VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&cb);
-  cb.EvtChannelOpened = icdev_ph_opened;
-  NTSTATUS st = VmbChannelAllocate(parent, TRUE, &p->p_ch);
-  if (NT_SUCCESS(st)) {
-    VmbChannelSetPointer(p->p_ch, p);
-    st = VmbChannelInitSetStateChangeCallbacks(p->p_ch, &cb);
-  }
-  if (NT_SUCCESS(st))
-    st = VmbChannelInitSetProcessPacketCallbacks(p->p_ch, icdev_ph_process, NULL);
-  if (NT_SUCCESS(st))
-    st = VmbServerChannelInitSetTargetInterfaceId(p->p_ch, *type, *instance);
-  if (NT_SUCCESS(st))
-    st = VmbChannelEnable(p->p_ch);
-  if (!NT_SUCCESS(st)) {
-    if (p->p_ch)
-      VmbChannelCleanup(p->p_ch);
+  /* Offered, never started: icdev_ph_opened counts and refuses every open. */
+  struct srvchan_config c = {.sc_ctx = p,
+                             .sc_opened = icdev_ph_opened,
+                             .sc_process = icdev_ph_process,
+                             .sc_type = *type,
+                             .sc_instance = *instance,
+                             .sc_paused = true};
+  p->p_ch = srvchan_create(parent, &c);
+  if (!p->p_ch) {
     free(p);
     return NULL;
   }

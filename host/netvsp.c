@@ -17,6 +17,7 @@
 
 #include "drivers/netvsc/nvsp.h"
 #include "drivers/netvsc/rndis.h"
+#include "host/srvchan.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/page.h"
@@ -937,34 +938,22 @@ struct netvsp *netvsp_create(PDEVICE_OBJECT srv_dev, const struct netvsp_config 
   GUID inst = netvsp_guid;
   inst.Data1 ^= c->cf_instance;
   inst.Data4[7] = 0x4e; /* 'N' */
-  VMB_CHANNEL_STATE_CHANGE_CALLBACKS cb;
-  VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&cb);
-  cb.EvtChannelOpened = netvsp_opened;
-  cb.EvtChannelClosed = netvsp_closed;
-  NTSTATUS st = VmbChannelAllocate(srv_dev, TRUE, &d->nd_ch);
-  if (NT_SUCCESS(st)) {
-    VmbChannelSetPointer(d->nd_ch, d);
-    st = VmbChannelInitSetStateChangeCallbacks(d->nd_ch, &cb);
-  }
-  if (NT_SUCCESS(st))
-    st = VmbChannelInitSetProcessPacketCallbacks(d->nd_ch, netvsp_process, NULL);
-  if (NT_SUCCESS(st))
-    st = VmbServerChannelInitSetTargetInterfaceId(d->nd_ch, netvsp_guid, inst);
   /* NVSP messages and transfer-page packets are small: a guest's 2-page
    * ring must carry them (KMCL refuses an open whose ring cannot). */
-  if (NT_SUCCESS(st))
-    st = VmbChannelInitSetMaximumPacketSize(d->nd_ch, NETVSP_MAX_PACKET);
-  if (NT_SUCCESS(st))
-    st = VmbChannelEnable(d->nd_ch);
-  if (!NT_SUCCESS(st)) {
-    pr_err("netvsp: could not offer the network adapter: status 0x%lx\n", (unsigned long)st);
-    if (d->nd_ch)
-      VmbChannelCleanup(d->nd_ch);
+  struct srvchan_config sc = {.sc_name = "netvsp",
+                              .sc_ctx = d,
+                              .sc_opened = netvsp_opened,
+                              .sc_closed = netvsp_closed,
+                              .sc_process = netvsp_process,
+                              .sc_type = netvsp_guid,
+                              .sc_instance = inst,
+                              .sc_max_packet = NETVSP_MAX_PACKET};
+  d->nd_ch = srvchan_create(srv_dev, &sc);
+  if (!d->nd_ch) {
     free(d->nd_msg);
     free(d);
     return NULL;
   }
-  VmbChannelStart(d->nd_ch);
   return d;
 }
 

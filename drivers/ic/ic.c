@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "drivers/ic/ic_proto.h"
+#include "drivers/ic/ic_utf16.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
@@ -259,27 +260,18 @@ static uint32_t ic_shutdown(struct ic_svc *s, const uint8_t *body, uint32_t size
 
 static uint32_t ic_timesync(struct ic_svc *s, const uint8_t *body, uint32_t size) {
   struct ic *ic = s->s_ic;
-  uint64_t parent;
-  uint8_t flags;
-  if (s->s_st.srv_version >= IC_VER(4, 0)) {
-    if (size < sizeof(struct ic_timesync_ref)) {
-      ic_warn(s, "timesync (4.0) body too short: answered E_FAIL");
-      return IC_E_FAIL;
-    }
-    struct ic_timesync_ref t;
-    memcpy(&t, body, sizeof(t));
-    parent = t.parenttime;
-    flags = t.flags;
-  } else {
-    if (size < sizeof(struct ic_timesync)) {
-      ic_warn(s, "timesync body too short: answered E_FAIL");
-      return IC_E_FAIL;
-    }
-    struct ic_timesync t;
-    memcpy(&t, body, sizeof(t));
-    parent = t.parenttime;
-    flags = t.flags;
+  /* Both layouts start with parenttime; flags sit at their own offsets. */
+  bool ref = s->s_st.srv_version >= IC_VER(4, 0);
+  uint32_t need = ref ? sizeof(struct ic_timesync_ref) : sizeof(struct ic_timesync);
+  if (size < need) {
+    ic_warn(s, ref ? "timesync (4.0) body too short: answered E_FAIL"
+                   : "timesync body too short: answered E_FAIL");
+    return IC_E_FAIL;
   }
+  uint64_t parent;
+  memcpy(&parent, body, sizeof(parent));
+  uint8_t flags =
+      body[ref ? offsetof(struct ic_timesync_ref, flags) : offsetof(struct ic_timesync, flags)];
   if (flags & (IC_TIMESYNC_FLAG_SYNC | IC_TIMESYNC_FLAG_SAMPLE)) {
     bool first = !ic->i_have_time;
     ic->i_time_host = parent;
@@ -295,34 +287,6 @@ static uint32_t ic_timesync(struct ic_svc *s, const uint8_t *body, uint32_t size
 }
 
 /* ---- KVP ------------------------------------------------------------------------- */
-
-/** ASCII string into UTF-16LE units (at most `units`, NUL included).
- * Returns the units written with the NUL. */
-static uint32_t ic_utf16_put(uint8_t *dst, uint32_t units, const char *src) {
-  uint32_t n = 0;
-  if (!units)
-    return 0;
-  for (; src[n] && n + 1 < units; n++) {
-    uint16_t c = (uint8_t)src[n];
-    memcpy(dst + 2 * n, &c, 2);
-  }
-  uint16_t z = 0;
-  memcpy(dst + 2 * n, &z, 2);
-  return n + 1;
-}
-
-/** UTF-16LE (at most `units`) to ASCII; non-ASCII becomes '?'. */
-static void ic_utf16_get(char *dst, uint32_t cap, const uint8_t *src, uint32_t units) {
-  uint32_t n = 0;
-  for (; n < units && n + 1 < cap; n++) {
-    uint16_t c;
-    memcpy(&c, src + 2 * n, 2);
-    if (!c)
-      break;
-    dst[n] = c < 0x80 ? (char)c : '?';
-  }
-  dst[n] = 0;
-}
 
 static void ic_ip_str(char *out, size_t cap, const uint8_t a[4]) {
   snprintf(out, cap, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);

@@ -119,6 +119,8 @@ struct ic_timesync {
   uint8_t flags; /* IC_TIMESYNC_FLAG_* */
 } IC_PACKED;
 _Static_assert(sizeof(struct ic_timesync) == 25, "ictimesync_data is 25 bytes");
+_Static_assert(offsetof(struct ic_timesync, parenttime) == 0, "parenttime at 0");
+_Static_assert(offsetof(struct ic_timesync, flags) == 24, "flags at 24");
 /** Service 4.0 (ictimesync_ref_data). */
 struct ic_timesync_ref {
   uint64_t parenttime;
@@ -129,6 +131,7 @@ struct ic_timesync_ref {
   uint8_t reserved[3];
 } IC_PACKED;
 _Static_assert(sizeof(struct ic_timesync_ref) == 22, "ictimesync_ref_data is 22 bytes");
+_Static_assert(offsetof(struct ic_timesync_ref, parenttime) == 0, "parenttime at 0");
 _Static_assert(offsetof(struct ic_timesync_ref, flags) == 16, "flags at 16");
 #define IC_TIMESYNC_FLAG_PROBE 0u
 #define IC_TIMESYNC_FLAG_SYNC 1u
