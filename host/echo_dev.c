@@ -34,25 +34,25 @@ static VOID echo_dev_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, 
   VmbChannelPacketComplete(pkt, buf, len);
 }
 
+/* It sends nothing but completions, and echoes whatever fits the ring: a
+ * small send maximum (so 2-page guest rings are accepted) and an incoming
+ * maximum of the whole MTU. */
+static const struct srvchan_ops echo_dev_ops = {
+    .so_name = "echo_dev",
+    .so_opened = echo_dev_opened,
+    .so_closed = echo_dev_closed,
+    .so_process = echo_dev_process,
+    .so_max_packet = 1024,
+    .so_max_incoming = KMCL_RING_MTU,
+};
+
 struct echo_dev *echo_dev_create(PDEVICE_OBJECT parent, uint32_t instance_tag) {
   struct echo_dev *e = calloc(1, sizeof(*e));
   if (!e)
     return NULL;
   GUID inst = echo_dev_type;
   inst.Data1 = instance_tag;
-  /* It sends nothing but completions, and echoes whatever fits the ring: a
-   * small send maximum (so 2-page guest rings are accepted) and an incoming
-   * maximum of the whole MTU. */
-  struct srvchan_config c = {.sc_name = "echo_dev",
-                             .sc_ctx = e,
-                             .sc_opened = echo_dev_opened,
-                             .sc_closed = echo_dev_closed,
-                             .sc_process = echo_dev_process,
-                             .sc_type = echo_dev_type,
-                             .sc_instance = inst,
-                             .sc_max_packet = 1024,
-                             .sc_max_incoming = KMCL_RING_MTU};
-  e->ed_ch = srvchan_create(parent, &c);
+  e->ed_ch = srvchan_create(parent, &echo_dev_ops, e, echo_dev_type, inst);
   if (!e->ed_ch) {
     free(e);
     return NULL;
@@ -63,8 +63,7 @@ struct echo_dev *echo_dev_create(PDEVICE_OBJECT parent, uint32_t instance_tag) {
 void echo_dev_destroy(struct echo_dev *e) {
   if (!e)
     return;
-  VmbChannelDisable(e->ed_ch);
-  VmbChannelCleanup(e->ed_ch);
+  srvchan_destroy(e->ed_ch);
   free(e);
 }
 

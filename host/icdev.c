@@ -473,6 +473,16 @@ static VOID icdev_closed(VMBCHANNEL ch) {
   timer_cancel(&d->d_tick);
 }
 
+/* The integration services are pipes; their largest message is KVP's IP info. */
+static const struct srvchan_ops icdev_ops = {
+    .so_name = "icdev",
+    .so_opened = icdev_opened,
+    .so_closed = icdev_closed,
+    .so_process = icdev_process,
+    .so_max_packet = (UINT32)IC_MSG_MAX,
+    .so_pipe = true,
+};
+
 struct icdev *icdev_create(PDEVICE_OBJECT parent, enum icdev_kind kind,
                            const struct icdev_config *cfg) {
   if ((unsigned)kind >= ICDEV_NKINDS)
@@ -493,18 +503,7 @@ struct icdev *icdev_create(PDEVICE_OBJECT parent, enum icdev_kind kind,
   d->d_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 5);
   timer_init(&d->d_tick, icdev_tick, d);
   const struct icdev_kind_desc *k = &icdev_kinds[kind];
-  char name[32];
-  snprintf(name, sizeof(name), "icdev %s", k->name);
-  struct srvchan_config c = {.sc_name = name,
-                             .sc_ctx = d,
-                             .sc_opened = icdev_opened,
-                             .sc_closed = icdev_closed,
-                             .sc_process = icdev_process,
-                             .sc_type = k->type,
-                             .sc_instance = k->instance,
-                             .sc_max_packet = (UINT32)IC_MSG_MAX,
-                             .sc_pipe = true};
-  d->d_ch = srvchan_create(parent, &c);
+  d->d_ch = srvchan_create(parent, &icdev_ops, d, k->type, k->instance);
   if (!d->d_ch) {
     free(d);
     return NULL;
@@ -516,8 +515,7 @@ void icdev_destroy(struct icdev *d) {
   if (!d)
     return;
   timer_cancel(&d->d_tick);
-  VmbChannelDisable(d->d_ch);
-  VmbChannelCleanup(d->d_ch);
+  srvchan_destroy(d->d_ch);
   timer_cancel(&d->d_tick);
   free(d);
 }
@@ -605,19 +603,19 @@ static VOID icdev_ph_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, 
   VmbChannelPacketComplete(pkt, NULL, 0);
 }
 
+/* Offered, never started: icdev_ph_opened counts and refuses every open. */
+static const struct srvchan_ops icdev_ph_ops = {
+    .so_opened = icdev_ph_opened,
+    .so_process = icdev_ph_process,
+    .so_paused = true,
+};
+
 struct icdev_placeholder *icdev_placeholder_create(PDEVICE_OBJECT parent, const GUID *type,
                                                    const GUID *instance) {
   struct icdev_placeholder *p = calloc(1, sizeof(*p));
   if (!p)
     return NULL;
-  /* Offered, never started: icdev_ph_opened counts and refuses every open. */
-  struct srvchan_config c = {.sc_ctx = p,
-                             .sc_opened = icdev_ph_opened,
-                             .sc_process = icdev_ph_process,
-                             .sc_type = *type,
-                             .sc_instance = *instance,
-                             .sc_paused = true};
-  p->p_ch = srvchan_create(parent, &c);
+  p->p_ch = srvchan_create(parent, &icdev_ph_ops, p, *type, *instance);
   if (!p->p_ch) {
     free(p);
     return NULL;
@@ -628,8 +626,7 @@ struct icdev_placeholder *icdev_placeholder_create(PDEVICE_OBJECT parent, const 
 void icdev_placeholder_destroy(struct icdev_placeholder *p) {
   if (!p)
     return;
-  VmbChannelDisable(p->p_ch);
-  VmbChannelCleanup(p->p_ch);
+  srvchan_destroy(p->p_ch);
   free(p);
 }
 

@@ -903,6 +903,16 @@ static VOID netvsp_closed(VMBCHANNEL ch) {
   d->nd_csum_tx_ip = d->nd_csum_tx_udp = d->nd_csum_rx = false;
 }
 
+/* NVSP messages and transfer-page packets are small: a guest's 2-page
+ * ring must carry them (KMCL refuses an open whose ring cannot). */
+static const struct srvchan_ops netvsp_ops = {
+    .so_name = "netvsp",
+    .so_opened = netvsp_opened,
+    .so_closed = netvsp_closed,
+    .so_process = netvsp_process,
+    .so_max_packet = NETVSP_MAX_PACKET,
+};
+
 struct netvsp *netvsp_create(PDEVICE_OBJECT srv_dev, const struct netvsp_config *cfg,
                              const struct netvsp_backend *be) {
   struct netvsp *d = calloc(1, sizeof(*d));
@@ -938,17 +948,7 @@ struct netvsp *netvsp_create(PDEVICE_OBJECT srv_dev, const struct netvsp_config 
   GUID inst = netvsp_guid;
   inst.Data1 ^= c->cf_instance;
   inst.Data4[7] = 0x4e; /* 'N' */
-  /* NVSP messages and transfer-page packets are small: a guest's 2-page
-   * ring must carry them (KMCL refuses an open whose ring cannot). */
-  struct srvchan_config sc = {.sc_name = "netvsp",
-                              .sc_ctx = d,
-                              .sc_opened = netvsp_opened,
-                              .sc_closed = netvsp_closed,
-                              .sc_process = netvsp_process,
-                              .sc_type = netvsp_guid,
-                              .sc_instance = inst,
-                              .sc_max_packet = NETVSP_MAX_PACKET};
-  d->nd_ch = srvchan_create(srv_dev, &sc);
+  d->nd_ch = srvchan_create(srv_dev, &netvsp_ops, d, netvsp_guid, inst);
   if (!d->nd_ch) {
     free(d->nd_msg);
     free(d);
@@ -960,8 +960,7 @@ struct netvsp *netvsp_create(PDEVICE_OBJECT srv_dev, const struct netvsp_config 
 void netvsp_destroy(struct netvsp *d) {
   if (!d)
     return;
-  VmbChannelDisable(d->nd_ch);
-  VmbChannelCleanup(d->nd_ch);
+  srvchan_destroy(d->nd_ch);
   free(d->nd_msg);
   free(d);
 }
