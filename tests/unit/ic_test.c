@@ -497,6 +497,19 @@ static uint32_t msg(uint8_t *m, uint16_t type, uint16_t size, uint8_t tid) {
   return sizeof(h);
 }
 
+/* A NEGOTIATE offering one framework and one service version to service k;
+ * the answer in *a; true if one came. */
+static bool negotiate1(struct fx *f, enum icdev_kind k, struct ic_version fw, struct ic_version srv,
+                       struct ans *a) {
+  static uint8_t m[IC_MSG_MAX];
+  uint32_t n = msg(m, IC_MSGTYPE_NEGOTIATE, 16, 1);
+  struct ic_negotiate neg = {1, 1, 0};
+  struct ic_version v[2] = {fw, srv};
+  memcpy(m + n, &neg, sizeof(neg));
+  memcpy(m + n + 8, v, sizeof(v));
+  return raw(f, k, m, n + 16, 0, a);
+}
+
 static void test_hostile(void **state) {
   (void)state;
   struct icdev_config hc;
@@ -565,12 +578,8 @@ static void test_hostile(void **state) {
   assert_int_equal(hb->srv_version, 0); /* refused: not negotiated any more */
 
   /* 7. A second (valid) NEGOTIATE renegotiates. */
-  neg.icframe_vercnt = 1;
-  neg.icmsg_vercnt = 1;
-  memcpy(m + n, &neg, sizeof(neg));
-  struct ic_version v2[2] = {{1, 0}, {1, 0}};
-  memcpy(m + n + 8, v2, sizeof(v2));
-  assert_true(raw(&f, ICDEV_HEARTBEAT, m, n + 16, 0, &a));
+  assert_true(
+      negotiate1(&f, ICDEV_HEARTBEAT, (struct ic_version){1, 0}, (struct ic_version){1, 0}, &a));
   assert_int_equal(a.body[0], 1);
   assert_int_equal(hb->fw_version, IC_VER(1, 0));
   assert_int_equal(hb->srv_version, IC_VER(1, 0));
@@ -623,13 +632,7 @@ static void test_hostile(void **state) {
 
   /* 13. KVP: ENUMERATE past the end (S_CONT), of another pool (S_CONT),
    *     SET (E_FAIL), GET_IP_INFO short (E_FAIL) -- after a NEGOTIATE. */
-  n = msg(m, IC_MSGTYPE_NEGOTIATE, 16, 1);
-  neg.icframe_vercnt = 1;
-  neg.icmsg_vercnt = 1;
-  memcpy(m + n, &neg, sizeof(neg));
-  struct ic_version v4[2] = {{3, 0}, {4, 0}};
-  memcpy(m + n + 8, v4, sizeof(v4));
-  assert_true(raw(&f, ICDEV_KVP, m, n + 16, 0, &a));
+  assert_true(negotiate1(&f, ICDEV_KVP, (struct ic_version){3, 0}, (struct ic_version){4, 0}, &a));
   assert_int_equal(ic_stats(f.ic, IC_KVP)->srv_version, IC_VER(4, 0));
   n = msg(m, IC_MSGTYPE_KVPEXCHANGE, sizeof(struct ic_kvp_enumerate), 2);
   struct ic_kvp_enumerate e;
@@ -658,12 +661,9 @@ static void test_hostile(void **state) {
   assert_int_equal(a.h.status, IC_E_FAIL);
 
   /* 14. Timesync and shutdown bodies too short (after NEGOTIATE). */
-  n = msg(m, IC_MSGTYPE_NEGOTIATE, 16, 1);
-  memcpy(m + n, &neg, sizeof(neg));
-  struct ic_version v30[2] = {{3, 0}, {3, 0}};
-  memcpy(m + n + 8, v30, sizeof(v30));
-  assert_true(raw(&f, ICDEV_TIMESYNC, m, n + 16, 0, &a));
-  assert_true(raw(&f, ICDEV_SHUTDOWN, m, n + 16, 0, &a));
+  const struct ic_version v30 = {3, 0};
+  assert_true(negotiate1(&f, ICDEV_TIMESYNC, v30, v30, &a));
+  assert_true(negotiate1(&f, ICDEV_SHUTDOWN, v30, v30, &a));
   n = msg(m, IC_MSGTYPE_TIMESYNC, 10, 2);
   assert_true(raw(&f, ICDEV_TIMESYNC, m, n + 10, 0, &a));
   assert_int_equal(a.h.status, IC_E_FAIL);
@@ -718,12 +718,8 @@ static void test_kvp_pools(void **state) {
   assert_true(lb_run_until(all_open, &f, 2000));
   static uint8_t m[IC_MSG_MAX];
   struct ans a;
-  uint32_t n = msg(m, IC_MSGTYPE_NEGOTIATE, 16, 1);
-  struct ic_negotiate neg = {1, 1, 0};
-  struct ic_version v4[2] = {{3, 0}, {4, 0}};
-  memcpy(m + n, &neg, sizeof(neg));
-  memcpy(m + n + 8, v4, sizeof(v4));
-  assert_true(raw(&f, ICDEV_KVP, m, n + 16, 0, &a));
+  assert_true(negotiate1(&f, ICDEV_KVP, (struct ic_version){3, 0}, (struct ic_version){4, 0}, &a));
+  uint32_t n;
   char v[300];
   /* The host's own items (auto-external, as Hyper-V pushes HostName). */
   n = kvp_msg(m, IC_KVP_OP_SET, IC_KVP_POOL_AUTO_EXTERNAL, "HostName", 0, "hyperv-host");
