@@ -656,8 +656,6 @@ static void vs_gpadl_header(struct vmbsrv *srv, uint32_t conn_id, const uint8_t 
   memcpy(&h, msg, sizeof(h));
   uint32_t data = size - (uint32_t)sizeof(h);
   struct vs_chan *c = vs_chan_relid(srv, h.child_relid);
-  if (c && c->c_rescinded)
-    return; /* ignored for a rescinded relid, as Hyper-V does */
   const char *why = NULL;
   if (!c || !c->c_sent)
     why = "unknown relid";
@@ -725,9 +723,6 @@ static void vs_gpadl_teardown(struct vmbsrv *srv, uint32_t conn_id, const uint8_
   (void)conn_id, (void)size;
   struct vmbus_msg_gpadl_teardown t;
   memcpy(&t, msg, sizeof(t));
-  struct vs_chan *c = vs_chan_relid(srv, t.child_relid);
-  if (c && c->c_rescinded)
-    return;
   struct vs_gpadl *g = vs_gpadl_find(srv, t.child_relid, t.gpadl);
   if (!g || !g->g_complete || g->g_teardown) {
     vs_bad(srv, "GPADL_TEARDOWN of unknown GPADL 0x%x (relid %u)\n", t.gpadl, t.child_relid);
@@ -758,8 +753,6 @@ static void vs_open_channel(struct vmbsrv *srv, uint32_t conn_id, const uint8_t 
   struct vmbus_msg_open_channel o;
   memcpy(&o, msg, VMBUS_OPEN_CHANNEL_SIZE);
   struct vs_chan *c = vs_chan_relid(srv, o.child_relid);
-  if (c && c->c_rescinded)
-    return; /* ignored for a rescinded relid (PROTOCOL-REFERENCE.md 2.6) */
   if (!c || !c->c_sent) {
     vs_bad(srv, "OPENCHANNEL for unknown relid %u dropped\n", o.child_relid);
     return;
@@ -797,8 +790,6 @@ static void vs_close_channel(struct vmbsrv *srv, uint32_t conn_id, const uint8_t
   struct vmbus_msg_relid m;
   memcpy(&m, msg, sizeof(m));
   struct vs_chan *c = vs_chan_relid(srv, m.child_relid);
-  if (c && c->c_rescinded)
-    return;
   if (!c || c->c_phase == VS_CLOSED) {
     vs_bad(srv, "CLOSECHANNEL for relid %u that is not open\n", m.child_relid);
     return;
@@ -854,23 +845,30 @@ static void vs_unload(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg, 
 }
 
 /* One handler per type the guest sends (the message table's
- * VMBUS_MSG_BY_GUEST rows); any_time: also before a connection exists. */
+ * VMBUS_MSG_BY_GUEST rows); any_time: also before a connection exists;
+ * live_relid: a message for a rescinded relid (its child_relid, right after
+ * the header) is ignored, as Hyper-V does (PROTOCOL-REFERENCE.md 2.6). */
 typedef void (*vs_handler)(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg, uint32_t size);
 static const struct {
   vs_handler h;
-  bool any_time;
+  bool any_time, live_relid;
 } vs_handlers[VMBUS_MSG_COUNT] = {
-    [VMBUS_MSG_REQUESTOFFERS] = {vs_request_offers, false},
-    [VMBUS_MSG_OPENCHANNEL] = {vs_open_channel, false},
-    [VMBUS_MSG_CLOSECHANNEL] = {vs_close_channel, false},
-    [VMBUS_MSG_GPADL_HEADER] = {vs_gpadl_header, false},
-    [VMBUS_MSG_GPADL_BODY] = {vs_gpadl_body, false},
-    [VMBUS_MSG_GPADL_TEARDOWN] = {vs_gpadl_teardown, false},
-    [VMBUS_MSG_RELID_RELEASED] = {vs_relid_released, false},
-    [VMBUS_MSG_INITIATE_CONTACT] = {vs_initiate_contact, true},
-    [VMBUS_MSG_UNLOAD] = {vs_unload, true},
-    [VMBUS_MSG_MODIFYCHANNEL] = {vs_modify_channel, false},
+    [VMBUS_MSG_REQUESTOFFERS] = {vs_request_offers, false, false},
+    [VMBUS_MSG_OPENCHANNEL] = {vs_open_channel, false, true},
+    [VMBUS_MSG_CLOSECHANNEL] = {vs_close_channel, false, true},
+    [VMBUS_MSG_GPADL_HEADER] = {vs_gpadl_header, false, true},
+    [VMBUS_MSG_GPADL_BODY] = {vs_gpadl_body, false, false},
+    [VMBUS_MSG_GPADL_TEARDOWN] = {vs_gpadl_teardown, false, true},
+    [VMBUS_MSG_RELID_RELEASED] = {vs_relid_released, false, false},
+    [VMBUS_MSG_INITIATE_CONTACT] = {vs_initiate_contact, true, false},
+    [VMBUS_MSG_UNLOAD] = {vs_unload, true, false},
+    [VMBUS_MSG_MODIFYCHANNEL] = {vs_modify_channel, false, false},
 };
+_Static_assert(offsetof(struct vmbus_msg_open_channel, child_relid) == 8, "relid after the header");
+_Static_assert(offsetof(struct vmbus_msg_relid, child_relid) == 8, "relid after the header");
+_Static_assert(offsetof(struct vmbus_msg_gpadl_header, child_relid) == 8, "relid after the header");
+_Static_assert(offsetof(struct vmbus_msg_gpadl_teardown, child_relid) == 8,
+               "relid after the header");
 
 /* One guest message (a private copy of `size` bytes): checked against the
  * message table, then its type's handler. */
@@ -887,6 +885,13 @@ static void vs_dispatch(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg
   if (!srv->s_connected && !vs_handlers[type].any_time) {
     vs_bad(srv, "%s before INITIATE_CONTACT dropped\n", vmbus_msg_name(type));
     return;
+  }
+  if (vs_handlers[type].live_relid) {
+    uint32_t relid;
+    memcpy(&relid, msg + sizeof(struct vmbus_msg_header), sizeof(relid));
+    struct vs_chan *c = vs_chan_relid(srv, relid);
+    if (c && c->c_rescinded)
+      return;
   }
   vs_handlers[type].h(srv, conn_id, msg, size);
 }
