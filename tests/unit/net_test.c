@@ -30,6 +30,15 @@ static void peer_ping_n(struct netpeer *p, unsigned n) {
   }
 }
 
+/** peer_resolve, then peer_ping_n: every one of the `n` answered intact. */
+static void peer_pings_ok(struct netpeer *p, unsigned n) {
+  uint64_t ok = netpeer_stats(p)->echo_ok, bad = netpeer_stats(p)->echo_bad;
+  peer_resolve(p);
+  peer_ping_n(p, n);
+  assert_int_equal(netpeer_stats(p)->echo_ok - ok, n);
+  assert_int_equal(netpeer_stats(p)->echo_bad - bad, 0);
+}
+
 static void test_config_parse(void **state) {
   (void)state;
   struct net_config c;
@@ -58,10 +67,7 @@ static void test_ping_100(void **state) {
   (void)state;
   struct kh_nic w;
   kh_nic_up(&w, 21, NULL);
-  peer_resolve(w.n.sn_peer);
-  peer_ping_n(w.n.sn_peer, 100);
-  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 100);
-  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_bad, 0);
+  peer_pings_ok(w.n.sn_peer, 100);
   assert_int_equal(net_stats(w.n.sn_net)->icmp_echo, 100);
   kh_nic_down(&w);
 }
@@ -205,6 +211,14 @@ static void world_up_with(struct world *w, const char *ip, const char *gw, bool 
   world_up_mtu(w, ip, gw, sw, dhcp, 0);
 }
 
+/** net/ holds the address `want`/24 (the switch's network). */
+static void assert_address(const struct world *w, const uint8_t want[4]) {
+  uint8_t ip[4], p;
+  assert_true(net_address(w->net, ip, &p));
+  assert_memory_equal(ip, want, 4);
+  assert_int_equal(p, 24);
+}
+
 static void world_down(struct world *w) {
   kh_nic_down(&w->k);
   dhcpsrv_destroy(w->dhcp);
@@ -230,20 +244,14 @@ static void test_dhcp_lease_and_pings_through_router(void **state) {
   (void)state;
   struct world w;
   world_up_with(&w, "dhcp", NULL, true, true);
-  uint8_t ip[4], p;
-  assert_true(net_address(w.net, ip, &p));
   static const uint8_t want[4] = {192, 0, 2, 2};
-  assert_memory_equal(ip, want, 4);
-  assert_int_equal(p, 24);
+  assert_address(&w, want);
   assert_int_equal(net_dhcp(w.net)->c_state, DHCP_BOUND);
   assert_true(netpeer_guest_known(w.peer));
   assert_int_equal(net_stats(w.net)->garp_sent, 1);
   assert_int_equal(netpeer_stats(w.peer)->garp_seen, 1);
   assert_int_equal(dhcpsrv_stats(w.dhcp)->acks, 1);
-  peer_resolve(w.peer);
-  peer_ping_n(w.peer, 1000);
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1000);
-  assert_int_equal(netpeer_stats(w.peer)->echo_bad, 0);
+  peer_pings_ok(w.peer, 1000);
   assert_int_equal(netpeer_udp(w.peer, 4000, 100), 0);
   lb_pump();
   assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
@@ -275,9 +283,7 @@ static void test_static_with_gateway(void **state) {
   struct world w;
   world_up_with(&w, "192.0.2.9/24", "192.0.2.1", true, false);
   assert_true(netpeer_guest_known(w.peer)); /* it announced itself */
-  peer_resolve(w.peer);
-  peer_ping_n(w.peer, 10);
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 10);
+  peer_pings_ok(w.peer, 10);
   world_down(&w);
 }
 
@@ -305,15 +311,10 @@ static void test_network_change_new_lease(void **state) {
   dhcpsrv_new_network(w.dhcp);
   netvsp_network_change(w.dev);
   lb_pump();
-  uint8_t ip[4], p;
-  assert_true(net_address(w.net, ip, &p));
-  static const uint8_t want[4] = {192, 0, 2, 3};
-  assert_memory_equal(ip, want, 4);
+  assert_address(&w, (const uint8_t[]){192, 0, 2, 3});
   assert_true(net_stats(w.net)->garp_sent >= 2);
   assert_true(dhcpsrv_stats(w.dhcp)->acks >= 2);
-  peer_resolve(w.peer);
-  peer_ping_n(w.peer, 3);
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 3);
+  peer_pings_ok(w.peer, 3);
   world_down(&w);
 }
 
