@@ -51,6 +51,11 @@ void ev_loop_once(bool may_idle);
  * Returns 0, or -ETIMEDOUT (done() still false). */
 int ev_wait(bool (*done)(void *arg), void *arg, uint64_t timeout_ms);
 
+/** True when an armed timer's deadline has passed. A callback that loops
+ * over work a peer can keep supplying (a receive ring) checks it and, when
+ * true, re-queues itself and returns, so the timers run on time. */
+bool ev_timer_due(void);
+
 /** True while a callback runs at passive level (work item). */
 bool ev_at_passive(void);
 
