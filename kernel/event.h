@@ -1,9 +1,10 @@
 /* kernel/event.h: the event loop (DESIGN.md, interrupt model).
  *
  * One vCPU, one loop. Interrupt handlers do the minimum and queue a DPC
- * (deferred procedure call). The loop runs, in order: all queued DPCs
- * ("dispatch" level), expired timers (also dispatch level), then at most
- * one passive work item, then, with nothing left, idles until the next
+ * (deferred procedure call). The loop runs, in order: the DPCs queued when
+ * the turn starts ("dispatch" level; one queued meanwhile, even by itself,
+ * waits for the next turn), expired timers (also dispatch level), then at
+ * most one passive work item, then, with nothing left, idles until the next
  * interrupt (hw_idle). Blocking calls run the loop through ev_wait() until
  * their condition holds or a timeout expires; nothing waits forever.
  *
