@@ -24,17 +24,6 @@ struct dhcpsrv {
   struct dhcpsrv_stats s_st;
 };
 
-static uint32_t get32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
 struct dhcpsrv *dhcpsrv_create(const struct dhcpsrv_config *cfg) {
   if (cfg->dc_prefix < 8 || cfg->dc_prefix > 29)
     return NULL;
@@ -45,14 +34,14 @@ struct dhcpsrv *dhcpsrv_create(const struct dhcpsrv_config *cfg) {
   if (!s->s_cfg.dc_lease_s)
     s->s_cfg.dc_lease_s = DHCPSRV_LEASE_DEFAULT;
   s->s_mask = ~(0xffffffffu >> cfg->dc_prefix);
-  s->s_net = get32(cfg->dc_net) & s->s_mask;
+  s->s_net = inet_get32(cfg->dc_net) & s->s_mask;
   s->s_router = s->s_net + 1u;
   return s;
 }
 
 void dhcpsrv_destroy(struct dhcpsrv *s) { free(s); }
 
-void dhcpsrv_router(const struct dhcpsrv *s, uint8_t ip[4]) { put32(ip, s->s_router); }
+void dhcpsrv_router(const struct dhcpsrv *s, uint8_t ip[4]) { inet_put32(ip, s->s_router); }
 
 void dhcpsrv_new_network(struct dhcpsrv *s) {
   memset(s->s_bind, 0, sizeof(s->s_bind));
@@ -61,7 +50,7 @@ void dhcpsrv_new_network(struct dhcpsrv *s) {
 
 bool dhcpsrv_last_lease(const struct dhcpsrv *s, uint8_t ip[4]) {
   if (s->s_have_last)
-    put32(ip, s->s_last);
+    inet_put32(ip, s->s_last);
   return s->s_have_last;
 }
 
@@ -127,7 +116,7 @@ static int dhcpsrv_opts(const uint8_t *p, uint32_t len, struct dhcpsrv_req *r) {
 static uint8_t *opt4(uint8_t *o, uint8_t code, uint32_t v) {
   *o++ = code;
   *o++ = 4;
-  put32(o, v);
+  inet_put32(o, v);
   return o + 4;
 }
 
@@ -145,7 +134,7 @@ static uint32_t dhcpsrv_reply(struct dhcpsrv *s, const struct dhcp_msg *m, uint8
   memcpy(r->dm_flags, m->dm_flags, 2);
   memcpy(r->dm_giaddr, m->dm_giaddr, 4);
   memcpy(r->dm_chaddr, m->dm_chaddr, 16);
-  put32(r->dm_magic, DHCP_MAGIC);
+  inet_put32(r->dm_magic, DHCP_MAGIC);
   uint8_t *o = out + DHCP_OPTS_OFF;
   *o++ = DHO_MSG_TYPE;
   *o++ = 1;
@@ -153,7 +142,7 @@ static uint32_t dhcpsrv_reply(struct dhcpsrv *s, const struct dhcp_msg *m, uint8
   o = opt4(o, DHO_SERVER_ID, s->s_router);
   if (type != DHCPNAK) {
     memcpy(r->dm_ciaddr, m->dm_ciaddr, 4);
-    put32(r->dm_yiaddr, ip);
+    inet_put32(r->dm_yiaddr, ip);
     uint32_t lease = s->s_cfg.dc_lease_s;
     o = opt4(o, DHO_LEASE_TIME, lease);
     o = opt4(o, DHO_T1, lease / 2u);
@@ -177,16 +166,16 @@ uint32_t dhcpsrv_handle(struct dhcpsrv *s, const uint8_t *msg, uint32_t len, boo
   const struct dhcp_msg *m = (const struct dhcp_msg *)msg;
   struct dhcpsrv_req q;
   if (len < DHCP_OPTS_OFF || m->dm_op != BOOTP_REQUEST || m->dm_htype != 1 || m->dm_hlen != 6 ||
-      get32(m->dm_magic) != DHCP_MAGIC ||
+      inet_get32(m->dm_magic) != DHCP_MAGIC ||
       dhcpsrv_opts(msg + DHCP_OPTS_OFF, len - DHCP_OPTS_OFF, &q) != 0) {
     s->s_st.bad++;
     return 0;
   }
-  uint32_t ciaddr = get32(m->dm_ciaddr);
+  uint32_t ciaddr = inet_get32(m->dm_ciaddr);
   *bcast = ciaddr == 0; /* no address yet: broadcast (RFC 2131 4.1) */
   memset(dst, 0xff, 4);
   if (!*bcast)
-    put32(dst, ciaddr);
+    inet_put32(dst, ciaddr);
   struct dhcpsrv_binding *b;
   switch (q.type) {
   case DHCPDISCOVER:
@@ -198,9 +187,9 @@ uint32_t dhcpsrv_handle(struct dhcpsrv *s, const uint8_t *msg, uint32_t len, boo
     return dhcpsrv_reply(s, m, DHCPOFFER, b->b_ip, out, cap);
   case DHCPREQUEST: {
     s->s_st.requests++;
-    if (q.has_server && get32(q.server) != s->s_router)
+    if (q.has_server && inet_get32(q.server) != s->s_router)
       return 0; /* the client chose another server */
-    uint32_t want = q.has_req_ip ? get32(q.req_ip) : ciaddr;
+    uint32_t want = q.has_req_ip ? inet_get32(q.req_ip) : ciaddr;
     b = dhcpsrv_bind(s, m->dm_chaddr, false);
     if (!b || want != b->b_ip) {
       s->s_st.naks++;

@@ -109,18 +109,7 @@ static int np_send(struct netpeer *p, uint32_t len) {
 static uint32_t np_arp(struct netpeer *p, uint16_t op, const uint8_t tha[6], const uint8_t tpa[4]) {
   uint32_t o = np_eth(p, op == ARP_OP_REQUEST ? bcast_mac : tha, ETH_P_ARP);
   struct arp_pkt *a = (struct arp_pkt *)(p->p_f + o);
-  inet_put16(a->ar_hrd, ARP_HRD_ETHER);
-  inet_put16(a->ar_pro, ETH_P_IP);
-  a->ar_hln = 6;
-  a->ar_pln = 4;
-  inet_put16(a->ar_op, op);
-  memcpy(a->ar_sha, p->p_mac, 6);
-  memcpy(a->ar_spa, p->p_arp_ip, 4);
-  if (op == ARP_OP_REQUEST)
-    memset(a->ar_tha, 0, 6);
-  else
-    memcpy(a->ar_tha, tha, 6);
-  memcpy(a->ar_tpa, tpa, 4);
+  inet_arp_fill(a, op, p->p_mac, p->p_arp_ip, op == ARP_OP_REQUEST ? NULL : tha, tpa);
   return o + (uint32_t)sizeof(*a);
 }
 

@@ -372,7 +372,7 @@ int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
   return 0;
 }
 
-static void netvsp_indicate(struct netvsp *d, uint32_t status) {
+void netvsp_indicate(struct netvsp *d, uint32_t status) {
   struct rndis_indicate_status is;
   memset(&is, 0, sizeof(is));
   is.hdr.msg_type = RNDIS_MSG_INDICATE;

@@ -38,17 +38,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static uint32_t get32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
 static uint64_t dhcp_rand(struct dhcp_client *c) {
   uint64_t x = c->c_rand; /* xorshift64 */
   x ^= x << 13;
@@ -104,7 +93,7 @@ static uint32_t dhcp_build(struct dhcp_client *c, uint8_t type, uint64_t now) {
   m->dm_op = BOOTP_REQUEST;
   m->dm_htype = 1;
   m->dm_hlen = 6;
-  put32(m->dm_xid, c->c_xid);
+  inet_put32(m->dm_xid, c->c_xid);
   uint64_t secs = (now - c->c_start_ns) / NS_PER_S;
   inet_put16(m->dm_secs, (uint16_t)(secs > 0xffff ? 0xffff : secs));
   bool renew = c->c_state == DHCP_RENEWING || c->c_state == DHCP_REBINDING;
@@ -113,7 +102,7 @@ static uint32_t dhcp_build(struct dhcp_client *c, uint8_t type, uint64_t now) {
   else
     inet_put16(m->dm_flags, BOOTP_FLAG_BROADCAST); /* no address yet: answer by broadcast */
   memcpy(m->dm_chaddr, c->c_mac, 6);
-  put32(m->dm_magic, DHCP_MAGIC);
+  inet_put32(m->dm_magic, DHCP_MAGIC);
   uint8_t *o = b + DHCP_OPTS_OFF;
   *o++ = DHO_MSG_TYPE;
   *o++ = 1;
@@ -299,6 +288,22 @@ struct dhcp_opts {
   uint8_t overload;
 };
 
+/** Keep the first well-formed (`ok`) occurrence of an address option. */
+static void dhcp_take_addr(bool ok, bool *has, uint8_t dst[4], const uint8_t *v) {
+  if (ok && !*has) {
+    memcpy(dst, v, 4);
+    *has = true;
+  }
+}
+
+/** Keep the first well-formed (`ok`) occurrence of a 32-bit option. */
+static void dhcp_take32(bool ok, bool *has, uint32_t *dst, const uint8_t *v) {
+  if (ok && !*has) {
+    *dst = inet_get32(v);
+    *has = true;
+  }
+}
+
 /** Walk one option area; first occurrence wins. 0, or -1 when an option runs
  * past the area. */
 static int dhcp_opts_area(const uint8_t *p, uint32_t len, struct dhcp_opts *o, bool main_area) {
@@ -321,46 +326,25 @@ static int dhcp_opts_area(const uint8_t *p, uint32_t len, struct dhcp_opts *o, b
         o->type = v[0];
       break;
     case DHO_SUBNET_MASK:
-      if (l == 4 && !o->has_mask) {
-        memcpy(o->mask, v, 4);
-        o->has_mask = true;
-      }
+      dhcp_take_addr(l == 4, &o->has_mask, o->mask, v);
       break;
-    case DHO_ROUTER:
-      if (l >= 4 && l % 4 == 0 && !o->has_router) {
-        memcpy(o->router, v, 4);
-        o->has_router = true;
-      }
+    case DHO_ROUTER: /* a list: the first entry is the preferred one */
+      dhcp_take_addr(l >= 4 && l % 4 == 0, &o->has_router, o->router, v);
       break;
     case DHO_DNS:
-      if (l >= 4 && l % 4 == 0 && !o->has_dns) {
-        memcpy(o->dns, v, 4);
-        o->has_dns = true;
-      }
+      dhcp_take_addr(l >= 4 && l % 4 == 0, &o->has_dns, o->dns, v);
       break;
     case DHO_SERVER_ID:
-      if (l == 4 && !o->has_server) {
-        memcpy(o->server, v, 4);
-        o->has_server = true;
-      }
+      dhcp_take_addr(l == 4, &o->has_server, o->server, v);
       break;
     case DHO_LEASE_TIME:
-      if (l == 4 && !o->has_lease) {
-        o->lease = get32(v);
-        o->has_lease = true;
-      }
+      dhcp_take32(l == 4, &o->has_lease, &o->lease, v);
       break;
     case DHO_T1:
-      if (l == 4 && !o->has_t1) {
-        o->t1 = get32(v);
-        o->has_t1 = true;
-      }
+      dhcp_take32(l == 4, &o->has_t1, &o->t1, v);
       break;
     case DHO_T2:
-      if (l == 4 && !o->has_t2) {
-        o->t2 = get32(v);
-        o->has_t2 = true;
-      }
+      dhcp_take32(l == 4, &o->has_t2, &o->t2, v);
       break;
     case DHO_MTU:
       if (l == 2 && !o->has_mtu) {
@@ -405,7 +389,7 @@ static uint8_t dhcp_classful(const uint8_t a[4]) { return a[0] < 128 ? 8 : a[0] 
 
 /** Prefix length of a contiguous mask (1..32), or -1. */
 static int dhcp_mask_prefix(const uint8_t m[4]) {
-  uint32_t v = get32(m);
+  uint32_t v = inet_get32(m);
   if (v == 0 || (~v & (~v + 1u)) != 0)
     return -1; /* zero, or the ones are not all at the top */
   int p = 0;
@@ -431,7 +415,7 @@ static void dhcp_lease_from(struct dhcp_client *c, const uint8_t yi[4], const st
   l->dl_prefix = (uint8_t)p;
   if (o->has_router) {
     uint32_t mask = p >= 32 ? 0xffffffffu : ~(0xffffffffu >> p);
-    uint32_t r = get32(o->router), me = get32(yi);
+    uint32_t r = inet_get32(o->router), me = inet_get32(yi);
     bool in = (r & mask) == (me & mask) && r != me && dhcp_addr_ok(o->router) &&
               (p >= 31 || ((r & ~mask) != 0 && (r & ~mask) != ~mask));
     if (in) {
@@ -537,11 +521,11 @@ void dhcp_input(struct dhcp_client *c, uint64_t now, const uint8_t *msg, uint32_
   }
   const struct dhcp_msg *m = (const struct dhcp_msg *)msg;
   if (m->dm_op != BOOTP_REPLY || m->dm_htype != 1 || m->dm_hlen != 6 ||
-      get32(m->dm_magic) != DHCP_MAGIC) {
+      inet_get32(m->dm_magic) != DHCP_MAGIC) {
     c->c_st.drop_proto++;
     return;
   }
-  if (c->c_state == DHCP_OFF || c->c_state == DHCP_INIT || get32(m->dm_xid) != c->c_xid ||
+  if (c->c_state == DHCP_OFF || c->c_state == DHCP_INIT || inet_get32(m->dm_xid) != c->c_xid ||
       memcmp(m->dm_chaddr, c->c_mac, 6) != 0) {
     c->c_st.drop_not_ours++;
     return;

@@ -1,16 +1,31 @@
 /* net/inet.h: big-endian field access and the Internet checksum (RFC 1071),
  * shared by the guest's stack (net/) and the host's NetVSP device and
- * built-in peer (host/), which build and check the same frames. */
+ * built-in peer (host/), which build and check the same frames; and the
+ * ARP packet writer both use. */
 #ifndef NET_INET_H
 #define NET_INET_H
 
 #include <stdint.h>
+#include <string.h>
+
+#include "net/wire.h"
 
 static inline uint16_t inet_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 
 static inline void inet_put16(uint8_t *p, uint16_t v) {
   p[0] = (uint8_t)(v >> 8);
   p[1] = (uint8_t)v;
+}
+
+static inline uint32_t inet_get32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline void inet_put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
 }
 
 /** Add `len` bytes as big-endian 16-bit words to a running sum (an odd last
@@ -28,6 +43,24 @@ static inline uint16_t inet_csum_fold(uint32_t sum) {
   while (sum >> 16)
     sum = (sum & 0xffffu) + (sum >> 16);
   return (uint16_t)~sum;
+}
+
+/** Fill an Ethernet/IPv4 ARP packet (RFC 826): operation `op` from
+ * `sha`/`spa` to `tha`/`tpa`; `tha` NULL writes zeros (a request). */
+static inline void inet_arp_fill(struct arp_pkt *a, uint16_t op, const uint8_t sha[6],
+                                 const uint8_t spa[4], const uint8_t *tha, const uint8_t tpa[4]) {
+  inet_put16(a->ar_hrd, ARP_HRD_ETHER);
+  inet_put16(a->ar_pro, ETH_P_IP);
+  a->ar_hln = 6;
+  a->ar_pln = 4;
+  inet_put16(a->ar_op, op);
+  memcpy(a->ar_sha, sha, 6);
+  memcpy(a->ar_spa, spa, 4);
+  if (tha)
+    memcpy(a->ar_tha, tha, 6);
+  else
+    memset(a->ar_tha, 0, 6);
+  memcpy(a->ar_tpa, tpa, 4);
 }
 
 #endif

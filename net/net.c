@@ -101,10 +101,6 @@ int net_config_set_hostname(struct net_config *cfg, const char *name) {
   return 0;
 }
 
-static uint32_t net_get32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 static uint32_t net_mask(uint8_t prefix) {
   return prefix == 0 ? 0 : prefix >= 32 ? 0xffffffffu : ~(0xffffffffu >> prefix);
 }
@@ -112,13 +108,13 @@ static uint32_t net_mask(uint8_t prefix) {
 /** On our subnet (the on-link decision). */
 static bool net_on_link(const struct net *n, const uint8_t ip[4]) {
   uint32_t m = net_mask(n->n_cfg.nc_prefix);
-  return (net_get32(ip) & m) == (net_get32(n->n_cfg.nc_ip) & m);
+  return (inet_get32(ip) & m) == (inet_get32(n->n_cfg.nc_ip) & m);
 }
 
 /** Our subnet's directed broadcast address (prefix below 31). */
 static bool net_is_subnet_bcast(const struct net *n, const uint8_t ip[4]) {
   uint32_t m = net_mask(n->n_cfg.nc_prefix);
-  return n->n_cfg.nc_prefix < 31 && net_on_link(n, ip) && (net_get32(ip) & ~m) == ~m;
+  return n->n_cfg.nc_prefix < 31 && net_on_link(n, ip) && (inet_get32(ip) & ~m) == ~m;
 }
 
 /* ---- ARP table ----------------------------------------------------------------------- */
@@ -197,15 +193,7 @@ static void net_arp_frame(struct net *n, uint8_t *f, const uint8_t dst[6], uint1
   memcpy(e->eh_dst, dst, 6);
   memcpy(e->eh_src, n->n_mac, 6);
   inet_put16(e->eh_type, ETH_P_ARP);
-  inet_put16(a->ar_hrd, ARP_HRD_ETHER);
-  inet_put16(a->ar_pro, ETH_P_IP);
-  a->ar_hln = 6;
-  a->ar_pln = 4;
-  inet_put16(a->ar_op, op);
-  memcpy(a->ar_sha, n->n_mac, 6);
-  memcpy(a->ar_spa, n->n_cfg.nc_ip, 4);
-  memcpy(a->ar_tha, tha, 6);
-  memcpy(a->ar_tpa, tpa, 4);
+  inet_arp_fill(a, op, n->n_mac, n->n_cfg.nc_ip, tha, tpa);
 }
 
 static void net_arp_request(struct net *n, const uint8_t ip[4]) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "kernel/log.h"
+#include "sim/sim.h"
 
 /** Once per process: the log at errors only, and stdout to /dev/null
  * (host-triggered logging is rate-limited, not silent; crash reports go to
@@ -20,6 +21,16 @@ static inline void fuzz_quiet(void) {
   log_set_level(LOG_ERR);
   if (!getenv("FUZZ_VERBOSE"))
     (void)!freopen("/dev/null", "w", stdout);
+}
+
+/** Once per process: fuzz_quiet(), then the in-process system `s` up to
+ * SIM_NIC (the guest's netvsc + net/ over the NetVSP device). Aborts when it
+ * cannot come up: there would be nothing to fuzz. */
+static inline void fuzz_sim_nic(struct sim *s) {
+  fuzz_quiet();
+  struct sim_config cfg = {.sc_nic = true};
+  if (sim_start(s, &cfg, SIM_NIC))
+    abort();
 }
 
 #endif

@@ -29,6 +29,7 @@
 #include "kernel/event.h"
 #include "kernel/log.h"
 #include "kernel/timer.h"
+#include "net/inet.h"
 #include "net/net.h"
 #include "sim/sim.h"
 #include "tests/fuzz/fuzz.h"
@@ -38,10 +39,7 @@ static struct net *fz_dhcp;
 static bool fz_ready;
 
 static void fz_setup(void) {
-  fuzz_quiet();
-  struct sim_config cfg = {.sc_nic = true};
-  if (sim_start(&fz, &cfg, SIM_NIC))
-    abort();
+  fuzz_sim_nic(&fz);
   struct net_config nc;
   if (net_config_parse(&nc, "dhcp") || net_config_set_hostname(&nc, "fuzz"))
     abort();
@@ -49,13 +47,6 @@ static void fz_setup(void) {
   if (!fz_dhcp)
     abort();
   fz_ready = true;
-}
-
-static void fz_put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
 }
 
 /* A valid OFFER of 192.0.2.77 from 192.0.2.1 for the client's exchange
@@ -72,7 +63,7 @@ static void fz_offer(void) {
   b[0] = 2;
   b[1] = 1;
   b[2] = 6;
-  fz_put32(b + 4, dhcp_xid(net_dhcp(fz_dhcp)));
+  inet_put32(b + 4, dhcp_xid(net_dhcp(fz_dhcp)));
   b[16] = 192;
   b[18] = 2;
   b[19] = 77;
@@ -108,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
     const struct dhcp_client *c = net_dhcp(fz_dhcp);
     uint8_t mac[6];
     netvsc_mac(fz.s_nic.sn_nv, mac);
-    fz_put32(f + 42 + 4, dhcp_xid(c));
+    inet_put32(f + 42 + 4, dhcp_xid(c));
     memcpy(f + 42 + 28, mac, 6);
     /* the IPv4 and UDP lengths end where the frame ends, so an option
      * running past the message runs past the buffer (ASan sees it) */

@@ -24,10 +24,7 @@ static struct netvsc *fz_nv;
 static bool fz_ready;
 
 static void fz_setup(void) {
-  fuzz_quiet();
-  struct sim_config cfg = {.sc_nic = true};
-  if (sim_start(&fz, &cfg, SIM_NIC))
-    abort();
+  fuzz_sim_nic(&fz);
   fz_nic = fz.s_nic.sn_dev;
   fz_nv = fz.s_nic.sn_nv;
   fz_ready = true;

@@ -147,15 +147,24 @@ static uint8_t *put32o(uint8_t *o, uint8_t code, uint32_t v) {
   return put4(o, code, b);
 }
 
+/** The options every reply starts with: message type and server id. */
+static uint8_t *opt_head(uint8_t *o, uint8_t type, const uint8_t server[4]) {
+  *o++ = 53;
+  *o++ = 1;
+  *o++ = type;
+  return put4(o, 54, server);
+}
+
+/** The options of an ACK from srv1 for `lease` s, up to the lease time. */
+static uint8_t *ack_head(uint8_t *o, uint32_t lease) {
+  return put32o(opt_head(o, 5, srv1), 51, lease);
+}
+
 /** A well-formed reply: type, server id, lease, mask /16, router 10.1.0.1. */
 static void reply_std(struct reply *r, const struct fx *f, uint8_t type, const uint8_t server[4],
                       uint32_t lease) {
   static const uint8_t mask[4] = {255, 255, 0, 0};
-  uint8_t o[64], *p = o;
-  *p++ = 53;
-  *p++ = 1;
-  *p++ = type;
-  p = put4(p, 54, server);
+  uint8_t o[64], *p = opt_head(o, type, server);
   if (type != 6) {
     p = put32o(p, 51, lease);
     p = put4(p, 1, mask);
@@ -167,16 +176,37 @@ static void reply_std(struct reply *r, const struct fx *f, uint8_t type, const u
 
 static void give(struct fx *f, const struct reply *r) { dhcp_input(&f->c, f->now, r->b, r->len); }
 
-/** From OFF to BOUND with a lease of `lease` s from srv1. */
-static void fx_bound(struct fx *f, uint32_t lease) {
+/** The scripted server answers the client's last message (reply_std). */
+static void fx_answer(struct fx *f, uint8_t type, const uint8_t server[4], uint32_t lease) {
+  struct reply r;
+  reply_std(&r, f, type, server, lease);
+  give(f, &r);
+}
+
+/** A reply offering `addr` with the options `o` (reply_raw). */
+static void give_opts(struct fx *f, const uint8_t *o, uint32_t olen) {
+  struct reply r;
+  reply_raw(&r, f, addr, o, olen);
+  give(f, &r);
+}
+
+/** A fresh client (no hostname) that has sent its DISCOVER: SELECTING. */
+static void fx_selecting(struct fx *f) {
   fx_init(f, NULL);
   dhcp_start(&f->c, f->now);
-  struct reply r;
-  reply_std(&r, f, 2, srv1, lease);
-  give(f, &r);
+}
+
+/** A fresh client that took srv1's OFFER of `lease` s: REQUESTING. */
+static void fx_requesting(struct fx *f, uint32_t lease) {
+  fx_selecting(f);
+  fx_answer(f, 2, srv1, lease);
   assert_int_equal(f->c.c_state, DHCP_REQUESTING);
-  reply_std(&r, f, 5, srv1, lease);
-  give(f, &r);
+}
+
+/** From OFF to BOUND with a lease of `lease` s from srv1. */
+static void fx_bound(struct fx *f, uint32_t lease) {
+  fx_requesting(f, lease);
+  fx_answer(f, 5, srv1, lease);
   assert_int_equal(f->c.c_state, DHCP_BOUND);
   assert_true(f->bound);
 }
@@ -216,8 +246,7 @@ static void test_discover_fields(void **state) {
 static void test_no_hostname_option_without_key(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   const uint8_t *v;
   assert_int_equal(sent_opt(&f, 12, &v), -1);
 }
@@ -225,8 +254,7 @@ static void test_no_hostname_option_without_key(void **state) {
 static void test_full_exchange(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   uint32_t xid = rd32(f.sent + O_XID);
   struct reply r;
   reply_std(&r, &f, 2, srv1, 600);
@@ -263,8 +291,7 @@ static void test_full_exchange(void **state) {
 static void test_backoff_with_jitter(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   uint32_t xid = rd32(f.sent + O_XID);
   static const unsigned base[] = {4, 8, 16, 32, 64, 64, 64};
   for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
@@ -316,9 +343,7 @@ static void test_renew_at_t1_unicast(void **state) {
   const uint8_t *v;
   assert_int_equal(sent_opt(&f, 50, &v), -1); /* RFC 2131 4.3.2: not in RENEWING */
   assert_int_equal(sent_opt(&f, 54, &v), -1);
-  struct reply r;
-  reply_std(&r, &f, 5, srv1, 600);
-  give(&f, &r);
+  fx_answer(&f, 5, srv1, 600);
   assert_int_equal(f.c.c_state, DHCP_BOUND);
   assert_int_equal(f.c.c_st.renewals, 1);
   assert_int_equal(f.unbinds, 0);
@@ -339,9 +364,7 @@ static void test_rebind_at_t2_broadcast_any_server(void **state) {
   assert_true(f.now == t2);
   assert_false(f.sent_unicast);
   assert_memory_equal(f.sent + O_CIADDR, addr, 4);
-  struct reply r;
-  reply_std(&r, &f, 5, srv2, 600); /* another server may answer a rebind */
-  give(&f, &r);
+  fx_answer(&f, 5, srv2, 600); /* another server may answer a rebind */
   assert_int_equal(f.c.c_state, DHCP_BOUND);
   assert_memory_equal(f.lease.dl_server, srv2, 4);
 }
@@ -364,11 +387,7 @@ static void test_expiry_drops_address(void **state) {
 static void test_request_unanswered_restarts(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
-  struct reply r;
-  reply_std(&r, &f, 2, srv1, 600);
-  give(&f, &r);
+  fx_requesting(&f, 600);
   for (unsigned i = 1; i < DHCP_REQUEST_TRIES; i++) {
     fx_fire(&f);
     assert_int_equal(sent_type(&f), 3);
@@ -394,9 +413,7 @@ static void test_stop_and_restart(void **state) {
   assert_int_equal(f.c.c_state, DHCP_OFF);
   assert_true(f.deadline == UINT64_MAX);
   assert_true(f.bound); /* kept until the link comes back */
-  struct reply r;
-  reply_std(&r, &f, 5, srv1, 600);
-  give(&f, &r);
+  fx_answer(&f, 5, srv1, 600);
   assert_int_equal(f.c.c_st.drop_not_ours, 1);
   dhcp_start(&f.c, f.now); /* link up again, or a network change */
   assert_false(f.bound);
@@ -411,19 +428,12 @@ static void test_stop_and_restart(void **state) {
 static void test_nak_in_requesting(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
-  struct reply r;
-  reply_std(&r, &f, 2, srv1, 600);
-  give(&f, &r);
-  reply_std(&r, &f, 6, srv1, 0);
-  give(&f, &r);
+  fx_requesting(&f, 600);
+  fx_answer(&f, 6, srv1, 0);
   assert_int_equal(f.c.c_st.naks, 1);
   assert_int_equal(f.c.c_state, DHCP_SELECTING); /* first NAK: again at once */
-  reply_std(&r, &f, 2, srv1, 600);
-  give(&f, &r);
-  reply_std(&r, &f, 6, srv1, 0);
-  give(&f, &r);
+  fx_answer(&f, 2, srv1, 600);
+  fx_answer(&f, 6, srv1, 0);
   assert_int_equal(f.c.c_state, DHCP_INIT); /* the next ones back off */
   assert_true(f.deadline >= f.now + 3 * S && f.deadline <= f.now + 5 * S);
   fx_fire(&f);
@@ -435,9 +445,7 @@ static void test_nak_in_renewing_drops_lease(void **state) {
   struct fx f;
   fx_bound(&f, 600);
   fx_fire(&f);
-  struct reply r;
-  reply_std(&r, &f, 6, srv1, 0);
-  give(&f, &r);
+  fx_answer(&f, 6, srv1, 0);
   assert_false(f.bound);
   assert_int_equal(f.c.c_state, DHCP_SELECTING);
 }
@@ -445,16 +453,12 @@ static void test_nak_in_renewing_drops_lease(void **state) {
 static void test_nak_where_not_expected(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
-  struct reply r;
-  reply_std(&r, &f, 6, srv1, 0);
-  give(&f, &r); /* SELECTING */
+  fx_selecting(&f);
+  fx_answer(&f, 6, srv1, 0); /* SELECTING */
   assert_int_equal(f.c.c_st.drop_state, 1);
   assert_int_equal(f.c.c_state, DHCP_SELECTING);
   fx_bound(&f, 600);
-  reply_std(&r, &f, 6, srv1, 0);
-  give(&f, &r); /* BOUND */
+  fx_answer(&f, 6, srv1, 0); /* BOUND */
   assert_int_equal(f.c.c_st.drop_state, 1);
   assert_true(f.bound);
 }
@@ -462,13 +466,8 @@ static void test_nak_where_not_expected(void **state) {
 static void test_nak_from_other_server(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
-  struct reply r;
-  reply_std(&r, &f, 2, srv1, 600);
-  give(&f, &r);
-  reply_std(&r, &f, 6, srv2, 0);
-  give(&f, &r);
+  fx_requesting(&f, 600);
+  fx_answer(&f, 6, srv2, 0);
   assert_int_equal(f.c.c_st.drop_server, 1);
   assert_int_equal(f.c.c_state, DHCP_REQUESTING);
 }
@@ -478,8 +477,7 @@ static void test_nak_from_other_server(void **state) {
 static void test_second_server(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   struct reply r1, r2;
   reply_std(&r1, &f, 2, srv1, 600);
   reply_std(&r2, &f, 2, srv2, 600);
@@ -489,20 +487,17 @@ static void test_second_server(void **state) {
   const uint8_t *v;
   assert_int_equal(sent_opt(&f, 54, &v), 4);
   assert_memory_equal(v, srv1, 4);
-  reply_std(&r2, &f, 5, srv2, 600); /* its ACK too */
-  give(&f, &r2);
+  fx_answer(&f, 5, srv2, 600); /* its ACK too */
   assert_int_equal(f.c.c_st.drop_server, 1);
   assert_false(f.bound);
-  reply_std(&r1, &f, 5, srv1, 600);
-  give(&f, &r1);
+  fx_answer(&f, 5, srv1, 600);
   assert_true(f.bound);
 }
 
 static void test_not_ours(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   struct reply r;
   reply_std(&r, &f, 2, srv1, 600);
   r.b[O_XID] ^= 1;
@@ -524,8 +519,7 @@ static void test_not_ours(void **state) {
 static void test_truncated(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   struct reply r;
   reply_std(&r, &f, 2, srv1, 600);
   for (uint32_t len = 0; len < O_OPTS; len += 7)
@@ -541,12 +535,9 @@ static void test_truncated(void **state) {
 static void test_option_past_end(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   uint8_t o[] = {53, 1, 2, 54, 4, 10, 1, 0, 1, 51, 200, 0, 0};
-  struct reply r;
-  reply_raw(&r, &f, addr, o, sizeof(o));
-  give(&f, &r);
+  give_opts(&f, o, sizeof(o));
   assert_int_equal(f.c.c_st.drop_options, 1);
   assert_int_equal(f.c.c_state, DHCP_SELECTING);
 }
@@ -554,18 +545,14 @@ static void test_option_past_end(void **state) {
 static void test_pad_end_and_no_end(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   /* pads between options, then end, then garbage that must not count */
   uint8_t o[] = {0, 0, 53, 1, 2, 0, 54, 4, 10, 1, 0, 1, 255, 53, 1, 6, 1, 200};
-  struct reply r;
-  reply_raw(&r, &f, addr, o, sizeof(o));
-  give(&f, &r);
+  give_opts(&f, o, sizeof(o));
   assert_int_equal(f.c.c_state, DHCP_REQUESTING);
   /* an ACK without an end option: accepted when everything fits */
   uint8_t a[] = {53, 1, 5, 54, 4, 10, 1, 0, 1, 51, 4, 0, 0, 2, 88};
-  reply_raw(&r, &f, addr, a, sizeof(a));
-  give(&f, &r);
+  give_opts(&f, a, sizeof(a));
   assert_int_equal(f.c.c_state, DHCP_BOUND);
   assert_int_equal(f.lease.dl_prefix, 8); /* no mask: classful (10/8) */
   assert_false(f.lease.dl_has_router);
@@ -574,11 +561,8 @@ static void test_pad_end_and_no_end(void **state) {
 static void test_overload(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_requesting(&f, 600);
   struct reply r;
-  reply_std(&r, &f, 2, srv1, 600);
-  give(&f, &r);
   /* option 52 = 3: the lease and mask in the file field, router in sname */
   uint8_t o[] = {53, 1, 5, 54, 4, 10, 1, 0, 1, 52, 1, 3, 255};
   reply_raw(&r, &f, addr, o, sizeof(o));
@@ -598,12 +582,10 @@ static void test_overload(void **state) {
 static void test_overload_hostile(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   struct reply r;
   uint8_t bad_val[] = {53, 1, 2, 54, 4, 10, 1, 0, 1, 52, 1, 4, 255};
-  reply_raw(&r, &f, addr, bad_val, sizeof(bad_val));
-  give(&f, &r);
+  give_opts(&f, bad_val, sizeof(bad_val));
   uint8_t ok[] = {53, 1, 2, 54, 4, 10, 1, 0, 1, 52, 1, 1, 255};
   reply_raw(&r, &f, addr, ok, sizeof(ok));
   r.b[O_FILE + 126] = 3; /* a router option running past the file field */
@@ -624,22 +606,15 @@ static void test_overload_hostile(void **state) {
 static void test_lease_zero(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
-  struct reply r;
-  reply_std(&r, &f, 2, srv1, 600);
-  give(&f, &r);
-  reply_std(&r, &f, 5, srv1, 0);
-  give(&f, &r);
+  fx_requesting(&f, 600);
+  fx_answer(&f, 5, srv1, 0);
   assert_int_equal(f.c.c_st.drop_bad_lease, 1);
   assert_int_equal(f.c.c_state, DHCP_REQUESTING);
   uint8_t o[] = {53, 1, 5, 54, 4, 10, 1, 0, 1, 255}; /* no lease time at all */
-  reply_raw(&r, &f, addr, o, sizeof(o));
-  give(&f, &r);
+  give_opts(&f, o, sizeof(o));
   assert_int_equal(f.c.c_st.drop_bad_lease, 2);
   uint8_t n[] = {53, 1, 5, 51, 4, 0, 0, 1, 0, 255}; /* no server id */
-  reply_raw(&r, &f, addr, n, sizeof(n));
-  give(&f, &r);
+  give_opts(&f, n, sizeof(n));
   assert_int_equal(f.c.c_st.drop_bad_lease, 3);
   assert_false(f.bound);
 }
@@ -647,55 +622,29 @@ static void test_lease_zero(void **state) {
 static void test_t1_above_t2(void **state) {
   (void)state;
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
-  struct reply r;
-  reply_std(&r, &f, 2, srv1, 1000);
-  give(&f, &r);
-  uint8_t o[64], *p = o;
-  *p++ = 53;
-  *p++ = 1;
-  *p++ = 5;
-  p = put4(p, 54, srv1);
-  p = put32o(p, 51, 1000);
+  fx_requesting(&f, 1000);
+  uint8_t o[64], *p = ack_head(o, 1000);
   p = put32o(p, 58, 900);
   p = put32o(p, 59, 800);
   *p++ = 255;
-  reply_raw(&r, &f, addr, o, (uint32_t)(p - o));
-  give(&f, &r);
+  give_opts(&f, o, (uint32_t)(p - o));
   assert_true(f.bound);
   assert_int_equal(f.lease.dl_t1_s, 500);
   assert_int_equal(f.lease.dl_t2_s, 875);
   assert_int_equal(f.c.c_st.ignored_timers, 1);
   /* T2 beyond the lease: defaults too */
   fx_fire(&f);
-  p = o;
-  *p++ = 53;
-  *p++ = 1;
-  *p++ = 5;
-  p = put4(p, 54, srv1);
-  p = put32o(p, 51, 1000);
-  p = put32o(p, 58, 100);
+  p = put32o(ack_head(o, 1000), 58, 100);
   p = put32o(p, 59, 5000);
   *p++ = 255;
-  reply_raw(&r, &f, addr, o, (uint32_t)(p - o));
-  give(&f, &r);
+  give_opts(&f, o, (uint32_t)(p - o));
   assert_int_equal(f.lease.dl_t2_s, 875);
   assert_int_equal(f.c.c_st.ignored_timers, 2);
 }
 
 static void ack_with(struct fx *f, const uint8_t mask[4], const uint8_t router[4], int mtu) {
-  fx_init(f, NULL);
-  dhcp_start(&f->c, f->now);
-  struct reply r;
-  reply_std(&r, f, 2, srv1, 600);
-  give(f, &r);
-  uint8_t o[64], *p = o;
-  *p++ = 53;
-  *p++ = 1;
-  *p++ = 5;
-  p = put4(p, 54, srv1);
-  p = put32o(p, 51, 600);
+  fx_requesting(f, 600);
+  uint8_t o[64], *p = ack_head(o, 600);
   if (mask)
     p = put4(p, 1, mask);
   if (router)
@@ -707,8 +656,7 @@ static void ack_with(struct fx *f, const uint8_t mask[4], const uint8_t router[4
     *p++ = (uint8_t)mtu;
   }
   *p++ = 255;
-  reply_raw(&r, f, addr, o, (uint32_t)(p - o));
-  give(f, &r);
+  give_opts(f, o, (uint32_t)(p - o));
   assert_true(f->bound);
 }
 
@@ -756,8 +704,7 @@ static void test_bad_yiaddr(void **state) {
   static const uint8_t bad[][4] = {
       {0, 0, 0, 0}, {0, 1, 2, 3}, {127, 0, 0, 1}, {224, 0, 0, 1}, {255, 255, 255, 255}};
   struct fx f;
-  fx_init(&f, NULL);
-  dhcp_start(&f.c, f.now);
+  fx_selecting(&f);
   struct reply r;
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     reply_std(&r, &f, 2, srv1, 600);
@@ -766,8 +713,7 @@ static void test_bad_yiaddr(void **state) {
   }
   assert_int_equal(f.c.c_st.drop_bad_addr, 5);
   assert_int_equal(f.c.c_state, DHCP_SELECTING);
-  reply_std(&r, &f, 2, srv1, 600);
-  give(&f, &r);
+  fx_answer(&f, 2, srv1, 600);
   reply_std(&r, &f, 5, srv1, 600);
   r.b[O_YIADDR + 3] = 99; /* an ACK for another address than offered */
   give(&f, &r);
@@ -779,9 +725,7 @@ static void test_ack_in_bound_ignored(void **state) {
   (void)state;
   struct fx f;
   fx_bound(&f, 600);
-  struct reply r;
-  reply_std(&r, &f, 5, srv1, 9999);
-  give(&f, &r);
+  fx_answer(&f, 5, srv1, 9999);
   assert_int_equal(f.c.c_st.drop_state, 1);
   assert_int_equal(f.lease.dl_lease_s, 600); /* configuration unchanged */
 }

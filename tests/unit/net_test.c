@@ -15,6 +15,30 @@
 #include "net/net.h"
 #include "tests/unit/lib/kmcl_harness.h"
 
+/** The peer resolves the guest's address by ARP; the answer is pumped back. */
+static void peer_resolve(struct netpeer *p) {
+  assert_int_equal(netpeer_arp_resolve(p), 0);
+  lb_pump();
+}
+
+/** `n` echo requests of 56 bytes from the peer (ids 0..n-1), each pumped
+ * through before the next. */
+static void peer_ping_n(struct netpeer *p, unsigned n) {
+  for (unsigned i = 0; i < n; i++) {
+    assert_int_equal(netpeer_ping(p, (uint16_t)i, 56), 0);
+    lb_pump();
+  }
+}
+
+/** peer_resolve, then peer_ping_n: every one of the `n` answered intact. */
+static void peer_pings_ok(struct netpeer *p, unsigned n) {
+  uint64_t ok = netpeer_stats(p)->echo_ok, bad = netpeer_stats(p)->echo_bad;
+  peer_resolve(p);
+  peer_ping_n(p, n);
+  assert_int_equal(netpeer_stats(p)->echo_ok - ok, n);
+  assert_int_equal(netpeer_stats(p)->echo_bad - bad, 0);
+}
+
 static void test_config_parse(void **state) {
   (void)state;
   struct net_config c;
@@ -32,8 +56,7 @@ static void test_arp_resolution(void **state) {
   (void)state;
   struct kh_nic w;
   kh_nic_up(&w, 21, NULL);
-  assert_int_equal(netpeer_arp_resolve(w.n.sn_peer), 0);
-  lb_pump();
+  peer_resolve(w.n.sn_peer);
   assert_true(netpeer_guest_resolved(w.n.sn_peer));
   assert_int_equal(net_stats(w.n.sn_net)->arp_requests, 1);
   assert_int_equal(net_stats(w.n.sn_net)->peers_seen, 1);
@@ -44,14 +67,7 @@ static void test_ping_100(void **state) {
   (void)state;
   struct kh_nic w;
   kh_nic_up(&w, 21, NULL);
-  assert_int_equal(netpeer_arp_resolve(w.n.sn_peer), 0);
-  lb_pump();
-  for (uint16_t i = 0; i < 100; i++) {
-    assert_int_equal(netpeer_ping(w.n.sn_peer, i, 56), 0);
-    lb_pump();
-  }
-  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 100);
-  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_bad, 0);
+  peer_pings_ok(w.n.sn_peer, 100);
   assert_int_equal(net_stats(w.n.sn_net)->icmp_echo, 100);
   kh_nic_down(&w);
 }
@@ -81,8 +97,7 @@ static void test_every_version_1000_pings_every_udp_size(void **state) {
     struct kh_nic w;
     struct netvsp_config hc = {.cf_max_nvsp = caps[c]};
     kh_nic_up(&w, 21, &hc);
-    netpeer_arp_resolve(w.n.sn_peer);
-    lb_pump();
+    peer_resolve(w.n.sn_peer);
     /* Every UDP payload size from 1 to MTU - 28 (1472). */
     for (uint32_t n = 1; n <= 1472; n++) {
       assert_int_equal(netpeer_udp(w.n.sn_peer, (uint16_t)(1000 + n), n), 0);
@@ -90,10 +105,7 @@ static void test_every_version_1000_pings_every_udp_size(void **state) {
     }
     assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1472);
     assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_bad, 0);
-    for (uint32_t i = 0; i < 1000; i++) {
-      assert_int_equal(netpeer_ping(w.n.sn_peer, (uint16_t)i, 56), 0);
-      lb_pump();
-    }
+    peer_ping_n(w.n.sn_peer, 1000);
     assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1000);
     assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_bad, 0);
     assert_int_equal(netvsc_nvsp_version(w.n.sn_nv), caps[c]);
@@ -105,8 +117,7 @@ static void test_udp_bad_checksum_dropped(void **state) {
   (void)state;
   struct kh_nic w;
   kh_nic_up(&w, 21, NULL);
-  netpeer_arp_resolve(w.n.sn_peer);
-  lb_pump();
+  peer_resolve(w.n.sn_peer);
   netpeer_corrupt_next_udp(w.n.sn_peer);
   netpeer_udp(w.n.sn_peer, 5000, 100);
   lb_pump();
@@ -124,8 +135,7 @@ static void test_vlan_echo(void **state) {
   struct kh_nic w;
   kh_nic_up(&w, 21, NULL);
   netpeer_set_vlan(w.n.sn_peer, 42);
-  netpeer_arp_resolve(w.n.sn_peer);
-  lb_pump();
+  peer_resolve(w.n.sn_peer);
   assert_true(netpeer_guest_resolved(w.n.sn_peer));
   netpeer_ping(w.n.sn_peer, 1, 64);
   netpeer_udp(w.n.sn_peer, 77, 300);
@@ -146,8 +156,7 @@ static void test_jumbo_ping(void **state) {
   struct netvsc_config gc = {.nc_mtu = 9000};
   kh_nic_guest(&w, &gc, true);
   assert_int_equal(netvsc_mtu(w.n.sn_nv), 9000);
-  netpeer_arp_resolve(w.n.sn_peer);
-  lb_pump();
+  peer_resolve(w.n.sn_peer);
   assert_int_equal(netpeer_ping(w.n.sn_peer, 1, 9000 - 28), 0);
   assert_int_equal(netpeer_udp(w.n.sn_peer, 9, 9000 - 28), 0);
   lb_pump();
@@ -202,6 +211,14 @@ static void world_up_with(struct world *w, const char *ip, const char *gw, bool 
   world_up_mtu(w, ip, gw, sw, dhcp, 0);
 }
 
+/** net/ holds the address `want`/24 (the switch's network). */
+static void assert_address(const struct world *w, const uint8_t want[4]) {
+  uint8_t ip[4], p;
+  assert_true(net_address(w->net, ip, &p));
+  assert_memory_equal(ip, want, 4);
+  assert_int_equal(p, 24);
+}
+
 static void world_down(struct world *w) {
   kh_nic_down(&w->k);
   dhcpsrv_destroy(w->dhcp);
@@ -221,34 +238,20 @@ static void test_replies_wait_for_resolution(void **state) {
   world_down(&w);
 }
 
-static void ping_n(struct world *w, unsigned n) {
-  for (unsigned i = 0; i < n; i++) {
-    assert_int_equal(netpeer_ping(w->peer, (uint16_t)i, 56), 0);
-    lb_pump();
-  }
-}
-
 /* DHCP from the built-in server, then 1,000 pings from the other subnet:
  * every reply goes back through the router's MAC to the original sender. */
 static void test_dhcp_lease_and_pings_through_router(void **state) {
   (void)state;
   struct world w;
   world_up_with(&w, "dhcp", NULL, true, true);
-  uint8_t ip[4], p;
-  assert_true(net_address(w.net, ip, &p));
   static const uint8_t want[4] = {192, 0, 2, 2};
-  assert_memory_equal(ip, want, 4);
-  assert_int_equal(p, 24);
+  assert_address(&w, want);
   assert_int_equal(net_dhcp(w.net)->c_state, DHCP_BOUND);
   assert_true(netpeer_guest_known(w.peer));
   assert_int_equal(net_stats(w.net)->garp_sent, 1);
   assert_int_equal(netpeer_stats(w.peer)->garp_seen, 1);
   assert_int_equal(dhcpsrv_stats(w.dhcp)->acks, 1);
-  netpeer_arp_resolve(w.peer);
-  lb_pump();
-  ping_n(&w, 1000);
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1000);
-  assert_int_equal(netpeer_stats(w.peer)->echo_bad, 0);
+  peer_pings_ok(w.peer, 1000);
   assert_int_equal(netpeer_udp(w.peer, 4000, 100), 0);
   lb_pump();
   assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
@@ -264,8 +267,7 @@ static void test_lease_mtu_bounds_replies(void **state) {
   struct world w;
   world_up_mtu(&w, "dhcp", NULL, true, true, 576);
   assert_int_equal(net_dhcp(w.net)->c_lease.dl_mtu, 576);
-  netpeer_arp_resolve(w.peer);
-  lb_pump();
+  peer_resolve(w.peer);
   assert_int_equal(netpeer_ping(w.peer, 1, 1000), 0);
   assert_int_equal(netpeer_udp(w.peer, 5000, 1000), 0);
   assert_int_equal(netpeer_ping(w.peer, 2, 500), 0);
@@ -281,10 +283,7 @@ static void test_static_with_gateway(void **state) {
   struct world w;
   world_up_with(&w, "192.0.2.9/24", "192.0.2.1", true, false);
   assert_true(netpeer_guest_known(w.peer)); /* it announced itself */
-  netpeer_arp_resolve(w.peer);
-  lb_pump();
-  ping_n(&w, 10);
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 10);
+  peer_pings_ok(w.peer, 10);
   world_down(&w);
 }
 
@@ -294,10 +293,9 @@ static void test_offlink_without_gateway_dropped(void **state) {
   (void)state;
   struct world w;
   world_up_with(&w, "192.0.2.9/24", NULL, true, false);
-  netpeer_arp_resolve(w.peer);
-  lb_pump();
+  peer_resolve(w.peer);
   uint64_t tx = net_stats(w.net)->tx_frames;
-  ping_n(&w, 5);
+  peer_ping_n(w.peer, 5);
   assert_int_equal(net_stats(w.net)->drop_no_route, 5);
   assert_int_equal(net_stats(w.net)->tx_frames, tx);
   assert_int_equal(netpeer_stats(w.peer)->echo_ok, 0);
@@ -313,28 +311,18 @@ static void test_network_change_new_lease(void **state) {
   dhcpsrv_new_network(w.dhcp);
   netvsp_network_change(w.dev);
   lb_pump();
-  uint8_t ip[4], p;
-  assert_true(net_address(w.net, ip, &p));
-  static const uint8_t want[4] = {192, 0, 2, 3};
-  assert_memory_equal(ip, want, 4);
+  assert_address(&w, (const uint8_t[]){192, 0, 2, 3});
   assert_true(net_stats(w.net)->garp_sent >= 2);
   assert_true(dhcpsrv_stats(w.dhcp)->acks >= 2);
-  netpeer_arp_resolve(w.peer);
-  lb_pump();
-  ping_n(&w, 3);
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 3);
+  peer_pings_ok(w.peer, 3);
   world_down(&w);
 }
 
 /* An RNDIS status indication from the host, as the device sends it. */
 static void indicate(struct world *w, uint32_t status) {
-  struct rndis_indicate_status is;
-  memset(&is, 0, sizeof(is));
-  is.hdr.msg_type = RNDIS_MSG_INDICATE;
-  is.hdr.msg_len = sizeof(is);
-  is.status = status;
-  is.status_buf_offset = sizeof(is) - 8u;
-  assert_int_equal(netvsp_inject_rx(w->dev, &is, sizeof(is), 0, sizeof(is), 0), 0);
+  uint64_t drops = netvsp_stats(w->dev)->ctrl_drop;
+  netvsp_indicate(w->dev, status);
+  assert_int_equal(netvsp_stats(w->dev)->ctrl_drop, drops);
   lb_pump();
 }
 
