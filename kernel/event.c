@@ -12,6 +12,7 @@
 struct ev_queue {
   struct ev_item *q_head;
   struct ev_item *q_tail;
+  unsigned q_len;
 };
 
 static struct ev_queue ev_dpcs;
@@ -30,6 +31,7 @@ static void ev_push(struct ev_queue *q, struct ev_item *it) {
     else
       q->q_head = it;
     q->q_tail = it;
+    q->q_len++;
   }
   hw_irq_restore(fl);
 }
@@ -43,6 +45,7 @@ static struct ev_item *ev_pop(struct ev_queue *q) {
       q->q_tail = NULL;
     it->ev_next = NULL;
     it->ev_queued = false;
+    q->q_len--;
   }
   hw_irq_restore(fl);
   return it;
@@ -61,6 +64,7 @@ static bool ev_unlink(struct ev_queue *q, struct ev_item *it) {
       q->q_tail = prev;
     cur->ev_next = NULL;
     cur->ev_queued = false;
+    q->q_len--;
     return true;
   }
   return false;
@@ -78,11 +82,25 @@ bool ev_cancel(struct ev_item *it) {
 
 bool ev_at_passive(void) { return ev_passive_now; }
 
+bool ev_timer_due(void) { return timer_next_deadline() <= hw_now_ns(); }
+
+/* How many DPCs are queued now (read with interrupts off). */
+static unsigned ev_dpcs_queued(void) {
+  unsigned long fl = hw_irq_save();
+  unsigned n = ev_dpcs.q_len;
+  hw_irq_restore(fl);
+  return n;
+}
+
 unsigned ev_run_pending(void) {
   unsigned ran = 0;
   struct ev_item *it;
-  /* All DPCs first, including those queued by DPCs: dispatch level drains. */
-  while ((it = ev_pop(&ev_dpcs)) != NULL) {
+  /* The DPCs queued when the turn starts, and no more: one queued during
+   * the pass (by an interrupt, or by a DPC that re-queues itself because
+   * its ring still holds packets) runs on the next turn, after the due
+   * timers and a passive item. Draining "until empty" let a flooded
+   * channel's DPC run forever ahead of them. */
+  for (unsigned n = ev_dpcs_queued(); n > 0 && (it = ev_pop(&ev_dpcs)) != NULL; n--) {
     it->ev_fn(it->ev_arg);
     ran++;
   }

@@ -1,9 +1,10 @@
 /* kernel/event.h: the event loop (DESIGN.md, interrupt model).
  *
  * One vCPU, one loop. Interrupt handlers do the minimum and queue a DPC
- * (deferred procedure call). The loop runs, in order: all queued DPCs
- * ("dispatch" level), expired timers (also dispatch level), then at most
- * one passive work item, then, with nothing left, idles until the next
+ * (deferred procedure call). The loop runs, in order: the DPCs queued when
+ * the turn starts ("dispatch" level; one queued meanwhile, even by itself,
+ * waits for the next turn), expired timers (also dispatch level), then at
+ * most one passive work item, then, with nothing left, idles until the next
  * interrupt (hw_idle). Blocking calls run the loop through ev_wait() until
  * their condition holds or a timeout expires; nothing waits forever.
  *
@@ -50,6 +51,11 @@ void ev_loop_once(bool may_idle);
 /** Run the loop until done(arg) is true or timeout_ms passes.
  * Returns 0, or -ETIMEDOUT (done() still false). */
 int ev_wait(bool (*done)(void *arg), void *arg, uint64_t timeout_ms);
+
+/** True when an armed timer's deadline has passed. A callback that loops
+ * over work a peer can keep supplying (a receive ring) checks it and, when
+ * true, re-queues itself and returns, so the timers run on time. */
+bool ev_timer_due(void);
 
 /** True while a callback runs at passive level (work item). */
 bool ev_at_passive(void);

@@ -33,8 +33,13 @@ uint32_t kmcl_live_tokens;
 /** Packets read before publishing the read index mid-batch (policy). */
 #define PKT_RX_COMMIT_EVERY 64u
 /** Packets one DPC/work item run reads before yielding to the rest of the
- * event loop (policy: a peer that writes without pause cannot starve it). */
-#define PKT_RX_BUDGET 1024u
+ * event loop (policy, Linux NAPI's weight: a peer that writes without pause
+ * cannot starve it). A count is no time bound: on hvhost each of our
+ * signals lets the host write more before we return, so a run lasts as
+ * long as the host takes to produce this many (1024 took seconds under
+ * --peer-traffic). The run also yields, after its first packet, as soon
+ * as a timer is due (ev_timer_due). */
+#define PKT_RX_BUDGET 64u
 #define PKT_DESC ((uint32_t)sizeof(struct vmpacket_descriptor))
 
 bool pkt_valid(const struct kmcl_packet *p) {
@@ -1299,71 +1304,67 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
   ch->ch_in_rx = true;
   unsigned since_commit = 0, budget = PKT_RX_BUDGET;
   ring_mask_interrupts(&ch->ch_in);
-  for (;;) {
-    bool stop = false;
-    while (chan_rx_enabled(ch)) {
-      if (!pkt_rx_quota_ok(ch) || !TAILQ_EMPTY(&ch->ch_defer)) {
-        stop = true; /* D7: nothing is delivered past a deferred packet */
-        break;
-      }
-      if (budget-- == 0) {
-        stop = true;
-        chan_kick(ch); /* more later, after the rest of the loop ran */
-        break;
-      }
-      struct vmpacket_descriptor d;
-      uint32_t len = 0;
-      int rc = ring_peek(&ch->ch_in, &d, &len);
-      if (rc == -EAGAIN)
-        break;
-      if (rc == 0 && d.type == VM_PKT_COMP) {
-        if (len > ch->ch_scratch_cap) {
-          uint8_t *nb = malloc(len);
-          if (!nb) {
-            chan_fail(ch, -ENOMEM, "no memory for a completion");
-            break;
-          }
-          free(ch->ch_scratch);
-          ch->ch_scratch = nb;
-          ch->ch_scratch_cap = len;
-        }
-        rc = ring_read(&ch->ch_in, ch->ch_scratch, ch->ch_scratch_cap, &len);
-        if (rc == 0) {
-          memcpy(&d, ch->ch_scratch, sizeof(d));
-          if (d.flags & ~VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED)
-            rc = -EPROTO;
-          else
-            pkt_rx_completion(ch, ch->ch_scratch, len);
-        }
-      } else if (rc == 0) {
-        rc = pkt_rx_data(ch, len, at_passive);
-      }
-      if (rc) {
-        chan_fail(ch, rc,
-                  rc == -EPROTO     ? "malformed incoming packet or ring"
-                  : rc == -EMSGSIZE ? "incoming packet larger than the channel accepts"
-                                    : "receive error");
-        break;
-      }
-      if (++since_commit >= PKT_RX_COMMIT_EVERY) {
-        since_commit = 0;
-        if (ring_read_commit(&ch->ch_in))
-          chan_signal(ch);
-      }
-    }
-    if (ring_read_commit(&ch->ch_in))
-      chan_signal(ch);
-    if (stop || !chan_rx_enabled(ch))
+  bool stop = false;
+  while (chan_rx_enabled(ch)) {
+    if (!pkt_rx_quota_ok(ch) || !TAILQ_EMPTY(&ch->ch_defer)) {
+      stop = true; /* D7: nothing is delivered past a deferred packet */
       break;
-    /* Unmask, then re-check: a write that raced with the unmask did not
-     * signal us, so drain again instead of waiting. */
-    if (!ring_unmask_interrupts(&ch->ch_in))
-      goto unmasked;
-    ring_mask_interrupts(&ch->ch_in);
+    }
+    if (budget-- == 0 || (budget + 1 < PKT_RX_BUDGET && ev_timer_due())) {
+      stop = true;
+      chan_kick(ch); /* more later, after the rest of the loop ran */
+      break;
+    }
+    struct vmpacket_descriptor d;
+    uint32_t len = 0;
+    int rc = ring_peek(&ch->ch_in, &d, &len);
+    if (rc == -EAGAIN)
+      break;
+    if (rc == 0 && d.type == VM_PKT_COMP) {
+      if (len > ch->ch_scratch_cap) {
+        uint8_t *nb = malloc(len);
+        if (!nb) {
+          chan_fail(ch, -ENOMEM, "no memory for a completion");
+          break;
+        }
+        free(ch->ch_scratch);
+        ch->ch_scratch = nb;
+        ch->ch_scratch_cap = len;
+      }
+      rc = ring_read(&ch->ch_in, ch->ch_scratch, ch->ch_scratch_cap, &len);
+      if (rc == 0) {
+        memcpy(&d, ch->ch_scratch, sizeof(d));
+        if (d.flags & ~VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED)
+          rc = -EPROTO;
+        else
+          pkt_rx_completion(ch, ch->ch_scratch, len);
+      }
+    } else if (rc == 0) {
+      rc = pkt_rx_data(ch, len, at_passive);
+    }
+    if (rc) {
+      chan_fail(ch, rc,
+                rc == -EPROTO     ? "malformed incoming packet or ring"
+                : rc == -EMSGSIZE ? "incoming packet larger than the channel accepts"
+                                  : "receive error");
+      break;
+    }
+    if (++since_commit >= PKT_RX_COMMIT_EVERY) {
+      since_commit = 0;
+      if (ring_read_commit(&ch->ch_in))
+        chan_signal(ch);
+    }
   }
-  if (!ch->ch_fail)
-    ring_unmask_interrupts(&ch->ch_in); /* the next signal restarts us */
-unmasked:
+  if (ring_read_commit(&ch->ch_in))
+    chan_signal(ch);
+  /* Unmask, then re-check: a write that raced with the unmask did not
+   * signal us. It is read on the next turn (the DPC, re-queued behind the
+   * event loop's timers and passive work), never in this one: a peer that
+   * refills the ring each time we signal it (the commits above, our sends)
+   * would otherwise keep this loop, and the whole guest, here. */
+  bool more = !ch->ch_fail && ring_unmask_interrupts(&ch->ch_in);
+  if (more && !stop && chan_rx_enabled(ch))
+    chan_kick(ch);
   ch->ch_in_rx = false;
   pkt_batch_end(ch);
 }

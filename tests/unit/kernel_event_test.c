@@ -49,6 +49,56 @@ static void test_dpcs_before_passive_one_passive_per_turn(void **state) {
   assert_string_equal(trace, "DdWxw");
 }
 
+/* A DPC that re-queues itself on every run, like a channel whose ring the
+ * peer refills each time we read it. Before each of its runs it notes how
+ * often the timer and the passive item have run. */
+static struct ev_item flood;
+static unsigned flood_runs, flood_timer_ran, flood_work_ran;
+static unsigned flood_runs_at_timer, flood_runs_at_work;
+static void flood_dpc(void *arg) {
+  (void)arg;
+  if (++flood_runs < 1000)
+    ev_dpc_queue(&flood);
+}
+static void flood_timer(void *arg) {
+  (void)arg;
+  flood_timer_ran++;
+  flood_runs_at_timer = flood_runs;
+}
+static void flood_work(void *arg) {
+  (void)arg;
+  flood_work_ran++;
+  flood_runs_at_work = flood_runs;
+}
+
+static void test_requeueing_dpc_does_not_starve_timers_or_work(void **state) {
+  (void)state;
+  reset_trace();
+  flood_runs = flood_timer_ran = flood_work_ran = 0;
+  struct timer t;
+  struct ev_item w;
+  ev_item_init(&flood, flood_dpc, NULL);
+  ev_item_init(&w, flood_work, NULL);
+  timer_init(&t, flood_timer, NULL);
+  ev_dpc_queue(&flood);
+  ev_work_queue(&w);
+  timer_arm_ns(&t, 0); /* due now */
+  /* One turn: the DPC once (its re-queue waits for the next turn), then
+   * the due timer and the passive item. Draining DPCs until the queue is
+   * empty ran it 1000 times first. */
+  assert_int_equal(ev_run_pending(), 3);
+  assert_int_equal(flood_runs, 1);
+  assert_int_equal(flood_timer_ran, 1);
+  assert_int_equal(flood_runs_at_timer, 1);
+  assert_int_equal(flood_work_ran, 1);
+  assert_int_equal(flood_runs_at_work, 1);
+  assert_true(ev_cancel(&flood)); /* still queued for the next turn */
+  assert_false(ev_timer_due());
+  timer_arm_ns(&t, 0);
+  assert_true(ev_timer_due());
+  assert_true(timer_cancel(&t));
+}
+
 static void test_cancel(void **state) {
   (void)state;
   reset_trace();
@@ -160,6 +210,7 @@ static void test_stop_request_first_wins(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dpcs_before_passive_one_passive_per_turn),
+    cmocka_unit_test(test_requeueing_dpc_does_not_starve_timers_or_work),
     cmocka_unit_test(test_cancel),
     cmocka_unit_test(test_passive_flag),
     cmocka_unit_test(test_timers_fire_in_deadline_order),

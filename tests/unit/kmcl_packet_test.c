@@ -14,6 +14,7 @@
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/page.h"
+#include "kernel/timer.h"
 #include "tests/unit/lib/kmcl_harness.h"
 #include "tests/unit/lib/le_bytes.h"
 
@@ -631,6 +632,63 @@ static void test_packet_fail_stops_queue(void **state) {
   assert_true(kh_no_leaks());
 }
 
+/* A peer that writes the next packet whenever we read one (hvhost's host
+ * runs on each of our signals, so the ring never looks empty): the
+ * server's receive callback has the client send again, until `limit`. */
+static struct kh_pair *refill_pair;
+static uint32_t refill_rx, refill_limit, refill_rx_at_timer;
+static bool refill_timer_ran;
+static void refill_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UINT32 len,
+                           UINT32 flags) {
+  (void)ch;
+  (void)buf;
+  (void)len;
+  (void)flags;
+  refill_rx++;
+  VmbChannelPacketComplete(pkt, NULL, 0);
+  if (refill_rx < refill_limit)
+    assert_int_equal(kh_send(&refill_pair->c, msg, 8, 0), STATUS_SUCCESS);
+}
+static void refill_timer(void *arg) {
+  (void)arg;
+  refill_timer_ran = true;
+  refill_rx_at_timer = refill_rx;
+}
+static bool refill_quiet(void *arg) {
+  struct kh_pair *p = arg;
+  return refill_rx >= refill_limit && p->c.ch->ch_txq_len == 0 && p->s.ch->ch_outstanding == 0 &&
+         !ev_run_pending();
+}
+
+static void test_refilled_ring_yields_to_timers(void **state) {
+  struct kh_pair *p = *state;
+  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(p->s.ch, refill_process, NULL),
+                   STATUS_SUCCESS);
+  kh_pair_enable(p, true);
+  refill_pair = p;
+  refill_rx = 0;
+  refill_limit = 3000;
+  refill_timer_ran = false;
+  /* No timer: one turn reads at most the per-run budget (64, Linux NAPI's
+   * weight), however fast the peer refills. It was 1024 per run, and the
+   * turn re-ran the re-queued DPC until the peer stopped (3000). */
+  assert_int_equal(kh_send(&p->c, msg, 8, 0), STATUS_SUCCESS);
+  ev_run_pending();
+  assert_true(refill_rx >= 1 && refill_rx <= 64);
+  /* A due timer: the run yields after its first packet, the timer runs in
+   * the same turn, long before the peer stops. */
+  uint32_t before = refill_rx;
+  struct timer t;
+  timer_init(&t, refill_timer, NULL);
+  timer_arm_ns(&t, 0);
+  ev_run_pending();
+  assert_true(refill_timer_ran);
+  assert_true(refill_rx_at_timer > before && refill_rx_at_timer <= before + 1);
+  /* Every packet is still read, in later turns. */
+  assert_true(kh_wait(refill_quiet, p, 10000));
+  assert_int_equal(refill_rx, refill_limit);
+}
+
 static const struct CMUnitTest tests[] = {
     KH_TEST_OPEN(test_inband_round_trip),
     KH_TEST_OPEN(test_no_wait_completes_when_in_ring),
@@ -655,6 +713,7 @@ static const struct CMUnitTest tests[] = {
     KH_TEST_OPEN(test_hostile_len8_past_written),
     cmocka_unit_test(test_hostile_random_packets),
     cmocka_unit_test(test_packet_fail_stops_queue),
+    KH_TEST_ALLOC(test_refilled_ring_yields_to_timers),
 };
 
 UNIT_MAIN("kmcl_packet", tests)
