@@ -15,6 +15,7 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
           "  --nvsp-version X.Y      highest NVSP version of the network device\n"
           "                          (6.1 6 5 4 2 1; default 6.1)\n"
           "  --mem MIB               guest memory (default 128)\n"
+          "  --initrd FILE           hvhost, Linux bzImage: the initrd to load with it\n"
           "  --trace                 print every VMBus message, decoded\n"
           "  --timeout SECONDS       stop the VM after this long (exit=timeout)\n"
           "  --no-net                no network device\n"
@@ -32,7 +33,7 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
           "                          frame goes GPA direct\n"
           "  --fault NAME            silent-contact | refuse-versions | no-alloffers\n"
           "  -v                      log the VM's entry state and exits\n",
-          prog, needs_kernel ? "kernel.elf " : "");
+          prog, needs_kernel ? "kernel.elf|bzImage " : "");
 }
 
 static int hostopt_u64(const char *s, uint64_t *out) {
@@ -130,6 +131,8 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
           bad = a;
       } else if (strcmp(a, "--tap") == 0) {
         o->ho_tap = v;
+      } else if (strcmp(a, "--initrd") == 0) {
+        o->ho_initrd = v;
       } else if (strcmp(a, "--pcap") == 0) {
         o->ho_pcap = v;
       } else if (strcmp(a, "--link-flap") == 0) {

@@ -19,7 +19,8 @@ enum hostopt_fault {
 
 struct hostopt {
   const char *ho_prog;         /* "hvhost" or "hvsim" */
-  const char *ho_kernel;       /* hvhost: the kernel image */
+  const char *ho_kernel;       /* hvhost: the kernel image (multiboot ELF or bzImage) */
+  const char *ho_initrd;       /* --initrd FILE (bzImage) */
   char ho_cmdline[2048];       /* after "--" */
   uint32_t ho_vmbus_version;   /* --vmbus-version (0: newest) */
   uint32_t ho_nvsp_version;    /* --nvsp-version (0: newest) */

@@ -1,6 +1,6 @@
 /* host/hvhost.c: boot the kernel image under KVM with an emulated Hyper-V.
  *
- *   build/hvhost [options] kernel.elf [-- kernel command line]
+ *   build/hvhost [options] kernel.elf|bzImage [-- kernel command line]
  *
  * Creates the VM (host/kvm.c), the Hyper-V emulator (host/hvemu.c) and the
  * VMBus server (host/vmbus_server.c) with its devices, runs the kernel until
@@ -109,6 +109,7 @@ int main(int argc, char **argv) {
   struct hvk_config kc = {
       .kc_mem_bytes = o.ho_mem_mib << 20,
       .kc_kernel = o.ho_kernel,
+      .kc_initrd = o.ho_initrd,
       .kc_cmdline = o.ho_cmdline,
       .kc_console = stdout,
       .kc_verbose = o.ho_verbose,
@@ -120,7 +121,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "hvhost: %s\n", err);
     return 3;
   }
-  struct hvemu_config hc = {.hc_refuse_msrs = o.ho_refuse_msrs, .hc_tsc_hz = hvk_tsc_hz(vm)};
+  struct hvemu_config hc = {.hc_refuse_msrs = o.ho_refuse_msrs,
+                            .hc_tsc_hz = hvk_tsc_hz(vm),
+                            .hc_apic_hz = hvk_apic_hz(vm)};
+  fprintf(stderr, "hvhost: frequencies reported: TSC %lu kHz, APIC timer %lu kHz\n",
+          (unsigned long)(hc.hc_tsc_hz / 1000), (unsigned long)(hc.hc_apic_hz / 1000));
   struct hvemu *emu = hvemu_create(hvk_partition(vm), &hc);
   struct vmbsrv_config sc = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace};
   struct vmbsrv *srv = emu ? vmbsrv_create(emu, &sc) : NULL;
