@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/acpi_fw.h"
 #include "hv/vmbus_proto.h"
 
 void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
@@ -195,7 +196,10 @@ void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc) {
   char exit_s[16], vmbus[16], conn[24], link_ms[24];
   switch (oc->oc_end) {
   case HOSTOPT_END_EXIT:
-    snprintf(exit_s, sizeof(exit_s), "%d", oc->oc_status);
+    if (oc->oc_status >= 0)
+      snprintf(exit_s, sizeof(exit_s), "%d", oc->oc_status);
+    else
+      snprintf(exit_s, sizeof(exit_s), "none");
     break;
   case HOSTOPT_END_STOPPED:
     snprintf(exit_s, sizeof(exit_s), "stopped");
@@ -220,16 +224,16 @@ void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc) {
     snprintf(link_ms, sizeof(link_ms), "%lld", (long long)oc->oc_link_ms);
   else
     snprintf(link_ms, sizeof(link_ms), "-");
-  fprintf(f, "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s\n", exit_s,
-          vmbus, oc->oc_offers, oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn,
-          link_ms);
+  fprintf(f, "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s power=%s\n",
+          exit_s, vmbus, oc->oc_offers, oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"),
+          conn, link_ms, acpifw_power_name((enum acpifw_power)oc->oc_power));
   fflush(f);
 }
 
 int hostopt_exit_status(const struct hostopt_outcome *oc) {
   switch (oc->oc_end) {
   case HOSTOPT_END_EXIT:
-    return oc->oc_status;
+    return oc->oc_status >= 0 ? oc->oc_status : 0;
   case HOSTOPT_END_TIMEOUT:
     return 124;
   case HOSTOPT_END_STOPPED:

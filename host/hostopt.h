@@ -2,6 +2,8 @@
  * (in-process), and the one-line summary both end with (DESIGN.md):
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
+ *           power=<off|reset|none>
+ * exit=none: the guest powered off or reset without writing a status.
  */
 #ifndef HOST_HOSTOPT_H
 #define HOST_HOSTOPT_H
@@ -49,15 +51,17 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel);
 /** What the run ended with, for the summary line. */
 struct hostopt_outcome {
   enum { HOSTOPT_END_EXIT, HOSTOPT_END_STOPPED, HOSTOPT_END_TIMEOUT, HOSTOPT_END_ERROR } oc_end;
-  int oc_status;     /* HOSTOPT_END_EXIT */
+  int oc_status;     /* HOSTOPT_END_EXIT: the kernel's status, -1 none */
   uint32_t oc_vmbus; /* negotiated version, 0: none */
   unsigned oc_offers;
   int oc_link;             /* -1 none, 0 down, 1 up */
   int64_t oc_connected_ms; /* -1: never */
   int64_t oc_link_ms;      /* -1: never */
+  int oc_power;            /* enum acpifw_power (host/acpi_fw.h): 0 none, 1 off, 2 reset */
 };
 void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc);
-/** Process exit status for an outcome: the kernel's status, 124 timeout,
+/** Process exit status for an outcome: the kernel's status (0 when it
+ * powered off without one), 124 timeout,
  * 130 stopped (like a shell's SIGINT), 3 host-side error. */
 int hostopt_exit_status(const struct hostopt_outcome *oc);
 

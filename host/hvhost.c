@@ -159,7 +159,8 @@ int main(int argc, char **argv) {
                 : res.kr_end == HVK_END_STOPPED ? HOSTOPT_END_STOPPED
                 : res.kr_end == HVK_END_TIMEOUT ? HOSTOPT_END_TIMEOUT
                                                 : HOSTOPT_END_ERROR,
-      .oc_status = res.kr_status,
+      .oc_status = res.kr_status_set ? res.kr_status : -1,
+      .oc_power = res.kr_power,
       .oc_vmbus = st.hs_version,
       .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
       .oc_link = hostdev_link(st.hs_dev),

@@ -85,9 +85,9 @@ static int hvsim_run_guest(void) {
     hvsim_jmp_armed = false;
     return hvsim_exit_status;
   }
-  int status = guest_main();
-  hvsim_jmp_armed = false;
-  return status;
+  /* The kernel's end, as kernel_main does it: the status, then power-off
+   * (hw_exit records power=off and comes back through the hook). */
+  hw_exit(guest_main());
 }
 
 int main(int argc, char **argv) {
@@ -126,6 +126,7 @@ int main(int argc, char **argv) {
   hvsim_inner_idle = ev_idle_hook;
   ev_idle_hook = hvsim_idle;
   inproc_exit_hook = hvsim_on_exit;
+  inproc_power_reset();
 
   if (cmdline_parse(&kernel_cmdline, o.ho_cmdline) != 0)
     fprintf(stderr, "hvsim: kernel command line cut to what fits\n");
@@ -156,6 +157,7 @@ int main(int argc, char **argv) {
       .oc_connected_ms = vmbsrv_alloffers_ns(srv)
                              ? (int64_t)((vmbsrv_alloffers_ns(srv) - start_ns) / 1000000u)
                              : -1,
+      .oc_power = inproc_power(),
       .oc_link_ms = hostdev_link_up_ns(hvsim_dev)
                         ? (int64_t)((hostdev_link_up_ns(hvsim_dev) - start_ns) / 1000000u)
                         : -1,

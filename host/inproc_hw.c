@@ -84,12 +84,23 @@ void *hw_phys_to_virt(uint64_t pa) {
   return ip_arena + (pa - INPROC_GPA_BASE);
 }
 
-void hw_exit(int status) {
+/* The kernel's ends, recorded for hvsim's power= (the kernel writes port
+ * 0xf4 and then the ACPI ports; here the outcome is what it asks for). */
+static int ip_power;
+
+int inproc_power(void) { return ip_power; }
+void inproc_power_reset(void) { ip_power = INPROC_POWER_NONE; }
+
+static _Noreturn void ip_end(int status, int power) {
+  ip_power = power;
   fflush(stdout);
   if (inproc_exit_hook)
     inproc_exit_hook(status);
   exit(status);
 }
+
+void hw_exit(int status) { ip_end(status, INPROC_POWER_OFF); }
+void hw_reset(int status) { ip_end(status, INPROC_POWER_RESET); }
 
 /* ---- the in-process partition backend ---------------------------------------
  * Interrupts: part_inject() marks the vector pending and queues a DPC; the

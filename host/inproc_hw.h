@@ -26,9 +26,19 @@ void inproc_mem_teardown(void);
 void *inproc_mem_base(void);
 size_t inproc_mem_size(void);
 
-/** Called by hw_exit() when set; must not return (longjmp out). Without it
- * hw_exit() ends the process with the status. */
+/** Called by hw_exit() and hw_reset() when set; must not return (longjmp
+ * out). Without it they end the process with the status. */
 extern void (*inproc_exit_hook)(int status);
+
+/* How the guest ended the machine (the values of enum acpifw_power):
+ * hw_exit() powers off, hw_reset() resets. */
+#define INPROC_POWER_NONE 0
+#define INPROC_POWER_OFF 1
+#define INPROC_POWER_RESET 2
+/** INPROC_POWER_*: what the last hw_exit()/hw_reset() asked for. */
+int inproc_power(void);
+/** Forget it (a new run). */
+void inproc_power_reset(void);
 
 /* ---- the in-process partition backend (host/partition.h) ---------------- */
 struct partition;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "arch/x86_64/multiboot.h"
+#include "host/acpi_fw.h"
 #include "host/hvemu.h"
 #include "host/kvm_pvm.h"
 #include "host/linux_boot.h"
@@ -40,6 +41,9 @@
 /* Host work gets a turn at least this often while the guest runs. */
 #define HVK_POLL_NS 10000000ull
 #define HVK_MAX_CPUID 256
+/* After the kernel wrote its exit status, how long it has to power the VM
+ * off through ACPI before the run ends without (power=none). */
+#define HVK_POWER_OFF_GRACE_NS 2000000000ull
 
 struct hvk {
   struct hvk_config k_cfg;
@@ -60,6 +64,9 @@ struct hvk {
   struct pcio_rtc k_rtc;
   char k_line[256]; /* console line being assembled */
   size_t k_line_len;
+  struct acpifw_pm k_pm; /* PIIX4-style PM block, 0xCF9, 0x64 */
+  struct acpifw_layout k_acpi;
+  uint64_t k_status_ns; /* when the kernel wrote port 0xf4 (0: not yet) */
 };
 
 static void hvk_err(char *err, size_t n, const char *fmt, ...)
@@ -400,7 +407,8 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   } map[] = {
       {0, HVK_LOW_RAM_END, MB_MEMORY_AVAILABLE},
       {HVK_LOW_RAM_END, 0xa0000 - HVK_LOW_RAM_END, MB_MEMORY_RESERVED},
-      {0xf0000, 0x10000, MB_MEMORY_RESERVED},
+      /* the BIOS area: the ACPI tables (host/acpi_fw.c) */
+      {ACPIFW_AREA_START, ACPIFW_AREA_END - ACPIFW_AREA_START, MB_MEMORY_RESERVED},
       {0x100000, mem - 0x100000, MB_MEMORY_AVAILABLE},
   };
   struct mb_mmap_entry *e = (struct mb_mmap_entry *)(vm->k_mem + HVK_MMAP_ADDR);
@@ -538,7 +546,13 @@ static int hvk_set_entry_state(struct hvk *vm, char *err, size_t errlen) {
 
 int hvk_setup(struct hvk *vm, struct hvemu *emu, char *err, size_t errlen) {
   vm->k_emu = emu;
-  int rc = hvk_set_cpuid(vm, err, errlen);
+  acpifw_pm_init(&vm->k_pm, hw_now_ns());
+  int rc = acpifw_build(vm->k_mem, vm->k_cfg.kc_mem_bytes, &vm->k_acpi);
+  if (rc != 0) {
+    hvk_err(err, errlen, "cannot place the ACPI tables in guest memory");
+    return rc;
+  }
+  rc = hvk_set_cpuid(vm, err, errlen);
   if (rc == 0)
     rc = hvk_load_kernel(vm, err, errlen);
   if (rc == 0)
@@ -618,7 +632,19 @@ static uint8_t hvk_port61_read(struct hvk *vm) {
   return v | refresh;
 }
 
-/* Port I/O. Returns 1 when the kernel wrote its exit status. */
+/* The PM block, 0xCF9 and the keyboard controller (host/acpi_fw.c). */
+static bool hvk_pm_io(struct hvk *vm, uint16_t port, bool out, uint8_t *data, unsigned size) {
+  uint32_t v = 0;
+  if (out)
+    memcpy(&v, data, size);
+  if (!acpifw_pm_io(&vm->k_pm, port, out, size, &v, hw_now_ns()))
+    return false;
+  if (!out)
+    memcpy(data, &v, size);
+  return true;
+}
+
+/* Port I/O. Returns 1 when the guest powered the VM off or reset it. */
 static int hvk_io(struct hvk *vm, struct hvk_result *res) {
   struct kvm_run *run = vm->k_run;
   uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -642,8 +668,11 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
         return -1;
       }
     } else if (port == HVK_EXIT_PORT && out) {
+      /* The status; the kernel powers off through ACPI next. */
       res->kr_status = data[0];
-      return 1;
+      res->kr_status_set = true;
+      if (!vm->k_status_ns)
+        vm->k_status_ns = hw_now_ns();
     } else if (port == 0x80) {
       /* the POST diagnostic port: Linux's I/O delay writes here; nothing listens */
     } else if (port == 0x61 && run->io.size == 1) {
@@ -661,6 +690,11 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
         pcio_rtc_write(&vm->k_rtc, port, data[0]);
       else
         data[0] = pcio_rtc_read(&vm->k_rtc, port, time(NULL));
+    } else if (run->io.size <= 4 && hvk_pm_io(vm, port, out, data, run->io.size)) {
+      if (vm->k_pm.pm_power != ACPIFW_POWER_NONE) {
+        res->kr_power = vm->k_pm.pm_power;
+        return 1;
+      }
     } else {
       vm->k_stats.ks_unknown_io++;
       if (vm->k_cfg.kc_verbose)
@@ -862,6 +896,10 @@ void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hv
     }
     if (now >= end) {
       res->kr_end = HVK_END_TIMEOUT;
+      break;
+    }
+    if (vm->k_status_ns && now - vm->k_status_ns >= HVK_POWER_OFF_GRACE_NS) {
+      res->kr_end = HVK_END_EXIT; /* a status, but no power-off: power=none */
       break;
     }
     uint64_t next = timer_next_deadline();

@@ -6,7 +6,10 @@
  * CPUID at creation, synthetic MSRs through KVM's user-space MSR filter,
  * hypercalls through the hypercall page's OUT to PART_HYPERCALL_PORT, SINT
  * interrupts by KVM_SIGNAL_MSI. COM1 output goes to the console stream; the
- * exit port 0xf4 ends the run with the kernel's status.
+ * exit port 0xf4 records the kernel's status, and the run ends when the
+ * guest powers off or resets through the ACPI ports (host/acpi_fw.h), or
+ * 2 s after a status without that. The firmware ACPI tables are written
+ * into the BIOS area before the kernel is loaded.
  *
  * One thread: host work (the VMBus server and its devices on the kernel
  * event loop) runs between KVM_RUN calls; a timer signal interrupts KVM_RUN
@@ -46,8 +49,10 @@ struct hvk_stats {
 enum hvk_end { HVK_END_EXIT, HVK_END_STOPPED, HVK_END_TIMEOUT, HVK_END_ERROR };
 
 struct hvk_result {
-  enum hvk_end kr_end;
-  int kr_status;             /* HVK_END_EXIT: the byte the kernel wrote */
+  enum hvk_end kr_end;       /* HVK_END_EXIT: powered off, reset, or a status and no power-off */
+  int kr_status;             /* the byte the kernel wrote to port 0xf4 */
+  bool kr_status_set;        /* it wrote one */
+  int kr_power;              /* enum acpifw_power: what the guest asked the PM ports for */
   char kr_error[512];        /* HVK_END_ERROR: why */
   uint64_t kr_first_insn_ns; /* from hvk_create to the first KVM_RUN */
 };
@@ -66,7 +71,8 @@ struct partition *hvk_partition(struct hvk *vm);
  * removed). Then load the kernel: 0 or -errno with a message in err. */
 int hvk_setup(struct hvk *vm, struct hvemu *emu, char *err, size_t errlen);
 
-/** Run until the kernel writes the exit port, `stop` becomes true (set it
+/** Run until the guest powers off or resets (or wrote its exit status and
+ * did not power off within 2 s), `stop` becomes true (set it
  * from a signal handler), `timeout_ms` passes (0: none), or the guest does
  * something the emulator refuses. Host event-loop work runs between exits. */
 void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hvk_result *res);

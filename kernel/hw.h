@@ -55,7 +55,15 @@ uint64_t hw_hypercall(uint64_t control, uint64_t input, uint64_t output);
  * loop with "interrupts" off. fn must only copy state and queue a DPC. */
 void hw_irq_register(uint8_t vector, void (*fn)(uint8_t vector));
 
-/** End the machine with a status byte (0 ok, 1 failure, 2 panic). */
+/** End the machine with a status byte (0 ok, 1 failure, 2 panic). Kernel:
+ * the status goes to port 0xf4 (QEMU's isa-debug-exit, hvhost), then the
+ * machine powers off through ACPI (SLP_TYPa|SLP_EN to PM1a_CNT, and PM1b),
+ * then halts for good if it is still running. Host builds: records the
+ * status and power=off (host/inproc_hw.h) and ends the run. */
 _Noreturn void hw_exit(int status);
+/** The same, but the machine resets instead of powering off (the shutdown
+ * service's restart flag): FADT RESET_REG, else port 0xCF9, else the
+ * keyboard controller, then a halt. Host builds: records power=reset. */
+_Noreturn void hw_reset(int status);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86_64/acpi.h"
 #include "arch/x86_64/arch.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/multiboot.h"
@@ -88,6 +89,15 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
   if (lvl && log_level_parse(lvl) >= 0)
     log_set_level((enum log_level)log_level_parse(lvl));
 
+  /* ACPI first (the FADT says whether there is a VGA screen), then the
+   * consoles, so the banner reaches the screen too. */
+  int arc = power_init(mbi);
+  const struct acpi_info *acpi = power_acpi_info();
+  bool no_vga = arc != ACPI_E_NO_RSDP && acpi && acpi->fadt_pa &&
+                (acpi->iapc_boot_arch & ACPI_FADT_BOOT_NO_VGA);
+  const char *con = cmdline_get(&kernel_cmdline, "console");
+  int conrc = console_init(con, no_vga);
+
   char vendor[13];
   cpuid_string(vendor, 0);
   printf("\nhvkernel %s (build %s), x86_64 multiboot unikernel\n", VERSION_STRING, BUILD_STRING);
@@ -97,6 +107,11 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
     pr_warn("cmdline: too long or too many words; %u dropped\n", kernel_cmdline.cl_dropped);
   if (lvl && log_level_parse(lvl) < 0)
     pr_warn("cmdline: unknown log level '%s' (err|warn|info|debug|trace)\n", lvl);
+  if (conrc)
+    pr_warn("cmdline: unknown console '%s' (serial|vga|both)\n", con);
+  printf("console: %s%s%s\n", console_has_serial() ? "serial" : "",
+         console_has_serial() && console_has_vga() ? " + " : "", console_has_vga() ? "vga" : "");
+  power_log();
 
   if (mb_memory_init(mbi) != 0)
     panic("no usable memory");

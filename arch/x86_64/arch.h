@@ -2,6 +2,7 @@
 #ifndef ARCH_X86_64_ARCH_H
 #define ARCH_X86_64_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,33 @@ struct mb_info;
 int mb_memory_init(const struct mb_info *mbi);
 /** The command line GRUB/QEMU/hvhost passed, or NULL. */
 const char *mb_cmdline(const struct mb_info *mbi);
+
+/* console.c: COM1 and the VGA text screen. */
+/** Choose the consoles: `which` is the command line's console= value
+ * ("serial", "vga", "both" or NULL for both); vga_absent when the FADT says
+ * so. The VGA screen is used only when it exists. -1 for an unknown value
+ * (the default stays), else 0. */
+int console_init(const char *which, bool vga_absent);
+/** Write to every chosen console (newlib's write() and the exit path). */
+void console_write(const char *s, size_t n);
+bool console_has_vga(void);
+bool console_has_serial(void);
+
+/* power.c: ACPI power-off and reset (kernel/hw.h's hw_exit and hw_reset). */
+struct acpi_info;
+/** Parse the ACPI tables (arch/x86_64/acpi.c) through a reader bounded by
+ * the first MiB and the loader's memory map; remembers the result. Returns
+ * ACPI_OK or the parser's error. */
+int power_init(const struct mb_info *mbi);
+/** The parsed tables (NULL before power_init). */
+const struct acpi_info *power_acpi_info(void);
+/** Print what power_init found, or why power-off is unavailable. */
+void power_log(void);
+/** Power off through ACPI (S5), then halt for good. */
+_Noreturn void power_off(void);
+/** Reset: FADT RESET_REG, else port 0xCF9, else the keyboard controller;
+ * then halt for good. */
+_Noreturn void power_reset(void);
 
 /* syscalls.c */
 /** Give newlib's sbrk a heap of `bytes` from the page allocator. */

@@ -81,6 +81,14 @@ static inline uint8_t inb(uint16_t port) {
   __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
   return v;
 }
+static inline void outw(uint16_t port, uint16_t v) {
+  __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline uint16_t inw(uint16_t port) {
+  uint16_t v;
+  __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
 
 static inline uint64_t rdtsc(void) {
   uint32_t lo, hi;

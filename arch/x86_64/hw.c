@@ -61,10 +61,15 @@ uint64_t hw_hypercall(uint64_t control, uint64_t input, uint64_t output) {
 
 void hw_irq_register(uint8_t vector, void (*fn)(uint8_t vector)) { irq_register(vector, fn); }
 
-/* QEMU's isa-debug-exit and hvhost end the VM on this write. On a machine
- * without such a device (real Hyper-V) nothing happens: halt for good. */
+/* QEMU's isa-debug-exit ends the VM on the status write; hvhost records it.
+ * Then ACPI power-off (real Hyper-V, QEMU without the exit device, hvhost),
+ * and a halt for good where that is not possible (arch/x86_64/power.c). */
 void hw_exit(int status) {
   outb(EXIT_PORT, (uint8_t)status);
-  for (;;)
-    __asm__ volatile("cli; hlt");
+  power_off();
+}
+
+void hw_reset(int status) {
+  outb(EXIT_PORT, (uint8_t)status);
+  power_reset();
 }

@@ -152,8 +152,8 @@ void trap_dispatch(struct trap_frame *f) {
   char buf[768];
   trap_dump_format(buf, sizeof(buf), f, read_cr2());
   /* Straight to the UART: stdio may be what faulted. */
-  serial_write(buf, strlen(buf));
+  console_write(buf, strlen(buf));
   static const char msg[] = "PANIC: unhandled exception, stopping (status 2)\n";
-  serial_write(msg, sizeof(msg) - 1);
+  console_write(msg, sizeof(msg) - 1);
   hw_exit(EXIT_STATUS_PANIC);
 }

@@ -57,7 +57,7 @@ int write(int fd, const void *buf, size_t n) {
     errno = EBADF;
     return -1;
   }
-  serial_write(buf, n);
+  console_write(buf, n);
   return (int)n;
 }
 

@@ -121,7 +121,7 @@ for nv in 6.1 5 4 1; do
      t_expect_lines $name "$out/$name.log" \
        "^netvsc: NVSP $wire, MAC 00:15:5d:00:00:02, MTU 1500, .* link up" \
        '^kernel: done, exiting with status 0' \
-       '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+$'; then
+       '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ power=off$'; then
     t_pass $name "${LAST_MS} ms"
   else t_fail $name "see above"; fi
 done

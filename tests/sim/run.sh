@@ -38,7 +38,7 @@ check() {
 for v in 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13; do
   EXPECT=('^Hyper-V: present'
     "^vmbus: connected, version ${v//./\\.}, message connection id [0-9]+, [0-9]+ offers"
-    "^hvhost: exit=0 vmbus=${v//./\\.} offers=1 link=down t_connected_ms=[0-9]+ t_link_ms=-$")
+    "^hvhost: exit=0 vmbus=${v//./\\.} offers=1 link=down t_connected_ms=[0-9]+ t_link_ms=- power=off$")
   check connect-$v 0 60 --vmbus-version "$v" --timeout 30 -- exit-after=connect
 done
 
@@ -83,7 +83,7 @@ nvsp_wire() {
 # Every NVSP cap: the link comes up at exactly that version.
 for nv in 6.1 6 5 4 2 1; do
   EXPECT=("^netvsc: NVSP $(nvsp_wire $nv), MAC 00:15:5d:00:00:02, MTU 1500, .* link up"
-    '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+$')
+    '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ power=off$')
   check nvsp-$nv 0 60 --nvsp-version $nv --timeout 30 -- exit-after=link
 done
 
@@ -102,7 +102,7 @@ EXPECT=('^warning: netvsc: send buffer unusable \(status [0-9]+, section size 0\
 check refuse-send-buf 0 60 --refuse-send-buf --timeout 30 -- exit-after=link
 
 # No NIC: no link.
-EXPECT=('^hvhost: exit=0 vmbus=6\.0 offers=0 link=none t_connected_ms=[0-9]+ t_link_ms=-$')
+EXPECT=('^hvhost: exit=0 vmbus=6\.0 offers=0 link=none t_connected_ms=[0-9]+ t_link_ms=- power=off$')
 check no-net 0 60 --no-net --timeout 30 -- exit-after=connect
 
 # Rescind of the NIC: the kernel says so and keeps serving until --timeout.
