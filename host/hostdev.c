@@ -167,7 +167,8 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
       return NULL;
     }
     netpeer_set_guest_mac(d->hd_peer, o->ho_mac);
-    d->hd_test = peertest_start(d->hd_peer, d->hd_nic, (unsigned)o->ho_peer_traffic, 0,
+    d->hd_test = peertest_start(d->hd_peer, d->hd_nic, (unsigned)o->ho_peer_traffic,
+                                o->ho_peer_no_udp ? PEERTEST_NO_UDP : 0,
                                 hostdev_test_done, d);
     if (!d->hd_test) {
       snprintf(err, errlen, "out of memory");

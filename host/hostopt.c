@@ -29,6 +29,8 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
           "  --peer-traffic N        once the link is up, the built-in peer sends N ICMP\n"
           "                          echo requests, then a UDP datagram to port 7 of\n"
           "                          every size up to the MTU, and checks every reply\n"
+          "  --peer-no-udp           with --peer-traffic: pings only (a guest with no UDP\n"
+          "                          echo service, e.g. Linux without user space)\n"
           "  --refuse-msrs           advertise Hyper-V but #GP on its MSRs\n"
           "  --refuse-send-buf       the NIC refuses the guest's send buffer: every\n"
           "                          frame goes GPA direct\n"
@@ -99,6 +101,8 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
       o->ho_no_net = true;
     } else if (strcmp(a, "--refuse-msrs") == 0) {
       o->ho_refuse_msrs = true;
+    } else if (strcmp(a, "--peer-no-udp") == 0) {
+      o->ho_peer_no_udp = true;
     } else if (strcmp(a, "--refuse-send-buf") == 0) {
       o->ho_refuse_send_buf = true;
     } else if (strcmp(a, "-v") == 0) {

@@ -36,6 +36,7 @@ struct hostopt {
   uint64_t ho_link_flap_s;     /* --link-flap SECONDS */
   uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
   uint64_t ho_peer_traffic;    /* --peer-traffic N: host/peertest.c, N echo requests */
+  bool ho_peer_no_udp;         /* --peer-no-udp: no UDP part in the peer test */
   bool ho_refuse_msrs;         /* --refuse-msrs */
   bool ho_refuse_send_buf;     /* --refuse-send-buf: the NIC refuses send sections */
   bool ho_verbose;             /* -v */
