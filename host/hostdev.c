@@ -220,6 +220,10 @@ uint64_t hostdev_link_up_ns(const struct hostdev *d) {
   return d && d->hd_nic ? netvsp_link_up_ns(d->hd_nic) : 0;
 }
 
+uint64_t hostdev_echo_replies(const struct hostdev *d) {
+  return d && d->hd_peer ? netpeer_stats(d->hd_peer)->echo_ok : 0;
+}
+
 void hostdev_print_stats(const struct hostdev *d, FILE *f, const char *prog) {
   if (!d || !d->hd_nic)
     return;

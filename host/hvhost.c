@@ -40,6 +40,7 @@ struct hvhost_state {
   uint64_t hs_start_ns;
   int64_t hs_connected_ms;
   int64_t hs_link_ms;
+  int64_t hs_ping_ms; /* the built-in peer's first echo reply */
   struct hostdev *hs_dev;
   uint32_t hs_version; /* negotiated, kept after the guest's UNLOAD */
 };
@@ -74,6 +75,8 @@ static void hvhost_tick(void *arg) {
     st->hs_version = vmbsrv_version(st->hs_srv);
     hvhost_snapshot(st, &st->hs_at_connect);
   }
+  if (st->hs_ping_ms < 0 && hostdev_echo_replies(st->hs_dev))
+    st->hs_ping_ms = (int64_t)((hw_now_ns() - st->hs_start_ns) / 1000000u);
   if (st->hs_link_ms < 0 && hostdev_link_up_ns(st->hs_dev)) {
     st->hs_link_ms = (int64_t)((hostdev_link_up_ns(st->hs_dev) - st->hs_start_ns) / 1000000u);
     hvhost_snapshot(st, &st->hs_at_link);
@@ -99,6 +102,7 @@ int main(int argc, char **argv) {
   st.hs_start_ns = hw_now_ns();
   st.hs_connected_ms = -1;
   st.hs_link_ms = -1;
+  st.hs_ping_ms = -1;
 
   const char *why = hvk_unusable_reason();
   if (why) {
@@ -194,6 +198,9 @@ int main(int argc, char **argv) {
     hvhost_print_phase("entry->end", &zero, &end);
   }
   hostdev_print_stats(st.hs_dev, stderr, "hvhost");
+  if (st.hs_ping_ms >= 0)
+    fprintf(stderr, "hvhost: first echo reply from the guest t_ping_ms=%lld\n",
+            (long long)st.hs_ping_ms);
   hostopt_print_summary(stdout, &oc);
   int status = hostopt_exit_status(&oc);
   hostdev_destroy(st.hs_dev);

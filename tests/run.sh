@@ -74,6 +74,14 @@ if tier e2e; then
   add_counts build/test-logs/e2e.out
 fi
 
+if tier linux; then
+  echo "== linux (Linux's own hv_vmbus and hv_netvsc as a guest of hvhost)"
+  t0=$(t_now_ms)
+  tests/linux/run.sh build/hvhost build/linux-peer/vmlinux 2>&1 | tee build/test-logs/linux.out
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts build/test-logs/linux.out
+fi
+
 if tier netns; then
   echo "== netns (Linux ping, arping and UDP echo over a TAP in a network namespace)"
   t0=$(t_now_ms)

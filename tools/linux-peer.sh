@@ -2,7 +2,10 @@
 # tools/linux-peer.sh OUTDIR: build the Linux peer (issue 17): a minimal
 # kernel from Debian's linux-source-6.1 with hv_vmbus, hv_netvsc and hv_utils
 # built in (tests/linux/peer.config) and an embedded initramfs holding only
-# /init (tests/linux/init.c, no system calls). Result: OUTDIR/bzImage.
+# /init (tests/linux/init.c, no system calls). Result: OUTDIR/bzImage and
+# OUTDIR/vmlinux (the same kernel uncompressed: hvhost boots either, and the
+# linux tier uses vmlinux because the bzImage's decompressor takes minutes
+# where guest kernel mode is emulated, kvm-pvm).
 #
 # Cached: the build is keyed by the hash of the fragment, init.c and this
 # script (OUTDIR/key); with an unchanged key it does nothing. A build takes
@@ -16,7 +19,7 @@ frag="$here/tests/linux/peer.config"
 initc="$here/tests/linux/init.c"
 tarball=/usr/src/linux-source-6.1.tar.xz
 key=$(cat "$frag" "$initc" "$0" | sha256sum | cut -c1-16)
-if [ -f "$out/bzImage" ] && [ "$(cat "$out/key" 2>/dev/null)" = "$key" ]; then
+if [ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ] && [ "$(cat "$out/key" 2>/dev/null)" = "$key" ]; then
   exit 0
 fi
 if [ ! -f "$tarball" ]; then
@@ -82,5 +85,6 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid" || fail "compiling"
 cp "$out/obj/arch/x86/boot/bzImage" "$out/bzImage"
+cp "$out/obj/vmlinux" "$out/vmlinux"
 echo "$key" >"$out/key"
-step "done: $out/bzImage ($(stat -c %s "$out/bzImage") bytes)"
+step "done: $out/bzImage ($(stat -c %s "$out/bzImage") bytes), $out/vmlinux"
