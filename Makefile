@@ -79,7 +79,8 @@ KERNEL_OBJS := $(patsubst %,$(TDIR)/%.o,$(basename $(KERNEL_ALL_SRCS)))
 
 # Host side: the portable layers, the pure exception-dump formatter, and the
 # in-process hardware backend; plus host/ (the Hyper-V host emulator).
-HOST_PORTABLE_SRCS := $(PORTABLE_SRCS) arch/x86_64/trap_dump.c arch/x86_64/acpi.c
+HOST_PORTABLE_SRCS := $(PORTABLE_SRCS) arch/x86_64/trap_dump.c arch/x86_64/acpi.c \
+                      arch/x86_64/vga_text.c
 # host/*.c minus the programs' mains (hvhost, hvsim), which link the library.
 HOST_MAIN_SRCS := host/hvhost.c host/hvsim.c
 HOST_EMU_SRCS := $(filter-out $(HOST_MAIN_SRCS),$(wildcard host/*.c))
@@ -97,6 +98,10 @@ HOST_BENCH_OBJS := $(patsubst %.c,$(HDIR)/bench-obj/%.o,$(HOST_PORTABLE_SRCS) $(
 
 KERNEL_ELF  := $(BUILD)/kernel.elf
 ISO         := $(BUILD)/kernel.iso
+
+# Keep every intermediate object (make would otherwise delete the unit-test
+# and fuzz objects after linking and rebuild them next time).
+.SECONDARY:
 
 .PHONY: all iso vhd run run-qemu test test-unit test-linux test-boot test-e2e test-sim test-netns test-fuzz bench clean format lint deps newlib
 all: $(KERNEL_ELF)

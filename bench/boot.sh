@@ -44,7 +44,7 @@ echo "hvsim (in-process, native speed), kernel with exit-after=link"
 conn=() link=() wall=()
 for i in $(seq "$runs"); do
   t0=$(date +%s%N)
-  line=$(build/hvsim --timeout 30 -- exit-after=link 2>/dev/null | grep '^hvhost: exit=')
+  line=$(build/hvsim --timeout 30 -- exit-after=link 2>/dev/null | grep '^hvsim: exit=')
   wall+=($(( ($(date +%s%N) - t0) / 1000000 )))
   conn+=($(sed -nE 's/.*t_connected_ms=([0-9]+).*/\1/p' <<<"$line"))
   link+=($(sed -nE 's/.*t_link_ms=([0-9]+).*/\1/p' <<<"$line"))

@@ -52,6 +52,13 @@ struct echo_dev *echo_dev_create(PDEVICE_OBJECT parent, uint32_t instance_tag) {
     st = VmbChannelInitSetProcessPacketCallbacks(e->ed_ch, echo_dev_process, NULL);
   if (NT_SUCCESS(st))
     st = VmbServerChannelInitSetTargetInterfaceId(e->ed_ch, echo_dev_type, inst);
+  /* It sends nothing but completions, and echoes whatever fits the ring: a
+   * small send maximum (so 2-page guest rings are accepted) and an incoming
+   * maximum of the whole MTU. */
+  if (NT_SUCCESS(st))
+    st = VmbChannelInitSetMaximumPacketSize(e->ed_ch, 1024);
+  if (NT_SUCCESS(st))
+    st = kmcl_channel_init_set_max_incoming(e->ed_ch, KMCL_RING_MTU);
   if (NT_SUCCESS(st))
     st = VmbChannelEnable(e->ed_ch);
   if (NT_SUCCESS(st))

@@ -1,51 +1,61 @@
-/* host/hostopt.c: options and summary line of hvhost and hvsim. */
+/* host/hostopt.c: options and report of hvhost and hvsim.
+ *
+ * One table (hostopt_defs) drives both getopt_long and --help, so the usage
+ * cannot drift from the parser. A row names the option, its value (NULL for
+ * a switch), the setter that checks and stores the value, the field it
+ * stores into (or a custom setter that knows its field), a range for
+ * numbers, the program(s) it belongs to, and its help text (lines split at
+ * '\n'). */
 #include "host/hostopt.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/acpi_fw.h"
+#include "host/hostdev.h"
+#include "host/netvsp.h"
 #include "hv/vmbus_proto.h"
 
-void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
-  fprintf(f,
-          "usage: %s [options] %s[-- kernel command line]\n"
-          "  --vmbus-version X.Y     highest VMBus version the host accepts (default 6.0;\n"
-          "                          6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13)\n"
-          "  --nvsp-version X.Y      highest NVSP version of the network device\n"
-          "                          (6.1 6 5 4 2 1; default 6.1)\n"
-          "  --mem MIB               guest memory (default 128)\n"
-          "  --initrd FILE           hvhost, Linux bzImage: the initrd to load with it\n"
-          "  --trace                 print every VMBus message, decoded\n"
-          "  --timeout SECONDS       stop the VM after this long (exit=timeout)\n"
-          "  --no-net                no network device\n"
-          "  --mac MAC               the NIC's MAC (default 00:15:5d:00:00:02)\n"
-          "  --tap NAME              network back end: the existing TAP device NAME\n"
-          "                          (default: the built-in peer 192.0.2.1)\n"
-          "  --pcap FILE             write every frame of the NIC to FILE (pcap)\n"
-          "  --link-flap SECONDS     toggle the link every SECONDS\n"
-          "  --rescind-net-after S   rescind the NIC after S seconds\n"
-          "  --peer-traffic N        once the link is up, the built-in peer sends N ICMP\n"
-          "                          echo requests, then a UDP datagram to port 7 of\n"
-          "                          every size up to the MTU, and checks every reply\n"
-          "  --peer-no-udp           with --peer-traffic: pings only (a guest with no UDP\n"
-          "                          echo service, e.g. Linux without user space)\n"
-          "  --refuse-msrs           advertise Hyper-V but #GP on its MSRs\n"
-          "  --refuse-send-buf       the NIC refuses the guest's send buffer: every\n"
-          "                          frame goes GPA direct\n"
-          "  --fault NAME            silent-contact | refuse-versions | no-alloffers\n"
-          "  -v                      log the VM's entry state and exits\n",
-          prog, needs_kernel ? "kernel.elf|bzImage " : "");
+struct hostopt_def;
+typedef int (*hostopt_setter)(const struct hostopt_def *d, struct hostopt *o, const char *v);
+
+struct hostopt_def {
+  const char *od_name;   /* the long name, without "--" */
+  char od_short;         /* the short letter, 0 for none */
+  const char *od_arg;    /* the value's name in the usage; NULL: a switch */
+  hostopt_setter od_set; /* checks and stores; non-zero: bad value */
+  size_t od_off;         /* the field in struct hostopt (generic setters) */
+  uint64_t od_min, od_max;
+  bool od_hvhost_only; /* hvhost's alone (KVM, the kernel image) */
+  const char *od_help;
+};
+
+static int hostopt_set_flag(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  (void)v;
+  *(bool *)((char *)o + d->od_off) = true;
+  return 0;
 }
 
-static int hostopt_u64(const char *s, uint64_t *out) {
+static int hostopt_set_str(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  if (!v[0])
+    return -1;
+  *(const char **)((char *)o + d->od_off) = v;
+  return 0;
+}
+
+/* A decimal number in [od_min, od_max] (od_max 0: no upper bound). */
+static int hostopt_set_u64(const struct hostopt_def *d, struct hostopt *o, const char *v) {
   char *end;
   errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || end == s || *end || s[0] == '-')
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || end == v || *end || v[0] < '0' || v[0] > '9')
     return -1;
-  *out = v;
+  if (n < d->od_min || (d->od_max && n > d->od_max))
+    return -1;
+  *(uint64_t *)((char *)o + d->od_off) = n;
   return 0;
 }
 
@@ -64,124 +74,165 @@ static int hostopt_version(const char *s, uint32_t *out) {
   return 0;
 }
 
-static int hostopt_mac(const char *s, uint8_t mac[6]) {
+/* One of the NVSP versions the device knows (netvsp_version_from). */
+static int hostopt_set_nvsp(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  uint32_t ver;
+  (void)d;
+  if (hostopt_version(v, &ver) || !netvsp_version_from((uint16_t)(ver >> 16), (uint16_t)ver))
+    return -1;
+  o->ho_nvsp_version = ver;
+  return 0;
+}
+
+/* One of the versions VMBus defines (6.0 5.3 ... 0.13). */
+static int hostopt_set_vmbus(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  static const uint32_t known[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
+  uint32_t ver;
+  (void)d;
+  if (hostopt_version(v, &ver))
+    return -1;
+  for (unsigned k = 0; k < VMBUS_NUM_VERSIONS; k++) {
+    if (known[k] == ver) {
+      o->ho_vmbus_version = ver;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int hostopt_set_mac(const struct hostopt_def *d, struct hostopt *o, const char *v) {
   unsigned b[6];
   char tail;
-  if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+  (void)d;
+  if (sscanf(v, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
     return -1;
   for (int i = 0; i < 6; i++) {
     if (b[i] > 0xff)
       return -1;
-    mac[i] = (uint8_t)b[i];
+    o->ho_mac[i] = (uint8_t)b[i];
   }
   return 0;
 }
 
-int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
-  const char *prog = o->ho_prog;
-  static const uint8_t default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
-  memcpy(o->ho_mac, default_mac, 6);
-  o->ho_mem_mib = 128;
-  int i = 1;
-  const char *bad = NULL;
-  for (; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--") == 0) {
-      i++;
-      break;
-    }
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      hostopt_usage(stdout, prog, needs_kernel);
-      return 1;
-    }
-    if (strcmp(a, "--trace") == 0) {
-      o->ho_trace = true;
-    } else if (strcmp(a, "--no-net") == 0) {
-      o->ho_no_net = true;
-    } else if (strcmp(a, "--refuse-msrs") == 0) {
-      o->ho_refuse_msrs = true;
-    } else if (strcmp(a, "--peer-no-udp") == 0) {
-      o->ho_peer_no_udp = true;
-    } else if (strcmp(a, "--refuse-send-buf") == 0) {
-      o->ho_refuse_send_buf = true;
-    } else if (strcmp(a, "-v") == 0) {
-      o->ho_verbose = true;
-    } else if (a[0] == '-' && a[1] == '-') {
-      /* every other option takes a value */
-      if (!v) {
-        fprintf(stderr, "%s: %s needs a value\n", prog, a);
-        goto usage;
-      }
-      i++;
-      if (strcmp(a, "--vmbus-version") == 0) {
-        static const uint32_t known[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
-        bool ok = hostopt_version(v, &o->ho_vmbus_version) == 0;
-        bool listed = false;
-        for (unsigned k = 0; ok && k < VMBUS_NUM_VERSIONS; k++)
-          listed |= known[k] == o->ho_vmbus_version;
-        if (!listed)
-          bad = a; /* one of 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13 */
-      } else if (strcmp(a, "--nvsp-version") == 0) {
-        if (hostopt_version(v, &o->ho_nvsp_version))
-          bad = a;
-      } else if (strcmp(a, "--mem") == 0) {
-        if (hostopt_u64(v, &o->ho_mem_mib) || o->ho_mem_mib < 16 || o->ho_mem_mib > 3072)
-          bad = a;
-      } else if (strcmp(a, "--timeout") == 0) {
-        if (hostopt_u64(v, &o->ho_timeout_s))
-          bad = a;
-      } else if (strcmp(a, "--mac") == 0) {
-        if (hostopt_mac(v, o->ho_mac))
-          bad = a;
-      } else if (strcmp(a, "--tap") == 0) {
-        o->ho_tap = v;
-      } else if (strcmp(a, "--initrd") == 0) {
-        o->ho_initrd = v;
-      } else if (strcmp(a, "--pcap") == 0) {
-        o->ho_pcap = v;
-      } else if (strcmp(a, "--link-flap") == 0) {
-        if (hostopt_u64(v, &o->ho_link_flap_s))
-          bad = a;
-      } else if (strcmp(a, "--peer-traffic") == 0) {
-        if (hostopt_u64(v, &o->ho_peer_traffic) || o->ho_peer_traffic > 1000000)
-          bad = a;
-      } else if (strcmp(a, "--rescind-net-after") == 0) {
-        if (hostopt_u64(v, &o->ho_rescind_net_s))
-          bad = a;
-      } else if (strcmp(a, "--fault") == 0) {
-        if (strcmp(v, "silent-contact") == 0)
-          o->ho_fault = HOSTOPT_FAULT_SILENT_CONTACT;
-        else if (strcmp(v, "refuse-versions") == 0)
-          o->ho_fault = HOSTOPT_FAULT_REFUSE_VERSIONS;
-        else if (strcmp(v, "no-alloffers") == 0)
-          o->ho_fault = HOSTOPT_FAULT_NO_ALLOFFERS;
-        else
-          bad = a;
-      } else {
-        fprintf(stderr, "%s: unknown option %s\n", prog, a);
-        goto usage;
-      }
-      if (bad) {
-        fprintf(stderr, "%s: bad value '%s' for %s\n", prog, v, bad);
-        goto usage;
-      }
-    } else if (needs_kernel && !o->ho_kernel) {
-      o->ho_kernel = a;
-    } else {
-      fprintf(stderr, "%s: unexpected argument '%s' (kernel arguments go after --)\n", prog, a);
-      goto usage;
+static int hostopt_set_fault(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  static const char *const names[] = {
+      [HOSTOPT_FAULT_SILENT_CONTACT] = "silent-contact",
+      [HOSTOPT_FAULT_REFUSE_VERSIONS] = "refuse-versions",
+      [HOSTOPT_FAULT_NO_ALLOFFERS] = "no-alloffers",
+  };
+  (void)d;
+  for (unsigned k = 1; k < sizeof(names) / sizeof(names[0]); k++) {
+    if (strcmp(v, names[k]) == 0) {
+      o->ho_fault = (enum hostopt_fault)k;
+      return 0;
     }
   }
-  if (needs_kernel && !o->ho_kernel) {
-    fprintf(stderr, "%s: no kernel image given\n", prog);
-    goto usage;
+  return -1;
+}
+
+/* Row helpers; the comparison inside sizeof makes the compiler check the
+ * field's type against the setter's (-Werror: distinct pointer types). */
+#define HO_FIELD(f, type)                                                                          \
+  (offsetof(struct hostopt, f) + 0 * sizeof(&((struct hostopt *)0)->f == (type *)0))
+#define HO_FLAG(name, f, help)                                                                     \
+  { name, 0, NULL, hostopt_set_flag, HO_FIELD(f, bool), 0, 0, false, help }
+#define HO_U64(name, arg, f, lo, hi, help)                                                         \
+  { name, 0, arg, hostopt_set_u64, HO_FIELD(f, uint64_t), lo, hi, false, help }
+#define HO_STR(name, arg, f, help)                                                                 \
+  { name, 0, arg, hostopt_set_str, HO_FIELD(f, const char *), 0, 0, false, help }
+#define HO_FN(name, arg, fn, help)                                                                 \
+  { name, 0, arg, fn, 0, 0, 0, false, help }
+
+/* The options, in --help order. */
+static const struct hostopt_def hostopt_defs[] = {
+    HO_FN("vmbus-version", "X.Y", hostopt_set_vmbus,
+          "highest VMBus version the host accepts (default 6.0;\n"
+          "6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13)"),
+    HO_FN("nvsp-version", "X.Y", hostopt_set_nvsp,
+          "highest NVSP version of the network device\n"
+          "(6.1 6 5 4 2 1; default 6.1)"),
+    HO_U64("mem", "MIB", ho_mem_mib, 16, 3072, "guest memory (default 128)"),
+    {"initrd", 0, "FILE", hostopt_set_str, HO_FIELD(ho_initrd, const char *), 0, 0, true,
+     "a Linux kernel's initrd (bzImage or vmlinux)"},
+    HO_FLAG("trace", ho_trace, "print every VMBus message, decoded"),
+    HO_U64("timeout", "SECONDS", ho_timeout_s, 0, 0, "stop the VM after this long (exit=timeout)"),
+    HO_FLAG("no-net", ho_no_net, "no network device"),
+    HO_FN("mac", "MAC", hostopt_set_mac, "the NIC's MAC (default 00:15:5d:00:00:02)"),
+    HO_STR("tap", "NAME", ho_tap,
+           "network back end: the existing TAP device NAME\n"
+           "(default: the built-in peer 192.0.2.1)"),
+    HO_STR("pcap", "FILE", ho_pcap, "write every frame of the NIC to FILE (pcap)"),
+    HO_U64("link-flap", "SECONDS", ho_link_flap_s, 0, 0, "toggle the link every SECONDS"),
+    HO_U64("rescind-net-after", "S", ho_rescind_net_s, 0, 0, "rescind the NIC after S seconds"),
+    HO_U64("peer-traffic", "N", ho_peer_traffic, 0, 1000000,
+           "once the link is up, the built-in peer sends N ICMP\n"
+           "echo requests, then a UDP datagram to port 7 of\n"
+           "every size up to the MTU, and checks every reply"),
+    HO_FLAG("peer-no-udp", ho_peer_no_udp,
+            "with --peer-traffic: pings only (a guest with no UDP\n"
+            "echo service, e.g. Linux without user space)"),
+    HO_FLAG("refuse-msrs", ho_refuse_msrs, "advertise Hyper-V but #GP on its MSRs"),
+    HO_FLAG("refuse-send-buf", ho_refuse_send_buf,
+            "the NIC refuses the guest's send buffer: every\n"
+            "frame goes GPA direct"),
+    HO_FN("fault", "NAME", hostopt_set_fault, "silent-contact | refuse-versions | no-alloffers"),
+    {"check-kvm", 0, NULL, hostopt_set_flag, HO_FIELD(ho_check_kvm, bool), 0, 0, true,
+     "say whether KVM is usable here (exit 0) or why not (exit 1)"},
+    {"verbose", 'v', NULL, hostopt_set_flag, HO_FIELD(ho_verbose, bool), 0, 0, false,
+     "log the VM's entry state and exits"},
+    {"help", 'h', NULL, NULL, 0, 0, 0, false, "print this help"},
+};
+#define HOSTOPT_NDEFS (sizeof(hostopt_defs) / sizeof(hostopt_defs[0]))
+#define HOSTOPT_HELP_COL 26
+
+static bool hostopt_offered(const struct hostopt_def *d, bool needs_kernel) {
+  return needs_kernel || !d->od_hvhost_only;
+}
+
+void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
+  fprintf(f, "usage: %s [options] %s[-- kernel command line]\n", prog,
+          needs_kernel ? "kernel.elf|bzImage|vmlinux " : "");
+  for (size_t i = 0; i < HOSTOPT_NDEFS; i++) {
+    const struct hostopt_def *d = &hostopt_defs[i];
+    if (!hostopt_offered(d, needs_kernel))
+      continue;
+    char left[64];
+    int n = snprintf(left, sizeof(left), "  %s%s%s--%s%s%s", d->od_short ? "-" : "",
+                     d->od_short ? (char[2]){d->od_short, 0} : "", d->od_short ? ", " : "",
+                     d->od_name, d->od_arg ? " " : "", d->od_arg ? d->od_arg : "");
+    fprintf(f, "%s", left);
+    const char *h = d->od_help;
+    if (n >= HOSTOPT_HELP_COL - 1) {
+      fprintf(f, "\n");
+      n = 0;
+    }
+    for (bool first = true; *h; first = false) {
+      const char *nl = strchr(h, '\n');
+      int len = nl ? (int)(nl - h) : (int)strlen(h);
+      fprintf(f, "%*s%.*s\n", first ? HOSTOPT_HELP_COL - n : HOSTOPT_HELP_COL, "", len, h);
+      h += len + (nl ? 1 : 0);
+    }
   }
+}
+
+/* The row of a long option "--name" or "--name=value" as typed. */
+static const struct hostopt_def *hostopt_find(const char *arg) {
+  if (arg[0] != '-' || arg[1] != '-')
+    return NULL;
+  size_t len = strcspn(arg + 2, "=");
+  for (size_t i = 0; i < HOSTOPT_NDEFS; i++)
+    if (strlen(hostopt_defs[i].od_name) == len && !strncmp(hostopt_defs[i].od_name, arg + 2, len))
+      return &hostopt_defs[i];
+  return NULL;
+}
+
+/* Everything after "--", joined with spaces. */
+static int hostopt_cmdline(struct hostopt *o, int argc, char **argv, int i) {
   o->ho_cmdline[0] = '\0';
   for (size_t used = 0; i < argc; i++) {
     size_t n = strlen(argv[i]);
     if (used + n + 2 > sizeof(o->ho_cmdline)) {
-      fprintf(stderr, "%s: kernel command line longer than %lu bytes\n", prog,
+      fprintf(stderr, "%s: kernel command line longer than %lu bytes\n", o->ho_prog,
               (unsigned long)sizeof(o->ho_cmdline) - 1);
       return -1;
     }
@@ -191,12 +242,99 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
     used += n;
   }
   return 0;
+}
+
+int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
+  const char *prog = o->ho_prog;
+  static const uint8_t default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
+  memcpy(o->ho_mac, default_mac, 6);
+  o->ho_mem_mib = 128;
+
+  /* getopt_long's tables from ours: long option i returns 256 + i. The
+   * optstring starts with '-' (non-options come back in order as 1, so
+   * the kernel image may sit among the options and "--" ends them) and
+   * ':' (a missing value returns ':'). */
+  struct option longopts[HOSTOPT_NDEFS + 1];
+  char shorts[3 + 2 * HOSTOPT_NDEFS] = "-:";
+  size_t nlong = 0, ns = 2;
+  for (size_t i = 0; i < HOSTOPT_NDEFS; i++) {
+    const struct hostopt_def *d = &hostopt_defs[i];
+    if (!hostopt_offered(d, needs_kernel))
+      continue;
+    longopts[nlong++] = (struct option){d->od_name, d->od_arg ? required_argument : no_argument,
+                                        NULL, 256 + (int)i};
+    if (d->od_short) {
+      shorts[ns++] = d->od_short;
+      if (d->od_arg)
+        shorts[ns++] = ':';
+    }
+  }
+  memset(&longopts[nlong], 0, sizeof(longopts[0]));
+  shorts[ns] = '\0';
+
+  optind = 0; /* glibc: start afresh (a second parse in one process) */
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+    const char *typed = argv[optind - 1];
+    const struct hostopt_def *d = NULL;
+    if (c >= 256) {
+      d = &hostopt_defs[c - 256];
+    } else {
+      for (size_t i = 0; i < HOSTOPT_NDEFS && c > 1 && c != '?' && c != ':'; i++)
+        if (hostopt_defs[i].od_short == c)
+          d = &hostopt_defs[i];
+    }
+    if (c == 1) {
+      if (needs_kernel && !o->ho_kernel) {
+        o->ho_kernel = optarg;
+        continue;
+      }
+      fprintf(stderr, "%s: unexpected argument '%s' (kernel arguments go after --)\n", prog,
+              optarg);
+      goto usage;
+    }
+    if (c == ':') {
+      fprintf(stderr, "%s: %s needs a value\n", prog, typed);
+      goto usage;
+    }
+    if (c == '?' || !d) {
+      const struct hostopt_def *known = hostopt_find(typed);
+      if (known && !known->od_arg && strchr(typed, '='))
+        fprintf(stderr, "%s: --%s takes no value\n", prog, known->od_name);
+      else if (optopt > 0 && optopt < 256)
+        fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
+      else
+        fprintf(stderr, "%s: unknown option %s\n", prog, typed);
+      goto usage;
+    }
+    if (!d->od_set) { /* --help */
+      hostopt_usage(stdout, prog, needs_kernel);
+      return 1;
+    }
+    if (d->od_set(d, o, optarg)) {
+      fprintf(stderr, "%s: bad value '%s' for --%s\n", prog, optarg, d->od_name);
+      goto usage;
+    }
+  }
+  if (needs_kernel && !o->ho_kernel && !o->ho_check_kvm) {
+    fprintf(stderr, "%s: no kernel image given\n", prog);
+    goto usage;
+  }
+  return hostopt_cmdline(o, argc, argv, optind);
 usage:
-  hostopt_usage(stderr, prog, needs_kernel);
+  fprintf(stderr, "usage: %s [options] %s[-- kernel command line]; %s --help lists the options\n",
+          prog, needs_kernel ? "kernel.elf " : "", prog);
   return -1;
 }
 
-void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc) {
+int64_t hostopt_ms_since(uint64_t start_ns, uint64_t t_ns) {
+  if (!t_ns)
+    return -1;
+  return t_ns > start_ns ? (int64_t)((t_ns - start_ns) / 1000000u) : 0;
+}
+
+void hostopt_print_summary(FILE *f, const char *prog, const struct hostopt_outcome *oc) {
   char exit_s[16], vmbus[16], conn[24], link_ms[24];
   switch (oc->oc_end) {
   case HOSTOPT_END_EXIT:
@@ -228,9 +366,10 @@ void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc) {
     snprintf(link_ms, sizeof(link_ms), "%lld", (long long)oc->oc_link_ms);
   else
     snprintf(link_ms, sizeof(link_ms), "-");
-  fprintf(f, "hvhost: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s power=%s\n",
-          exit_s, vmbus, oc->oc_offers, oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"),
-          conn, link_ms, acpifw_power_name((enum acpifw_power)oc->oc_power));
+  fprintf(f, "%s: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s power=%s\n",
+          prog, exit_s, vmbus, oc->oc_offers,
+          oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn, link_ms,
+          acpifw_power_name((enum acpifw_power)oc->oc_power));
   fflush(f);
 }
 
@@ -245,4 +384,12 @@ int hostopt_exit_status(const struct hostopt_outcome *oc) {
   default:
     return 3;
   }
+}
+
+int hostopt_report(const struct hostopt *o, const struct hostopt_outcome *oc,
+                   const struct hostdev *dev) {
+  if (dev)
+    hostdev_print_stats(dev, stderr, o->ho_prog);
+  hostopt_print_summary(stdout, o->ho_prog, oc);
+  return hostopt_exit_status(oc);
 }

@@ -1,10 +1,14 @@
 /* host/hostopt.h: the command line shared by hvhost (KVM) and hvsim
- * (in-process), and the one-line summary both end with (DESIGN.md):
+ * (in-process), and the report both end with: the device counters and the
+ * one-line summary (DESIGN.md), whose first word is the program's name:
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
  *           power=<off|reset|none>
  * exit=none: the guest powered off or reset without writing a status.
- */
+ *
+ * Options are parsed with getopt_long from one table in hostopt.c, which
+ * also prints --help: `--opt value` and `--opt=value` both work. Adding an
+ * option is one row in that table plus its field below. */
 #ifndef HOST_HOSTOPT_H
 #define HOST_HOSTOPT_H
 
@@ -39,14 +43,19 @@ struct hostopt {
   bool ho_peer_no_udp;         /* --peer-no-udp: no UDP part in the peer test */
   bool ho_refuse_msrs;         /* --refuse-msrs */
   bool ho_refuse_send_buf;     /* --refuse-send-buf: the NIC refuses send sections */
-  bool ho_verbose;             /* -v */
+  bool ho_verbose;             /* -v, --verbose */
+  bool ho_check_kvm;           /* hvhost --check-kvm */
   enum hostopt_fault ho_fault; /* --fault NAME */
 };
 
-/** Parse argv. needs_kernel: hvhost takes the kernel image as its first
- * non-option argument. Returns 0, 1 when --help was printed (exit 0), or
- * -1 after printing the error and usage to stderr (exit 2). */
+/** Parse argv into o (o zeroed, ho_prog set by the caller). needs_kernel:
+ * the program is hvhost, which takes the kernel image as its one
+ * non-option argument and has the hvhost-only options. Everything after
+ * "--" becomes ho_cmdline. Returns 0, 1 when --help was printed (exit 0),
+ * or -1 after printing the error and a one-line usage to stderr (exit 2).
+ * o's strings point into argv. */
 int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel);
+/** Print the usage, from the same table the parser reads. */
 void hostopt_usage(FILE *f, const char *prog, bool needs_kernel);
 
 /** What the run ended with, for the summary line. */
@@ -60,10 +69,21 @@ struct hostopt_outcome {
   int64_t oc_link_ms;      /* -1: never */
   int oc_power;            /* enum acpifw_power (host/acpi_fw.h): 0 none, 1 off, 2 reset */
 };
-void hostopt_print_summary(FILE *f, const struct hostopt_outcome *oc);
+/** Milliseconds from start_ns to t_ns (hw_now_ns values), -1 when t_ns is
+ * 0 (it never happened): the summary's t_connected_ms and t_link_ms. */
+int64_t hostopt_ms_since(uint64_t start_ns, uint64_t t_ns);
+/** The summary line, "<prog>: exit=... t_link_ms=...", flushed. */
+void hostopt_print_summary(FILE *f, const char *prog, const struct hostopt_outcome *oc);
 /** Process exit status for an outcome: the kernel's status (0 when it
  * powered off without one), 124 timeout,
  * 130 stopped (like a shell's SIGINT), 3 host-side error. */
 int hostopt_exit_status(const struct hostopt_outcome *oc);
+
+struct hostdev;
+/** The end of a run, the same for both programs: the counters of dev's
+ * devices (stderr; dev may be NULL) and then the summary line (stdout),
+ * both prefixed with o->ho_prog. Returns hostopt_exit_status(oc). */
+int hostopt_report(const struct hostopt *o, const struct hostopt_outcome *oc,
+                   const struct hostdev *dev);
 
 #endif

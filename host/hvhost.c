@@ -1,6 +1,6 @@
 /* host/hvhost.c: boot the kernel image under KVM with an emulated Hyper-V.
  *
- *   build/hvhost [options] kernel.elf|bzImage [-- kernel command line]
+ *   build/hvhost [options] kernel.elf [-- kernel command line]
  *
  * Creates the VM (host/kvm.c), the Hyper-V emulator (host/hvemu.c) and the
  * VMBus server (host/vmbus_server.c) with its devices, runs the kernel until
@@ -71,82 +71,122 @@ static void hvhost_print_phase(const char *name, const struct hvhost_snap *a,
 static void hvhost_tick(void *arg) {
   struct hvhost_state *st = arg;
   if (st->hs_connected_ms < 0 && vmbsrv_offers_delivered(st->hs_srv)) {
-    st->hs_connected_ms = (int64_t)((hw_now_ns() - st->hs_start_ns) / 1000000u);
+    st->hs_connected_ms = hostopt_ms_since(st->hs_start_ns, hw_now_ns());
     st->hs_version = vmbsrv_version(st->hs_srv);
     hvhost_snapshot(st, &st->hs_at_connect);
   }
   if (st->hs_ping_ms < 0 && hostdev_echo_replies(st->hs_dev))
-    st->hs_ping_ms = (int64_t)((hw_now_ns() - st->hs_start_ns) / 1000000u);
+    st->hs_ping_ms = hostopt_ms_since(st->hs_start_ns, hw_now_ns());
   if (st->hs_link_ms < 0 && hostdev_link_up_ns(st->hs_dev)) {
-    st->hs_link_ms = (int64_t)((hostdev_link_up_ns(st->hs_dev) - st->hs_start_ns) / 1000000u);
+    st->hs_link_ms = hostopt_ms_since(st->hs_start_ns, hostdev_link_up_ns(st->hs_dev));
     hvhost_snapshot(st, &st->hs_at_link);
   }
 }
 
-int main(int argc, char **argv) {
-  /* `hvhost --check-kvm`: say whether this machine can run it (make run). */
-  if (argc == 2 && strcmp(argv[1], "--check-kvm") == 0) {
-    const char *why = hvk_unusable_reason();
-    if (why)
-      printf("%s\n", why);
-    return why ? 1 : 0;
+/* Create the VM, the emulator, the VMBus server and its devices, and load
+ * the kernel. 0, or -1 with the reason in err; what was created is in st
+ * either way, for hvhost_teardown. */
+static int hvhost_build(struct hvhost_state *st, const struct hostopt *o, char *err,
+                        size_t errlen) {
+  struct hvk_config kc = {
+      .kc_mem_bytes = o->ho_mem_mib << 20,
+      .kc_kernel = o->ho_kernel,
+      .kc_initrd = o->ho_initrd,
+      .kc_cmdline = o->ho_cmdline,
+      .kc_console = stdout,
+      .kc_verbose = o->ho_verbose,
+      .kc_tick = hvhost_tick,
+      .kc_tick_ctx = st,
+  };
+  st->hs_vm = hvk_create(&kc, err, errlen);
+  if (!st->hs_vm)
+    return -1;
+  struct hvemu_config hc = {.hc_refuse_msrs = o->ho_refuse_msrs,
+                            .hc_tsc_hz = hvk_tsc_hz(st->hs_vm),
+                            .hc_apic_hz = hvk_apic_hz(st->hs_vm)};
+  fprintf(stderr, "hvhost: frequencies reported: TSC %lu kHz, APIC timer %lu kHz\n",
+          (unsigned long)(hc.hc_tsc_hz / 1000), (unsigned long)(hc.hc_apic_hz / 1000));
+  st->hs_emu = hvemu_create(hvk_partition(st->hs_vm), &hc);
+  struct vmbsrv_config sc = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace};
+  st->hs_srv = st->hs_emu ? vmbsrv_create(st->hs_emu, &sc) : NULL;
+  if (!st->hs_srv) {
+    snprintf(err, errlen, "cannot create the emulator (out of memory or bad --vmbus-version)");
+    return -1;
   }
+  /* The kernel first: a file that is not one is the commonest mistake. */
+  if (hvk_setup(st->hs_vm, st->hs_emu, err, errlen) != 0)
+    return -1;
+  st->hs_dev = hostdev_create(st->hs_srv, st->hs_emu, o, err, errlen);
+  return st->hs_dev ? 0 : -1;
+}
+
+/* Everything hvhost_build created, in reverse (each may be NULL). */
+static void hvhost_teardown(struct hvhost_state *st) {
+  hostdev_destroy(st->hs_dev);
+  vmbsrv_destroy(st->hs_srv);
+  hvemu_destroy(st->hs_emu);
+  hvk_destroy(st->hs_vm);
+}
+
+/* The exit counters of the whole run, then one line per phase. */
+static void hvhost_print_stats(struct hvhost_state *st, const struct hvk_result *res) {
+  const struct hvk_stats *ks = hvk_stats(st->hs_vm);
+  const struct hvemu_stats *es = hvemu_stats(st->hs_emu);
+  fprintf(stderr,
+          "hvhost: stats first_insn_ms=%.1f exits=%lu io=%lu msr=%lu hypercalls=%lu "
+          "post_message=%lu signal_event=%lu injected=%lu console_bytes=%lu mmio=%lu "
+          "unknown_io=%lu\n",
+          (double)res->kr_first_insn_ns / 1e6, (unsigned long)ks->ks_exits,
+          (unsigned long)ks->ks_io, (unsigned long)ks->ks_msr, (unsigned long)ks->ks_hypercalls,
+          (unsigned long)es->hs_post_message, (unsigned long)es->hs_signal_event,
+          (unsigned long)ks->ks_intr_injected, (unsigned long)ks->ks_console_bytes,
+          (unsigned long)ks->ks_mmio, (unsigned long)ks->ks_unknown_io);
+  struct hvhost_snap zero, end;
+  memset(&zero, 0, sizeof(zero));
+  hvhost_snapshot(st, &end);
+  if (st->hs_at_link.sn_taken) {
+    hvhost_print_phase("entry->connected", &zero, &st->hs_at_connect);
+    hvhost_print_phase("connected->link", &st->hs_at_connect, &st->hs_at_link);
+    hvhost_print_phase("link->end", &st->hs_at_link, &end);
+  } else if (st->hs_at_connect.sn_taken) {
+    hvhost_print_phase("entry->connected", &zero, &st->hs_at_connect);
+    hvhost_print_phase("connected->end", &st->hs_at_connect, &end);
+  } else {
+    hvhost_print_phase("entry->end", &zero, &end);
+  }
+  if (st->hs_ping_ms >= 0)
+    fprintf(stderr, "hvhost: first echo reply from the guest t_ping_ms=%lld\n",
+            (long long)st->hs_ping_ms);
+}
+
+int main(int argc, char **argv) {
   struct hostopt o;
   memset(&o, 0, sizeof(o));
   o.ho_prog = "hvhost";
   int prc = hostopt_parse(&o, argc, argv, true);
   if (prc)
     return prc > 0 ? 0 : 2;
+  /* `hvhost --check-kvm`: say whether this machine can run it (make run). */
+  const char *why = hvk_unusable_reason();
+  if (o.ho_check_kvm) {
+    if (why)
+      printf("%s\n", why);
+    return why ? 1 : 0;
+  }
+  if (why) {
+    fprintf(stderr, "hvhost: KVM is not usable here: %s\n", why);
+    return 3;
+  }
   struct hvhost_state st;
   memset(&st, 0, sizeof(st));
   st.hs_start_ns = hw_now_ns();
   st.hs_connected_ms = -1;
   st.hs_link_ms = -1;
   st.hs_ping_ms = -1;
-
-  const char *why = hvk_unusable_reason();
-  if (why) {
-    fprintf(stderr, "hvhost: KVM is not usable here: %s\n", why);
-    return 3;
-  }
   char err[512];
-  struct hvk_config kc = {
-      .kc_mem_bytes = o.ho_mem_mib << 20,
-      .kc_kernel = o.ho_kernel,
-      .kc_initrd = o.ho_initrd,
-      .kc_cmdline = o.ho_cmdline,
-      .kc_console = stdout,
-      .kc_verbose = o.ho_verbose,
-      .kc_tick = hvhost_tick,
-      .kc_tick_ctx = &st,
-  };
-  struct hvk *vm = hvk_create(&kc, err, sizeof(err));
-  if (!vm) {
+  if (hvhost_build(&st, &o, err, sizeof(err)) != 0) {
     fprintf(stderr, "hvhost: %s\n", err);
-    return 3;
-  }
-  struct hvemu_config hc = {.hc_refuse_msrs = o.ho_refuse_msrs,
-                            .hc_tsc_hz = hvk_tsc_hz(vm),
-                            .hc_apic_hz = hvk_apic_hz(vm)};
-  fprintf(stderr, "hvhost: frequencies reported: TSC %lu kHz, APIC timer %lu kHz\n",
-          (unsigned long)(hc.hc_tsc_hz / 1000), (unsigned long)(hc.hc_apic_hz / 1000));
-  struct hvemu *emu = hvemu_create(hvk_partition(vm), &hc);
-  struct vmbsrv_config sc = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace};
-  struct vmbsrv *srv = emu ? vmbsrv_create(emu, &sc) : NULL;
-  if (!srv) {
-    fprintf(stderr, "hvhost: cannot create the emulator (out of memory or bad --vmbus-version)\n");
-    return 3;
-  }
-  st.hs_srv = srv;
-  st.hs_vm = vm;
-  st.hs_emu = emu;
-  st.hs_dev = hostdev_create(srv, emu, &o, err, sizeof(err));
-  if (!st.hs_dev) {
-    fprintf(stderr, "hvhost: %s\n", err);
-    return 3;
-  }
-  if (hvk_setup(vm, emu, err, sizeof(err)) != 0) {
-    fprintf(stderr, "hvhost: %s\n", err);
+    hvhost_teardown(&st);
     return 3;
   }
   struct sigaction sa;
@@ -156,7 +196,7 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
 
   struct hvk_result res;
-  hvk_run(vm, &hvhost_stop, o.ho_timeout_s * 1000u, &res);
+  hvk_run(st.hs_vm, &hvhost_stop, o.ho_timeout_s * 1000u, &res);
 
   struct hostopt_outcome oc = {
       .oc_end = res.kr_end == HVK_END_EXIT      ? HOSTOPT_END_EXIT
@@ -166,46 +206,15 @@ int main(int argc, char **argv) {
       .oc_status = res.kr_status_set ? res.kr_status : -1,
       .oc_power = res.kr_power,
       .oc_vmbus = st.hs_version,
-      .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
+      .oc_offers = vmbsrv_stats(st.hs_srv)->vs_offers_sent,
       .oc_link = hostdev_link(st.hs_dev),
       .oc_connected_ms = st.hs_connected_ms,
       .oc_link_ms = st.hs_link_ms,
   };
   if (res.kr_end == HVK_END_ERROR)
     fprintf(stderr, "hvhost: stopped the VM: %s\n", res.kr_error);
-  const struct hvk_stats *ks = hvk_stats(vm);
-  const struct hvemu_stats *es = hvemu_stats(emu);
-  fprintf(stderr,
-          "hvhost: stats first_insn_ms=%.1f exits=%lu io=%lu msr=%lu hypercalls=%lu "
-          "post_message=%lu signal_event=%lu injected=%lu console_bytes=%lu mmio=%lu "
-          "unknown_io=%lu\n",
-          (double)res.kr_first_insn_ns / 1e6, (unsigned long)ks->ks_exits, (unsigned long)ks->ks_io,
-          (unsigned long)ks->ks_msr, (unsigned long)ks->ks_hypercalls,
-          (unsigned long)es->hs_post_message, (unsigned long)es->hs_signal_event,
-          (unsigned long)ks->ks_intr_injected, (unsigned long)ks->ks_console_bytes,
-          (unsigned long)ks->ks_mmio, (unsigned long)ks->ks_unknown_io);
-  struct hvhost_snap zero, end;
-  memset(&zero, 0, sizeof(zero));
-  hvhost_snapshot(&st, &end);
-  if (st.hs_at_link.sn_taken) {
-    hvhost_print_phase("entry->connected", &zero, &st.hs_at_connect);
-    hvhost_print_phase("connected->link", &st.hs_at_connect, &st.hs_at_link);
-    hvhost_print_phase("link->end", &st.hs_at_link, &end);
-  } else if (st.hs_at_connect.sn_taken) {
-    hvhost_print_phase("entry->connected", &zero, &st.hs_at_connect);
-    hvhost_print_phase("connected->end", &st.hs_at_connect, &end);
-  } else {
-    hvhost_print_phase("entry->end", &zero, &end);
-  }
-  hostdev_print_stats(st.hs_dev, stderr, "hvhost");
-  if (st.hs_ping_ms >= 0)
-    fprintf(stderr, "hvhost: first echo reply from the guest t_ping_ms=%lld\n",
-            (long long)st.hs_ping_ms);
-  hostopt_print_summary(stdout, &oc);
-  int status = hostopt_exit_status(&oc);
-  hostdev_destroy(st.hs_dev);
-  vmbsrv_destroy(srv);
-  hvemu_destroy(emu);
-  hvk_destroy(vm);
+  hvhost_print_stats(&st, &res);
+  int status = hostopt_report(&o, &oc, st.hs_dev);
+  hvhost_teardown(&st);
   return status;
 }

@@ -8,7 +8,7 @@
  * server (host/vmbus_server.c), all driven by the kernel's one event loop.
  * It parses the kernel command line into kernel_cmdline, calls guest_main()
  * (kernel/guest.h) and ends with
- *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
+ *   hvsim: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
  * Exit status: the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage,
  * 3 host error (hostopt_exit_status).
  *
@@ -86,8 +86,55 @@ static int hvsim_run_guest(void) {
     return hvsim_exit_status;
   }
   /* The kernel's end, as kernel_main does it: the status, then power-off
-   * (hw_exit records power=off and comes back through the hook). */
-  hw_exit(guest_main());
+   * or reset (hw_exit/hw_reset record power= and come back through the
+   * hook). */
+  guest_end(guest_main());
+}
+
+/* What hvsim creates around the guest stack. */
+struct hvsim_host {
+  bool hh_mem, hh_part_ok;
+  struct partition hh_part;
+  struct hvemu *hh_emu;
+  struct vmbsrv *hh_srv;
+};
+
+/* Guest memory, partition, emulator, VMBus server and devices. 0, or -1
+ * with the reason in err; what was created is in h (and hvsim_dev) either
+ * way, for hvsim_teardown. */
+static int hvsim_build(struct hvsim_host *h, const struct hostopt *o, char *err, size_t errlen) {
+  if (inproc_mem_setup((size_t)o->ho_mem_mib << 20) != 0) {
+    snprintf(err, errlen, "cannot map %lu MiB of guest memory", (unsigned long)o->ho_mem_mib);
+    return -1;
+  }
+  h->hh_mem = true;
+  if (inproc_part_init(&h->hh_part) != 0) {
+    snprintf(err, errlen, "cannot set up the partition");
+    return -1;
+  }
+  h->hh_part_ok = true;
+  struct hvemu_config hc = {.hc_refuse_msrs = o->ho_refuse_msrs};
+  h->hh_emu = hvemu_create(&h->hh_part, &hc);
+  struct vmbsrv_config sc = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace};
+  h->hh_srv = h->hh_emu ? vmbsrv_create(h->hh_emu, &sc) : NULL;
+  if (!h->hh_srv) {
+    snprintf(err, errlen, "cannot create the emulator (out of memory or bad --vmbus-version)");
+    return -1;
+  }
+  hvsim_dev = hostdev_create(h->hh_srv, h->hh_emu, o, err, errlen);
+  return hvsim_dev ? 0 : -1;
+}
+
+/* Everything hvsim_build created, in reverse. */
+static void hvsim_teardown(struct hvsim_host *h) {
+  hostdev_destroy(hvsim_dev);
+  hvsim_dev = NULL;
+  vmbsrv_destroy(h->hh_srv);
+  hvemu_destroy(h->hh_emu);
+  if (h->hh_part_ok)
+    part_destroy(&h->hh_part);
+  if (h->hh_mem)
+    inproc_mem_teardown();
 }
 
 int main(int argc, char **argv) {
@@ -99,30 +146,16 @@ int main(int argc, char **argv) {
     return prc > 0 ? 0 : 2;
   uint64_t start_ns = hw_now_ns();
 
-  if (inproc_mem_setup((size_t)o.ho_mem_mib << 20) != 0) {
-    fprintf(stderr, "hvsim: cannot map %lu MiB of guest memory\n", (unsigned long)o.ho_mem_mib);
-    return 3;
-  }
-  struct partition part;
-  if (inproc_part_init(&part) != 0) {
-    fprintf(stderr, "hvsim: cannot set up the partition\n");
-    return 3;
-  }
-  struct hvemu_config hc = {.hc_refuse_msrs = o.ho_refuse_msrs};
-  struct hvemu *emu = hvemu_create(&part, &hc);
-  struct vmbsrv_config sc = {.vc_max_version = o.ho_vmbus_version, .vc_trace = o.ho_trace};
-  struct vmbsrv *srv = emu ? vmbsrv_create(emu, &sc) : NULL;
-  if (!srv) {
-    fprintf(stderr, "hvsim: cannot create the emulator (out of memory or bad --vmbus-version)\n");
-    return 3;
-  }
+  struct hvsim_host h;
+  memset(&h, 0, sizeof(h));
   char err[256];
-  hvsim_dev = hostdev_create(srv, emu, &o, err, sizeof(err));
-  if (!hvsim_dev) {
+  if (hvsim_build(&h, &o, err, sizeof(err)) != 0) {
     fprintf(stderr, "hvsim: %s\n", err);
+    hvsim_teardown(&h);
     return 3;
   }
-  inproc_attach(emu);
+  struct vmbsrv *srv = h.hh_srv;
+  inproc_attach(h.hh_emu);
   hvsim_inner_idle = ev_idle_hook;
   ev_idle_hook = hvsim_idle;
   inproc_exit_hook = hvsim_on_exit;
@@ -154,34 +187,26 @@ int main(int argc, char **argv) {
       .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
       .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
       .oc_link = hostdev_link(hvsim_dev),
-      .oc_connected_ms = vmbsrv_alloffers_ns(srv)
-                             ? (int64_t)((vmbsrv_alloffers_ns(srv) - start_ns) / 1000000u)
-                             : -1,
+      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
+      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
       .oc_power = inproc_power(),
-      .oc_link_ms = hostdev_link_up_ns(hvsim_dev)
-                        ? (int64_t)((hostdev_link_up_ns(hvsim_dev) - start_ns) / 1000000u)
-                        : -1,
   };
-  if (part_failed(&part))
-    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", part.p_err, part.p_err_file,
-            part.p_err_line);
-  const struct hvemu_stats *es = hvemu_stats(emu);
+  if (part_failed(&h.hh_part))
+    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", h.hh_part.p_err, h.hh_part.p_err_file,
+            h.hh_part.p_err_line);
+  const struct hvemu_stats *es = hvemu_stats(h.hh_emu);
   fprintf(stderr,
           "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
           "eom=%lu sint_raised=%lu gp=%lu\n",
           (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
           (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
           (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
-  hostdev_print_stats(hvsim_dev, stderr, "hvsim");
-  hostopt_print_summary(stdout, &oc);
-  int rc = hostopt_exit_status(&oc);
+  int rc = hostopt_report(&o, &oc, hvsim_dev);
   inproc_exit_hook = NULL;
   ev_idle_hook = NULL;
   hostdev_destroy(hvsim_dev);
+  hvsim_dev = NULL;
   inproc_detach();
-  vmbsrv_destroy(srv);
-  hvemu_destroy(emu);
-  part_destroy(&part);
-  inproc_mem_teardown();
+  hvsim_teardown(&h);
   return rc;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -274,20 +275,28 @@ static int hvk_set_cpuid(struct hvk *vm, char *err, size_t errlen) {
   return rc < 0 ? -errno : 0;
 }
 
-/* Load the kernel through its multiboot header's a.out-kludge fields (the
- * same fields GRUB and QEMU use; linker.ld explains the layout), checking
- * every field against the file and guest memory. */
-/* Read a whole file into a malloc'ed buffer: 0, or -errno with a message. */
-static int hvk_read_file(const char *path, uint8_t **buf, long *size, char *err, size_t errlen) {
+/* Read a whole file of at most `max` bytes (the guest's memory) into a
+ * malloc'ed buffer: 0, or -errno with a message. */
+static int hvk_read_file(const char *path, uint64_t max, uint8_t **buf, long *size, char *err,
+                         size_t errlen) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     int e = errno;
     hvk_err(err, errlen, "%s: %s", path, strerror(e));
     return -e;
   }
-  fseek(f, 0, SEEK_END);
-  long fsize = ftell(f);
-  fseek(f, 0, SEEK_SET);
+  struct stat sb;
+  const char *notk = NULL;
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
+    notk = "not a regular file";
+  else if ((uint64_t)sb.st_size > max)
+    notk = "larger than guest memory";
+  if (notk) {
+    hvk_err(err, errlen, "%s: not a kernel image (%s)", path, notk);
+    fclose(f);
+    return -ENOEXEC;
+  }
+  long fsize = (long)sb.st_size;
   uint8_t *img = fsize > 0 ? malloc((size_t)fsize) : NULL;
   if (!img || fread(img, 1, (size_t)fsize, f) != (size_t)fsize) {
     hvk_err(err, errlen, "%s: cannot read it", path);
@@ -323,7 +332,7 @@ static int hvk_load_linux(struct hvk *vm, const uint8_t *img, size_t len, bool v
   uint8_t *initrd = NULL;
   long initrd_len = 0;
   if (vm->k_cfg.kc_initrd) {
-    int rc = hvk_read_file(vm->k_cfg.kc_initrd, &initrd, &initrd_len, err, errlen);
+    int rc = hvk_read_file(vm->k_cfg.kc_initrd, vm->k_cfg.kc_mem_bytes, &initrd, &initrd_len, err, errlen);
     if (rc)
       return rc;
   }
@@ -335,10 +344,14 @@ static int hvk_load_linux(struct hvk *vm, const uint8_t *img, size_t len, bool v
   return rc;
 }
 
+/* Load the kernel: a Linux image (host/linuxboot.c), or a multiboot one
+ * through its header's a.out-kludge fields (the same fields GRUB and QEMU
+ * use; linker.ld explains the layout), checking every field against the
+ * file and guest memory. */
 static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   uint8_t *img;
   long fsize;
-  int rc = hvk_read_file(vm->k_cfg.kc_kernel, &img, &fsize, err, errlen);
+  int rc = hvk_read_file(vm->k_cfg.kc_kernel, vm->k_cfg.kc_mem_bytes, &img, &fsize, err, errlen);
   if (rc)
     return rc;
   if (lxb_is_bzimage(img, (size_t)fsize)) {
@@ -362,7 +375,8 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   }
   if (hoff < 0) {
     hvk_err(err, errlen,
-            "%s: neither a Linux bzImage or vmlinux nor a multiboot header in the first 8 KiB",
+            "%s: not a multiboot kernel (no multiboot header in the first 8 KiB), nor a Linux "
+            "bzImage or vmlinux",
             vm->k_cfg.kc_kernel);
     goto out;
   }
@@ -693,6 +707,13 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
     } else if (run->io.size <= 4 && hvk_pm_io(vm, port, out, data, run->io.size)) {
       if (vm->k_pm.pm_power != ACPIFW_POWER_NONE) {
         res->kr_power = vm->k_pm.pm_power;
+        if (vm->k_status_ns)
+          fprintf(stderr, "hvhost: the guest %s the VM (port %#x) %.3f ms after its exit status\n",
+                  vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset", port,
+                  (double)(hw_now_ns() - vm->k_status_ns) / 1e6);
+        else
+          fprintf(stderr, "hvhost: the guest %s the VM (port %#x)\n",
+                  vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset", port);
         return 1;
       }
     } else {

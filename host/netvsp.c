@@ -22,7 +22,8 @@
 /* Transfer-page packets are not part of the KMCL API (a server cannot send
  * them there); netvsp_send_xfer builds one with KMCL's own packet object
  * and transaction table. See the report: this belongs in kmcl/packet.c. */
-#include "kmcl/kmcl_priv.h"
+#include "kmcl/kmcl_test.h" /* netvsp_inject_bad_completion only */
+#include "kmcl/vmbus_ring_proto.h"
 
 static const GUID netvsp_guid = NVSP_GUID_NETWORK_INIT;
 static const uint8_t netvsp_default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
@@ -40,6 +41,9 @@ static const uint32_t netvsp_versions[] = {
 /** Largest RNDIS message the guest may send us (bytes; policy). */
 #define NETVSP_TX_MSG_MAX (NETVSP_RX_HDR_ROOM + NETVSP_MTU_MAX + 18u + 4096u)
 /** INIT_CMPLT values (OpenVMM host: 8 packets, 8-byte alignment). */
+/** Largest inline payload the server sends (NVSP messages, 40 bytes, after
+ * a transfer-page header of up to 64 ranges); VmbChannelInitSetMaximumPacketSize. */
+#define NETVSP_MAX_PACKET 1024u
 #define NETVSP_MAX_PKT_PER_MSG 8u
 #define NETVSP_PKT_ALIGN_SHIFT 3u
 #define NETVSP_LINK_SPEED 100000000u /* 10 Gbit/s in 100 bps units */
@@ -105,10 +109,9 @@ static void netvsp_bad(struct netvsp *d, const char *what) {
 static NTSTATUS netvsp_send_xfer(struct netvsp *d, uint16_t set_id,
                                  const struct vmtransfer_page_range *r, uint32_t n,
                                  PFN_VMB_PACKET_COMPLETION_ROUTINE done, void *ptr) {
-  struct kmcl_channel *ch = d->nd_ch;
-  if (ch->ch_conn != KC_OPEN || !ch->ch_rings_up || ch->ch_fail)
+  if (!kmcl_channel_is_open(d->nd_ch))
     return STATUS_DEVICE_NOT_CONNECTED;
-  VMBPACKET p = VmbPacketAllocate(ch);
+  VMBPACKET p = VmbPacketAllocate(d->nd_ch);
   if (!p)
     return STATUS_INSUFFICIENT_RESOURCES;
   union nvsp_msg m;
@@ -116,38 +119,13 @@ static NTSTATUS netvsp_send_xfer(struct netvsp *d, uint16_t set_id,
   m.rndis.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT;
   m.rndis.channel_type = NVSP_RNDIS_CHANNEL_DATA;
   m.rndis.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
-  uint32_t hdr = (uint32_t)sizeof(struct vmtransfer_page_packet_header) + 8u * n;
-  uint32_t total = hdr + (uint32_t)sizeof(m);
-  if (n == 0 || n > 64 || total > p->pk_cap) {
-    VmbPacketFree(p);
-    return STATUS_INVALID_PARAMETER;
-  }
-  if (!pkt_xid_alloc(ch, p)) {
-    VmbPacketFree(p);
-    return STATUS_INSUFFICIENT_RESOURCES;
-  }
-  struct vmtransfer_page_packet_header h;
-  memset(&h, 0, sizeof(h));
-  h.d.type = VM_PKT_DATA_USING_XFER_PAGES;
-  h.d.offset8 = (uint16_t)(hdr / 8u);
-  h.d.len8 = (uint16_t)((total + 7u) / 8u);
-  h.d.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
-  h.d.trans_id = p->pk_tid;
-  h.xfer_pageset_id = set_id;
-  h.sender_owns_set = 1;
-  h.range_cnt = n;
-  memset(p->pk_buf, 0, (total + 7u) & ~7u);
-  memcpy(p->pk_buf, &h, sizeof(h));
-  memcpy(p->pk_buf + sizeof(h), r, 8ull * n);
-  memcpy(p->pk_buf + hdr, &m, sizeof(m));
-  p->pk_flags = VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION;
-  p->pk_payload = sizeof(m);
-  p->pk_len = total;
   VmbPacketSetCompletionRoutine(p, done);
   VmbPacketSetPointer(p, ptr);
-  pkt_enqueue_restored(ch, p);
-  pkt_tx_drain(ch);
-  return STATUS_SUCCESS;
+  NTSTATUS st = kmcl_packet_send_xfer_pages(p, set_id, r, n, &m, sizeof(m),
+                                            VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
+  if (!NT_SUCCESS(st))
+    VmbPacketFree(p);
+  return st;
 }
 
 /* ---- receive sections -------------------------------------------------------------- */
@@ -994,6 +972,10 @@ struct netvsp *netvsp_create(PDEVICE_OBJECT srv_dev, const struct netvsp_config 
     st = VmbChannelInitSetProcessPacketCallbacks(d->nd_ch, netvsp_process, NULL);
   if (NT_SUCCESS(st))
     st = VmbServerChannelInitSetTargetInterfaceId(d->nd_ch, netvsp_guid, inst);
+  /* NVSP messages and transfer-page packets are small: a guest's 2-page
+   * ring must carry them (KMCL refuses an open whose ring cannot). */
+  if (NT_SUCCESS(st))
+    st = VmbChannelInitSetMaximumPacketSize(d->nd_ch, NETVSP_MAX_PACKET);
   if (NT_SUCCESS(st))
     st = VmbChannelEnable(d->nd_ch);
   if (!NT_SUCCESS(st)) {
@@ -1080,23 +1062,15 @@ int netvsp_inject_rx(struct netvsp *d, const void *msg, uint32_t len, int64_t of
 }
 
 int netvsp_inject_bad_completion(struct netvsp *d) {
-  struct kmcl_channel *ch = d->nd_ch;
-  if (ch->ch_conn != KC_OPEN || !ch->ch_rings_up || ch->ch_fail)
-    return -ENETDOWN;
-  uint32_t len = (uint32_t)sizeof(struct vmpacket_descriptor) + 8u;
-  struct kmcl_packet *c = pkt_new_comp(ch, len);
-  if (!c)
-    return -ENOMEM;
-  struct vmpacket_descriptor desc;
-  memset(&desc, 0, sizeof(desc));
-  desc.type = VM_PKT_COMP;
-  desc.offset8 = 2;
-  desc.len8 = (uint16_t)(len / 8u);
-  desc.trans_id = 0x7777000000000fffull; /* never handed out */
-  memset(c->pk_buf, 0, len);
-  memcpy(c->pk_buf, &desc, sizeof(desc));
-  c->pk_len = len;
-  pkt_enqueue_restored(ch, c);
-  pkt_tx_drain(ch);
-  return 0;
+  struct {
+    struct vmpacket_descriptor d;
+    uint64_t pad;
+  } c;
+  memset(&c, 0, sizeof(c));
+  c.d.type = VM_PKT_COMP;
+  c.d.offset8 = 2;
+  c.d.len8 = (uint16_t)(sizeof(c) / 8u);
+  c.d.trans_id = 0x7777000000000fffull; /* never handed out */
+  int rc = kmcl_test_send_raw(d->nd_ch, &c, sizeof(c));
+  return rc == -ENODEV ? -ENETDOWN : rc;
 }

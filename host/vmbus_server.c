@@ -11,7 +11,6 @@
 #include "kernel/log.h"
 #include "kernel/timer.h"
 
-#define VS_MAX_UPCALLS 256
 #define VS_MAX_DELAYED 8
 #define VS_MAX_REFUSED 16
 #define VS_PAGE 4096u
@@ -63,13 +62,6 @@ struct vs_gpadl {
   bool g_mapped, g_teardown, g_orphan;
 };
 
-enum vs_upcall_type { VS_UP_OPEN, VS_UP_CLOSE };
-struct vs_upcall {
-  enum vs_upcall_type u_type;
-  VMBCHANNEL u_ch;
-  uint32_t u_relid;
-};
-
 struct vs_delayed {
   bool d_used;
   struct vmbsrv *d_srv;
@@ -98,10 +90,8 @@ struct vmbsrv {
   bool s_conn2_reg;
   struct vs_chan s_chans[VMBSRV_MAX_CHANNELS];
   struct vs_gpadl s_gpadls[VMBSRV_MAX_GPADLS];
-  /* up-calls to KMCL, from a work item */
-  struct vs_upcall s_up[VS_MAX_UPCALLS];
-  unsigned s_up_head, s_up_n;
-  struct ev_item s_up_work;
+  /* up-calls to KMCL, from the queue's work item (kmcl/upcall.c) */
+  struct kmcl_upq s_upq;
   /* tests */
   uint32_t s_refused[VS_MAX_REFUSED];
   unsigned s_nrefused;
@@ -324,39 +314,27 @@ static void vs_send(struct vmbsrv *srv, const void *msg, uint32_t size) {
 
 /* ---- up-calls (passive level, from a work item) --------------------------------- */
 
-static void vs_upcall(struct vmbsrv *srv, enum vs_upcall_type t, struct vs_chan *c) {
-  if (!c->c_ch || srv->s_up_n >= VS_MAX_UPCALLS)
+/** Queue an open or close request for c's device channel. A post that
+ * fails (no memory) is logged: the guest's request then goes unanswered
+ * until it closes or the device goes, as with a host that loses it. */
+static void vs_upcall(struct vmbsrv *srv, enum kmcl_up_type t, struct vs_chan *c) {
+  if (!c->c_ch)
     return;
-  srv->s_up[(srv->s_up_head + srv->s_up_n) % VS_MAX_UPCALLS] =
-      (struct vs_upcall){t, c->c_ch, c->c_relid};
-  srv->s_up_n++;
-  ev_work_queue(&srv->s_up_work);
+  if (kmcl_upq_post(&srv->s_upq, t, c->c_ch, t == KMCL_UP_OPEN_REQUEST ? &c->c_open : NULL))
+    pr_err("hvhost: vmbus: relid %u: no memory for the %s up-call; request lost\n", c->c_relid,
+           t == KMCL_UP_OPEN_REQUEST ? "open" : "close");
 }
 
-static void vs_upcall_drop(struct vmbsrv *srv, VMBCHANNEL ch) {
-  for (unsigned i = 0; i < srv->s_up_n; i++) {
-    struct vs_upcall *u = &srv->s_up[(srv->s_up_head + i) % VS_MAX_UPCALLS];
-    if (u->u_ch == ch)
-      u->u_ch = NULL;
-  }
-}
-
-static void vs_upcall_work(void *arg) {
-  struct vmbsrv *srv = arg;
-  while (srv->s_up_n) {
-    struct vs_upcall u = srv->s_up[srv->s_up_head];
-    srv->s_up_head = (srv->s_up_head + 1) % VS_MAX_UPCALLS;
-    srv->s_up_n--;
-    struct vs_chan *c = u.u_ch ? vs_chan_of(srv, u.u_ch) : NULL;
-    if (!c)
-      continue;
-    if (u.u_type == VS_UP_OPEN) {
-      if (c->c_phase == VS_OPENING || c->c_handover)
-        kmcl_bus_open_request(u.u_ch, &c->c_open);
-    } else {
-      kmcl_bus_close_request(u.u_ch);
-    }
-  }
+/** At delivery: the channel is still ours, and an open request still
+ * awaited (the guest may have closed meanwhile). */
+static bool vs_upcall_gate(void *ctx, const struct kmcl_up_event *e) {
+  struct vmbsrv *srv = ctx;
+  struct vs_chan *c = vs_chan_of(srv, e->ue_ch);
+  if (!c)
+    return false;
+  if (e->ue_type == KMCL_UP_OPEN_REQUEST)
+    return c->c_phase == VS_OPENING || c->c_handover;
+  return true;
 }
 
 /* ---- signalling ------------------------------------------------------------------ */
@@ -457,6 +435,8 @@ static void vs_chan_maybe_free(struct vmbsrv *srv, struct vs_chan *c) {
 }
 
 static void vs_send_offer(struct vmbsrv *srv, struct vs_chan *c) {
+  if (c->c_offer.bo_target_vtl != 0)
+    return; /* VmbServerChannelInitSetTargetVtl: the guest here runs at VTL 0 */
   struct vmbus_msg_offer m;
   memset(&m, 0, sizeof(m));
   m.hdr.msgtype = VMBUS_MSG_OFFERCHANNEL;
@@ -492,7 +472,7 @@ static void vs_chan_close(struct vmbsrv *srv, struct vs_chan *c) {
     return;
   c->c_phase = VS_CLOSED;
   vs_event_unreg(srv, c);
-  vs_upcall(srv, VS_UP_CLOSE, c);
+  vs_upcall(srv, KMCL_UP_CLOSE_REQUEST, c);
 }
 
 int vmbsrv_rescind(struct vmbsrv *srv, uint32_t relid) {
@@ -822,7 +802,7 @@ static void vs_open_channel(struct vmbsrv *srv, const uint8_t *msg) {
   if (srv->s_version >= VMBUS_VERSION_WIN8 && !c->c_event_reg &&
       hvemu_register_event(srv->s_hv, c->c_conn_id, vs_chan_event, srv) == 0)
     c->c_event_reg = true;
-  vs_upcall(srv, VS_UP_OPEN, c);
+  vs_upcall(srv, KMCL_UP_OPEN_REQUEST, c);
 }
 
 static void vs_close_channel(struct vmbsrv *srv, const uint8_t *msg) {
@@ -992,7 +972,7 @@ static int vs_offer_op(struct kmcl_bus *b, VMBCHANNEL ch, const struct kmcl_bus_
       c->c_kept = false;
       if (c->c_phase == VS_OPEN) {
         c->c_handover = true;
-        vs_upcall(srv, VS_UP_OPEN, c);
+        vs_upcall(srv, KMCL_UP_OPEN_REQUEST, c);
       }
       return 0;
     }
@@ -1023,7 +1003,7 @@ static int vs_offer_op(struct kmcl_bus *b, VMBCHANNEL ch, const struct kmcl_bus_
 
 static void vs_rescind_op(struct kmcl_bus *b, VMBCHANNEL ch, bool keep) {
   struct vmbsrv *srv = vs_of(b);
-  vs_upcall_drop(srv, ch);
+  kmcl_upq_forget(&srv->s_upq, ch, KMCL_UP_ALL);
   struct vs_chan *c = vs_chan_of(srv, ch);
   if (!c)
     return;
@@ -1184,7 +1164,7 @@ struct vmbsrv *vmbsrv_create(struct hvemu *hv, const struct vmbsrv_config *cfg) 
   srv->s_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 20);
   for (unsigned i = 0; i < VMBSRV_MAX_CHANNELS; i++)
     srv->s_chans[i].c_relid = i + 1;
-  ev_item_init(&srv->s_up_work, vs_upcall_work, srv);
+  kmcl_upq_init(&srv->s_upq, vs_upcall_gate, srv);
   srv->s_kb.kb_ops = &vs_ops;
   srv->s_kb.kb_instance_id = c.vc_instance_id;
   srv->s_dev.do_bus = &srv->s_kb;
@@ -1215,7 +1195,7 @@ void vmbsrv_destroy(struct vmbsrv *srv) {
   for (unsigned i = 0; i < VMBSRV_MAX_GPADLS; i++)
     if (srv->s_gpadls[i].g_used)
       vs_gpadl_free(srv, &srv->s_gpadls[i]);
-  ev_cancel(&srv->s_up_work);
+  kmcl_upq_fini(&srv->s_upq);
   hvemu_unregister_port(srv->s_hv, VMBUS_MESSAGE_CONNECTION_ID);
   if (srv->s_cfg.vc_max_version >= VMBUS_VERSION_WIN10_V5) {
     hvemu_unregister_port(srv->s_hv, VMBUS_MESSAGE_CONNECTION_ID_4);

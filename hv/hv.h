@@ -82,6 +82,8 @@ void hv_synic_set_handlers(hv_msg_fn msg_fn, hv_event_fn event_fn);
  * interrupts taken. */
 struct hv_synic_stats {
   uint64_t ss_messages, ss_dropped, ss_eoms, ss_interrupts;
+  uint64_t ss_causeless; /* interrupts with no message and no event flag: no work done */
+  uint64_t ss_storms; /* runs of 1,000 causeless interrupts in a row (each logged, rate-limited) */
 };
 const struct hv_synic_stats *hv_synic_stats(void);
 /** Enable/disable SynIC on this vCPU (called by hv_init/hv_shutdown). */

@@ -24,6 +24,15 @@
 /* Messages taken per interrupt before yielding to the DPC: a host that
  * refills the slot forever cannot keep us in the handler. */
 #define SYNIC_MAX_PER_IRQ 16
+/* Interrupt storms (docs/SECURITY.md): an interrupt that brings neither a
+ * message nor an event flag has no cause. It is counted and costs no DPC
+ * (the DPC would find nothing); this many in a row are a storm, reported
+ * once (rate-limited) from the DPC. A guest cannot refuse the interrupts
+ * themselves, only the work they would cause. */
+#define SYNIC_STORM_RUN 1000u
+/* Inbox messages one DPC run hands on before yielding to the rest of the
+ * event loop (a host that keeps the inbox full cannot pin the DPC). */
+#define SYNIC_DPC_BUDGET SYNIC_INBOX_LEN
 
 static struct hv_message syn_inbox[SYNIC_INBOX_LEN];
 static unsigned syn_head, syn_count;
@@ -41,6 +50,8 @@ void hv_synic_set_handlers(hv_msg_fn msg_fn, hv_event_fn event_fn) {
 }
 
 static uint64_t syn_dropped_reported;
+static uint32_t syn_causeless_run;   /* causeless interrupts in a row */
+static uint64_t syn_storms_reported; /* ss_storms already logged */
 
 static void synic_dpc(void *arg) {
   (void)arg;
@@ -49,7 +60,17 @@ static void synic_dpc(void *arg) {
             (unsigned long)syn_stats.ss_dropped);
     syn_dropped_reported = syn_stats.ss_dropped;
   }
-  for (;;) {
+  if (syn_stats.ss_storms != syn_storms_reported && log_ratelimit_ok(&syn_rl)) {
+    pr_warn("synic: interrupt storm from the host: %lu interrupts without a message or "
+            "event flag so far (counted, no work done for them)\n",
+            (unsigned long)syn_stats.ss_causeless);
+    syn_storms_reported = syn_stats.ss_storms;
+  }
+  for (unsigned budget = SYNIC_DPC_BUDGET;; budget--) {
+    if (budget == 0) {
+      ev_dpc_queue(&syn_dpc); /* the rest after the other DPCs ran */
+      break;
+    }
     struct hv_message m;
     unsigned long fl = hw_irq_save();
     if (syn_count == 0) {
@@ -102,10 +123,28 @@ static unsigned synic_drain_slot(struct hv_vcpu *v) {
   return n;
 }
 
+/* Any event flag of the VMBus SINT set (the DPC's scan has work). */
+static bool synic_flags_pending(struct hv_vcpu *v) {
+  const volatile uint64_t *f = v->hv_siefp->sint_flags[HV_VMBUS_SINT];
+  for (unsigned w = 0; w < HV_EVENT_FLAGS_COUNT / 64; w++)
+    if (f[w])
+      return true;
+  return false;
+}
+
 static void synic_irq(uint8_t vector) {
   (void)vector;
+  struct hv_vcpu *v = hv_vcpu_self();
   syn_stats.ss_interrupts++;
-  synic_drain_slot(hv_vcpu_self());
+  if (synic_drain_slot(v) == 0 && syn_count == 0 && !synic_flags_pending(v)) {
+    syn_stats.ss_causeless++;
+    if (++syn_causeless_run == SYNIC_STORM_RUN) {
+      syn_stats.ss_storms++;
+      ev_dpc_queue(&syn_dpc); /* to report it */
+    }
+    return;
+  }
+  syn_causeless_run = 0;
   ev_dpc_queue(&syn_dpc);
 }
 
@@ -126,6 +165,7 @@ static int synic_enable_page(uint32_t msr, const char *name, void *page) {
 
 int hv_synic_enable(struct hv_vcpu *v) {
   ev_item_init(&syn_dpc, synic_dpc, NULL);
+  syn_causeless_run = 0;
   if (!v->hv_simp && !(v->hv_simp = page_alloc(1)))
     return -ENOMEM;
   if (!v->hv_siefp && !(v->hv_siefp = page_alloc(1)))

@@ -3,8 +3,8 @@
  * Host messages arrive as copies made by the SINT handler (hv/synic.c) and
  * are dispatched here from a DPC: every message is checked against the
  * minimum size of its type before any field is used, and everything we keep
- * is copied into our own records. Up-calls into KMCL run from per-offer work
- * items (passive level, kmcl/bus.h rules). Every wait on the host is bounded
+ * is copied into our own records. Up-calls into KMCL go through the
+ * kmcl_upq of kmcl/bus.h (passive level, in arrival order). Every wait on the host is bounded
  * and gives up when the channel it waits for is rescinded. */
 #include "hv/vmbus.h"
 
@@ -23,11 +23,6 @@
 const uint32_t vmbus_versions[] = VMBUS_ALL_VERSIONS;
 const unsigned vmbus_nversions = sizeof(vmbus_versions) / sizeof(vmbus_versions[0]);
 
-/* Events an offer record owes KMCL (delivered from its work item). */
-#define VO_EV_OFFER 0x1u
-#define VO_EV_OPEN_RESULT 0x2u
-#define VO_EV_RESCIND 0x4u
-
 struct vmbus_offer_rec {
   bool or_used;
   struct vmbus_msg_offer or_msg; /* validated copy */
@@ -35,10 +30,7 @@ struct vmbus_offer_rec {
   VMBCHANNEL or_ch; /* the client channel that claimed it */
   bool or_rescinded;
   bool or_open_sent;
-  unsigned or_events;
-  int32_t or_open_status;
   struct kmcl_bus_offer or_kmcl;
-  struct ev_item or_work;
 };
 
 struct vmbus_claim {
@@ -82,6 +74,7 @@ static struct {
   struct vmbus_gpadl_wait vc_gpadls[VMBUS_MAX_GPADL_WAITS];
   uint32_t vc_next_gpadl;
   struct vmbus_stats vc_stats;
+  struct kmcl_upq vc_upq; /* up-calls to KMCL, from its work item */
 } vc;
 
 static struct log_ratelimit vc_rl = LOG_RATELIMIT_INIT(1000, 5);
@@ -151,27 +144,16 @@ static struct vmbus_offer_rec *vc_offer_of(VMBCHANNEL ch) {
   return (struct vmbus_offer_rec *)kmcl_bus_get_context(ch);
 }
 
-static void vc_offer_work(void *arg) {
-  struct vmbus_offer_rec *o = arg;
-  /* Deliver in protocol order; each up-call may detach the channel. */
-  if ((o->or_events & VO_EV_OFFER) && o->or_ch) {
-    o->or_events &= ~VO_EV_OFFER;
-    kmcl_bus_offer_arrived(o->or_ch, &o->or_kmcl);
-  }
-  if ((o->or_events & VO_EV_OPEN_RESULT) && o->or_ch) {
-    o->or_events &= ~VO_EV_OPEN_RESULT;
-    kmcl_bus_open_result(o->or_ch, o->or_open_status);
-  }
-  if ((o->or_events & VO_EV_RESCIND) && o->or_ch) {
-    o->or_events &= ~VO_EV_RESCIND;
-    kmcl_bus_rescinded(o->or_ch);
-  }
-  o->or_events = 0;
-}
-
-static void vc_offer_event(struct vmbus_offer_rec *o, unsigned ev) {
-  o->or_events |= ev;
-  ev_work_queue(&o->or_work);
+/** Queue an up-call for the offer's channel (kmcl/upcall.c delivers it at
+ * passive level, in arrival order). A post without memory is counted as a
+ * refused message and logged: the channel then sees what a host that lost
+ * the message would cause (its bounded waits end it). */
+static void vc_offer_event(struct vmbus_offer_rec *o, enum kmcl_up_type t, const void *arg) {
+  if (kmcl_upq_post(&vc.vc_upq, t, o->or_ch, arg) == 0)
+    return;
+  vc.vc_stats.vs_msgs_bad++;
+  if (log_ratelimit_ok(&vc_rl))
+    pr_err("vmbus: relid %u: no memory for an up-call; event lost\n", o->or_relid);
 }
 
 static bool vc_claim_matches(const struct vmbus_claim *c, const struct vmbus_offer_rec *o) {
@@ -191,7 +173,7 @@ static void vc_try_claim(struct vmbus_offer_rec *o) {
     o->or_ch = c->cl_ch;
     memset(c, 0, sizeof(*c));
     kmcl_bus_set_context(o->or_ch, o);
-    vc_offer_event(o, VO_EV_OFFER);
+    vc_offer_event(o, KMCL_UP_OFFER, &o->or_kmcl);
     return;
   }
 }
@@ -202,7 +184,6 @@ static void vc_release_relid(struct vmbus_offer_rec *o) {
   m.hdr.msgtype = VMBUS_MSG_RELID_RELEASED;
   m.child_relid = o->or_relid;
   vc_post(&m, sizeof(m));
-  ev_cancel(&o->or_work);
   memset(o, 0, sizeof(*o));
 }
 
@@ -253,7 +234,6 @@ static void vc_on_offer(const struct vmbus_msg_offer *in) {
   o->or_used = true;
   o->or_msg = *in;
   o->or_relid = relid;
-  ev_item_init(&o->or_work, vc_offer_work, o);
   /* Fields from 1.1 on; on 0.13 signal through the shared event connection. */
   if (!v11) {
     o->or_msg.monitor_allocated = 0;
@@ -265,6 +245,11 @@ static void vc_on_offer(const struct vmbus_msg_offer *in) {
   o->or_kmcl.bo_relid = relid;
   o->or_kmcl.bo_monitored = (o->or_msg.monitor_allocated & 1) != 0;
   o->or_kmcl.bo_mmio_mb = in->mmio_megabytes;
+  /* VmbChannelGetMmioSpace: the offer carries the size only; the address
+   * is the guest's to allocate (Linux: from the VMBus ACPI device's _CRS),
+   * and this guest allocates none, so it stays 0 (docs/KMCL.md, D6). */
+  o->or_kmcl.bo_mmio_size = (uint64_t)in->mmio_megabytes << 20;
+  o->or_kmcl.bo_mmio_base = 0;
 
   char type[37], inst[37];
   vmbus_guid_format(&in->if_type, type);
@@ -289,7 +274,7 @@ static void vc_on_rescind(uint32_t relid) {
    * ignores requests for a rescinded relid (PROTOCOL-REFERENCE 2.6). */
   o->or_rescinded = true;
   if (o->or_ch)
-    vc_offer_event(o, VO_EV_RESCIND); /* RELID_RELEASED once it detaches */
+    vc_offer_event(o, KMCL_UP_RESCINDED, NULL); /* RELID_RELEASED once it detaches */
   else
     vc_release_relid(o);
 }
@@ -364,8 +349,8 @@ static void vc_on_message(const struct hv_message *hm) {
       break;
     }
     o->or_open_sent = false;
-    o->or_open_status = (int32_t)r->status;
-    vc_offer_event(o, VO_EV_OPEN_RESULT);
+    int32_t status = (int32_t)r->status;
+    vc_offer_event(o, KMCL_UP_OPEN_RESULT, &status);
     break;
   }
   case VMBUS_MSG_GPADL_CREATED:
@@ -593,6 +578,7 @@ int vmbus_connect(const struct vmbus_options *opt) {
   int rc = vc_alloc_pages();
   if (rc)
     return rc;
+  kmcl_upq_init(&vc.vc_upq, NULL, NULL);
   hv_synic_set_handlers(vc_on_message, vc_on_events);
 
   uint64_t t0 = hw_now_ns();
@@ -635,10 +621,9 @@ int vmbus_disconnect(void) {
   if (vc.vc_version >= VMBUS_VERSION_WIN8_1)
     rc = vc_unload(vc.vc_msg_conn_id);
   kmcl_bus_unregister(&vc.vc_bus);
-  for (unsigned i = 0; i < VMBUS_MAX_OFFERS; i++) {
-    ev_cancel(&vc.vc_offers[i].or_work);
+  kmcl_upq_fini(&vc.vc_upq);
+  for (unsigned i = 0; i < VMBUS_MAX_OFFERS; i++)
     memset(&vc.vc_offers[i], 0, sizeof(vc.vc_offers[i]));
-  }
   vc.vc_connected = false;
   /* After an acknowledged UNLOAD the host has let go of the interrupt and
    * monitor pages; without one (pre-3.0, or no answer) it may still write
@@ -724,8 +709,7 @@ static void vc_detach(struct kmcl_bus *bus, VMBCHANNEL ch) {
   struct vmbus_offer_rec *o = vc_offer_of(ch);
   if (!o || o->or_ch != ch)
     return;
-  ev_cancel(&o->or_work);
-  o->or_events = 0;
+  kmcl_upq_forget(&vc.vc_upq, ch, KMCL_UP_ALL);
   o->or_ch = NULL;
   o->or_open_sent = false;
   kmcl_bus_set_context(ch, NULL);
@@ -912,7 +896,7 @@ static void vc_close(struct kmcl_bus *bus, VMBCHANNEL ch) {
   if (!o)
     return;
   o->or_open_sent = false;
-  o->or_events &= ~VO_EV_OPEN_RESULT;
+  kmcl_upq_forget(&vc.vc_upq, ch, 1u << KMCL_UP_OPEN_RESULT);
   if (o->or_rescinded)
     return;
   struct vmbus_msg_relid m;

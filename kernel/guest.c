@@ -9,6 +9,7 @@
 #include "hv/vmbus.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
+#include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
 #include "net/net.h"
@@ -148,4 +149,15 @@ int guest_main(void) {
   }
   guest_stop_platform();
   return status;
+}
+
+static bool guest_restart;
+
+void guest_request_restart(void) { guest_restart = true; }
+
+void guest_end(int status) {
+  const char *end = cmdline_get(&kernel_cmdline, "test.end");
+  if (guest_restart || (end && strcmp(end, "reset") == 0))
+    hw_reset(status);
+  hw_exit(status);
 }

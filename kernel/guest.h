@@ -13,4 +13,15 @@
  * hypervisor state clean (UNLOAD, SynIC and hypercall page off). */
 int guest_main(void);
 
+/** Ask that the coming end be a reset instead of a power-off (the shutdown
+ * service's restart flag); the caller then stops the kernel as usual
+ * (ev_request_stop), so guest_main returns and guest_end resets. */
+void guest_request_restart(void);
+
+/** The kernel's end, after guest_main returned (kernel_main and hvsim):
+ * hw_reset(status) when a restart was asked or the command line has
+ * test.end=reset, else hw_exit(status) (status on 0xf4, then ACPI
+ * power-off). Does not return. */
+_Noreturn void guest_end(int status);
+
 #endif

@@ -160,5 +160,5 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
   int status = guest_main();
   printf("kernel: done, exiting with status %d\n", status);
   fflush(stdout);
-  hw_exit(status);
+  guest_end(status); /* power-off, or reset (test.end=reset, a restart request) */
 }

@@ -24,6 +24,9 @@
 #ifndef KMCL_BUS_H
 #define KMCL_BUS_H
 
+#include <sys/queue.h>
+
+#include "kernel/event.h"
 #include "kmcl/vmbkmcl.h"
 
 /** Bounded waits on the peer (STYLE.md rule 8; policy choices). */
@@ -127,8 +130,8 @@ struct kmcl_bus_ops {
 /** One VMBus instance. Embedded by its implementation. */
 struct kmcl_bus {
   const struct kmcl_bus_ops *kb_ops;
-  uint32_t kb_instance_id;  /* what VmbConvertVmbusHandleToKernelHandle takes */
-  struct kmcl_bus *kb_next; /* registry (kmcl_bus_register) */
+  uint32_t kb_instance_id;       /* what VmbConvertVmbusHandleToKernelHandle takes */
+  SLIST_ENTRY(kmcl_bus) kb_link; /* registry (kmcl_bus_register) */
 };
 
 /** Our device record: what PDEVICE_OBJECT points to. A driver's parent
@@ -162,5 +165,65 @@ void kmcl_bus_open_request(VMBCHANNEL ch, const struct kmcl_bus_open *req);
 void kmcl_bus_close_request(VMBCHANNEL ch);
 /** Either side: the peer signalled. Any context: it only queues a DPC. */
 void kmcl_bus_interrupt(VMBCHANNEL ch);
+
+/* ---- the up-call queue (kmcl/upcall.c) ------------------------------------
+ * Every up-call above except kmcl_bus_interrupt must run at passive level,
+ * never from inside the bus op or message handler that caused it. A bus
+ * posts them to its kmcl_upq; the queue's work item delivers them in post
+ * order. Each event is a node of its own (malloc'd, payload copied at post
+ * time), so nothing is dropped or reordered: a post either queues the event
+ * or fails with -ENOMEM, which the bus must report (its caller sees the
+ * error, or the bus counts and logs it). */
+enum kmcl_up_type {
+  KMCL_UP_OFFER,         /* client: kmcl_bus_offer_arrived(ue_u.offer) */
+  KMCL_UP_OPEN_RESULT,   /* client: kmcl_bus_open_result(ue_u.status) */
+  KMCL_UP_RESCINDED,     /* client: kmcl_bus_rescinded */
+  KMCL_UP_OPEN_REQUEST,  /* server: kmcl_bus_open_request(ue_u.open) */
+  KMCL_UP_CLOSE_REQUEST, /* server: kmcl_bus_close_request */
+};
+#define KMCL_UP_ALL 0x1fu /* every type, for kmcl_upq_forget */
+
+struct kmcl_up_event {
+  STAILQ_ENTRY(kmcl_up_event) ue_link;
+  enum kmcl_up_type ue_type;
+  VMBCHANNEL ue_ch;
+  union {
+    struct kmcl_bus_offer offer;
+    int32_t status;
+    struct kmcl_bus_open open;
+  } ue_u;
+};
+
+STAILQ_HEAD(kmcl_up_list, kmcl_up_event);
+
+struct kmcl_upq {
+  struct kmcl_up_list uq_list;
+  struct ev_item uq_work;
+  uint32_t uq_len;       /* queued now */
+  uint32_t uq_high;      /* most queued at once */
+  uint32_t uq_delivered; /* up-calls made */
+  uint32_t uq_vetoed;    /* dropped by the gate at delivery */
+  uint32_t uq_failed;    /* posts refused (no memory) */
+  /** Optional: called just before delivery; false drops the event (the
+   * bus's state says it no longer applies, e.g. an open request for a
+   * channel the guest closed meanwhile). */
+  bool (*uq_gate)(void *ctx, const struct kmcl_up_event *e);
+  void *uq_ctx;
+};
+
+/** Set up an empty queue; `gate` may be NULL. */
+void kmcl_upq_init(struct kmcl_upq *q, bool (*gate)(void *, const struct kmcl_up_event *),
+                   void *ctx);
+/** Queue one up-call for `ch`. `arg` is the payload of its type (a struct
+ * kmcl_bus_offer *, an int32_t * status, a struct kmcl_bus_open *), copied
+ * now; NULL for the others. 0, -EINVAL (no channel, missing payload) or
+ * -ENOMEM (nothing queued; counted in uq_failed). Loop context (a DPC or
+ * work item), not an interrupt handler: it allocates. */
+int kmcl_upq_post(struct kmcl_upq *q, enum kmcl_up_type type, VMBCHANNEL ch, const void *arg);
+/** Drop the queued events for `ch` whose type bit (1 << type) is in
+ * `types`: after a detach or rescind no up-call may name the channel. */
+void kmcl_upq_forget(struct kmcl_upq *q, VMBCHANNEL ch, unsigned types);
+/** Cancel the work item and free every queued event. */
+void kmcl_upq_fini(struct kmcl_upq *q);
 
 #endif

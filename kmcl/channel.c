@@ -25,11 +25,14 @@
 #include "kernel/page.h"
 #include "kernel/timer.h"
 #include "kmcl/kmcl_priv.h"
+#include "kmcl/kmcl_test.h"
 
 uint32_t kmcl_live_channels;
 uint32_t kmcl_dispatch_depth;
+uint32_t kmcl_test_disable_wait_ms = KMCL_DISABLE_WAIT_MS; /* kmcl/kmcl_test.h */
 
-static struct kmcl_bus *chan_buses; /* registry for handle conversion */
+SLIST_HEAD(kmcl_bus_list, kmcl_bus);
+static struct kmcl_bus_list chan_buses = SLIST_HEAD_INITIALIZER(chan_buses); /* for handles */
 
 static void chan_dpc(void *arg);
 static void chan_work(void *arg);
@@ -231,6 +234,11 @@ static void chan_server_release_rings(struct kmcl_channel *ch) {
   }
 }
 
+/** Wire size of the largest inline packet the channel may send. */
+static uint32_t chan_max_inline(const struct kmcl_channel *ch) {
+  return (uint32_t)sizeof(struct vmpacket_descriptor) + KMCL_PIPE_HDR_SIZE + ch->ch_max_pkt;
+}
+
 /** Server: map the client's ring GPADL; both rings must be contiguous in our
  * address space (always true in-process and for identity-mapped guests). */
 static NTSTATUS chan_server_map_rings(struct kmcl_channel *ch, const struct kmcl_bus_open *req) {
@@ -262,6 +270,13 @@ static NTSTATUS chan_server_map_rings(struct kmcl_channel *ch, const struct kmcl
     st = STATUS_DATA_ERROR;
     goto fail;
   }
+  /* D3: refuse rings that cannot carry our largest inline packet. */
+  if (RING_PKT_SPACE((uint64_t)chan_max_inline(ch)) >= ch->ch_out.r_size) {
+    pr_warn("kmcl %s: the client's ring (%u bytes) cannot carry %u-byte packets\n", ch->ch_name,
+            ch->ch_out.r_size, ch->ch_max_pkt);
+    st = STATUS_INVALID_BUFFER_SIZE;
+    goto fail;
+  }
   ch->ch_rings_up = true;
   return STATUS_SUCCESS;
 fail:
@@ -270,6 +285,12 @@ fail:
 }
 
 /* ---- close ------------------------------------------------------------------ */
+
+/** D9: a channel that becomes Disabled forgets its run state: a client is
+ * active again on the next Enable (reference (a): Enable sets Active on the
+ * client), a server paused until Start. Only a Pause issued while Disabled
+ * carries over to the next Enable. */
+static void chan_reset_run_state(struct kmcl_channel *ch) { ch->ch_paused = ch->ch_server; }
 
 /** Last steps of a close, once no incoming packet is outstanding: Closed,
  * cancel every send, take the rings down. `disabling`: Disable is running
@@ -282,6 +303,13 @@ static void chan_finish_close(struct kmcl_channel *ch, bool disabling) {
   ch->ch_rings_up = false;       /* nothing is sent or read from here on */
   chan_cb(ch, KCB_CLOSED);
   pkt_cancel_all(ch);
+  /* D2: the connection ends here. Tokens still outstanding (a Disable that
+   * timed out) belong to it: they stay valid for the driver to complete,
+   * but neither count against nor write into the next connection. Deferred
+   * ones are never redelivered. */
+  pkt_drop_deferred(ch);
+  ch->ch_gen++;
+  ch->ch_outstanding = 0;
   if (ch->ch_server) {
     gpadl_close_cleanup(ch);
     chan_server_release_rings(ch);
@@ -295,6 +323,8 @@ static void chan_finish_close(struct kmcl_channel *ch, bool disabling) {
     bus->kb_ops->detach(bus, ch);
     ch->ch_conn = KC_DISABLED; /* a client always ends Disabled (reference (a)) */
   }
+  if (ch->ch_conn == KC_DISABLED)
+    chan_reset_run_state(ch);
   ch->ch_close_peer = false;
 }
 
@@ -337,6 +367,12 @@ NTSTATUS VmbChannelAllocate(PDEVICE_OBJECT ParentDeviceObject, BOOLEAN IsServer,
   ch->ch_in_pages = ch->ch_out_pages = KMCL_DEFAULT_RING_PAGES;
   ch->ch_paused = ch->ch_server; /* the server must Start explicitly */
   strcpy(ch->ch_name, ch->ch_server ? "server" : "client");
+  STAILQ_INIT(&ch->ch_txq);
+  STAILQ_INIT(&ch->ch_done);
+  STAILQ_INIT(&ch->ch_pool);
+  TAILQ_INIT(&ch->ch_outl);
+  TAILQ_INIT(&ch->ch_defer);
+  LIST_INIT(&ch->ch_gpadls);
   ev_item_init(&ch->ch_rx_dpc, chan_dpc, ch);
   ev_item_init(&ch->ch_rx_work, chan_work, ch);
   ev_item_init(&ch->ch_close_work, chan_close_work_fn, ch);
@@ -478,7 +514,7 @@ NTSTATUS VmbServerChannelInitSetFlags(VMBCHANNEL Channel, UINT32 Flags) {
 NTSTATUS VmbServerChannelInitSetVmbusHandle(VMBCHANNEL Channel, HANDLE VmbusHandle) {
   if (!chan_init_ok(Channel) || !Channel->ch_server)
     return STATUS_INVALID_PARAMETER_1;
-  for (struct kmcl_bus *b = chan_buses; b; b = b->kb_next)
+  for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
     if ((HANDLE)b == VmbusHandle) {
       Channel->ch_bus = b;
       return STATUS_SUCCESS;
@@ -521,18 +557,16 @@ NTSTATUS VmbServerChannelInitSetTargetVtl(VMBCHANNEL Channel, UINT8 TargetVtl) {
 }
 
 void kmcl_bus_register(struct kmcl_bus *bus) {
-  for (struct kmcl_bus *b = chan_buses; b; b = b->kb_next)
+  for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
     if (b == bus)
       return;
-  bus->kb_next = chan_buses;
-  chan_buses = bus;
+  SLIST_INSERT_HEAD(&chan_buses, bus, kb_link);
 }
 
 void kmcl_bus_unregister(struct kmcl_bus *bus) {
-  for (struct kmcl_bus **pp = &chan_buses; *pp; pp = &(*pp)->kb_next)
-    if (*pp == bus) {
-      *pp = bus->kb_next;
-      bus->kb_next = NULL;
+  for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
+    if (b == bus) {
+      SLIST_REMOVE(&chan_buses, bus, kmcl_bus, kb_link);
       return;
     }
 }
@@ -542,7 +576,7 @@ void kmcl_bus_unregister(struct kmcl_bus *bus) {
 NTSTATUS VmbConvertVmbusHandleToKernelHandle(HANDLE VmbusHandle, PHANDLE KernelHandle) {
   if (!KernelHandle)
     return STATUS_INVALID_PARAMETER_2;
-  for (struct kmcl_bus *b = chan_buses; b; b = b->kb_next)
+  for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
     if ((uintptr_t)VmbusHandle == (uintptr_t)b->kb_instance_id) {
       *KernelHandle = (HANDLE)b;
       return STATUS_SUCCESS;
@@ -640,6 +674,20 @@ void kmcl_bus_set_context(VMBCHANNEL ch, void *ctx) {
 
 void *kmcl_bus_get_context(VMBCHANNEL ch) { return chan_valid(ch) ? ch->ch_bus_ctx : NULL; }
 
+bool kmcl_channel_is_open(VMBCHANNEL Channel) {
+  return chan_valid(Channel) && Channel->ch_conn == KC_OPEN && Channel->ch_rings_up &&
+         !Channel->ch_fail;
+}
+
+NTSTATUS kmcl_channel_init_set_max_incoming(VMBCHANNEL Channel, UINT32 Bytes) {
+  if (!chan_init_ok(Channel))
+    return STATUS_INVALID_PARAMETER_1;
+  if (Bytes > VMBUS_PKT_MAX_LEN)
+    return STATUS_INVALID_PARAMETER_2;
+  Channel->ch_max_in = Bytes;
+  return STATUS_SUCCESS;
+}
+
 bool kmcl_channel_failed(VMBCHANNEL Channel) { return chan_valid(Channel) && Channel->ch_fail; }
 
 int kmcl_channel_fail_reason(VMBCHANNEL Channel) {
@@ -721,6 +769,7 @@ VOID VmbChannelDisable(VMBCHANNEL Channel) {
       ops->detach(ch->ch_bus, ch);
     pkt_cancel_all(ch);
     ch->ch_conn = KC_DISABLED;
+    chan_reset_run_state(ch);
     break;
   case KC_OPENING:
     /* Client waiting for OPENCHANNEL_RESULT: close and drop the rings. */
@@ -729,6 +778,7 @@ VOID VmbChannelDisable(VMBCHANNEL Channel) {
     ops->detach(ch->ch_bus, ch);
     pkt_cancel_all(ch);
     ch->ch_conn = KC_DISABLED;
+    chan_reset_run_state(ch);
     break;
   case KC_OPEN:
     chan_begin_close(ch, false);
@@ -736,7 +786,7 @@ VOID VmbChannelDisable(VMBCHANNEL Channel) {
   case KC_CLOSING:
     ch->ch_close_peer = false; /* this call finishes the close, not the work item */
     ev_cancel(&ch->ch_close_work);
-    if (chan_wait(chan_not_closing, ch, KMCL_DISABLE_WAIT_MS))
+    if (chan_wait(chan_not_closing, ch, kmcl_test_disable_wait_ms))
       pr_err("kmcl %s: disable: %u incoming packets never completed; closing anyway\n", ch->ch_name,
              ch->ch_outstanding);
     chan_finish_close(ch, true);
@@ -757,7 +807,7 @@ VOID VmbChannelPause(VMBCHANNEL Channel) {
   if (!ch->ch_started)
     return;
   chan_suspend(ch);
-  if (chan_wait(chan_no_outstanding, ch, KMCL_DISABLE_WAIT_MS))
+  if (chan_wait(chan_no_outstanding, ch, kmcl_test_disable_wait_ms))
     pr_err("kmcl %s: pause: %u incoming packets still outstanding\n", ch->ch_name,
            ch->ch_outstanding);
 }
@@ -807,7 +857,7 @@ static void chan_dpc(void *arg) {
   if (ch->ch_rings_up && !ch->ch_fail && (ch->ch_conn == KC_OPEN || ch->ch_conn == KC_CLOSING))
     pkt_tx_drain(ch);
   if (chan_rx_enabled(ch)) {
-    if (ch->ch_defer) /* deferred before a pause: redeliver now */
+    if (!TAILQ_EMPTY(&ch->ch_defer)) /* deferred: redeliver at passive level first */
       ev_work_queue(&ch->ch_rx_work);
     if (ch->ch_passive)
       ev_work_queue(&ch->ch_rx_work);

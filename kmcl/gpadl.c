@@ -79,18 +79,14 @@ void *kmcl_mdl_map(VMBCHANNEL Channel, PMDL Mdl, uint32_t offset, uint32_t len) 
 /* ---- records ---------------------------------------------------------------- */
 
 struct kmcl_gpadl *gpadl_find(struct kmcl_channel *ch, uint32_t handle, bool server) {
-  for (struct kmcl_gpadl *g = ch->ch_gpadls; g; g = g->g_next)
+  for (struct kmcl_gpadl *g = LIST_FIRST(&ch->ch_gpadls); g; g = LIST_NEXT(g, g_link))
     if (g->g_handle == handle && g->g_server == server)
       return g;
   return NULL;
 }
 
 static void gpadl_unlink(struct kmcl_channel *ch, struct kmcl_gpadl *g) {
-  for (struct kmcl_gpadl **pp = &ch->ch_gpadls; *pp; pp = &(*pp)->g_next)
-    if (*pp == g) {
-      *pp = g->g_next;
-      break;
-    }
+  LIST_REMOVE(g, g_link);
   for (uint32_t i = 0; i < KMCL_XFER_SETS; i++)
     if (ch->ch_xfer[i].used && ch->ch_xfer[i].gpadl == g->g_handle)
       ch->ch_xfer[i].used = false;
@@ -134,8 +130,7 @@ static NTSTATUS gpadl_create(struct kmcl_channel *ch, uint32_t flags, uint64_t *
   g->g_offset = off;
   g->g_count = count;
   g->g_pfns = pfns;
-  g->g_next = ch->ch_gpadls;
-  ch->ch_gpadls = g;
+  LIST_INSERT_HEAD(&ch->ch_gpadls, g, g_link);
   kmcl_live_gpadls++;
   *handle = h;
   return STATUS_SUCCESS;
@@ -295,8 +290,7 @@ NTSTATUS VmbChannelMapGpadl(VMBCHANNEL Channel, UINT32 Flags, UINT32 GpadlHandle
   g->g_count = count;
   g->g_pfns = m->PfnArray;
   g->g_mdl = m;
-  g->g_next = ch->ch_gpadls;
-  ch->ch_gpadls = g;
+  LIST_INSERT_HEAD(&ch->ch_gpadls, g, g_link);
   kmcl_live_gpadls++;
   *Mdl = m;
   return STATUS_SUCCESS;
@@ -319,9 +313,9 @@ VOID VmbChannelUnmapGpadl(VMBCHANNEL Channel, UINT32 GpadlHandle) {
 /** After Closed on a server: mappings the driver left are unmapped (the
  * client's DeleteGpadl would otherwise wait for them). */
 void gpadl_close_cleanup(struct kmcl_channel *ch) {
-  struct kmcl_gpadl *g = ch->ch_gpadls, *n;
+  struct kmcl_gpadl *g = LIST_FIRST(&ch->ch_gpadls), *n;
   for (; g; g = n) {
-    n = g->g_next;
+    n = LIST_NEXT(g, g_link);
     if (!g->g_server)
       continue;
     pr_warn("kmcl %s: GPADL %#x still mapped after Closed; unmapping\n", ch->ch_name,
@@ -332,10 +326,11 @@ void gpadl_close_cleanup(struct kmcl_channel *ch) {
 }
 
 void gpadl_channel_release(struct kmcl_channel *ch) {
-  while (ch->ch_gpadls) {
+  struct kmcl_gpadl *g;
+  while ((g = LIST_FIRST(&ch->ch_gpadls)) != NULL) {
     pr_warn("kmcl %s: GPADL %#x never %s; forgotten at cleanup\n", ch->ch_name,
-            (unsigned)ch->ch_gpadls->g_handle, ch->ch_gpadls->g_server ? "unmapped" : "deleted");
-    gpadl_unlink(ch, ch->ch_gpadls);
+            (unsigned)g->g_handle, g->g_server ? "unmapped" : "deleted");
+    gpadl_unlink(ch, g);
   }
 }
 

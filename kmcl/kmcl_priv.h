@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "kernel/event.h"
 #include "kmcl/bus.h"
@@ -29,6 +30,8 @@
 #define KMCL_MAX_OUTSTANDING 4096u
 /** Packet objects kept on a channel's lookaside list after VmbPacketFree. */
 #define KMCL_POOL_KEEP 64u
+/** Floor of the default incoming packet limit (kmcl_channel_init_set_max_incoming). */
+#define KMCL_MIN_MAX_IN 4096u
 #define KMCL_NAME_MAX 32u
 #define KMCL_XFER_SETS 8u
 /** Pipe mode header (section (e), "Wire mapping"): type and data size. */
@@ -73,7 +76,7 @@ struct kmcl_packet {
   bool pk_sync;     /* internal packet of VmbChannelSendSynchronousRequest */
   bool pk_comp;     /* internal VM_PKT_COMP: freed once written or cancelled */
   struct kmcl_channel *pk_chan;
-  struct kmcl_packet *pk_next; /* txq, done list or lookaside list */
+  STAILQ_ENTRY(kmcl_packet) pk_link; /* txq, done list or lookaside list */
   PFN_VMB_PACKET_COMPLETION_ROUTINE pk_done;
   void *pk_ptr;        /* VmbPacketSetPointer */
   uint32_t pk_flags;   /* VMBUS_CHANNEL_FORMAT_FLAG_* of the last send */
@@ -98,7 +101,8 @@ struct kmcl_incoming {
   bool in_ext;       /* has external data (GPA direct / xfer pages) */
   uint16_t in_type;
   struct kmcl_channel *in_chan;
-  struct kmcl_incoming *in_next, *in_prev; /* outstanding list / defer queue */
+  TAILQ_ENTRY(kmcl_incoming) in_link; /* outstanding list or defer queue */
+  uint32_t in_gen;                    /* ch_gen of the connection it arrived on */
   uint64_t in_tid;
   uint32_t in_pktlen; /* len8 * 8 */
   uint32_t in_off;    /* payload offset (offset8 * 8, plus pipe header) */
@@ -111,7 +115,7 @@ enum { KI_OUTSTANDING = 1, KI_DEFERRED = 2 };
 
 /** A GPADL: created by this client channel, or mapped by this server one. */
 struct kmcl_gpadl {
-  struct kmcl_gpadl *g_next;
+  LIST_ENTRY(kmcl_gpadl) g_link;
   uint32_t g_handle;
   bool g_read_only;
   bool g_server; /* mapped (server) rather than created (client) */
@@ -123,6 +127,9 @@ struct kmcl_gpadl {
 };
 
 struct kmcl_save_ctx;
+STAILQ_HEAD(kmcl_pkt_list, kmcl_packet);
+TAILQ_HEAD(kmcl_tok_list, kmcl_incoming);
+LIST_HEAD(kmcl_gpadl_list, kmcl_gpadl);
 
 struct kmcl_xid_slot {
   struct kmcl_packet *xs_pkt; /* NULL = free */
@@ -181,15 +188,15 @@ struct kmcl_channel {
   struct kmcl_bus_open ch_open; /* the open request (server: as received) */
 
   /* ---- send side ---- */
-  struct kmcl_packet *ch_txq, *ch_txq_tail; /* queued, in order */
+  struct kmcl_pkt_list ch_txq; /* queued, in order */
   uint32_t ch_txq_len;
-  struct kmcl_packet *ch_done, *ch_done_tail; /* completion routines to run */
-  bool ch_pending_armed;                      /* pending_send_sz set on ch_out */
+  struct kmcl_pkt_list ch_done; /* completion routines to run */
+  bool ch_pending_armed;        /* pending_send_sz set on ch_out */
   struct kmcl_xid_slot *ch_xids;
   uint32_t ch_xid_hint;
   uint32_t ch_xid_seq;
   uint32_t ch_xid_busy;
-  struct kmcl_packet *ch_pool;
+  struct kmcl_pkt_list ch_pool;
   uint32_t ch_pool_len;
   uint32_t ch_pkts_live; /* packet objects from VmbPacketAllocate not yet freed */
 
@@ -197,16 +204,18 @@ struct kmcl_channel {
   struct ev_item ch_rx_dpc;      /* signal from the peer; send-side completions */
   struct ev_item ch_rx_work;     /* passive processing / deferred packets */
   struct ev_item ch_close_work;  /* finish a peer-initiated close */
-  struct kmcl_incoming *ch_outl; /* outstanding tokens (doubly linked) */
-  struct kmcl_incoming *ch_defer, *ch_defer_tail;
-  uint32_t ch_outstanding;
-  uint32_t ch_batch;   /* ProcessPacket calls since the last ProcessingComplete */
-  bool ch_in_rx;       /* reentrancy guard for the receive loop */
-  uint8_t *ch_scratch; /* copy buffer for completions */
+  struct kmcl_tok_list ch_outl;  /* outstanding tokens, this connection and older ones */
+  struct kmcl_tok_list ch_defer; /* deferred to passive, in arrival order */
+  uint32_t ch_outstanding;       /* outstanding tokens of this connection (ch_gen) */
+  uint32_t ch_gen;               /* connection generation: bumped when a connection closes */
+  uint32_t ch_max_in;            /* largest incoming packet accepted (bytes, descriptor included) */
+  uint32_t ch_batch;             /* ProcessPacket calls since the last ProcessingComplete */
+  bool ch_in_rx;                 /* reentrancy guard for the receive loop */
+  uint8_t *ch_scratch;           /* copy buffer for completions */
   uint32_t ch_scratch_cap;
 
   /* ---- GPADLs, transfer page sets, save/restore ---- */
-  struct kmcl_gpadl *ch_gpadls;
+  struct kmcl_gpadl_list ch_gpadls;
   struct {
     bool used;
     uint16_t id;
@@ -260,6 +269,9 @@ void pkt_cancel_all(struct kmcl_channel *ch);
 /** Cancel only the packets waiting for a completion (their ring is gone:
  * a restored channel with FORCE_NEW_CHANNEL). */
 void pkt_cancel_inflight(struct kmcl_channel *ch);
+/** Free the tokens waiting for passive redelivery (their connection ended:
+ * nobody will redeliver them). */
+void pkt_drop_deferred(struct kmcl_channel *ch);
 /** Free every packet object and token of a channel (Cleanup). */
 void pkt_channel_free(struct kmcl_channel *ch);
 /** Reserve a transaction slot for p; false when the table is full. */

@@ -25,6 +25,7 @@
 #include "kernel/log.h"
 #include "kernel/page.h"
 #include "kmcl/kmcl_priv.h"
+#include "kmcl/kmcl_test.h"
 
 uint32_t kmcl_live_packets;
 uint32_t kmcl_live_tokens;
@@ -40,8 +41,87 @@ bool pkt_valid(const struct kmcl_packet *p) {
   return p && p->pk_magic == KMCL_PKT_MAGIC && chan_valid(p->pk_chan);
 }
 
+/* ---- live token set (D8) ----------------------------------------------------
+ * A driver may hand back a token it already completed; that memory may be
+ * freed. tok_valid looks the pointer up in this set of live tokens before
+ * anything reads through it: open addressing, linear probing, backward-shift
+ * deletion, grown by doubling at half load. */
+static struct kmcl_incoming **tok_set;
+static uint32_t tok_set_cap, tok_set_n;
+
+static uint32_t tok_hash(const struct kmcl_incoming *t, uint32_t cap) {
+  uint64_t v = (uint64_t)(uintptr_t)t;
+  v ^= v >> 29;
+  v *= 0x9e3779b97f4a7c15ull;
+  return (uint32_t)(v >> 32) & (cap - 1);
+}
+
+static bool tok_set_has(const struct kmcl_incoming *t) {
+  if (!t || !tok_set_cap)
+    return false;
+  for (uint32_t i = tok_hash(t, tok_set_cap);; i = (i + 1) & (tok_set_cap - 1)) {
+    if (!tok_set[i])
+      return false;
+    if (tok_set[i] == t)
+      return true;
+  }
+}
+
+static int tok_set_add(struct kmcl_incoming *t) {
+  if ((tok_set_n + 1) * 2 > tok_set_cap) {
+    uint32_t ncap = tok_set_cap ? tok_set_cap * 2 : 64;
+    struct kmcl_incoming **nt = calloc(ncap, sizeof(*nt));
+    if (!nt)
+      return -ENOMEM;
+    for (uint32_t i = 0; i < tok_set_cap; i++) {
+      if (!tok_set[i])
+        continue;
+      uint32_t j = tok_hash(tok_set[i], ncap);
+      while (nt[j])
+        j = (j + 1) & (ncap - 1);
+      nt[j] = tok_set[i];
+    }
+    free(tok_set);
+    tok_set = nt;
+    tok_set_cap = ncap;
+  }
+  uint32_t i = tok_hash(t, tok_set_cap);
+  while (tok_set[i])
+    i = (i + 1) & (tok_set_cap - 1);
+  tok_set[i] = t;
+  tok_set_n++;
+  return 0;
+}
+
+static void tok_set_del(const struct kmcl_incoming *t) {
+  uint32_t m = tok_set_cap - 1, i = tok_hash(t, tok_set_cap);
+  while (tok_set[i] != t) {
+    if (!tok_set[i])
+      return;
+    i = (i + 1) & m;
+  }
+  tok_set[i] = NULL;
+  tok_set_n--;
+  /* Backward shift: re-place the entries of the cluster after the hole. */
+  for (uint32_t j = (i + 1) & m; tok_set[j]; j = (j + 1) & m) {
+    uint32_t h = tok_hash(tok_set[j], tok_set_cap);
+    /* Entry j may move into hole i unless its home lies cyclically in (i, j]. */
+    bool stays = (i <= j) ? (h > i && h <= j) : (h > i || h <= j);
+    if (stays)
+      continue;
+    tok_set[i] = tok_set[j];
+    tok_set[j] = NULL;
+    i = j;
+  }
+  if (tok_set_n == 0) {
+    free(tok_set);
+    tok_set = NULL;
+    tok_set_cap = 0;
+  }
+}
+
 bool tok_valid(const struct kmcl_incoming *t) {
-  return t && t->in_magic == KMCL_IN_MAGIC && chan_valid(t->in_chan);
+  return tok_set_has(t) && t->in_magic == KMCL_IN_MAGIC && chan_valid(t->in_chan);
 }
 
 /** Most pages an external-data description may name: the data plus one
@@ -84,10 +164,10 @@ VMBPACKET VmbPacketAllocate(VMBCHANNEL Channel) {
   struct kmcl_channel *ch = Channel;
   if (!chan_valid(ch))
     return NULL;
-  struct kmcl_packet *p = ch->ch_pool;
+  struct kmcl_packet *p = STAILQ_FIRST(&ch->ch_pool);
   uint32_t cap = pkt_buf_cap(ch);
   if (p) {
-    ch->ch_pool = p->pk_next;
+    STAILQ_REMOVE_HEAD(&ch->ch_pool, pk_link);
     ch->ch_pool_len--;
   } else {
     p = malloc(sizeof(*p) + cap);
@@ -122,8 +202,7 @@ static void pkt_release(struct kmcl_packet *p) {
   if (p->pk_pooled && !p->pk_comp && !p->pk_sync)
     ch->ch_pkts_live--;
   if (ch->ch_pool_len < KMCL_POOL_KEEP && p->pk_cap == pkt_buf_cap(ch)) {
-    p->pk_next = ch->ch_pool;
-    ch->ch_pool = p;
+    STAILQ_INSERT_HEAD(&ch->ch_pool, p, pk_link);
     ch->ch_pool_len++;
     return;
   }
@@ -218,12 +297,7 @@ static void pkt_xid_free(struct kmcl_channel *ch, struct kmcl_packet *p) {
 static void pkt_done_push(struct kmcl_channel *ch, struct kmcl_packet *p, NTSTATUS st) {
   p->pk_status = st;
   p->pk_state = KP_DONE_WAIT;
-  p->pk_next = NULL;
-  if (ch->ch_done_tail)
-    ch->ch_done_tail->pk_next = p;
-  else
-    ch->ch_done = p;
-  ch->ch_done_tail = p;
+  STAILQ_INSERT_TAIL(&ch->ch_done, p, pk_link);
 }
 
 /** Deliver one completion: the packet becomes idle first, so the routine
@@ -240,11 +314,8 @@ static void pkt_finish(struct kmcl_packet *p, NTSTATUS st, void *buf, uint32_t l
 
 void pkt_run_done(struct kmcl_channel *ch) {
   struct kmcl_packet *p;
-  while ((p = ch->ch_done) != NULL) {
-    ch->ch_done = p->pk_next;
-    if (!ch->ch_done)
-      ch->ch_done_tail = NULL;
-    p->pk_next = NULL;
+  while ((p = STAILQ_FIRST(&ch->ch_done)) != NULL) {
+    STAILQ_REMOVE_HEAD(&ch->ch_done, pk_link);
     kmcl_dispatch_depth++;
     pkt_finish(p, p->pk_status, NULL, 0);
     kmcl_dispatch_depth--;
@@ -253,17 +324,42 @@ void pkt_run_done(struct kmcl_channel *ch) {
 
 /* ---- send ------------------------------------------------------------------- */
 
+/** A wire packet of `len` bytes can never fit the outgoing ring (ring.h: a
+ * packet needs strictly less than the data area). */
+static bool pkt_never_fits(const struct kmcl_channel *ch, uint32_t len) {
+  return RING_PKT_SPACE((uint64_t)len) >= ch->ch_out.r_size;
+}
+
 /**
  * Write queued packets into the outgoing ring in order until it is full.
  * On a full ring the head's size goes to pending_send_sz so that the peer
  * signals once enough space is free (ring.h); the DPC then drains again.
- * Packets without a completion request complete once written.
+ * Packets without a completion request complete once written. While the
+ * channel is paused only completions at the head of the queue are written,
+ * and nothing from SaveBegin until the channel runs or closes (D1: a save
+ * must see exactly what is in the ring and what is not). A packet queued before the open that
+ * the peer's ring can never carry completes with STATUS_INVALID_BUFFER_SIZE
+ * (D3), the channel stays healthy.
  */
 void pkt_tx_drain(struct kmcl_channel *ch) {
   bool sig = false, done = false;
   unsigned retries = 0;
   struct kmcl_packet *p;
-  while ((p = ch->ch_txq) != NULL && ch->ch_rings_up && !ch->ch_fail) {
+  if (ch->ch_save || ch->ch_saved)
+    return; /* D1: the saved queue is what the restored channel will send */
+  while ((p = STAILQ_FIRST(&ch->ch_txq)) != NULL && ch->ch_rings_up && !ch->ch_fail) {
+    if (ch->ch_paused && !p->pk_comp)
+      break; /* D1: paused, no new I/O; completions owed for old I/O still go */
+    if (pkt_never_fits(ch, p->pk_len)) {
+      STAILQ_REMOVE_HEAD(&ch->ch_txq, pk_link);
+      ch->ch_txq_len--;
+      pr_warn("kmcl %s: queued packet of %u bytes cannot fit the peer's ring; failed\n",
+              ch->ch_name, p->pk_len);
+      pkt_xid_free(ch, p);
+      pkt_done_push(ch, p, STATUS_INVALID_BUFFER_SIZE);
+      done = true;
+      continue;
+    }
     struct ring_iov iov = {p->pk_buf, p->pk_len};
     bool need = false;
     int rc = ring_write(&ch->ch_out, &iov, 1, &need);
@@ -278,11 +374,8 @@ void pkt_tx_drain(struct kmcl_channel *ch) {
       break;
     }
     sig |= need;
-    ch->ch_txq = p->pk_next;
-    if (!ch->ch_txq)
-      ch->ch_txq_tail = NULL;
+    STAILQ_REMOVE_HEAD(&ch->ch_txq, pk_link);
     ch->ch_txq_len--;
-    p->pk_next = NULL;
     if (p->pk_slot) {
       p->pk_state = KP_INFLIGHT;
     } else {
@@ -290,7 +383,7 @@ void pkt_tx_drain(struct kmcl_channel *ch) {
       done = true;
     }
   }
-  if (!ch->ch_txq && ch->ch_pending_armed && ch->ch_rings_up) {
+  if (STAILQ_EMPTY(&ch->ch_txq) && ch->ch_pending_armed && ch->ch_rings_up) {
     ring_set_pending_send(&ch->ch_out, 0);
     ch->ch_pending_armed = false;
   }
@@ -302,28 +395,16 @@ void pkt_tx_drain(struct kmcl_channel *ch) {
 
 static void pkt_enqueue(struct kmcl_channel *ch, struct kmcl_packet *p) {
   p->pk_state = KP_QUEUED;
-  p->pk_next = NULL;
-  if (ch->ch_txq_tail)
-    ch->ch_txq_tail->pk_next = p;
-  else
-    ch->ch_txq = p;
-  ch->ch_txq_tail = p;
+  STAILQ_INSERT_TAIL(&ch->ch_txq, p, pk_link);
   ch->ch_txq_len++;
 }
 
 static bool pkt_txq_remove(struct kmcl_channel *ch, struct kmcl_packet *p) {
-  struct kmcl_packet *prev = NULL;
-  for (struct kmcl_packet *c = ch->ch_txq; c; prev = c, c = c->pk_next) {
+  for (struct kmcl_packet *c = STAILQ_FIRST(&ch->ch_txq); c; c = STAILQ_NEXT(c, pk_link)) {
     if (c != p)
       continue;
-    if (prev)
-      prev->pk_next = c->pk_next;
-    else
-      ch->ch_txq = c->pk_next;
-    if (ch->ch_txq_tail == c)
-      ch->ch_txq_tail = prev;
+    STAILQ_REMOVE(&ch->ch_txq, c, kmcl_packet, pk_link);
     ch->ch_txq_len--;
-    c->pk_next = NULL;
     return true;
   }
   return false;
@@ -489,6 +570,9 @@ static NTSTATUS pkt_send(struct kmcl_packet *p, const void *buf, uint32_t len,
   p->pk_payload = len;
   p->pk_slot = 0;
   p->pk_tid = 0;
+  /* D3: a packet the peer's ring can never carry fails here, not later. */
+  if (ch->ch_rings_up && pkt_never_fits(ch, pos))
+    return STATUS_INVALID_BUFFER_SIZE;
   if (flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) {
     if (!pkt_xid_alloc(ch, p))
       return STATUS_INSUFFICIENT_RESOURCES;
@@ -531,6 +615,71 @@ NTSTATUS VmbPacketSendWithExternalPfns(VMBPACKET PacketObject, PVOID Buffer, UIN
   return pkt_send(PacketObject, Buffer, BufferLength, &e, Flags);
 }
 
+NTSTATUS kmcl_packet_send_xfer_pages(VMBPACKET PacketObject, UINT16 PagesetId,
+                                     const struct vmtransfer_page_range *Ranges, UINT32 RangeCount,
+                                     PVOID Buffer, UINT32 BufferLength, UINT32 Flags) {
+  struct kmcl_packet *p = PacketObject;
+  if (!pkt_valid(p) || p->pk_state == KP_FREE || !p->pk_done)
+    return STATUS_INVALID_PARAMETER_1;
+  struct kmcl_channel *ch = p->pk_chan;
+  if (!Ranges || RangeCount == 0 || RangeCount > 64 || (BufferLength && !Buffer))
+    return STATUS_INVALID_PARAMETER;
+  if (BufferLength > ch->ch_max_pkt || (Flags & ~VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION))
+    return STATUS_INVALID_PARAMETER;
+  if (ch->ch_init_flags & VMBUS_CHANNEL_INIT_FLAG_IS_PIPE)
+    return STATUS_NOT_SUPPORTED;
+  if (p->pk_state != KP_IDLE)
+    return STATUS_INVALID_DEVICE_STATE;
+  uint32_t hdr = (uint32_t)sizeof(struct vmtransfer_page_packet_header) + 8u * RangeCount;
+  uint64_t total = (uint64_t)hdr + BufferLength;
+  if (RING_ALIGN8(total) > p->pk_cap)
+    return STATUS_INVALID_PARAMETER;
+  if (ch->ch_rings_up && pkt_never_fits(ch, (uint32_t)total))
+    return STATUS_INVALID_BUFFER_SIZE;
+  struct vmtransfer_page_packet_header h;
+  memset(&h, 0, sizeof(h));
+  h.d.type = VM_PKT_DATA_USING_XFER_PAGES;
+  h.d.offset8 = (uint16_t)(hdr / 8u);
+  h.d.len8 = (uint16_t)(RING_ALIGN8(total) / 8u);
+  h.xfer_pageset_id = PagesetId;
+  h.sender_owns_set = 1;
+  h.range_cnt = RangeCount;
+  p->pk_slot = 0;
+  p->pk_tid = 0;
+  if (Flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) {
+    if (!pkt_xid_alloc(ch, p))
+      return STATUS_INSUFFICIENT_RESOURCES;
+    h.d.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
+    h.d.trans_id = p->pk_tid;
+  }
+  memset(p->pk_buf, 0, RING_ALIGN8(total)); /* rule 5.8: no stale bytes */
+  memcpy(p->pk_buf, &h, sizeof(h));
+  memcpy(p->pk_buf + sizeof(h), Ranges, 8ull * RangeCount);
+  if (BufferLength)
+    memcpy(p->pk_buf + hdr, Buffer, BufferLength);
+  p->pk_flags = Flags;
+  p->pk_payload = BufferLength;
+  p->pk_len = (uint32_t)total;
+  pkt_submit(ch, p);
+  return STATUS_SUCCESS;
+}
+
+int kmcl_test_send_raw(VMBCHANNEL Channel, const void *pkt, uint32_t len) {
+  struct kmcl_channel *ch = Channel;
+  if (!chan_valid(ch) || !kmcl_channel_is_open(ch))
+    return -ENODEV;
+  if (!pkt || len < PKT_DESC || len > VMBUS_PKT_MAX_LEN)
+    return -EINVAL;
+  struct kmcl_packet *c = pkt_new_comp(ch, len); /* freed once written */
+  if (!c)
+    return -ENOMEM;
+  memset(c->pk_buf, 0, RING_ALIGN8(len));
+  memcpy(c->pk_buf, pkt, len);
+  c->pk_len = len;
+  pkt_submit(ch, c);
+  return 0;
+}
+
 void pkt_cancel_inflight(struct kmcl_channel *ch) {
   for (uint32_t i = 0; ch->ch_xids && i < KMCL_XID_SLOTS && ch->ch_xid_busy; i++) {
     struct kmcl_packet *p = ch->ch_xids[i].xs_pkt;
@@ -544,13 +693,12 @@ void pkt_cancel_inflight(struct kmcl_channel *ch) {
 
 void pkt_cancel_all(struct kmcl_channel *ch) {
   struct kmcl_packet *p;
-  while ((p = ch->ch_txq) != NULL) {
-    ch->ch_txq = p->pk_next;
+  while ((p = STAILQ_FIRST(&ch->ch_txq)) != NULL) {
+    STAILQ_REMOVE_HEAD(&ch->ch_txq, pk_link);
     ch->ch_txq_len--;
     pkt_xid_free(ch, p);
     pkt_done_push(ch, p, STATUS_CANCELLED);
   }
-  ch->ch_txq_tail = NULL;
   for (uint32_t i = 0; ch->ch_xids && i < KMCL_XID_SLOTS && ch->ch_xid_busy; i++) {
     p = ch->ch_xids[i].xs_pkt;
     if (!p)
@@ -630,8 +778,13 @@ NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT
     return STATUS_INVALID_PARAMETER;
   if (CompletionBufferSize && *CompletionBufferSize && !CompletionBuffer)
     return STATUS_INVALID_PARAMETER;
-  bool wait_comp = (Flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0;
   uint64_t ms = pkt_timeout_ms(Timeout);
+  /* D10: the call "waits for the response": whenever it waits at all, the
+   * peer is asked for a completion even without WAIT_FOR_COMPLETION. Only
+   * a zero timeout without the flag is fire-and-forget (the root's form). */
+  if (ms != 0)
+    Flags |= VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION;
+  bool wait_comp = (Flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0;
   bool blocks = ms != 0 || wait_comp;
   /* Blocking is passive-only, and never from Started (reference 2.5). */
   if (blocks && (kmcl_dispatch_depth || ch->ch_cb == KCB_STARTED || ch->ch_cb == KCB_OPENED))
@@ -652,7 +805,7 @@ NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT
 
   if (ms == 0 && !wait_comp) {
     /* Do not wait: written now or not at all (not queued). */
-    if (ch->ch_conn != KC_OPEN || !ch->ch_rings_up || ch->ch_txq) {
+    if (ch->ch_conn != KC_OPEN || !ch->ch_rings_up || ch->ch_paused || !STAILQ_EMPTY(&ch->ch_txq)) {
       pkt_release(p);
       return STATUS_BUFFER_OVERFLOW;
     }
@@ -703,61 +856,38 @@ NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT
 
 /* ---- incoming --------------------------------------------------------------- */
 
-static void tok_link(struct kmcl_channel *ch, struct kmcl_incoming *t) {
-  t->in_prev = NULL;
-  t->in_next = ch->ch_outl;
-  if (ch->ch_outl)
-    ch->ch_outl->in_prev = t;
-  ch->ch_outl = t;
-}
-
-static void tok_unlink(struct kmcl_channel *ch, struct kmcl_incoming *t) {
-  if (t->in_prev)
-    t->in_prev->in_next = t->in_next;
-  else
-    ch->ch_outl = t->in_next;
-  if (t->in_next)
-    t->in_next->in_prev = t->in_prev;
-  t->in_next = t->in_prev = NULL;
-}
-
 static void tok_free(struct kmcl_incoming *t) {
   for (PMDL m = t->in_mdl, n; m; m = n) {
     n = m->Next;
     free(m);
   }
+  tok_set_del(t);
   t->in_magic = 0;
   kmcl_live_tokens--;
   free(t);
 }
 
+/** The token arrived on the channel's current connection (D2: a token of an
+ * earlier connection neither counts nor reaches the new ring). */
+static bool tok_current(const struct kmcl_incoming *t) { return t->in_gen == t->in_chan->ch_gen; }
+
 /** Retire a token (complete or fail): unlink, count down, free unless the
  * driver is still inside ProcessPacket with it. */
 static void tok_retire(struct kmcl_incoming *t) {
   struct kmcl_channel *ch = t->in_chan;
-  if (t->in_state == KI_DEFERRED) {
-    /* Completed while waiting for passive redelivery: drop it from there. */
-    struct kmcl_incoming **pp = &ch->ch_defer;
-    struct kmcl_incoming *prev = NULL;
-    while (*pp && *pp != t) {
-      prev = *pp;
-      pp = &(*pp)->in_next;
-    }
-    if (*pp) {
-      *pp = t->in_next;
-      if (ch->ch_defer_tail == t)
-        ch->ch_defer_tail = prev;
-    }
-    t->in_next = NULL;
-  } else {
-    tok_unlink(ch, t);
-  }
+  bool current = tok_current(t);
+  if (t->in_state == KI_DEFERRED)
+    TAILQ_REMOVE(&ch->ch_defer, t, in_link);
+  else
+    TAILQ_REMOVE(&ch->ch_outl, t, in_link);
   t->in_state = 0;
-  ch->ch_outstanding--;
   if (t->in_inline)
     t->in_done = true; /* freed when ProcessPacket returns */
   else
     tok_free(t);
+  if (!current)
+    return;
+  ch->ch_outstanding--;
   /* A completion restarts a queue blocked on quota (also one lowered below
    * the outstanding count meanwhile); the DPC finds out whether it was. */
   if ((ch->ch_quota && ch->ch_outstanding < ch->ch_quota) ||
@@ -766,41 +896,67 @@ static void tok_retire(struct kmcl_incoming *t) {
   chan_outstanding_dropped(ch);
 }
 
-VOID VmbChannelPacketComplete(VMBPACKETCOMPLETION PacketCompletionContext,
+/** Queue a VM_PKT_COMP answering trans_id `tid` with `len` payload bytes. */
+static NTSTATUS tok_send_comp(struct kmcl_channel *ch, uint64_t tid, const void *buf,
+                              uint32_t len) {
+  uint32_t total = PKT_DESC + len;
+  struct kmcl_packet *c = pkt_new_comp(ch, total);
+  if (!c) {
+    chan_fail(ch, -ENOMEM, "no memory for a completion packet");
+    return STATUS_INSUFFICIENT_RESOURCES;
+  }
+  struct vmpacket_descriptor d;
+  memset(&d, 0, sizeof(d));
+  d.type = VM_PKT_COMP;
+  d.offset8 = PKT_DESC / 8u;
+  d.len8 = (uint16_t)(RING_ALIGN8(total) / 8u);
+  d.trans_id = tid;
+  memcpy(c->pk_buf, &d, sizeof(d));
+  if (len)
+    memcpy(c->pk_buf + PKT_DESC, buf, len);
+  c->pk_len = total;
+  pkt_submit(ch, c);
+  return STATUS_SUCCESS;
+}
+
+NTSTATUS kmcl_packet_complete(VMBPACKETCOMPLETION PacketCompletionContext,
                               PVOID PacketCompletionBuffer, UINT32 BufSize) {
   struct kmcl_incoming *t = PacketCompletionContext;
   if (!tok_valid(t) || !t->in_state) {
     pr_err("kmcl: VmbChannelPacketComplete of an invalid token %p\n", (void *)t);
-    return;
+    return STATUS_INVALID_PARAMETER_1;
   }
   struct kmcl_channel *ch = t->in_chan;
+  NTSTATUS st = STATUS_SUCCESS;
   if (BufSize && !PacketCompletionBuffer)
     BufSize = 0;
-  if (t->in_want_comp && ch->ch_rings_up && !ch->ch_fail) {
-    uint32_t len = PKT_DESC + BufSize;
-    if (len > VMBUS_PKT_MAX_LEN || RING_PKT_SPACE(len) >= ch->ch_out.r_size) {
-      pr_err("kmcl %s: completion of %u bytes cannot fit the ring; dropped\n", ch->ch_name,
+  /* No completion packet unless the sender asked for one (reference 2.6),
+   * and none into the ring of a later connection (D2). */
+  if (t->in_want_comp && tok_current(t) && ch->ch_rings_up && !ch->ch_fail) {
+    uint64_t len = (uint64_t)PKT_DESC + BufSize;
+    if (len > VMBUS_PKT_MAX_LEN || pkt_never_fits(ch, (uint32_t)len)) {
+      /* D4: VMBus completions carry no status, so the requester's
+       * transaction ends with an empty completion; the caller learns of
+       * the failure from the status and the log. */
+      pr_err("kmcl %s: completion of %u bytes cannot fit the ring; sent empty\n", ch->ch_name,
              BufSize);
+      st = STATUS_INVALID_BUFFER_SIZE;
+      tok_send_comp(ch, t->in_tid, NULL, 0);
     } else {
-      struct kmcl_packet *c = pkt_new_comp(ch, len);
-      if (!c) {
-        chan_fail(ch, -ENOMEM, "no memory for a completion packet");
-      } else {
-        struct vmpacket_descriptor d;
-        memset(&d, 0, sizeof(d));
-        d.type = VM_PKT_COMP;
-        d.offset8 = PKT_DESC / 8u;
-        d.len8 = (uint16_t)(RING_ALIGN8(len) / 8u);
-        d.trans_id = t->in_tid;
-        memcpy(c->pk_buf, &d, sizeof(d));
-        if (BufSize)
-          memcpy(c->pk_buf + PKT_DESC, PacketCompletionBuffer, BufSize);
-        c->pk_len = len;
-        pkt_submit(ch, c);
-      }
+      NTSTATUS cs = tok_send_comp(ch, t->in_tid, PacketCompletionBuffer, BufSize);
+      if (!NT_SUCCESS(cs))
+        st = cs;
     }
+  } else if (!tok_current(t)) {
+    st = STATUS_INVALID_DEVICE_STATE; /* D2: its connection is gone, nothing sent */
   }
   tok_retire(t);
+  return st;
+}
+
+VOID VmbChannelPacketComplete(VMBPACKETCOMPLETION PacketCompletionContext,
+                              PVOID PacketCompletionBuffer, UINT32 BufSize) {
+  (void)kmcl_packet_complete(PacketCompletionContext, PacketCompletionBuffer, BufSize);
 }
 
 VOID FASTCALL VmbChannelPacketDeferToPassive(VMBPACKETCOMPLETION PacketCompletionContext) {
@@ -818,7 +974,8 @@ VOID FASTCALL VmbChannelPacketFail(VMBPACKETCOMPLETION PacketCompletionContext) 
     pr_err("kmcl: VmbChannelPacketFail of an invalid token\n");
     return;
   }
-  chan_fail(t->in_chan, -ECANCELED, "VmbChannelPacketFail");
+  if (tok_current(t))
+    chan_fail(t->in_chan, -ECANCELED, "VmbChannelPacketFail");
   tok_retire(t);
 }
 
@@ -967,53 +1124,90 @@ static void pkt_rx_completion(struct kmcl_channel *ch, uint8_t *pkt, uint32_t le
   kmcl_dispatch_depth--;
 }
 
-/** Hand a token to ProcessPacket, then act on Defer/Complete done inline. */
-static void tok_deliver(struct kmcl_channel *ch, struct kmcl_incoming *t) {
+/** Hand a token to ProcessPacket, then act on Defer/Complete done inline.
+ * A deferred attempt is not counted as processed (D7); DeferToPassive
+ * during a passive delivery is ignored (the packet counts as delivered and
+ * the driver still owes its completion). */
+static void tok_deliver(struct kmcl_channel *ch, struct kmcl_incoming *t, bool at_passive) {
   t->in_inline = true;
   t->in_defer = false;
-  ch->ch_batch++;
   ch->ch_process(ch, t, t->in_pkt + t->in_off, t->in_len,
                  t->in_ext ? VMBUS_CHANNEL_PROCESS_PACKET_FLAG_EXTERNAL_DATA : 0);
   t->in_inline = false;
   if (t->in_done) {
     tok_free(t);
+    ch->ch_batch++;
+    return;
+  }
+  if (t->in_defer && !at_passive) {
+    t->in_defer = false;
+    TAILQ_REMOVE(&ch->ch_outl, t, in_link);
+    t->in_state = KI_DEFERRED;
+    TAILQ_INSERT_TAIL(&ch->ch_defer, t, in_link);
+    ev_work_queue(&ch->ch_rx_work);
     return;
   }
   if (t->in_defer) {
     t->in_defer = false;
-    tok_unlink(ch, t);
-    t->in_state = KI_DEFERRED;
-    t->in_next = NULL;
-    if (ch->ch_defer_tail)
-      ch->ch_defer_tail->in_next = t;
-    else
-      ch->ch_defer = t;
-    ch->ch_defer_tail = t;
-    ev_work_queue(&ch->ch_rx_work);
+    pr_warn("kmcl %s: DeferToPassive at passive level; ignored\n", ch->ch_name);
+  }
+  ch->ch_batch++;
+}
+
+/** Delivery pauses (ring empty, quota, suspend, deferral or failure): the
+ * batch ends with ProcessingComplete(number the driver processed). */
+static void pkt_batch_end(struct kmcl_channel *ch) {
+  if (ch->ch_batch) {
+    uint32_t n = ch->ch_batch;
+    ch->ch_batch = 0;
+    if (ch->ch_proc_done)
+      ch->ch_proc_done(ch, n);
   }
 }
 
 void pkt_rx_deferred(struct kmcl_channel *ch) {
   struct kmcl_incoming *t;
-  while (chan_rx_enabled(ch) && (t = ch->ch_defer) != NULL) {
-    ch->ch_defer = t->in_next;
-    if (!ch->ch_defer)
-      ch->ch_defer_tail = NULL;
-    t->in_next = NULL;
+  bool any = false;
+  while (chan_rx_enabled(ch) && (t = TAILQ_FIRST(&ch->ch_defer)) != NULL) {
+    TAILQ_REMOVE(&ch->ch_defer, t, in_link);
     t->in_state = KI_OUTSTANDING;
-    tok_link(ch, t);
-    tok_deliver(ch, t);
+    TAILQ_INSERT_TAIL(&ch->ch_outl, t, in_link);
+    tok_deliver(ch, t, true);
+    any = true;
   }
+  if (!any)
+    return;
+  pkt_batch_end(ch);
+  /* D7: the ring was not read past a deferred packet; resume now. */
+  if (TAILQ_EMPTY(&ch->ch_defer))
+    chan_kick(ch);
+}
+
+/** Largest incoming packet this channel accepts (bytes, descriptor and
+ * extended header included): kmcl_channel_init_set_max_incoming, else what
+ * the channel itself may send but at least one page (docs/SECURITY.md C4). */
+static uint32_t pkt_max_in(const struct kmcl_channel *ch) {
+  if (ch->ch_max_in)
+    return ch->ch_max_in;
+  uint32_t own = pkt_buf_cap(ch);
+  return own > KMCL_MIN_MAX_IN ? own : KMCL_MIN_MAX_IN;
 }
 
 /** Read one data packet into a new token and deliver it. */
-static int pkt_rx_data(struct kmcl_channel *ch, uint32_t len) {
+static int pkt_rx_data(struct kmcl_channel *ch, uint32_t len, bool at_passive) {
+  if (len > pkt_max_in(ch))
+    return -EMSGSIZE; /* the packet stays in the ring; the channel fails */
   struct kmcl_incoming *t = calloc(1, sizeof(*t) + RING_ALIGN8(len) + ch->ch_ctx_size);
   if (!t)
     return -ENOMEM;
+  if (tok_set_add(t)) {
+    free(t);
+    return -ENOMEM;
+  }
   kmcl_live_tokens++;
   t->in_magic = KMCL_IN_MAGIC;
   t->in_chan = ch;
+  t->in_gen = ch->ch_gen;
   uint32_t got = 0;
   int rc = ring_read(&ch->ch_in, t->in_pkt, len, &got);
   if (rc == 0 && got != len)
@@ -1023,16 +1217,14 @@ static int pkt_rx_data(struct kmcl_channel *ch, uint32_t len) {
     rc = tok_parse(ch, t);
   }
   if (rc) {
-    t->in_magic = 0;
-    kmcl_live_tokens--;
-    free(t);
+    tok_free(t);
     return rc == -EAGAIN ? -EPROTO : rc;
   }
   t->in_ctx = ch->ch_ctx_size ? t->in_pkt + RING_ALIGN8(len) : NULL;
   t->in_state = KI_OUTSTANDING;
   ch->ch_outstanding++;
-  tok_link(ch, t);
-  tok_deliver(ch, t);
+  TAILQ_INSERT_TAIL(&ch->ch_outl, t, in_link);
+  tok_deliver(ch, t, at_passive);
   return 0;
 }
 
@@ -1051,7 +1243,6 @@ static bool pkt_rx_quota_ok(const struct kmcl_channel *ch) {
  * batch ends with the ring empty.
  */
 void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
-  (void)at_passive;
   if (ch->ch_in_rx)
     return;
   ch->ch_in_rx = true;
@@ -1060,8 +1251,8 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
   for (;;) {
     bool stop = false;
     while (chan_rx_enabled(ch)) {
-      if (!pkt_rx_quota_ok(ch)) {
-        stop = true;
+      if (!pkt_rx_quota_ok(ch) || !TAILQ_EMPTY(&ch->ch_defer)) {
+        stop = true; /* D7: nothing is delivered past a deferred packet */
         break;
       }
       if (budget-- == 0) {
@@ -1094,10 +1285,13 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
             pkt_rx_completion(ch, ch->ch_scratch, len);
         }
       } else if (rc == 0) {
-        rc = pkt_rx_data(ch, len);
+        rc = pkt_rx_data(ch, len, at_passive);
       }
       if (rc) {
-        chan_fail(ch, rc, rc == -EPROTO ? "malformed incoming packet or ring" : "receive error");
+        chan_fail(ch, rc,
+                  rc == -EPROTO     ? "malformed incoming packet or ring"
+                  : rc == -EMSGSIZE ? "incoming packet larger than the channel accepts"
+                                    : "receive error");
         break;
       }
       if (++since_commit >= PKT_RX_COMMIT_EVERY) {
@@ -1120,31 +1314,31 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
     ring_unmask_interrupts(&ch->ch_in); /* the next signal restarts us */
 unmasked:
   ch->ch_in_rx = false;
-  /* Delivery pauses (ring empty, quota, suspend or failure): the batch ends. */
-  if (ch->ch_batch) {
-    uint32_t n = ch->ch_batch;
-    ch->ch_batch = 0;
-    if (ch->ch_proc_done)
-      ch->ch_proc_done(ch, n);
+  pkt_batch_end(ch);
+}
+
+void pkt_drop_deferred(struct kmcl_channel *ch) {
+  struct kmcl_incoming *t;
+  while ((t = TAILQ_FIRST(&ch->ch_defer)) != NULL) {
+    TAILQ_REMOVE(&ch->ch_defer, t, in_link);
+    if (tok_current(t))
+      ch->ch_outstanding--;
+    tok_free(t);
   }
 }
 
 void pkt_channel_free(struct kmcl_channel *ch) {
   struct kmcl_incoming *t;
   /* Tokens the driver never completed: the channel goes, so do they. */
-  while ((t = ch->ch_outl) != NULL) {
-    tok_unlink(ch, t);
+  while ((t = TAILQ_FIRST(&ch->ch_outl)) != NULL) {
+    TAILQ_REMOVE(&ch->ch_outl, t, in_link);
     tok_free(t);
   }
-  while ((t = ch->ch_defer) != NULL) {
-    ch->ch_defer = t->in_next;
-    tok_free(t);
-  }
-  ch->ch_defer_tail = NULL;
+  pkt_drop_deferred(ch);
   ch->ch_outstanding = 0;
   struct kmcl_packet *p;
-  while ((p = ch->ch_pool) != NULL) {
-    ch->ch_pool = p->pk_next;
+  while ((p = STAILQ_FIRST(&ch->ch_pool)) != NULL) {
+    STAILQ_REMOVE_HEAD(&ch->ch_pool, pk_link);
     p->pk_magic = 0;
     kmcl_live_packets--;
     free(p);

@@ -191,7 +191,7 @@ NTSTATUS VmbChannelSaveBegin(VMBCHANNEL Channel) {
     npk++;
   }
   /* Queued, in send order; our own completion packets as raw records. */
-  for (struct kmcl_packet *p = ch->ch_txq; p; p = p->pk_next) {
+  for (struct kmcl_packet *p = STAILQ_FIRST(&ch->ch_txq); p; p = STAILQ_NEXT(p, pk_link)) {
     if (p->pk_sync || p->pk_orphan)
       continue;
     if (p->pk_comp) {

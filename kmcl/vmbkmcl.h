@@ -233,4 +233,44 @@ int kmcl_channel_fail_reason(VMBCHANNEL Channel);
  * STATUS_INSUFFICIENT_RESOURCES (table full). */
 NTSTATUS kmcl_channel_bind_xfer_pageset(VMBCHANNEL Channel, UINT16 PagesetId, UINT32 GpadlHandle);
 
+/** True while the channel is open with its rings up and not failed: a send
+ * now goes to the ring (or queues behind earlier sends) instead of being
+ * held until an open. For servers that must not queue while closed. */
+bool kmcl_channel_is_open(VMBCHANNEL Channel);
+
+/** Init call (Disabled only, like the VmbChannelInit* calls): the largest
+ * incoming data packet accepted, in bytes, descriptor and extended header
+ * included (docs/SECURITY.md C4: each outstanding packet holds a copy). A
+ * larger one fails the channel (sticky) and stays in the ring. 0 restores
+ * the default: the largest packet this channel may send itself
+ * (VmbChannelSizeofPacket minus the packet object header), at least 4,096
+ * bytes. Returns
+ * STATUS_SUCCESS, _1 (channel not Disabled), _2 (above the 512 KiB MTU). */
+NTSTATUS kmcl_channel_init_set_max_incoming(VMBCHANNEL Channel, UINT32 Bytes);
+
+struct vmtransfer_page_range;
+/** Send a VM_PKT_DATA_USING_XFER_PAGES packet (the server side of a
+ * transfer page set, e.g. NVSP receive): `RangeCount` (1..64) ranges of page
+ * set `PagesetId`, then `BufferLength` inline bytes; sender_owns_set is set.
+ * Same rules as VmbPacketSend: queued when the ring is full or the channel
+ * not open, STATUS_INVALID_BUFFER_SIZE when the peer's ring can never carry
+ * it, `Flags` WAIT_FOR_COMPLETION to get a completion (which xfer-page
+ * protocols require). Returns STATUS_SUCCESS or the error; nothing is queued
+ * on error. */
+NTSTATUS kmcl_packet_send_xfer_pages(VMBPACKET PacketObject, UINT16 PagesetId,
+                                     const struct vmtransfer_page_range *Ranges, UINT32 RangeCount,
+                                     PVOID Buffer, UINT32 BufferLength, UINT32 Flags);
+
+/** VmbChannelPacketComplete with its outcome: STATUS_SUCCESS;
+ * STATUS_INVALID_PARAMETER_1 for a token that is not outstanding (already
+ * completed, failed or never issued: detected without reading it);
+ * STATUS_INVALID_BUFFER_SIZE when the completion cannot fit the peer's ring
+ * (an empty completion is sent instead, so the requester's transaction still
+ * ends); STATUS_INVALID_DEVICE_STATE for a token of a connection that has
+ * since closed (Disable gave up waiting for it): retired, nothing sent;
+ * STATUS_INSUFFICIENT_RESOURCES (the channel failed). The token is retired
+ * in every case but STATUS_INVALID_PARAMETER_1. */
+NTSTATUS kmcl_packet_complete(VMBPACKETCOMPLETION PacketCompletionContext,
+                              PVOID PacketCompletionBuffer, UINT32 BufSize);
+
 #endif

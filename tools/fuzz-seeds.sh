@@ -126,3 +126,11 @@ seeds = [
 put("fuzz_hvemu", seeds)
 EOF
 du -sh tests/fuzz/corpus/* | sed 's/^/  /'
+
+# fuzz_acpi: hvhost's tables, QEMU pc's tables from a real boot and
+# corrupted copies, written by the parser's unit test.
+acpi=$build/host/tests/unit/arch_acpi_test
+if [ -x "$acpi" ]; then
+  rm -rf tests/fuzz/corpus/fuzz_acpi && mkdir -p tests/fuzz/corpus/fuzz_acpi
+  ACPI_FUZZ_SEEDS=tests/fuzz/corpus/fuzz_acpi "$acpi" >/dev/null
+fi

@@ -8,8 +8,10 @@
 #   --kvm               with --elf: microvm under KVM (fast path, KVM-NOTES.md)
 #   --append "ARGS"     kernel command line (--elf only; the ISO has grub.cfg)
 #   --timeout SECONDS   hard limit (default 60); exit 124 on timeout
+#   --no-exit-device    no isa-debug-exit (as on real Hyper-V): the kernel
+#                       must end QEMU itself by ACPI power-off; exit 0 then
 set -uo pipefail
-mode= file= kvm=0 append= timeout=60
+mode= file= kvm=0 append= timeout=60 exitdev=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --iso) mode=iso file=$2; shift 2 ;;
@@ -18,14 +20,15 @@ while [ $# -gt 0 ]; do
     --kvm) kvm=1; shift ;;
     --append) append=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
+    --no-exit-device) exitdev=0; shift ;;
     *) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ -n "$mode" ] || { echo "usage: qemu-run.sh --iso FILE | --vhd FILE | --elf FILE [--kvm] [--append ARGS]" >&2; exit 2; }
 [ -f "$file" ] || { echo "qemu-run: $file not found" >&2; exit 2; }
 
-common=(-nographic -no-reboot -serial stdio -monitor none -m 128
-        -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+common=(-nographic -no-reboot -serial stdio -monitor none -m 128)
+[ $exitdev = 1 ] && common+=(-device isa-debug-exit,iobase=0xf4,iosize=0x04)
 if [ "$mode" = iso ]; then
   args=(-M pc -accel tcg -cpu qemu64 -cdrom "$file" -boot d "${common[@]}")
 elif [ "$mode" = vhd ]; then
@@ -39,15 +42,20 @@ else
   args=(-M pc -accel tcg -cpu qemu64 -kernel "$file" -append "$append" "${common[@]}")
 fi
 qerr=$(mktemp)
-trap 'rm -f "$qerr"' EXIT
-timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}" 2> >(tee "$qerr" >&2)
-rc=$?
+trap 'rm -f "$qerr" "$qerr.banner"' EXIT
+timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}" 2> >(tee "$qerr" >&2) \
+  | tee >(grep -q -m1 '^hvkernel ' && touch "$qerr.banner"; cat >/dev/null)
+rc=${PIPESTATUS[0]}
 wait
-# QEMU itself could not start the machine (bad CPU model for this host, no
-# KVM): status 125 with QEMU's own words, so a test can skip with the reason.
-if [ $rc -eq 1 ] && grep -q '^qemu-system-x86_64: ' "$qerr"; then
+# QEMU itself could not start the machine (a CPU model or MSR this host's
+# KVM refuses, no KVM): status 125 with QEMU's own words, so a test can skip
+# with the reason. Only before the kernel's banner: after it, it is ours.
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ ! -e "$qerr.banner" ] && grep -q '^qemu-system-x86_64: ' "$qerr"; then
   echo "qemu-run: QEMU could not start: $(grep -m1 '^qemu-system-x86_64: ' "$qerr")" >&2
   exit 125
+fi
+if [ $exitdev = 0 ] && [ $rc -eq 0 ]; then
+  echo "qemu-run: the guest powered the machine off (ACPI)" >&2; exit 0
 fi
 case $rc in
   124) echo "qemu-run: timed out after ${timeout} s" >&2; exit 124 ;;

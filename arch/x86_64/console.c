@@ -12,62 +12,18 @@
 
 #include "arch/x86_64/arch.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/vga_text.h"
 
 #define VGA_TEXT_ADDR 0xB8000u
-#define VGA_COLS 80
-#define VGA_ROWS 25
-#define VGA_ATTR 0x07 /* light grey on black */
 #define VGA_CRTC_INDEX 0x3D4
 #define VGA_CRTC_DATA 0x3D5
 #define BDA_CRTC_PORT 0x463 /* word: 0x3D4 colour, 0x3B4 mono */
 
 static bool con_serial = true, con_vga;
-static unsigned vga_row, vga_col;
-
-static volatile uint16_t *vga_cell(unsigned row, unsigned col) {
-  return (volatile uint16_t *)(uintptr_t)VGA_TEXT_ADDR + row * VGA_COLS + col;
-}
-
-static void vga_clear_row(unsigned row) {
-  for (unsigned c = 0; c < VGA_COLS; c++)
-    *vga_cell(row, c) = (uint16_t)(VGA_ATTR << 8 | ' ');
-}
-
-static void vga_scroll(void) {
-  for (unsigned r = 1; r < VGA_ROWS; r++)
-    for (unsigned c = 0; c < VGA_COLS; c++)
-      *vga_cell(r - 1, c) = *vga_cell(r, c);
-  vga_clear_row(VGA_ROWS - 1);
-  vga_row = VGA_ROWS - 1;
-}
-
-static void vga_newline(void) {
-  vga_col = 0;
-  if (++vga_row >= VGA_ROWS)
-    vga_scroll();
-}
-
-static void vga_put(char ch) {
-  if (ch == '\n') {
-    vga_newline();
-  } else if (ch == '\r') {
-    vga_col = 0;
-  } else if (ch == '\t') {
-    do
-      vga_put(' ');
-    while (vga_col % 8);
-  } else {
-    uint8_t b = (uint8_t)ch;
-    if (b < 0x20 || b > 0x7e)
-      b = '?';
-    if (vga_col >= VGA_COLS)
-      vga_newline();
-    *vga_cell(vga_row, vga_col++) = (uint16_t)(VGA_ATTR << 8 | b);
-  }
-}
+static struct vga_text con_screen;
 
 static void vga_cursor(void) {
-  unsigned pos = vga_row * VGA_COLS + (vga_col < VGA_COLS ? vga_col : VGA_COLS - 1);
+  unsigned pos = vga_text_cursor(&con_screen);
   outb(VGA_CRTC_INDEX, 0x0F);
   outb(VGA_CRTC_DATA, (uint8_t)pos);
   outb(VGA_CRTC_INDEX, 0x0E);
@@ -91,11 +47,8 @@ int console_init(const char *which, bool vga_absent) {
   con_vga = want_vga && !vga_absent && crtc == VGA_CRTC_INDEX;
   if (!con_vga)
     con_serial = true; /* never leave the kernel without a console */
-  if (con_vga) {
-    for (unsigned r = 0; r < VGA_ROWS; r++)
-      vga_clear_row(r);
-    vga_row = vga_col = 0;
-  }
+  if (con_vga)
+    vga_text_init(&con_screen, (volatile uint16_t *)(uintptr_t)VGA_TEXT_ADDR);
   return rc;
 }
 
@@ -106,8 +59,7 @@ void console_write(const char *s, size_t n) {
   if (con_serial)
     serial_write(s, n);
   if (con_vga) {
-    for (size_t i = 0; i < n; i++)
-      vga_put(s[i]);
+    vga_text_write(&con_screen, s, n);
     vga_cursor();
   }
 }

@@ -73,13 +73,15 @@ void power_log(void) {
     printf("acpi: RSDP at %#lx rev %u OEM %s, %s at %#lx\n", (unsigned long)a->rsdp_pa,
            a->rsdp_revision, a->oem_id, a->root_is_xsdt ? "XSDT" : "RSDT",
            (unsigned long)a->root_pa);
-  if (a->fadt_pa)
-    printf("acpi: FADT rev %u: PM1a_CNT %#x PM1b_CNT %#x, reset %s %#lx=%#x\n", a->fadt_revision,
-           a->pm1a_cnt, a->pm1b_cnt,
-           !a->reset_ok                           ? "none"
-           : a->reset_reg.space_id == ACPI_GAS_IO ? "io"
-                                                  : "mem",
-           (unsigned long)a->reset_reg.address, a->reset_value);
+  if (a->fadt_pa && a->reset_ok)
+    printf("acpi: FADT rev %u: PM1a_CNT %#x PM1b_CNT %#x, RESET_REG %s %#lx value %#x\n",
+           a->fadt_revision, a->pm1a_cnt, a->pm1b_cnt,
+           a->reset_reg.space_id == ACPI_GAS_IO ? "io" : "mem", (unsigned long)a->reset_reg.address,
+           a->reset_value);
+  else if (a->fadt_pa)
+    printf("acpi: FADT rev %u: PM1a_CNT %#x PM1b_CNT %#x, no RESET_REG (reset: 0xcf9, then the "
+           "keyboard controller)\n",
+           a->fadt_revision, a->pm1a_cnt, a->pm1b_cnt);
   if (a->s5_found)
     printf("acpi: \\_S5 SLP_TYPa %u SLP_TYPb %u (DSDT %u bytes): power-off ready\n", a->slp_typa,
            a->slp_typb, a->dsdt_len);

@@ -23,6 +23,9 @@ static const uint32_t netvsc_versions[] = {
     NVSP_PROTOCOL_VERSION_4,  NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_1,
 };
 
+/** Largest packet accepted from the host (kmcl_channel_init_set_max_incoming). */
+#define NETVSC_MAX_INCOMING 8192u
+
 static struct netvsc *netvsc_of(VMBCHANNEL ch) { return VmbChannelGetPointer(ch); }
 
 static void netvsc_release(struct netvsc *nv);
@@ -677,6 +680,10 @@ static int netvsc_channel_setup(struct netvsc *nv, PDEVICE_OBJECT bus_dev) {
     st = VmbChannelInitSetMaximumExternalData(
         nv->nv_ch, (NETVSC_TX_HDR_ROOM + NETVSC_MTU_MAX + 18u + PAGE_SIZE - 1u) & ~(PAGE_SIZE - 1u),
         1);
+  /* What the host sends is larger than what we send: transfer-page headers
+   * of up to NVSP's 562 RSC ranges, the send indirection table. */
+  if (NT_SUCCESS(st))
+    st = kmcl_channel_init_set_max_incoming(nv->nv_ch, NETVSC_MAX_INCOMING);
   if (NT_SUCCESS(st))
     st = VmbChannelEnable(nv->nv_ch);
   if (!NT_SUCCESS(st)) {

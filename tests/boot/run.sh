@@ -6,6 +6,8 @@
 #   - the ELF through -kernel (QEMU's multiboot loader) under TCG
 #   - test.fault=ud|pf|div: the exception dump, then the panic status 2
 #   - the ELF under KVM (microvm) when /dev/kvm is usable, else a skip
+#   - without isa-debug-exit: the kernel ends QEMU by ACPI power-off, and
+#     the VGA text screen (0xB8000, saved with pmemsave) shows the log
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -93,6 +95,45 @@ t0=$(t_now_ms)
 first=$(tools/qemu-run.sh --elf "$elf" --timeout 30 </dev/null 2>&1 |
   while IFS= read -r l; do case "$l" in hvkernel*) echo $(( $(t_now_ms) - t0 ));; esac; done | head -n1)
 if [ -n "$first" ]; then t_pass $name "banner after ${first} ms"; else t_fail $name "no banner"; fi
+
+# Without isa-debug-exit (as on real Hyper-V, where port 0xf4 does nothing)
+# the kernel ends QEMU itself: ACPI power-off, SLP_TYPa|SLP_EN to the
+# PIIX4's PM1a_CNT (QEMU's own tables). Timed from "kernel: done" to QEMU's end.
+name=acpi-poweroff-tcg
+log=$out/$name.log
+rm -f "$log" "$out/$name.t"
+tools/qemu-run.sh --elf "$elf" --no-exit-device --timeout 30 </dev/null 2>&1 | tr -d '\r' |
+  while IFS= read -r l; do
+    printf '%s\n' "$l" >>"$log"
+    case "$l" in "kernel: done"*) t_now_ms >"$out/$name.t" ;; esac
+  done
+rc=${PIPESTATUS[0]}
+t_end=$(t_now_ms)
+if [ "$rc" -eq 0 ] && t_expect_lines $name "$log" "${healthy[@]}" &&
+   t_expect_lines $name "$log" '^acpi: RSDP at 0x[0-9a-f]+ rev [0-9]+ OEM BOCHS' '^acpi: FADT rev [0-9]+: PM1a_CNT 0x604 ' \
+     '^acpi: \\_S5 SLP_TYPa 0 SLP_TYPb 0 .*power-off ready' '^acpi: powering off \(S5\)' \
+     '^qemu-run: the guest powered the machine off'; then
+  t_pass $name "QEMU ended $(( t_end - $(cat "$out/$name.t") )) ms after 'kernel: done'"
+else t_fail $name "status $rc; $(tail -n 5 "$log" | tr '\n' '|')"; fi
+
+# The VGA text screen (what VMConnect shows): the banner and the log, with
+# console=both (the default); nothing with console=serial.
+name=vga-console-tcg
+if tools/qemu-vga-dump.sh "$elf" "$out/$name.screen" "log=info" >"$out/$name.log" 2>&1; then
+  if t_expect_lines $name "$out/$name.screen" '^hvkernel [0-9]+\.[0-9]+\.[0-9]+ \(build ' \
+       '^console: serial \+ vga' '^kernel: done, exiting with status 0' '^acpi: powering off'; then
+    t_pass $name "$(grep -c . "$out/$name.screen") non-empty rows"
+  else t_fail $name "screen: $(head -c 300 "$out/$name.screen" | tr '\n' '|')"; fi
+else
+  rc=$?
+  if [ $rc -eq 77 ]; then t_skip $name "$(tail -n1 "$out/$name.log")"
+  else t_fail $name "tools/qemu-vga-dump.sh status $rc"; fi
+fi
+name=vga-console-serial-only
+if tools/qemu-vga-dump.sh "$elf" "$out/$name.screen" "console=serial" >"$out/$name.log" 2>&1 &&
+   ! grep -q 'hvkernel' "$out/$name.screen" && tr -d '\r' <"$out/$name.log" | grep -q '^console: serial$'; then
+  t_pass $name
+else t_fail $name "the screen or the serial log is not as console=serial asks"; fi
 
 for f in ud pf div; do
   name=fault-$f

@@ -27,7 +27,7 @@ for doc in README.md docs/*.md; do
     case "$run" in
       "make test"*) t_skip "$name" "'$run' is the command running this test"; continue ;;
       # make reports any failing recipe as 2; the summary line says why.
-      "make run")   run="make run ARGS='--timeout 5'"; want=2; expect='^hvhost: exit=timeout ' ;;
+      "make run")   run="make run ARGS='--timeout 5'"; want=2; expect='^hv(host|sim): exit=timeout ' ;;
     esac
     if [[ "$run" == *hvhost* || "$run" == "make run"* ]] && [ $kvm_ok = 0 ]; then
       [[ "$run" == "make run"* ]] || { t_skip "$name" "needs KVM: $why_kvm"; continue; }

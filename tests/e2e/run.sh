@@ -105,7 +105,29 @@ else t_fail $name "see above"; fi
 # Panic path: the dump on the console, hvhost reports the panic status.
 name=panic-ud
 if hv $name 2 120 --timeout 90 "$elf" -- test.fault=ud &&
-   t_expect_lines $name "$out/$name.log" '^EXCEPTION #UD vector=6' '^  RIP=' '^PANIC: ' '^hvhost: exit=2 '; then
+   t_expect_lines $name "$out/$name.log" '^EXCEPTION #UD vector=6' '^  RIP=' '^PANIC: ' \
+     '^acpi: powering off \(S5\)' '^hvhost: exit=2 .* power=off$'; then
+  t_pass $name
+else t_fail $name "see above"; fi
+
+# The end of every run: the status on port 0xf4, then ACPI power-off through
+# hvhost's own firmware tables (host/acpi_fw.c): the kernel finds them, uses
+# no VGA (the FADT says there is none) and writes S5 to PM1a_CNT.
+name=acpi-poweroff
+if hv $name 0 120 --timeout 90 "$elf" -- exit-after=connect &&
+   t_expect_lines $name "$out/$name.log" '^console: serial$' \
+     '^acpi: RSDP at 0xe0000 rev 2 OEM HVHOST, XSDT at 0xe[0-9a-f]+$' \
+     '^acpi: FADT rev 4: PM1a_CNT 0x404 PM1b_CNT 0, RESET_REG io 0xcf9 value 0x6$' \
+     '^acpi: \\_S5 SLP_TYPa 0 SLP_TYPb 0 \(DSDT [0-9]+ bytes\): power-off ready' \
+     '^kernel: done, exiting with status 0' '^acpi: powering off \(S5\)' \
+     '^hvhost: exit=0 vmbus=6\.0 .* power=off$'; then
+  t_pass $name "${LAST_MS} ms"
+else t_fail $name "see above"; fi
+
+# The restart path (the shutdown service's restart flag): RESET_REG, 0xCF9.
+name=acpi-reset
+if hv $name 0 120 --timeout 90 "$elf" -- exit-after=connect test.end=reset &&
+   t_expect_lines $name "$out/$name.log" '^acpi: resetting' '^hvhost: exit=0 .* power=reset$'; then
   t_pass $name
 else t_fail $name "see above"; fi
 
@@ -124,6 +146,26 @@ name=usage-errors
 if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] && grep -q 'no kernel image given' "$out/$name.log"; then
   t_pass $name
 else t_fail $name "statuses $rc1 $rc2 $rc3; $(cat $out/$name.log | head -3)"; fi
+
+# What a user gets wrong ends in one line naming the cause, status 3 (2 for
+# an option), and no sanitizer report (every error path frees what it took).
+name=user-errors
+detail=
+for case in "3|README.md|README.md: not a multiboot kernel" "3|/nonexistent.elf|/nonexistent.elf: No such file or directory" \
+            "3|build|build: not a kernel image (not a regular file)" \
+            "3|--pcap /nonexistent-dir/x.pcap $elf|--pcap: cannot create capture file" \
+            "2|--timeout=soon $elf|bad value 'soon' for --timeout"; do
+  IFS='|' read -r want args msg <<<"$case"
+  # shellcheck disable=SC2086
+  "$hvhost" $args >/dev/null 2>"$out/$name.log" </dev/null; rc=$?
+  lines=$(grep -cv '^usage: ' "$out/$name.log")
+  if [ $rc -ne "$want" ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$msg" "$out/$name.log" ||
+     grep -q Sanitizer "$out/$name.log"; then
+    detail="hvhost $args: status $rc (want $want), $lines lines: $(head -c 300 "$out/$name.log")"
+    break
+  fi
+done
+if [ -z "$detail" ]; then t_pass $name "5 cases, one line each"; else t_fail $name "$detail"; fi
 
 # The NIC at a few NVSP caps: the kernel's link comes up (exit-after=link).
 for nv in 6.1 5 4 1; do

@@ -169,8 +169,8 @@ kill -TERM "$host_pid" 2>/dev/null
 for _ in $(seq 1 100); do kill -0 "$host_pid" 2>/dev/null || break; sleep 0.1; done
 wait "$host_pid" 2>/dev/null
 host_pid=
-if grep -qE "^hvhost: exit=stopped vmbus=[0-9.]+ offers=1 link=up " "$log"; then
-  t_pass host-summary "$(grep -E '^hvhost: exit=' "$log")"
+if grep -qE "^$tool: exit=stopped vmbus=[0-9.]+ offers=1 link=up " "$log"; then
+  t_pass host-summary "$(grep -E "^$tool: exit=" "$log")"
 else
   t_fail host-summary "no 'exit=stopped ... link=up' summary; log:"
   sed 's/^/  | /' "$log" | tail -n 20
@@ -233,7 +233,7 @@ if [ -x "$hvsim" ]; then
     got=$(sed -nE 's/^hvsim: pcap .* frames=([0-9]+) .*/\1/p' "$slog")
   fi
   detail="$stats; tx_section=$(num tx_section) tx_direct=$(num tx_direct); capture $got = NIC $want"
-  if grep -qE ' 0% packet loss' "$plog" && grep -qE '^hvhost: exit=stopped .* link=up ' "$slog" &&
+  if grep -qE ' 0% packet loss' "$plog" && grep -qE '^hvsim: exit=stopped .* link=up ' "$slog" &&
      [ "$(num tx_section)" = 0 ] && [ "$(num tx_direct)" -ge 10 ] && [ "$got" -eq "$want" ]; then
     t_pass hvsim-tap-gpa-direct "$detail"
   else

@@ -38,7 +38,7 @@ check() {
 for v in 6.0 5.3 5.2 5.1 5.0 4.1 4.0 3.0 2.4 1.1 0.13; do
   EXPECT=('^Hyper-V: present'
     "^vmbus: connected, version ${v//./\\.}, message connection id [0-9]+, [0-9]+ offers"
-    "^hvhost: exit=0 vmbus=${v//./\\.} offers=1 link=down t_connected_ms=[0-9]+ t_link_ms=- power=off$")
+    "^hvsim: exit=0 vmbus=${v//./\\.} offers=1 link=down t_connected_ms=[0-9]+ t_link_ms=- power=off$")
   check connect-$v 0 60 --vmbus-version "$v" --timeout 30 -- exit-after=connect
 done
 
@@ -51,27 +51,27 @@ else t_fail connection-ids "expected id 4 at 5.0 and id 1 at 4.1"; fi
 # Both traces, host (--trace) and guest (vmbus.trace=1), in one format.
 EXPECT=('^vmbus: -> INITIATE_CONTACT version=6\.0' '^vmbus: <- VERSION_RESPONSE supported=1'
   '^vmbus: -> REQUESTOFFERS' '^vmbus: <- ALLOFFERS_DELIVERED' '^vmbus: -> UNLOAD'
-  '^vmbus: <- UNLOAD_RESPONSE' '^hvhost: exit=0 vmbus=6\.0 ')
+  '^vmbus: <- UNLOAD_RESPONSE' '^hvsim: exit=0 vmbus=6\.0 ')
 check trace 0 60 --trace --timeout 30 -- exit-after=connect vmbus.trace=1
 
 # The guest caps itself below the host.
-EXPECT=('^hvhost: exit=0 vmbus=4\.0 ')
+EXPECT=('^hvsim: exit=0 vmbus=4\.0 ')
 check guest-cap 0 60 --timeout 30 -- exit-after=connect vmbus.max_version=4.0
 
 # Hyper-V advertised but its MSRs refused: a clear failure, no hang.
-EXPECT=('^hvhost: exit=1 vmbus=none ')
+EXPECT=('^hvsim: exit=1 vmbus=none ')
 check refuse-msrs 1 60 --refuse-msrs --timeout 30 -- exit-after=connect
 
 # Hostile host: refused versions, silence, no ALLOFFERS_DELIVERED: exit 1.
-EXPECT=('^hvhost: exit=1 vmbus=none ')
+EXPECT=('^hvsim: exit=1 vmbus=none ')
 check refuse-versions 1 60 --fault refuse-versions --timeout 30 -- exit-after=connect
-EXPECT=('^hvhost: exit=1 vmbus=none ')
+EXPECT=('^hvsim: exit=1 vmbus=none ')
 check silent-contact 1 60 --fault silent-contact --timeout 40 -- exit-after=connect
-EXPECT=('^hvhost: exit=1 vmbus=none ')
+EXPECT=('^hvsim: exit=1 vmbus=none ')
 check no-alloffers 1 60 --fault no-alloffers --timeout 40 -- exit-after=connect
 
 # Serving until the host stops it: --timeout ends it (status 124).
-EXPECT=('^kernel: serving' '^hvhost: exit=timeout vmbus=6\.0 ')
+EXPECT=('^kernel: serving' '^hvsim: exit=timeout vmbus=6\.0 ')
 check timeout 124 30 --timeout 1
 
 # ---- the NIC (netvsc over the host's NetVSP device) -------------------------
@@ -83,7 +83,7 @@ nvsp_wire() {
 # Every NVSP cap: the link comes up at exactly that version.
 for nv in 6.1 6 5 4 2 1; do
   EXPECT=("^netvsc: NVSP $(nvsp_wire $nv), MAC 00:15:5d:00:00:02, MTU 1500, .* link up"
-    '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ power=off$')
+    '^hvsim: exit=0 vmbus=6\.0 offers=1 link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+ power=off$')
   check nvsp-$nv 0 60 --nvsp-version $nv --timeout 30 -- exit-after=link
 done
 
@@ -91,35 +91,40 @@ done
 # requests, then a UDP datagram of every size from 1 to 1472, replies intact.
 for nv in 6.1 6 5 4 2 1; do
   EXPECT=('^hostdev: peer test: 1000/1000 echo replies intact, 1472/1472 UDP echoes intact, 0 bad, .*: ok$'
-    '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
+    '^hvsim: exit=timeout vmbus=6\.0 offers=1 link=up ')
   check traffic-$nv 124 60 --nvsp-version $nv --peer-traffic 1000 --timeout 3
 done
 
 # A host that refuses the send buffer: the guest says so, goes GPA direct.
 EXPECT=('^warning: netvsc: send buffer unusable \(status [0-9]+, section size 0\): GPA direct only'
   '^netvsc: NVSP 6\.1, .* send sections 0 x 0, .* link up'
-  '^hvhost: exit=0 vmbus=6\.0 offers=1 link=up ')
+  '^hvsim: exit=0 vmbus=6\.0 offers=1 link=up ')
 check refuse-send-buf 0 60 --refuse-send-buf --timeout 30 -- exit-after=link
 
 # No NIC: no link.
-EXPECT=('^hvhost: exit=0 vmbus=6\.0 offers=0 link=none t_connected_ms=[0-9]+ t_link_ms=- power=off$')
+EXPECT=('^hvsim: exit=0 vmbus=6\.0 offers=0 link=none t_connected_ms=[0-9]+ t_link_ms=- power=off$')
 check no-net 0 60 --no-net --timeout 30 -- exit-after=connect
+
+# The kernel's end by reset (the shutdown service's restart path):
+# hw_reset records power=reset.
+EXPECT=('^hvsim: exit=0 vmbus=6\.0 .* power=reset$')
+check end-reset 0 60 --no-net --timeout 30 -- exit-after=connect test.end=reset
 
 # Rescind of the NIC: the kernel says so and keeps serving until --timeout.
 EXPECT=('^kernel: serving' '^vmbus: relid 1 rescinded by the host'
   '^netvsc: NIC removed \(channel closed by the host\); the kernel keeps running without it'
   '^kernel: the network device is gone \(rescinded\); still running'
-  '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
+  '^hvsim: exit=timeout vmbus=6\.0 offers=1 link=up ')
 check rescind-net 124 60 --rescind-net-after 1 --timeout 3
 # ... also while the peer's traffic flows.
 EXPECT=('^netvsc: NIC removed' '^kernel: the network device is gone \(rescinded\); still running'
-  '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
+  '^hvsim: exit=timeout vmbus=6\.0 offers=1 link=up ')
 check rescind-traffic 124 60 --rescind-net-after 1 --peer-traffic 1000000 --timeout 3
 
 # Link flapping: media disconnect and connect indications, the kernel goes on.
 EXPECT=('^netvsc: link down \(media disconnect indication\)' '^net: link down'
   '^netvsc: link up \(media connect indication\)' '^net: link up'
-  '^hvhost: exit=timeout vmbus=6\.0 offers=1 link=up ')
+  '^hvsim: exit=timeout vmbus=6\.0 offers=1 link=up ')
 check link-flap 124 60 --link-flap 1 --timeout 4
 
 # --pcap beside the built-in peer: tshark decodes Ethernet with ARP, ICMP and
@@ -156,5 +161,16 @@ else t_fail tap-missing "status $rc: $(head -c 300 "$out/tap-missing.log")"; fi
 if [ $rc -eq 3 ] && grep -q -- '--pcap: cannot create capture file /nonexistent-dir/x.pcap: No such file or directory' "$out/pcap-bad.log"; then
   t_pass pcap-bad-path
 else t_fail pcap-bad-path "status $rc: $(head -c 300 "$out/pcap-bad.log")"; fi
+
+# A bad option value: one line naming it, the usage line, status 2; and no
+# sanitizer report on any of these ordinary errors.
+"$hvsim" --timeout=soon >"$out/bad-value.log" 2>&1 </dev/null; rc=$?
+if [ $rc -eq 2 ] && grep -q "^hvsim: bad value 'soon' for --timeout$" "$out/bad-value.log" &&
+   [ "$(wc -l <"$out/bad-value.log")" -eq 2 ]; then
+  t_pass bad-option-value
+else t_fail bad-option-value "status $rc: $(head -c 300 "$out/bad-value.log")"; fi
+if grep -l Sanitizer "$out/bad-value.log" "$out/tap-missing.log" "$out/pcap-bad.log"; then
+  t_fail no-sanitizer-noise "a sanitizer report on an ordinary error (files above)"
+else t_pass no-sanitizer-noise; fi
 
 t_summary sim

@@ -501,6 +501,42 @@ static void test_offers(void **state) {
   expect(VMBUS_MSG_RESCIND_CHANNELOFFER);
 }
 
+static void d5_process(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID b, UINT32 n, UINT32 f) {
+  (void)ch;
+  (void)b;
+  (void)n;
+  (void)f;
+  VmbChannelPacketComplete(t, NULL, 0);
+}
+
+/* KMCL audit D5: a channel for VTL 2 is not offered to the VTL-0 guest; the
+ * VTL-0 echo device beside it is. */
+static void test_d5_vtl2_channel_not_offered(void **state) {
+  (void)state;
+  teardown_all();
+  setup_cap(VMBUS_VERSION_WIN10_V5_3, true);
+  VMBCHANNEL ch = NULL;
+  assert_int_equal(VmbChannelAllocate(vmbsrv_device(srv), TRUE, &ch), STATUS_SUCCESS);
+  GUID inst = echo_dev_type;
+  inst.Data1 = 77;
+  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(ch, d5_process, NULL), STATUS_SUCCESS);
+  assert_int_equal(VmbServerChannelInitSetTargetInterfaceId(ch, echo_dev_type, inst),
+                   STATUS_SUCCESS);
+  assert_int_equal(VmbServerChannelInitSetTargetVtl(ch, 2), STATUS_SUCCESS);
+  assert_int_equal(VmbChannelEnable(ch), STATUS_SUCCESS);
+  struct echo_dev *e = echo_dev_create(vmbsrv_device(srv), 1);
+  assert_non_null(e);
+  assert_int_equal(negotiate(NULL), VMBUS_VERSION_WIN10_V5_3);
+  struct vmbus_msg_offer o;
+  request_offers(1, &o); /* only the echo device, then ALLOFFERS_DELIVERED */
+  assert_int_equal(o.if_instance.data1, 1);
+  VmbChannelDisable(ch); /* never offered: nothing to rescind */
+  VmbChannelCleanup(ch);
+  expect_none();
+  echo_dev_destroy(e);
+  expect(VMBUS_MSG_RESCIND_CHANNELOFFER);
+}
+
 static void test_offers_old_versions(void **state) {
   (void)state;
   teardown_all();
@@ -1035,6 +1071,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_negotiate_rules, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pre_v5_interrupt_page_checked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_offers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_d5_vtl2_channel_not_offered, setup, teardown),
     cmocka_unit_test_setup_teardown(test_offers_old_versions, setup, teardown),
     cmocka_unit_test_setup_teardown(test_gpadl_sizes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_gpadl_hostile, setup, teardown),

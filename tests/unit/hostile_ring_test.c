@@ -27,7 +27,11 @@
 static struct kmcl_channel *kc(struct hclient *c) { return (struct kmcl_channel *)c->ch; }
 static struct ring *rin(struct hclient *c) { return &kc(c)->ch_in; }
 
+/** Echo device 0 and an open client whose incoming limit is the whole
+ * MTU (these tests are about the ring; C4 tests the limit itself). */
 static void up(struct henv *h, struct hclient *c) {
+  if (!hclient_next_max_incoming)
+    hclient_next_max_incoming = KMCL_RING_MTU;
   henv_up(h, VMBUS_VERSION_WIN10_V5_3, 2);
   assert_int_equal(henv_connect(h, 300), 0);
   assert_true(hclient_open_echo(c, h, 0, 2000));
@@ -118,12 +122,25 @@ static void test_C4_packet_larger_than_buffers(void **state) {
   (void)state;
   struct henv h;
   struct hclient c;
+  /* Above the channel's incoming limit (kmcl_channel_init_set_max_incoming,
+   * here 4 KiB): the channel fails before any copy is made. */
+  hclient_next_max_incoming = 4096;
   up(&h, &c);
   uint32_t size = rin(&c)->r_size;
   uint32_t body = size - 64;
   uint8_t *p = calloc(1, size);
   assert_non_null(p);
   uint32_t len = inband(p, body, 3, 0);
+  hring_inject(&h, &c, p, len, 0);
+  assert_true(kmcl_channel_failed(c.ch));
+  assert_int_equal(kmcl_channel_fail_reason(c.ch), -EMSGSIZE);
+  assert_int_equal(c.rx, 0);
+  hclient_close(&c);
+  henv_down(&h);
+
+  /* With the limit raised to the ring, the copy is sized from the packet. */
+  hclient_next_max_incoming = size;
+  up(&h, &c);
   hring_inject(&h, &c, p, len, 0);
   assert_false(kmcl_channel_failed(c.ch));
   assert_int_equal(c.rx, 1);

@@ -392,6 +392,55 @@ static void test_token_api_errors(void **state) {
   assert_true(kh_no_leaks());
 }
 
+#define UPQ_N 1000
+static int32_t upq_seen[UPQ_N + 1];
+static uint32_t upq_n;
+
+/** Gate that records each event and vetoes it (the channels are fake). */
+static bool upq_record(void *ctx, const struct kmcl_up_event *e) {
+  (void)ctx;
+  if (upq_n <= UPQ_N)
+    upq_seen[upq_n] = e->ue_type == KMCL_UP_OPEN_RESULT ? e->ue_u.status : -1;
+  upq_n++;
+  return false;
+}
+
+/* The up-call queue of kmcl/bus.h (every bus uses it): far more events than
+ * the old fixed FIFOs held (256, 64) are all delivered, in post order, with
+ * their payloads copied at post time; forget removes exactly the events of
+ * one channel and type; bad posts are refused. */
+static void test_upcall_queue_keeps_every_event(void **state) {
+  (void)state;
+  lb_pump();
+  struct kmcl_upq q;
+  kmcl_upq_init(&q, upq_record, NULL);
+  VMBCHANNEL a = (VMBCHANNEL)(uintptr_t)0x1000, b = (VMBCHANNEL)(uintptr_t)0x2000;
+  for (int32_t i = 0; i < UPQ_N; i++)
+    assert_int_equal(kmcl_upq_post(&q, KMCL_UP_OPEN_RESULT, (i % 2) ? b : a, &i), 0);
+  assert_int_equal(kmcl_upq_post(&q, KMCL_UP_OFFER, a, NULL), -EINVAL); /* payload missing */
+  assert_int_equal(kmcl_upq_post(&q, KMCL_UP_RESCINDED, NULL, NULL), -EINVAL);
+  assert_int_equal(q.uq_len, UPQ_N);
+  kmcl_upq_forget(&q, b, 1u << KMCL_UP_RESCINDED); /* no such event: nothing goes */
+  assert_int_equal(q.uq_len, UPQ_N);
+  kmcl_upq_forget(&q, b, 1u << KMCL_UP_OPEN_RESULT);
+  assert_int_equal(q.uq_len, UPQ_N / 2);
+  assert_int_equal(kmcl_upq_post(&q, KMCL_UP_RESCINDED, a, NULL), 0);
+  upq_n = 0;
+  lb_pump(); /* the work item delivers */
+  assert_int_equal(upq_n, UPQ_N / 2 + 1);
+  for (uint32_t i = 0; i < UPQ_N / 2; i++)
+    assert_int_equal(upq_seen[i], (int32_t)(2 * i));
+  assert_int_equal(upq_seen[UPQ_N / 2], -1);
+  assert_int_equal(q.uq_len, 0);
+  assert_int_equal(q.uq_high, UPQ_N);
+  assert_int_equal(q.uq_vetoed, UPQ_N / 2 + 1);
+  assert_int_equal(q.uq_failed, 0);
+  assert_int_equal(kmcl_upq_post(&q, KMCL_UP_RESCINDED, a, NULL), 0);
+  kmcl_upq_fini(&q); /* frees what is still queued (ASan checks) */
+  lb_pump();
+  assert_int_equal(upq_n, UPQ_N / 2 + 1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_constants),
     cmocka_unit_test(test_allocate_and_init_errors),
@@ -400,6 +449,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_gpadl),
     cmocka_unit_test(test_refused_in_callbacks),
     cmocka_unit_test(test_token_api_errors),
+    cmocka_unit_test(test_upcall_queue_keeps_every_event),
 };
 
 UNIT_MAIN("kmcl_api", tests)

@@ -309,6 +309,8 @@ static void test_full_ring_queue_and_drain(void **state) {
   assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 1024), STATUS_SUCCESS);
   assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
   assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 2, 2), STATUS_SUCCESS);
+  /* D3: the server's packets must fit the client's 4 KiB ring, or it refuses the open. */
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 1024), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
   lb_pump();
@@ -419,6 +421,8 @@ static void test_sync_request_no_room(void **state) {
   assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 1024), STATUS_SUCCESS);
   assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
   assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 2, 2), STATUS_SUCCESS);
+  /* D3: the server's packets must fit the client's 4 KiB ring, or it refuses the open. */
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 1024), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
   lb_pump();

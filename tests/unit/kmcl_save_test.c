@@ -354,9 +354,12 @@ static void test_restore_force_new_channel(void **state) {
 }
 
 /* Some packets in the ring, some still queued behind a full ring: both
- * kinds survive the save, the queued ones are sent by the restored channel. */
-static void test_save_restore_queued(void **state) {
-  (void)state;
+ * kinds survive the save, the queued ones are sent by the restored channel.
+ * `live_peer` (audit finding D1): the client runs and completes what it
+ * received between SaveBegin and the end of the save, so the paused server
+ * must not write its queued packets meanwhile; every packet then arrives
+ * exactly once across the restore (5 sends, 5 receptions, 5 completions). */
+static void save_restore_queued(bool live_peer) {
   kh_setup();
   memset(done_ok, 0, sizeof(done_ok));
   memset(done_cancel, 0, sizeof(done_cancel));
@@ -368,12 +371,14 @@ static void test_save_restore_queued(void **state) {
   assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 1024), STATUS_SUCCESS);
   assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
   assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 2, 2), STATUS_SUCCESS);
+  /* D3: the server's packets must fit the client's 4 KiB ring, or it refuses the open. */
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 1024), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
   VmbChannelStart(p.s.ch);
   assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
   lb_pump();
   VmbChannelPause(p.c.ch); /* the client reads nothing: the ring fills */
-  p.c.hold = true;
+  p.c.hold = !live_peer;
   for (uint32_t i = 0; i < N; i++) {
     VMBPACKET pkt = VmbPacketAllocate(p.s.ch);
     struct vsp_pkt *v = malloc(sizeof(*v));
@@ -388,6 +393,14 @@ static void test_save_restore_queued(void **state) {
   assert_int_equal(p.s.ch->ch_txq_len, 2); /* 3 x 1024 bytes fit in 4 KiB */
   VmbChannelPause(p.s.ch);
   assert_int_equal(VmbChannelSaveBegin(p.s.ch), STATUS_SUCCESS);
+  if (live_peer) {
+    /* The client reads and completes the 3; the ring has room again. */
+    VmbChannelStart(p.c.ch);
+    assert_true(kh_wait_rx(&p.c, 3));
+    lb_pump();
+    assert_int_equal(p.c.rx_count, 3); /* the queued two stay queued */
+    assert_int_equal(p.s.ch->ch_txq_len, 2);
+  }
   struct chunks k;
   save_all(p.s.ch, &k, 4096);
   VmbChannelSaveEnd(p.s.ch);
@@ -395,6 +408,7 @@ static void test_save_restore_queued(void **state) {
   VmbChannelCleanup(p.s.ch);
   struct kh_end s2;
   alloc_server(&p, &s2);
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(s2.ch, 1024), STATUS_SUCCESS);
   for (uint32_t i = 0; i < k.n; i++)
     assert_int_equal(VmbChannelRestoreFromBuffer(s2.ch, k.c[i], k.len[i]),
                      i + 1 < k.n ? STATUS_MORE_PROCESSING_REQUIRED : STATUS_SUCCESS);
@@ -402,13 +416,18 @@ static void test_save_restore_queued(void **state) {
   assert_int_equal(VmbChannelEnable(s2.ch), STATUS_SUCCESS);
   VmbChannelStart(s2.ch);
   lb_pump();
-  VmbChannelStart(p.c.ch); /* the client reads: 3, then the 2 queued ones */
+  if (!live_peer)
+    VmbChannelStart(p.c.ch); /* the client reads: 3, then the 2 queued ones */
   assert_true(kh_wait_rx(&p.c, N));
   assert_int_equal(p.c.rx_last[0], N - 1); /* in order */
   kh_complete_held(&p.c);
   assert_true(kh_wait(all_done, NULL, 2000));
+  lb_pump();
+  assert_int_equal(p.c.rx_count, N); /* exactly once each */
   for (int i = 0; i < N; i++)
     assert_int_equal(done_ok[i], 1);
+  assert_false(kmcl_channel_failed(s2.ch));
+  assert_false(kmcl_channel_failed(p.c.ch));
   p.c.hold = false;
   p.s = s2;
   VmbChannelSetPointer(p.s.ch, &p.s);
@@ -417,8 +436,20 @@ static void test_save_restore_queued(void **state) {
   assert_true(kh_no_leaks());
 }
 
+static void test_save_restore_queued(void **state) {
+  (void)state;
+  save_restore_queued(false);
+}
+
+/* Audit D1. */
+static void test_d1_save_is_a_snapshot(void **state) {
+  (void)state;
+  save_restore_queued(true);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_save_restore_queued),
+    cmocka_unit_test(test_d1_save_is_a_snapshot),
     cmocka_unit_test(test_restore_force_new_channel),
     cmocka_unit_test(test_save_restore_in_flight),
     cmocka_unit_test(test_restore_rejects_bad_chunks),

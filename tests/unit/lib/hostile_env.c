@@ -167,6 +167,8 @@ static bool hc_is_started(void *arg) {
   return c->started || c->pnp_failed;
 }
 
+uint32_t hclient_next_max_incoming;
+
 static bool hclient_open_inst(struct hclient *c, const GUID *inst, uint32_t timeout_ms) {
   memset(c, 0, sizeof(*c));
   assert_int_equal(VmbChannelAllocate(vmbus_device(), FALSE, &c->ch), STATUS_SUCCESS);
@@ -181,6 +183,10 @@ static bool hclient_open_inst(struct hclient *c, const GUID *inst, uint32_t time
                    STATUS_SUCCESS);
   assert_int_equal(VmbClientChannelInitSetTargetPnp(c->ch, &echo_dev_type, inst, hc_pnp_failure),
                    STATUS_SUCCESS);
+  if (hclient_next_max_incoming)
+    assert_int_equal(kmcl_channel_init_set_max_incoming(c->ch, hclient_next_max_incoming),
+                     STATUS_SUCCESS);
+  hclient_next_max_incoming = 0;
   assert_int_equal(VmbChannelEnable(c->ch), STATUS_SUCCESS);
   ev_wait(hc_is_started, c, timeout_ms);
   return c->started;

@@ -68,6 +68,9 @@ struct hclient {
   /* optional hook run inside ProcessPacket (before completing it) */
   void (*on_rx)(struct hclient *c, const void *buf, uint32_t len);
 };
+/** When nonzero, the next hclient_open* sets this incoming packet limit
+ * (kmcl_channel_init_set_max_incoming) before Enable, then clears it. */
+extern uint32_t hclient_next_max_incoming;
 /** Allocate and enable a client channel for the echo class. Returns true
  * when it started within timeout_ms (the wait also ends at a
  * PnpFailure). */

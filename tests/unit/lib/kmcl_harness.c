@@ -141,6 +141,8 @@ static void kh_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UINT32
   e->rx_at_passive = ev_at_passive();
   if (e->rx_at_passive)
     e->rx_passive_seen = true;
+  if (e->rx_count < KH_ORDER_MAX)
+    e->rx_order[e->rx_count] = len ? *(const uint8_t *)buf : 0;
   e->rx_count++;
   e->rx_last_len = len;
   e->rx_last_flags = flags;

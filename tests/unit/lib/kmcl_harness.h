@@ -21,6 +21,7 @@
 #define KH_MAX_HELD 4096
 #define KH_LOG_MAX 256
 #define KH_BUF 8192
+#define KH_ORDER_MAX 64
 
 extern const GUID kh_type;
 extern const GUID kh_instance;
@@ -34,15 +35,16 @@ struct kh_end {
   uint8_t rx_last[KH_BUF];
   uint32_t rx_last_len;
   uint32_t rx_last_flags;
-  uint64_t rx_sum;        /* sum of payload bytes seen (checksum) */
-  bool hold;              /* keep tokens instead of completing */
-  bool defer_once;        /* DeferToPassive the next packet once */
-  bool fail_next;         /* VmbChannelPacketFail the next packet */
-  bool get_ext;           /* fetch external data of each packet */
-  uint32_t rx_ext_nmdl;   /* MDLs in the last external data chain */
-  uint32_t rx_ext_off0;   /* ByteOffset of its first MDL */
-  uint32_t rx_ext_pages0; /* pages of its first MDL */
-  uint32_t rx_ext_cnt1;   /* ByteCount of its second MDL */
+  uint64_t rx_sum;                /* sum of payload bytes seen (checksum) */
+  uint8_t rx_order[KH_ORDER_MAX]; /* first payload byte of each delivery, in order */
+  bool hold;                      /* keep tokens instead of completing */
+  bool defer_once;                /* DeferToPassive the next packet once */
+  bool fail_next;                 /* VmbChannelPacketFail the next packet */
+  bool get_ext;                   /* fetch external data of each packet */
+  uint32_t rx_ext_nmdl;           /* MDLs in the last external data chain */
+  uint32_t rx_ext_off0;           /* ByteOffset of its first MDL */
+  uint32_t rx_ext_pages0;         /* pages of its first MDL */
+  uint32_t rx_ext_cnt1;           /* ByteCount of its second MDL */
   uint32_t rx_ext_bytes;
   uint8_t rx_ext_first; /* first byte of the external data */
   bool rx_at_passive;   /* last delivery ran at passive level */

@@ -11,15 +11,6 @@
 #include "kernel/page.h"
 #include "kmcl/kmcl_priv.h"
 
-enum lb_ev_type { LBE_OFFER, LBE_OPEN_REQ, LBE_OPEN_RESULT, LBE_CLOSE_REQ, LBE_RESCINDED };
-
-struct lb_event {
-  enum lb_ev_type e_type;
-  VMBCHANNEL e_ch;
-  struct lb_offer *e_offer;
-  int32_t e_status;
-};
-
 struct lb_offer {
   bool o_used;
   VMBCHANNEL o_server; /* NULL once rescinded, or while kept for a restore */
@@ -52,9 +43,7 @@ struct lb_bus {
   const GUID *lb_wait_type[LB_MAX_WAITERS];
   GUID lb_wait_t[LB_MAX_WAITERS], lb_wait_i[LB_MAX_WAITERS];
   bool lb_wait_has_i[LB_MAX_WAITERS];
-  struct lb_event lb_ev[LB_MAX_EVENTS];
-  uint32_t lb_ev_head, lb_ev_n;
-  struct ev_item lb_work;
+  struct kmcl_upq lb_upq; /* up-calls, from its work item */
   uint32_t lb_next_handle, lb_next_relid;
   struct lb_stats lb_st;
   int32_t lb_refuse_open;
@@ -64,57 +53,25 @@ struct lb_bus {
 
 static struct lb_bus *lb_of(struct kmcl_bus *b) { return (struct lb_bus *)b; }
 
-/* ---- events (up-calls from a work item) -------------------------------------- */
+/* ---- events (up-calls from kmcl/upcall.c's queue) ---------------------------- */
 
-static void lb_post(struct lb_bus *lb, enum lb_ev_type t, VMBCHANNEL ch, struct lb_offer *o,
-                    int32_t st) {
-  if (lb->lb_ev_n >= LB_MAX_EVENTS)
-    abort(); /* test harness bug */
-  struct lb_event *e = &lb->lb_ev[(lb->lb_ev_head + lb->lb_ev_n) % LB_MAX_EVENTS];
-  e->e_type = t;
-  e->e_ch = ch;
-  e->e_offer = o;
-  e->e_status = st;
-  lb->lb_ev_n++;
-  ev_work_queue(&lb->lb_work);
+/** Queue an up-call; a harness out of memory is a test failure. */
+static void lb_post(struct lb_bus *lb, enum kmcl_up_type t, VMBCHANNEL ch, const void *arg) {
+  if (kmcl_upq_post(&lb->lb_upq, t, ch, arg))
+    abort(); /* calloc failed in a test process */
 }
 
 /** Forget queued events naming ch (bus.h: no up-call after detach). */
 static void lb_drop_events(struct lb_bus *lb, VMBCHANNEL ch) {
-  for (uint32_t i = 0; i < lb->lb_ev_n; i++) {
-    struct lb_event *e = &lb->lb_ev[(lb->lb_ev_head + i) % LB_MAX_EVENTS];
-    if (e->e_ch == ch)
-      e->e_ch = NULL;
-  }
+  kmcl_upq_forget(&lb->lb_upq, ch, KMCL_UP_ALL);
 }
 
-static void lb_work_fn(void *arg) {
-  struct lb_bus *lb = arg;
-  while (lb->lb_ev_n) {
-    struct lb_event e = lb->lb_ev[lb->lb_ev_head];
-    lb->lb_ev_head = (lb->lb_ev_head + 1) % LB_MAX_EVENTS;
-    lb->lb_ev_n--;
-    if (!e.e_ch)
-      continue;
-    switch (e.e_type) {
-    case LBE_OFFER:
-      kmcl_bus_offer_arrived(e.e_ch, &e.e_offer->o_offer);
-      break;
-    case LBE_OPEN_REQ:
-      kmcl_bus_open_request(e.e_ch, &e.e_offer->o_req);
-      break;
-    case LBE_OPEN_RESULT:
-      lb->lb_st.st_open_results++;
-      kmcl_bus_open_result(e.e_ch, e.e_status);
-      break;
-    case LBE_CLOSE_REQ:
-      kmcl_bus_close_request(e.e_ch);
-      break;
-    case LBE_RESCINDED:
-      kmcl_bus_rescinded(e.e_ch);
-      break;
-    }
-  }
+/** Counts open results as they are delivered (lb_stats). */
+static bool lb_gate(void *ctx, const struct kmcl_up_event *e) {
+  struct lb_bus *lb = ctx;
+  if (e->ue_type == KMCL_UP_OPEN_RESULT)
+    lb->lb_st.st_open_results++;
+  return true;
 }
 
 /* ---- lookups ----------------------------------------------------------------- */
@@ -150,13 +107,17 @@ static void lb_match(struct lb_bus *lb) {
       struct lb_offer *o = &lb->lb_offers[i];
       if (!o->o_used || !o->o_server || o->o_client || o->o_rescinded)
         continue;
+      /* The clients here run at VTL 0: an offer for another VTL is not
+       * theirs to see (VmbServerChannelInitSetTargetVtl). */
+      if (o->o_offer.bo_target_vtl != 0)
+        continue;
       if (memcmp(&o->o_offer.bo_type, &lb->lb_wait_t[w], sizeof(GUID)))
         continue;
       if (lb->lb_wait_has_i[w] && memcmp(&o->o_offer.bo_instance, &lb->lb_wait_i[w], sizeof(GUID)))
         continue;
       o->o_client = c;
       lb->lb_waiting[w] = NULL;
-      lb_post(lb, LBE_OFFER, c, o, 0);
+      lb_post(lb, KMCL_UP_OFFER, c, &o->o_offer);
       break;
     }
   }
@@ -253,10 +214,11 @@ static int lb_open(struct kmcl_bus *b, VMBCHANNEL ch, const struct kmcl_bus_open
   o->o_req = *req;
   o->o_open_sent = true;
   if (lb->lb_refuse_open || !o->o_server) {
-    lb_post(lb, LBE_OPEN_RESULT, ch, o, lb->lb_refuse_open ? lb->lb_refuse_open : -1);
+    int32_t st = lb->lb_refuse_open ? lb->lb_refuse_open : -1;
+    lb_post(lb, KMCL_UP_OPEN_RESULT, ch, &st);
     return 0;
   }
-  lb_post(lb, LBE_OPEN_REQ, o->o_server, o, 0);
+  lb_post(lb, KMCL_UP_OPEN_REQUEST, o->o_server, &o->o_req);
   return 0;
 }
 
@@ -269,7 +231,7 @@ static void lb_close(struct kmcl_bus *b, VMBCHANNEL ch) {
   bool was = o->o_open || o->o_open_sent;
   o->o_open = o->o_open_sent = false;
   if (was && o->o_server)
-    lb_post(lb, LBE_CLOSE_REQ, o->o_server, o, 0);
+    lb_post(lb, KMCL_UP_CLOSE_REQUEST, o->o_server, NULL);
   if (o->o_kept) { /* nobody left to hand over to */
     o->o_kept = false;
   }
@@ -315,7 +277,7 @@ static int lb_offer_op(struct kmcl_bus *b, VMBCHANNEL ch, const struct kmcl_bus_
       o->o_kept = false;
       if (o->o_open) {
         o->o_handover = true;
-        lb_post(lb, LBE_OPEN_REQ, ch, o, 0);
+        lb_post(lb, KMCL_UP_OPEN_REQUEST, ch, &o->o_req);
       }
       return 0;
     }
@@ -332,7 +294,7 @@ static int lb_offer_op(struct kmcl_bus *b, VMBCHANNEL ch, const struct kmcl_bus_
     o->o_open = false;
     lb->lb_st.st_rescinds++;
     if (o->o_client)
-      lb_post(lb, LBE_RESCINDED, o->o_client, o, 0);
+      lb_post(lb, KMCL_UP_RESCINDED, o->o_client, NULL);
     lb_offer_maybe_free(o);
   }
   for (int i = 0; i < LB_MAX_OFFERS; i++) {
@@ -379,7 +341,7 @@ static void lb_rescind(struct kmcl_bus *b, VMBCHANNEL ch, bool keep) {
   o->o_rescinded = true;
   o->o_open = false;
   if (o->o_client)
-    lb_post(lb, LBE_RESCINDED, o->o_client, o, 0);
+    lb_post(lb, KMCL_UP_RESCINDED, o->o_client, NULL);
   lb_offer_maybe_free(o);
 }
 
@@ -392,14 +354,14 @@ static void lb_open_complete(struct kmcl_bus *b, VMBCHANNEL ch, int32_t status) 
     o->o_handover = false;
     if (status != 0 && o->o_client) { /* the restored server gave up */
       o->o_open = false;
-      lb_post(lb, LBE_RESCINDED, o->o_client, o, 0);
+      lb_post(lb, KMCL_UP_RESCINDED, o->o_client, NULL);
     }
     return;
   }
   if (!o->o_client || !o->o_open_sent)
     return;
   o->o_open = status == 0;
-  lb_post(lb, LBE_OPEN_RESULT, o->o_client, o, status);
+  lb_post(lb, KMCL_UP_OPEN_RESULT, o->o_client, &status);
 }
 
 static int lb_gpadl_map(struct kmcl_bus *b, VMBCHANNEL ch, uint32_t h, bool ro,
@@ -469,7 +431,7 @@ struct lb_bus *lb_create(uint32_t instance_id) {
   lb->lb_dev.do_context = lb;
   lb->lb_next_handle = 0xe1e10;
   lb->lb_next_relid = 1;
-  ev_item_init(&lb->lb_work, lb_work_fn, lb);
+  kmcl_upq_init(&lb->lb_upq, lb_gate, lb);
   kmcl_bus_register(&lb->lb_kb);
   return lb;
 }
@@ -477,7 +439,7 @@ struct lb_bus *lb_create(uint32_t instance_id) {
 void lb_destroy(struct lb_bus *lb) {
   if (!lb)
     return;
-  ev_cancel(&lb->lb_work);
+  kmcl_upq_fini(&lb->lb_upq);
   kmcl_bus_unregister(&lb->lb_kb);
   for (int i = 0; i < LB_MAX_GPADLS; i++)
     free(lb->lb_gpadls[i].g_pfns);
@@ -501,9 +463,9 @@ void lb_host_rescind(struct lb_bus *lb, VMBCHANNEL client) {
   lb->lb_st.st_rescinds++;
   o->o_rescinded = true;
   if (o->o_open && o->o_server)
-    lb_post(lb, LBE_CLOSE_REQ, o->o_server, o, 0); /* the device side sees the close */
+    lb_post(lb, KMCL_UP_CLOSE_REQUEST, o->o_server, NULL); /* the device side sees the close */
   o->o_open = false;
-  lb_post(lb, LBE_RESCINDED, client, o, 0);
+  lb_post(lb, KMCL_UP_RESCINDED, client, NULL);
 }
 
 void lb_pump(void) {

@@ -17,7 +17,6 @@
 
 #define LB_MAX_OFFERS 8
 #define LB_MAX_GPADLS 64
-#define LB_MAX_EVENTS 64
 #define LB_MAX_WAITERS 8
 
 struct lb_stats {
