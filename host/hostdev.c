@@ -108,6 +108,7 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     }
   }
   memcpy(cfg.cf_mac, o->ho_mac, 6);
+  cfg.cf_trace = o->ho_trace;
   cfg.cf_refuse_send_buf = o->ho_refuse_send_buf;
   /* The back end: a TAP device (--tap), else the built-in peer. */
   struct netvsp_backend be;
@@ -168,8 +169,7 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     }
     netpeer_set_guest_mac(d->hd_peer, o->ho_mac);
     d->hd_test = peertest_start(d->hd_peer, d->hd_nic, (unsigned)o->ho_peer_traffic,
-                                o->ho_peer_no_udp ? PEERTEST_NO_UDP : 0,
-                                hostdev_test_done, d);
+                                o->ho_peer_no_udp ? PEERTEST_NO_UDP : 0, hostdev_test_done, d);
     if (!d->hd_test) {
       snprintf(err, errlen, "out of memory");
       hostdev_destroy(d);

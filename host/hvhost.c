@@ -104,8 +104,6 @@ static int hvhost_build(struct hvhost_state *st, const struct hostopt *o, char *
   struct hvemu_config hc = {.hc_refuse_msrs = o->ho_refuse_msrs,
                             .hc_tsc_hz = hvk_tsc_hz(st->hs_vm),
                             .hc_apic_hz = hvk_apic_hz(st->hs_vm)};
-  fprintf(stderr, "hvhost: frequencies reported: TSC %lu kHz, APIC timer %lu kHz\n",
-          (unsigned long)(hc.hc_tsc_hz / 1000), (unsigned long)(hc.hc_apic_hz / 1000));
   st->hs_emu = hvemu_create(hvk_partition(st->hs_vm), &hc);
   struct vmbsrv_config sc = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace};
   st->hs_srv = st->hs_emu ? vmbsrv_create(st->hs_emu, &sc) : NULL;
@@ -117,7 +115,11 @@ static int hvhost_build(struct hvhost_state *st, const struct hostopt *o, char *
   if (hvk_setup(st->hs_vm, st->hs_emu, err, errlen) != 0)
     return -1;
   st->hs_dev = hostdev_create(st->hs_srv, st->hs_emu, o, err, errlen);
-  return st->hs_dev ? 0 : -1;
+  if (!st->hs_dev)
+    return -1;
+  fprintf(stderr, "hvhost: frequencies reported: TSC %lu kHz, APIC timer %lu kHz\n",
+          (unsigned long)(hc.hc_tsc_hz / 1000), (unsigned long)(hc.hc_apic_hz / 1000));
+  return 0;
 }
 
 /* Everything hvhost_build created, in reverse (each may be NULL). */

@@ -332,7 +332,8 @@ static int hvk_load_linux(struct hvk *vm, const uint8_t *img, size_t len, bool v
   uint8_t *initrd = NULL;
   long initrd_len = 0;
   if (vm->k_cfg.kc_initrd) {
-    int rc = hvk_read_file(vm->k_cfg.kc_initrd, vm->k_cfg.kc_mem_bytes, &initrd, &initrd_len, err, errlen);
+    int rc = hvk_read_file(vm->k_cfg.kc_initrd, vm->k_cfg.kc_mem_bytes, &initrd, &initrd_len, err,
+                           errlen);
     if (rc)
       return rc;
   }

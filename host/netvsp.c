@@ -65,7 +65,7 @@ struct netvsp {
   uint32_t nd_guest_mtu;
 
   uint32_t nd_rx_gpadl; /* 0 = none */
-  PMDL nd_rx_mdl; /* the mapped receive buffer: pages, not one pointer */
+  PMDL nd_rx_mdl;       /* the mapped receive buffer: pages, not one pointer */
   uint32_t nd_rxbuf_size;
   uint16_t nd_rx_set;
   uint32_t nd_rx_sub, nd_rx_count;
@@ -74,6 +74,7 @@ struct netvsp {
 
   uint32_t nd_tx_gpadl;
   PMDL nd_tx_mdl;
+  uint64_t nd_direct_seen; /* tx_direct at the last traced RNDIS message */
   uint32_t nd_txbuf_size;
   uint32_t nd_tx_sec, nd_tx_count;
 
@@ -210,7 +211,8 @@ static int netvsp_rx_msg(struct netvsp *d, const void *hdr, uint32_t hlen, const
     return -EAGAIN;
   uint64_t off = (uint64_t)(uint32_t)s * d->nd_rx_sub;
   if (!netvsp_mdl_copy(d, d->nd_rx_mdl, off, (void *)(uintptr_t)hdr, hlen, true) ||
-      (blen && !netvsp_mdl_copy(d, d->nd_rx_mdl, off + hlen, (void *)(uintptr_t)body, blen, true))) {
+      (blen &&
+       !netvsp_mdl_copy(d, d->nd_rx_mdl, off + hlen, (void *)(uintptr_t)body, blen, true))) {
     netvsp_rx_release(d, (uint32_t)s);
     return -ENETDOWN;
   }
@@ -228,6 +230,9 @@ static int netvsp_rx_msg(struct netvsp *d, const void *hdr, uint32_t hlen, const
 static void netvsp_ctrl_reply(struct netvsp *d, const void *msg, uint32_t len, const void *data,
                               uint32_t dlen) {
   d->nd_st.ctrl_msgs++;
+  if (d->nd_cfg.cf_trace && len >= 16)
+    pr_info("netvsp: -> RNDIS type %#x req_id=%u status %#x, %u bytes\n", rd32(msg),
+            rd32((const uint8_t *)msg + 8), rd32((const uint8_t *)msg + 12), len + dlen);
   if (netvsp_rx_msg(d, msg, len, data, dlen))
     d->nd_st.ctrl_drop++;
 }
@@ -619,6 +624,14 @@ static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
     return NVSP_STAT_INVALID_RNDIS_PKT;
   }
   len = h.msg_len;
+  if (d->nd_cfg.cf_trace && h.msg_type != RNDIS_MSG_PACKET)
+    pr_info("netvsp: <- RNDIS type %#x req_id=%u oid=%#x, %u bytes (%s)\n", h.msg_type,
+            len >= 12 ? rd32(msg + 8) : 0,
+            len >= 16 && (h.msg_type == RNDIS_MSG_QUERY || h.msg_type == RNDIS_MSG_SET)
+                ? rd32(msg + 12)
+                : 0,
+            len, d->nd_st.tx_direct > d->nd_direct_seen ? "GPA direct" : "send section");
+  d->nd_direct_seen = d->nd_st.tx_direct;
   switch (h.msg_type) {
   case RNDIS_MSG_PACKET:
     return netvsp_rndis_packet(d, msg, len);
@@ -853,6 +866,9 @@ static VOID netvsp_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UI
   memset(&r, 0, sizeof(r));
   uint32_t rlen = 0;
   uint32_t type = len >= 4 ? rd32(b) : 0;
+  if (d->nd_cfg.cf_trace && type != NVSP_MSG1_TYPE_SEND_RNDIS_PKT)
+    pr_info("netvsp: <- NVSP type %u, %u bytes: %#x %#x\n", type, len, len >= 8 ? rd32(b + 4) : 0,
+            len >= 12 ? rd32(b + 8) : 0);
   switch (type) {
   case NVSP_MSG_TYPE_INIT:
     netvsp_init(d, b, len, &r);
@@ -899,6 +915,9 @@ static VOID netvsp_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UI
    * than 28 bytes ("nvsp_msg1 length too small"), which ours was (16). */
   if (rlen && d->nd_cfg.cf_fault != NETVSP_FAULT_INIT_SHORT)
     rlen = NVSP_MSG_SIZE;
+  if (d->nd_cfg.cf_trace && rlen && type != NVSP_MSG1_TYPE_SEND_RNDIS_PKT)
+    pr_info("netvsp: -> NVSP type %u, %u bytes: %#x %#x\n", rd32((const uint8_t *)&r), rlen,
+            rd32((const uint8_t *)&r + 4), rd32((const uint8_t *)&r + 8));
   VmbChannelPacketComplete(pkt, rlen ? &r : NULL, rlen);
 }
 

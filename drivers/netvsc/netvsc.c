@@ -483,8 +483,7 @@ static int nvsp_negotiate(struct netvsc *nv) {
     /* As strict as Linux's netvsc: Hyper-V sends NVSP messages at their
      * full size, and Linux rejects an INIT completion shorter than the
      * version-1 message (28 bytes; issue 17 found our host sent 16). */
-    if (n < NVSP_MSG_SIZE_V1 ||
-        resp.init_complete.msg_type != NVSP_MSG_TYPE_INIT_COMPLETE) {
+    if (n < NVSP_MSG_SIZE_V1 || resp.init_complete.msg_type != NVSP_MSG_TYPE_INIT_COMPLETE) {
       pr_err("netvsc: malformed NVSP INIT completion (%lu bytes)\n", (unsigned long)n);
       return -EPROTO;
     }
