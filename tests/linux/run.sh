@@ -107,8 +107,8 @@ net_checks() {
       '^\[ *[0-9.]+\] IP-Config: Complete:' \
       "^\[ *[0-9.]+\] +device=eth0, hwaddr=$MAC, ipaddr=192\.0\.2\.2, mask=255\.255\.255\.0, gw=192\.0\.2\.1" \
       '^hostdev: peer test: 10/10 echo replies intact, 0/0 UDP echoes intact, 0 bad, .*: ok$' \
-      "^hvhost: nic nvsp=$nvsp " \
       '^hvhost: first echo reply from the guest t_ping_ms=[0-9]+' \
+      "^hvhost: nic nvsp=$nvsp " \
       '^hvhost: exit=[a-z0-9]+ vmbus=[0-9.]+ offers=[1-9][0-9]* link=up t_connected_ms=[0-9]+ t_link_ms=[0-9]+'; then
     t_pass "$name-net" "NVSP $nvsp, $(grep -oE 't_connected_ms=[0-9]+ t_link_ms=[0-9]+' "$log" | head -n1) $(grep -oE 't_ping_ms=[0-9]+' "$log")"
   else t_fail "$name-net" "eth0, NVSP $nvsp or the pings (log: $log)"; fi
