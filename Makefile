@@ -72,7 +72,9 @@ HV_SRCS     := $(wildcard hv/*.c)
 KMCL_SRCS   := $(wildcard kmcl/*.c)
 DRV_SRCS    := $(wildcard drivers/*/*.c)
 NET_SRCS    := $(wildcard net/*.c)
-PORTABLE_SRCS := $(KERNEL_SRCS) $(HV_SRCS) $(KMCL_SRCS) $(DRV_SRCS) $(NET_SRCS)
+# The top: guest_main wires hv/, drivers/ and net/ together (guest/).
+GUEST_SRCS  := $(wildcard guest/*.c)
+PORTABLE_SRCS := $(KERNEL_SRCS) $(HV_SRCS) $(KMCL_SRCS) $(DRV_SRCS) $(NET_SRCS) $(GUEST_SRCS)
 
 KERNEL_ALL_SRCS := $(BOOT_SRCS) $(ARCH_SRCS) kernel/main.c $(PORTABLE_SRCS)
 KERNEL_OBJS := $(patsubst %,$(TDIR)/%.o,$(basename $(KERNEL_ALL_SRCS)))
@@ -84,8 +86,12 @@ HOST_PORTABLE_SRCS := $(PORTABLE_SRCS) arch/x86_64/trap_dump.c arch/x86_64/acpi.
 # host/*.c minus the programs' mains (hvhost, hvsim), which link the library.
 HOST_MAIN_SRCS := host/hvhost.c host/hvsim.c
 HOST_EMU_SRCS := $(filter-out $(HOST_MAIN_SRCS),$(wildcard host/*.c))
+# sim/: the in-process system (host and guest) as one fixture, in the library.
+HOST_EMU_SRCS += $(wildcard sim/*.c)
 HOST_LIB_OBJS := $(patsubst %.c,$(HDIR)/%.o,$(HOST_PORTABLE_SRCS) $(HOST_EMU_SRCS))
 HOST_LIB    := $(HDIR)/libhvstack.a
+# Libraries every program linking the host objects needs (host/netpcap.c).
+HOST_LDLIBS := -lpcap
 
 UNIT_SRCS   := $(wildcard tests/unit/*_test.c)
 UNIT_LIB_SRCS := $(wildcard tests/unit/lib/*.c)
@@ -173,7 +179,7 @@ run-qemu: $(ISO)
 HVHOST := $(BUILD)/hvhost
 $(HVHOST): $(HDIR)/host/hvhost.o $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^ $(HOST_LDLIBS)
 hvhost: $(HVHOST)
 .PHONY: hvhost
 # --- end hvhost --------------------------------------------------------------
@@ -184,7 +190,7 @@ hvhost: $(HVHOST)
 HVSIM := $(BUILD)/hvsim
 $(HVSIM): $(HDIR)/host/hvsim.o $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^ $(HOST_LDLIBS)
 hvsim: $(HVSIM)
 .PHONY: hvsim
 # --- end hvsim ---------------------------------------------------------------
@@ -232,7 +238,7 @@ $(HOST_LIB): $(HOST_LIB_OBJS)
 
 $(HDIR)/tests/unit/%: $(HDIR)/tests/unit/%.o $(UNIT_LIB_OBJS) $(HOST_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $< $(UNIT_LIB_OBJS) $(HOST_LIB) -lcmocka
+	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $< $(UNIT_LIB_OBJS) $(HOST_LIB) -lcmocka $(HOST_LDLIBS)
 
 $(eval $(call object_rule,$(HDIR)/bench-obj,HOSTCC-O2,$$(HOSTCC) $$(HOST_BENCH_CFLAGS) $$(BENCH_CFLAGS_EXTRA),))
 
@@ -268,7 +274,7 @@ bench: $(BENCH_DEPS_STAMP)
 $(HDIR)/bench/%: $(HDIR)/bench-obj/bench/%.o $(filter-out $(HDIR)/bench-obj/bench/%,$(HOST_BENCH_OBJS))
 	$(E) "  LINK    $@"
 	$(Q)mkdir -p $(@D)
-	$(Q)$(HOSTCC) -o $@ $^ $(BENCH_LDLIBS) -lpthread
+	$(Q)$(HOSTCC) -o $@ $^ $(BENCH_LDLIBS) -lpthread $(HOST_LDLIBS)
 
 
 # --- fuzz --------------------------------------------------------------------
@@ -295,7 +301,7 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(FDIR)/fuzz_%: $(FDIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 	$(E) "  LINK    $@"
-	$(Q)$(FUZZCC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+	$(Q)$(FUZZCC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(HOST_LDLIBS)
 fuzz: $(FUZZ_BINS)
 	$(Q)tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 fuzz-build: $(FUZZ_BINS)
@@ -310,7 +316,8 @@ test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM) $(FUZZ_BINS) l
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --only unit $(UNIT_BINS)
 
-test-boot: $(KERNEL_ELF) $(ISO) $(VHD)
+# (hvhost --check-kvm says whether the KVM case can run)
+test-boot: $(KERNEL_ELF) $(ISO) $(VHD) $(HVHOST)
 	$(Q)tests/run.sh --only boot
 
 test-e2e: $(KERNEL_ELF) $(HVHOST)
@@ -339,7 +346,7 @@ lint: | $(DEPS_STAMP)
 	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -I. -DKERNEL_BUILD=1 \
-	  boot arch kernel hv kmcl drivers net host
+	  boot arch kernel hv kmcl drivers net guest host sim
 	@# newlib-nano's printf knows no %ll/%z/%j: portable code must not use them
 	$(Q)! grep -nE '"[^"]*%[-+ #0-9.]*(ll|z|j)[diouxX]' $(filter-out host/%,$(PORTABLE_SRCS)) \
 	  arch/x86_64/*.c || { echo "lint: %ll/%z/%j formats in kernel code (newlib-nano)"; exit 1; }

@@ -11,16 +11,16 @@
 #include <string.h>
 
 #include "host/hvemu.h"
-#include "host/inproc_stack.h"
 #include "host/netpeer.h"
 #include "host/vmbus_server.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
+#include "sim/sim.h"
 
 #define WINDOW 32u
 
-static struct inproc_stack st;
+static struct sim st;
 static struct hvemu *emu;
 static struct vmbsrv *srv;
 static struct netpeer *peer;
@@ -37,11 +37,12 @@ static bool resolved(void *arg) {
 
 static void setup(void) {
   log_set_level(LOG_WARN);
-  if (inproc_stack_up(&st, 64u << 20, true))
+  struct sim_config cfg = {.sc_nic = true};
+  if (sim_start(&st, &cfg, SIM_NIC))
     die("bring-up failed");
-  emu = st.is_emu;
-  srv = st.is_srv;
-  peer = st.is_peer;
+  emu = st.s_emu;
+  srv = st.s_srv;
+  peer = st.s_nic.sn_peer;
   netpeer_arp_resolve(peer);
   if (ev_wait(resolved, NULL, 2000))
     die("ARP did not resolve");
@@ -71,7 +72,7 @@ static struct run udp_echo(uint32_t n, uint32_t payload) {
       }
       sent++;
     }
-    if (ev_run_pending() == 0 && !(ev_idle_hook && ev_idle_hook())) {
+    if (ev_run_pending() == 0 && !hw_poll()) {
       if (hw_now_ns() - idle_since > 2000000000ull)
         die("no progress for 2 s");
     } else {

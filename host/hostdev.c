@@ -84,17 +84,39 @@ static void hostdev_rescind_due(void *arg) {
   ev_work_queue(&d->hd_rescind_work);
 }
 
-struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const struct hostopt *o,
-                               char *err, size_t errlen) {
-  hostdev_faults(srv, o->ho_fault);
-  struct hostdev *d = calloc(1, sizeof(*d));
-  if (!d) {
-    snprintf(err, errlen, "out of memory");
-    return NULL;
+/* The back end (a TAP device with --tap, else the built-in peer) into *be,
+ * and the --pcap capture beside it. 0, or -1 with the reason in err. */
+static int hostdev_open_backend(struct hostdev *d, const struct hostopt *o,
+                                struct netvsp_backend *be, char *err, size_t errlen) {
+  if (o->ho_tap) {
+    if (!d->hd_emu) {
+      snprintf(err, errlen, "--tap needs the host's event loop (no emulator given)");
+      return -1;
+    }
+    d->hd_tap = nettap_open(o->ho_tap, err, errlen);
+    if (!d->hd_tap)
+      return -1;
+    *be = nettap_backend(d->hd_tap);
+  } else {
+    d->hd_peer = netpeer_create(NULL, NULL, NULL);
+    if (!d->hd_peer) {
+      snprintf(err, errlen, "cannot create the built-in network peer");
+      return -1;
+    }
+    *be = netpeer_backend(d->hd_peer);
   }
-  if (o->ho_no_net)
-    return d;
-  d->hd_emu = emu;
+  if (o->ho_pcap) {
+    d->hd_pcap = netpcap_open(o->ho_pcap, err, errlen);
+    if (!d->hd_pcap)
+      return -1;
+  }
+  return 0;
+}
+
+/* The NIC on srv with back end be, the capture as its monitor, the back end
+ * attached (the TAP's poller on the emulator). 0, or -1 with err. */
+static int hostdev_start_nic(struct hostdev *d, struct vmbsrv *srv, const struct hostopt *o,
+                             const struct netvsp_backend *be, char *err, size_t errlen) {
   struct netvsp_config cfg;
   memset(&cfg, 0, sizeof(cfg));
   if (o->ho_nvsp_version) {
@@ -103,48 +125,16 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     if (!cfg.cf_max_nvsp) {
       snprintf(err, errlen, "--nvsp-version %u.%u is not an NVSP version (6.1 6 5 4 2 1)",
                o->ho_nvsp_version >> 16, o->ho_nvsp_version & 0xffff);
-      free(d);
-      return NULL;
+      return -1;
     }
   }
   memcpy(cfg.cf_mac, o->ho_mac, 6);
   cfg.cf_trace = o->ho_trace;
   cfg.cf_refuse_send_buf = o->ho_refuse_send_buf;
-  /* The back end: a TAP device (--tap), else the built-in peer. */
-  struct netvsp_backend be;
-  if (o->ho_tap) {
-    if (!emu) {
-      snprintf(err, errlen, "--tap needs the host's event loop (no emulator given)");
-      free(d);
-      return NULL;
-    }
-    d->hd_tap = nettap_open(o->ho_tap, err, errlen);
-    if (!d->hd_tap) {
-      free(d);
-      return NULL;
-    }
-    be = nettap_backend(d->hd_tap);
-  } else {
-    d->hd_peer = netpeer_create(NULL, NULL, NULL);
-    if (!d->hd_peer) {
-      snprintf(err, errlen, "cannot create the built-in network peer");
-      free(d);
-      return NULL;
-    }
-    be = netpeer_backend(d->hd_peer);
-  }
-  if (o->ho_pcap) {
-    d->hd_pcap = netpcap_open(o->ho_pcap, err, errlen);
-    if (!d->hd_pcap) {
-      hostdev_destroy(d);
-      return NULL;
-    }
-  }
-  d->hd_nic = netvsp_create(vmbsrv_device(srv), &cfg, &be);
+  d->hd_nic = netvsp_create(vmbsrv_device(srv), &cfg, be);
   if (!d->hd_nic) {
     snprintf(err, errlen, "cannot create the network device");
-    hostdev_destroy(d);
-    return NULL;
+    return -1;
   }
   if (d->hd_pcap) {
     struct netvsp_monitor m = netpcap_monitor(d->hd_pcap);
@@ -154,26 +144,30 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     netpeer_attach(d->hd_peer, d->hd_nic);
   if (d->hd_tap) {
     nettap_attach(d->hd_tap, d->hd_nic);
-    if (hvemu_add_poller(emu, nettap_poll, d->hd_tap) != 0) {
+    if (hvemu_add_poller(d->hd_emu, nettap_poll, d->hd_tap) != 0) {
       snprintf(err, errlen, "--tap: no poller slot left in the emulator");
-      hostdev_destroy(d);
-      return NULL;
+      return -1;
     }
     d->hd_polling = true;
   }
+  return 0;
+}
+
+/* What runs on its own once the NIC is there: --peer-traffic's test,
+ * --link-flap and --rescind-net-after timers. 0, or -1 with err. */
+static int hostdev_start_scenarios(struct hostdev *d, const struct hostopt *o, char *err,
+                                   size_t errlen) {
   if (o->ho_peer_traffic) {
     if (!d->hd_peer) {
       snprintf(err, errlen, "--peer-traffic needs the built-in peer (not with --tap)");
-      hostdev_destroy(d);
-      return NULL;
+      return -1;
     }
     netpeer_set_guest_mac(d->hd_peer, o->ho_mac);
     d->hd_test = peertest_start(d->hd_peer, d->hd_nic, (unsigned)o->ho_peer_traffic,
                                 o->ho_peer_no_udp ? PEERTEST_NO_UDP : 0, hostdev_test_done, d);
     if (!d->hd_test) {
       snprintf(err, errlen, "out of memory");
-      hostdev_destroy(d);
-      return NULL;
+      return -1;
     }
   }
   if (o->ho_link_flap_s) {
@@ -185,6 +179,27 @@ struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const stru
     ev_item_init(&d->hd_rescind_work, hostdev_rescind_work, d);
     timer_init(&d->hd_rescind_timer, hostdev_rescind_due, d);
     timer_arm_ms(&d->hd_rescind_timer, o->ho_rescind_net_s * 1000u);
+  }
+  return 0;
+}
+
+struct hostdev *hostdev_create(struct vmbsrv *srv, struct hvemu *emu, const struct hostopt *o,
+                               char *err, size_t errlen) {
+  hostdev_faults(srv, o->ho_fault);
+  struct hostdev *d = calloc(1, sizeof(*d));
+  if (!d) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if (o->ho_no_net)
+    return d;
+  d->hd_emu = emu;
+  struct netvsp_backend be;
+  if (hostdev_open_backend(d, o, &be, err, errlen) != 0 ||
+      hostdev_start_nic(d, srv, o, &be, err, errlen) != 0 ||
+      hostdev_start_scenarios(d, o, err, errlen) != 0) {
+    hostdev_destroy(d); /* takes a partial one apart */
+    return NULL;
   }
   return d;
 }

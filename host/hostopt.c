@@ -17,7 +17,7 @@
 #include "host/acpi_fw.h"
 #include "host/hostdev.h"
 #include "host/netvsp.h"
-#include "hv/vmbus_proto.h"
+#include "hv/vmbus_trace.h"
 
 struct hostopt_def;
 typedef int (*hostopt_setter)(const struct hostopt_def *d, struct hostopt *o, const char *v);
@@ -59,26 +59,11 @@ static int hostopt_set_u64(const struct hostopt_def *d, struct hostopt *o, const
   return 0;
 }
 
-/* "X.Y", or "X" for X.0 (--nvsp-version 6). */
-static int hostopt_version(const char *s, uint32_t *out) {
-  unsigned maj, min = 0;
-  char tail;
-  if (s[0] < '0' || s[0] > '9')
-    return -1;
-  int n = sscanf(s, "%u.%u%c", &maj, &min, &tail);
-  if (n == 1 && strchr(s, '.'))
-    return -1; /* "6." */
-  if ((n != 1 && n != 2) || maj > 0xffff || min > 0xffff)
-    return -1;
-  *out = VMBUS_VERSION(maj, min);
-  return 0;
-}
-
 /* One of the NVSP versions the device knows (netvsp_version_from). */
 static int hostopt_set_nvsp(const struct hostopt_def *d, struct hostopt *o, const char *v) {
   uint32_t ver;
   (void)d;
-  if (hostopt_version(v, &ver) || !netvsp_version_from((uint16_t)(ver >> 16), (uint16_t)ver))
+  if (vmbus_version_parse(v, &ver) || !netvsp_version_from((uint16_t)(ver >> 16), (uint16_t)ver))
     return -1;
   o->ho_nvsp_version = ver;
   return 0;
@@ -86,18 +71,12 @@ static int hostopt_set_nvsp(const struct hostopt_def *d, struct hostopt *o, cons
 
 /* One of the versions VMBus defines (6.0 5.3 ... 0.13). */
 static int hostopt_set_vmbus(const struct hostopt_def *d, struct hostopt *o, const char *v) {
-  static const uint32_t known[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
   uint32_t ver;
   (void)d;
-  if (hostopt_version(v, &ver))
+  if (vmbus_version_parse(v, &ver) || !vmbus_version_known(ver))
     return -1;
-  for (unsigned k = 0; k < VMBUS_NUM_VERSIONS; k++) {
-    if (known[k] == ver) {
-      o->ho_vmbus_version = ver;
-      return 0;
-    }
-  }
-  return -1;
+  o->ho_vmbus_version = ver;
+  return 0;
 }
 
 static int hostopt_set_mac(const struct hostopt_def *d, struct hostopt *o, const char *v) {
@@ -244,19 +223,15 @@ static int hostopt_cmdline(struct hostopt *o, int argc, char **argv, int i) {
   return 0;
 }
 
-int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
-  const char *prog = o->ho_prog;
-  static const uint8_t default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
-  memcpy(o->ho_mac, default_mac, 6);
-  o->ho_mem_mib = 128;
-
-  /* getopt_long's tables from ours: long option i returns 256 + i. The
-   * optstring starts with '-' (non-options come back in order as 1, so
-   * the kernel image may sit among the options and "--" ends them) and
-   * ':' (a missing value returns ':'). */
-  struct option longopts[HOSTOPT_NDEFS + 1];
-  char shorts[3 + 2 * HOSTOPT_NDEFS] = "-:";
-  size_t nlong = 0, ns = 2;
+/* getopt_long's tables from ours: long option i returns 256 + i. The
+ * optstring starts with '-' (non-options come back in order as 1, so the
+ * kernel image may sit among the options and "--" ends them) and ':' (a
+ * missing value returns ':'). */
+static void hostopt_getopt_tables(bool needs_kernel, struct option longopts[HOSTOPT_NDEFS + 1],
+                                  char shorts[3 + 2 * HOSTOPT_NDEFS]) {
+  size_t nlong = 0, ns = 0;
+  shorts[ns++] = '-';
+  shorts[ns++] = ':';
   for (size_t i = 0; i < HOSTOPT_NDEFS; i++) {
     const struct hostopt_def *d = &hostopt_defs[i];
     if (!hostopt_offered(d, needs_kernel))
@@ -271,48 +246,59 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
   }
   memset(&longopts[nlong], 0, sizeof(longopts[0]));
   shorts[ns] = '\0';
+}
 
+/* The row getopt_long's answer c stands for: 256 + i, or a short letter. */
+static const struct hostopt_def *hostopt_row(int c) {
+  if (c >= 256)
+    return &hostopt_defs[c - 256];
+  for (size_t i = 0; i < HOSTOPT_NDEFS && c > 1 && c != '?' && c != ':'; i++)
+    if (hostopt_defs[i].od_short == c)
+      return &hostopt_defs[i];
+  return NULL;
+}
+
+/* Why getopt_long refused `typed` ('?'): one line. */
+static void hostopt_refused(const char *prog, const char *typed) {
+  const struct hostopt_def *known = hostopt_find(typed);
+  if (known && !known->od_arg && strchr(typed, '='))
+    fprintf(stderr, "%s: --%s takes no value\n", prog, known->od_name);
+  else if (optopt > 0 && optopt < 256)
+    fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
+  else
+    fprintf(stderr, "%s: unknown option %s\n", prog, typed);
+}
+
+int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
+  const char *prog = o->ho_prog;
+  static const uint8_t default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
+  memcpy(o->ho_mac, default_mac, 6);
+  o->ho_mem_mib = 128;
+  struct option longopts[HOSTOPT_NDEFS + 1];
+  char shorts[3 + 2 * HOSTOPT_NDEFS];
+  hostopt_getopt_tables(needs_kernel, longopts, shorts);
   optind = 0; /* glibc: start afresh (a second parse in one process) */
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
     const char *typed = argv[optind - 1];
-    const struct hostopt_def *d = NULL;
-    if (c >= 256) {
-      d = &hostopt_defs[c - 256];
-    } else {
-      for (size_t i = 0; i < HOSTOPT_NDEFS && c > 1 && c != '?' && c != ':'; i++)
-        if (hostopt_defs[i].od_short == c)
-          d = &hostopt_defs[i];
-    }
-    if (c == 1) {
-      if (needs_kernel && !o->ho_kernel) {
-        o->ho_kernel = optarg;
-        continue;
-      }
+    const struct hostopt_def *d = hostopt_row(c);
+    if (c == 1 && needs_kernel && !o->ho_kernel) {
+      o->ho_kernel = optarg;
+    } else if (c == 1) {
       fprintf(stderr, "%s: unexpected argument '%s' (kernel arguments go after --)\n", prog,
               optarg);
       goto usage;
-    }
-    if (c == ':') {
+    } else if (c == ':') {
       fprintf(stderr, "%s: %s needs a value\n", prog, typed);
       goto usage;
-    }
-    if (c == '?' || !d) {
-      const struct hostopt_def *known = hostopt_find(typed);
-      if (known && !known->od_arg && strchr(typed, '='))
-        fprintf(stderr, "%s: --%s takes no value\n", prog, known->od_name);
-      else if (optopt > 0 && optopt < 256)
-        fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
-      else
-        fprintf(stderr, "%s: unknown option %s\n", prog, typed);
+    } else if (c == '?' || !d) {
+      hostopt_refused(prog, typed);
       goto usage;
-    }
-    if (!d->od_set) { /* --help */
+    } else if (!d->od_set) { /* --help */
       hostopt_usage(stdout, prog, needs_kernel);
       return 1;
-    }
-    if (d->od_set(d, o, optarg)) {
+    } else if (d->od_set(d, o, optarg)) {
       fprintf(stderr, "%s: bad value '%s' for --%s\n", prog, optarg, d->od_name);
       goto usage;
     }

@@ -7,14 +7,14 @@
  * primitives are answered by the emulator (host/hvemu.c) and the VMBus
  * server (host/vmbus_server.c), all driven by the kernel's one event loop.
  * It parses the kernel command line into kernel_cmdline, calls guest_main()
- * (kernel/guest.h) and ends with
+ * (guest/guest.h) and ends with
  *   hvsim: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n> ...
  * Exit status: the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage,
  * 3 host error (hostopt_exit_status).
  *
  * --timeout and Ctrl-C first ask the guest to stop (ev_request_stop, which
  * its serving loop honours); a guest still busy HVSIM_GRACE_MS later is cut
- * off from the event loop's idle hook (longjmp), as stopping a VM would. */
+ * off from the emulator's poller (longjmp), as stopping a VM would. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,10 +29,11 @@
 #include "host/vmbus_server.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
-#include "kernel/guest.h"
+#include "guest/guest.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
+#include "sim/sim.h"
 
 #define HVSIM_GRACE_MS 2000u
 
@@ -40,7 +41,6 @@ static volatile sig_atomic_t hvsim_sigint;
 static jmp_buf hvsim_jmp;
 static bool hvsim_jmp_armed;
 static int hvsim_exit_status;
-static bool (*hvsim_inner_idle)(void);
 static uint64_t hvsim_deadline_ns; /* 0: no --timeout */
 static uint64_t hvsim_stop_ns;     /* when the stop was asked */
 static bool hvsim_timed_out, hvsim_stopped;
@@ -60,8 +60,10 @@ static void hvsim_on_exit(int status) {
   exit(status);
 }
 
-/** The event loop's idle hook: the host's pollers, plus stop and timeout. */
-static bool hvsim_idle(void) {
+/** An emulator poller (run whenever the event loop would idle): stop and
+ * timeout. */
+static bool hvsim_poll(void *ctx) {
+  (void)ctx;
   uint64_t now = hw_now_ns();
   if (!hvsim_stop_ns) {
     if (hvsim_sigint)
@@ -76,7 +78,7 @@ static bool hvsim_idle(void) {
     hvsim_exit_status = -1;
     longjmp(hvsim_jmp, 1);
   }
-  return hvsim_inner_idle ? hvsim_inner_idle() : false;
+  return false;
 }
 
 static int hvsim_run_guest(void) {
@@ -91,50 +93,62 @@ static int hvsim_run_guest(void) {
   guest_end(guest_main());
 }
 
-/* What hvsim creates around the guest stack. */
-struct hvsim_host {
-  bool hh_mem, hh_part_ok;
-  struct partition hh_part;
-  struct hvemu *hh_emu;
-  struct vmbsrv *hh_srv;
-};
-
-/* Guest memory, partition, emulator, VMBus server and devices. 0, or -1
- * with the reason in err; what was created is in h (and hvsim_dev) either
- * way, for hvsim_teardown. */
-static int hvsim_build(struct hvsim_host *h, const struct hostopt *o, char *err, size_t errlen) {
-  if (inproc_mem_setup((size_t)o->ho_mem_mib << 20) != 0) {
-    snprintf(err, errlen, "cannot map %lu MiB of guest memory", (unsigned long)o->ho_mem_mib);
+/* Guest memory, partition, emulator and VMBus server (sim/sim.h: the host
+ * side of the in-process system; guest_main is the guest), then the devices.
+ * 0, or -1 with the reason in err; what was created is in sys (and
+ * hvsim_dev) either way, for hvsim_teardown. */
+static int hvsim_build(struct sim *sys, const struct hostopt *o, char *err, size_t errlen) {
+  struct sim_config cfg = {
+      .sc_mem = (size_t)o->ho_mem_mib << 20,
+      .sc_emu = {.hc_refuse_msrs = o->ho_refuse_msrs},
+      .sc_srv = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace},
+      .sc_quiet = true, /* a guest cut off at its timeout keeps its pages */
+  };
+  if (sim_start(sys, &cfg, SIM_HOST) != 0) {
+    snprintf(err, errlen, "cannot set up the host (memory, or a bad --vmbus-version)");
     return -1;
   }
-  h->hh_mem = true;
-  if (inproc_part_init(&h->hh_part) != 0) {
-    snprintf(err, errlen, "cannot set up the partition");
-    return -1;
-  }
-  h->hh_part_ok = true;
-  struct hvemu_config hc = {.hc_refuse_msrs = o->ho_refuse_msrs};
-  h->hh_emu = hvemu_create(&h->hh_part, &hc);
-  struct vmbsrv_config sc = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace};
-  h->hh_srv = h->hh_emu ? vmbsrv_create(h->hh_emu, &sc) : NULL;
-  if (!h->hh_srv) {
-    snprintf(err, errlen, "cannot create the emulator (out of memory or bad --vmbus-version)");
-    return -1;
-  }
-  hvsim_dev = hostdev_create(h->hh_srv, h->hh_emu, o, err, errlen);
+  hvsim_dev = hostdev_create(sys->s_srv, sys->s_emu, o, err, errlen);
   return hvsim_dev ? 0 : -1;
 }
 
 /* Everything hvsim_build created, in reverse. */
-static void hvsim_teardown(struct hvsim_host *h) {
+static void hvsim_teardown(struct sim *sys) {
   hostdev_destroy(hvsim_dev);
   hvsim_dev = NULL;
-  vmbsrv_destroy(h->hh_srv);
-  hvemu_destroy(h->hh_emu);
-  if (h->hh_part_ok)
-    part_destroy(&h->hh_part);
-  if (h->hh_mem)
+  sim_down(sys, SIM_OFF);
+  if (inproc_mem_base())
     inproc_mem_teardown();
+}
+
+/* The end of a run: the emulator's counters, then hostopt_report (device
+ * counters and the summary line). Returns the exit status. */
+static int hvsim_report(struct sim *sys, const struct hostopt *o, int status, uint64_t start_ns) {
+  struct vmbsrv *srv = sys->s_srv;
+  struct hostopt_outcome oc = {
+      .oc_end = hvsim_timed_out ? HOSTOPT_END_TIMEOUT
+                : hvsim_stopped ? HOSTOPT_END_STOPPED
+                : status < 0    ? HOSTOPT_END_ERROR
+                                : HOSTOPT_END_EXIT,
+      .oc_status = status,
+      .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
+      .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
+      .oc_link = hostdev_link(hvsim_dev),
+      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
+      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
+      .oc_power = inproc_power(),
+  };
+  if (part_failed(&sys->s_part))
+    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", sys->s_part.p_err, sys->s_part.p_err_file,
+            sys->s_part.p_err_line);
+  const struct hvemu_stats *es = hvemu_stats(sys->s_emu);
+  fprintf(stderr,
+          "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
+          "eom=%lu sint_raised=%lu gp=%lu\n",
+          (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
+          (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
+          (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
+  return hostopt_report(o, &oc, hvsim_dev);
 }
 
 int main(int argc, char **argv) {
@@ -146,20 +160,21 @@ int main(int argc, char **argv) {
     return prc > 0 ? 0 : 2;
   uint64_t start_ns = hw_now_ns();
 
-  struct hvsim_host h;
-  memset(&h, 0, sizeof(h));
+  struct sim sys;
   char err[256];
-  if (hvsim_build(&h, &o, err, sizeof(err)) != 0) {
+  if (hvsim_build(&sys, &o, err, sizeof(err)) != 0) {
     fprintf(stderr, "hvsim: %s\n", err);
-    hvsim_teardown(&h);
+    hvsim_teardown(&sys);
     return 3;
   }
-  struct vmbsrv *srv = h.hh_srv;
-  inproc_attach(h.hh_emu);
-  hvsim_inner_idle = ev_idle_hook;
-  ev_idle_hook = hvsim_idle;
-  inproc_exit_hook = hvsim_on_exit;
+  inproc_set_exit(hvsim_on_exit);
   inproc_power_reset();
+  if (hvemu_add_poller(sys.s_emu, hvsim_poll, NULL) != 0) {
+    fprintf(stderr, "hvsim: no poller slot left in the emulator\n");
+    inproc_set_exit(NULL);
+    hvsim_teardown(&sys);
+    return 3;
+  }
 
   if (cmdline_parse(&kernel_cmdline, o.ho_cmdline) != 0)
     fprintf(stderr, "hvsim: kernel command line cut to what fits\n");
@@ -178,35 +193,9 @@ int main(int argc, char **argv) {
   int status = hvsim_run_guest();
   fflush(stdout);
 
-  struct hostopt_outcome oc = {
-      .oc_end = hvsim_timed_out ? HOSTOPT_END_TIMEOUT
-                : hvsim_stopped ? HOSTOPT_END_STOPPED
-                : status < 0    ? HOSTOPT_END_ERROR
-                                : HOSTOPT_END_EXIT,
-      .oc_status = status,
-      .oc_vmbus = vmbsrv_alloffers_ns(srv) ? vmbsrv_last_version(srv) : 0, /* as hvhost */
-      .oc_offers = vmbsrv_stats(srv)->vs_offers_sent,
-      .oc_link = hostdev_link(hvsim_dev),
-      .oc_connected_ms = hostopt_ms_since(start_ns, vmbsrv_alloffers_ns(srv)),
-      .oc_link_ms = hostopt_ms_since(start_ns, hostdev_link_up_ns(hvsim_dev)),
-      .oc_power = inproc_power(),
-  };
-  if (part_failed(&h.hh_part))
-    fprintf(stderr, "hvsim: guest error: %s (%s:%d)\n", h.hh_part.p_err, h.hh_part.p_err_file,
-            h.hh_part.p_err_line);
-  const struct hvemu_stats *es = hvemu_stats(h.hh_emu);
-  fprintf(stderr,
-          "hvsim: stats hypercalls=%lu post_message=%lu signal_event=%lu msgs_to_guest=%lu "
-          "eom=%lu sint_raised=%lu gp=%lu\n",
-          (unsigned long)es->hs_hypercalls, (unsigned long)es->hs_post_message,
-          (unsigned long)es->hs_signal_event, (unsigned long)es->hs_msgs_to_guest,
-          (unsigned long)es->hs_eom, (unsigned long)es->hs_sint_raised, (unsigned long)es->hs_gp);
-  int rc = hostopt_report(&o, &oc, hvsim_dev);
-  inproc_exit_hook = NULL;
-  ev_idle_hook = NULL;
-  hostdev_destroy(hvsim_dev);
-  hvsim_dev = NULL;
-  inproc_detach();
-  hvsim_teardown(&h);
+  int rc = hvsim_report(&sys, &o, status, start_ns);
+  inproc_set_exit(NULL);
+  hvemu_remove_poller(sys.s_emu, hvsim_poll, NULL);
+  hvsim_teardown(&sys);
   return rc;
 }

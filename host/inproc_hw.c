@@ -19,7 +19,7 @@
 
 static uint8_t *ip_arena;
 static size_t ip_arena_size;
-void (*inproc_exit_hook)(int status);
+static void (*ip_exit_fn)(int status);
 
 int inproc_mem_setup(size_t bytes) {
   inproc_mem_teardown();
@@ -94,8 +94,8 @@ void inproc_power_reset(void) { ip_power = INPROC_POWER_NONE; }
 static _Noreturn void ip_end(int status, int power) {
   ip_power = power;
   fflush(stdout);
-  if (inproc_exit_hook)
-    inproc_exit_hook(status);
+  if (ip_exit_fn)
+    ip_exit_fn(status);
   exit(status);
 }
 
@@ -161,7 +161,11 @@ int inproc_part_init(struct partition *p) {
   return part_add_region(p, INPROC_GPA_BASE, ip_arena_size, ip_arena);
 }
 
-static bool ip_idle(void) { return ip_hv ? hvemu_poll(ip_hv) : false; }
+bool hw_poll(void) { return ip_hv ? hvemu_poll(ip_hv) : false; }
+
+void hw_timer_program(uint64_t deadline_ns) { (void)deadline_ns; }
+
+void inproc_set_exit(void (*fn)(int status)) { ip_exit_fn = fn; }
 
 void inproc_attach(struct hvemu *hv) {
   ip_hv = hv;
@@ -169,7 +173,6 @@ void inproc_attach(struct hvemu *hv) {
   memset(ip_irq_pending, 0, sizeof(ip_irq_pending));
   if (!ip_irq_dpc.ev_fn)
     ev_item_init(&ip_irq_dpc, ip_irq_run, NULL);
-  ev_idle_hook = hv ? ip_idle : NULL;
 }
 
 void inproc_detach(void) {
@@ -178,8 +181,6 @@ void inproc_detach(void) {
   memset(ip_irq_fn, 0, sizeof(ip_irq_fn));
   ip_hv = NULL;
   ip_hcall_page = NULL;
-  if (ev_idle_hook == ip_idle)
-    ev_idle_hook = NULL;
 }
 
 const struct inproc_irq_stats *inproc_irq_stats(void) { return &ip_irq_st; }

@@ -26,9 +26,10 @@ void inproc_mem_teardown(void);
 void *inproc_mem_base(void);
 size_t inproc_mem_size(void);
 
-/** Called by hw_exit() and hw_reset() when set; must not return (longjmp
- * out). Without it they end the process with the status. */
-extern void (*inproc_exit_hook)(int status);
+/** Register what hw_exit() and hw_reset() (and so panic()) call: fn must
+ * not return (it longjmps out); NULL, the default, ends the process with
+ * the status. */
+void inproc_set_exit(void (*fn)(int status));
 
 /* How the guest ended the machine (the values of enum acpifw_power):
  * hw_exit() powers off, hw_reset() resets. */
@@ -49,7 +50,7 @@ struct hvemu;
  * calls the handler registered with hw_irq_register. 0 or -ENODEV. */
 int inproc_part_init(struct partition *p);
 /** Route hw_cpuid, hw_rdmsr_safe/hw_wrmsr_safe and hw_hypercall to `hv`,
- * and install the event loop's idle hook (hvemu_poll). Forgets the
+ * and hw_poll to its pollers (hvemu_poll). Forgets the
  * hypercall page and pending interrupts. */
 void inproc_attach(struct hvemu *hv);
 /** Undo inproc_attach; also forgets the registered interrupt handlers. */

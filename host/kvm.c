@@ -127,6 +127,31 @@ const struct hvk_stats *hvk_stats(const struct hvk *vm) { return &vm->k_stats; }
 
 /* ---- creation ------------------------------------------------------------- */
 
+/* Synthetic MSRs exit to us: KVM's MSR filter denies 0x40000000-0x400001FF
+ * (KVM-NOTES.md: Linux touches 0x40000118 too), everything else stays with
+ * KVM; MSRs KVM does not know exit as UNKNOWN and get a #GP here. 0, or -1
+ * with errno and *step naming the ioctl that failed. */
+static int hvk_msr_exits(struct hvk *vm, const char **step) {
+  struct kvm_enable_cap cap;
+  memset(&cap, 0, sizeof(cap));
+  cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+  cap.args[0] =
+      KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
+  *step = "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)";
+  if (ioctl(vm->k_vm, KVM_ENABLE_CAP, &cap) < 0)
+    return -1;
+  static uint8_t deny[(HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1) / 8];
+  struct kvm_msr_filter filter;
+  memset(&filter, 0, sizeof(filter));
+  filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+  filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+  filter.ranges[0].base = HV_X64_MSR_RANGE_FIRST;
+  filter.ranges[0].nmsrs = HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1;
+  filter.ranges[0].bitmap = deny; /* all zero: deny = exit to user space */
+  *step = "KVM_X86_SET_MSR_FILTER";
+  return ioctl(vm->k_vm, KVM_X86_SET_MSR_FILTER, &filter) < 0 ? -1 : 0;
+}
+
 struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   if (cfg->kc_mem_bytes < (16u << 20) || cfg->kc_mem_bytes > HVK_MAX_MEM ||
       (cfg->kc_mem_bytes & 0xfffff)) {
@@ -172,24 +197,8 @@ struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   };
   HVK_TRY(ioctl(vm->k_vm, KVM_SET_USER_MEMORY_REGION, &region), "KVM_SET_USER_MEMORY_REGION");
 
-  /* Synthetic MSRs exit to us: KVM's MSR filter denies 0x40000000-0x400001FF
-   * (KVM-NOTES.md: Linux touches 0x40000118 too), everything else stays
-   * with KVM; MSRs KVM does not know exit as UNKNOWN and get a #GP here. */
-  struct kvm_enable_cap cap;
-  memset(&cap, 0, sizeof(cap));
-  cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
-  cap.args[0] =
-      KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL;
-  HVK_TRY(ioctl(vm->k_vm, KVM_ENABLE_CAP, &cap), "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)");
-  static uint8_t deny[(HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1) / 8];
-  struct kvm_msr_filter filter;
-  memset(&filter, 0, sizeof(filter));
-  filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
-  filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
-  filter.ranges[0].base = HV_X64_MSR_RANGE_FIRST;
-  filter.ranges[0].nmsrs = HV_X64_MSR_RANGE_LAST - HV_X64_MSR_RANGE_FIRST + 1;
-  filter.ranges[0].bitmap = deny; /* all zero: deny = exit to user space */
-  HVK_TRY(ioctl(vm->k_vm, KVM_X86_SET_MSR_FILTER, &filter), "KVM_X86_SET_MSR_FILTER");
+  if (hvk_msr_exits(vm, &step) < 0)
+    goto fail;
 
   HVK_TRY(vm->k_vcpu = ioctl(vm->k_vm, KVM_CREATE_VCPU, 0), "KVM_CREATE_VCPU");
   int sz;
@@ -860,150 +869,160 @@ static void hvk_deliver(const sigset_t *wake) {
   }
 }
 
-void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hvk_result *res) {
-  memset(res, 0, sizeof(*res));
+/* The wake-up signals (SIGALRM: a host deadline; SIGIO: a back end's fd,
+ * e.g. --tap) are blocked while host code runs and open only inside
+ * KVM_RUN (KVM_SET_SIGNAL_MASK). One that fires between arming and
+ * entering KVM_RUN stays pending and makes KVM_RUN return EINTR at once;
+ * unblocked, it would be handled before the entry and a halted guest would
+ * then sleep in KVM_RUN with nothing left to wake it. KVM blocks them again
+ * on the way out, so after EINTR they are let through for a moment to run
+ * their handlers (hvk_deliver). *wake: the signals to deliver by hand
+ * (empty when KVM refused the mask); *host_mask: the mask to restore. */
+static void hvk_signals_setup(struct hvk *vm, sigset_t *wake, sigset_t *host_mask) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = hvk_alarm; /* no SA_RESTART: KVM_RUN returns EINTR */
   sigaction(SIGALRM, &sa, NULL);
-  /* The wake-up signals (SIGALRM: a host deadline; SIGIO: a back end's fd,
-   * e.g. --tap) are blocked while host code runs and open only inside
-   * KVM_RUN (KVM_SET_SIGNAL_MASK). One that fires between arming and
-   * entering KVM_RUN stays pending and makes KVM_RUN return EINTR at once;
-   * unblocked, it would be handled before the entry and a halted guest
-   * would then sleep in KVM_RUN with nothing left to wake it. KVM blocks
-   * them again on the way out, so after EINTR they are let through for a
-   * moment to run their handlers (hvk_deliver). */
-  sigset_t wake, host_mask;
-  sigemptyset(&wake);
-  sigaddset(&wake, SIGALRM);
-  sigaddset(&wake, SIGIO);
-  sigprocmask(SIG_BLOCK, &wake, &host_mask);
-  {
-    sigset_t in_guest = host_mask;
-    sigdelset(&in_guest, SIGALRM);
-    sigdelset(&in_guest, SIGIO);
-    /* struct kvm_signal_mask and the kernel's sigset_t (64 signals) */
-    _Alignas(struct kvm_signal_mask) uint8_t kmbuf[sizeof(struct kvm_signal_mask) + 8];
-    struct kvm_signal_mask *km = (struct kvm_signal_mask *)kmbuf;
-    km->len = 8;
-    memcpy(km->sigset, &in_guest, 8);
-    if (ioctl(vm->k_vcpu, KVM_SET_SIGNAL_MASK, km) < 0) {
-      fprintf(stderr, "hvhost: KVM_SET_SIGNAL_MASK: %s; wake-ups may be late\n", strerror(errno));
-      sigprocmask(SIG_SETMASK, &host_mask, NULL);
-      sigemptyset(&wake); /* nothing to deliver by hand */
-    }
+  sigemptyset(wake);
+  sigaddset(wake, SIGALRM);
+  sigaddset(wake, SIGIO);
+  sigprocmask(SIG_BLOCK, wake, host_mask);
+  sigset_t in_guest = *host_mask;
+  sigdelset(&in_guest, SIGALRM);
+  sigdelset(&in_guest, SIGIO);
+  /* struct kvm_signal_mask and the kernel's sigset_t (64 signals) */
+  _Alignas(struct kvm_signal_mask) uint8_t kmbuf[sizeof(struct kvm_signal_mask) + 8];
+  struct kvm_signal_mask *km = (struct kvm_signal_mask *)kmbuf;
+  km->len = 8;
+  memcpy(km->sigset, &in_guest, 8);
+  if (ioctl(vm->k_vcpu, KVM_SET_SIGNAL_MASK, km) < 0) {
+    fprintf(stderr, "hvhost: KVM_SET_SIGNAL_MASK: %s; wake-ups may be late\n", strerror(errno));
+    sigprocmask(SIG_SETMASK, host_mask, NULL);
+    sigemptyset(wake); /* nothing to deliver by hand */
   }
+}
+
+/* Host work between exits: the VMBus server and devices on the event loop,
+ * the emulator's pollers, the tool's tick; then whether the run ends (a
+ * guest error, a stop request, the timeout). True when it ends (res says
+ * why). */
+static bool hvk_host_turn(struct hvk *vm, volatile bool *stop, uint64_t end,
+                          struct hvk_result *res) {
+  for (unsigned i = 0; i < 10000 && ev_run_pending(); i++)
+    ;
+  hvemu_poll(vm->k_emu);
+  if (vm->k_cfg.kc_tick)
+    vm->k_cfg.kc_tick(vm->k_cfg.kc_tick_ctx);
+  if (part_failed(&vm->k_part)) {
+    res->kr_end = HVK_END_ERROR;
+    snprintf(res->kr_error, sizeof(res->kr_error), "guest error at %s:%d: %s",
+             vm->k_part.p_err_file, vm->k_part.p_err_line, vm->k_part.p_err);
+    return true;
+  }
+  if (stop && *stop) {
+    res->kr_end = HVK_END_STOPPED;
+    return true;
+  }
+  uint64_t now = hw_now_ns();
+  if (now >= end) {
+    res->kr_end = HVK_END_TIMEOUT;
+    return true;
+  }
+  if (vm->k_status_ns && now - vm->k_status_ns >= HVK_POWER_OFF_GRACE_NS) {
+    res->kr_end = HVK_END_EXIT; /* a status, but no power-off: power=none */
+    return true;
+  }
+  return false;
+}
+
+/* An exit that ends the run: HVK_END_ERROR with the reason. */
+static bool hvk_fail(struct hvk_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static bool hvk_fail(struct hvk_result *res, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(res->kr_error, sizeof(res->kr_error), fmt, ap);
+  va_end(ap);
+  res->kr_end = HVK_END_ERROR;
+  return true;
+}
+
+/* One VM exit. True when it ends the run (res says why). */
+static bool hvk_handle_exit(struct hvk *vm, const sigset_t *wake, struct hvk_result *res) {
+  struct kvm_run *run = vm->k_run;
+  vm->k_stats.ks_exits++;
+  switch (run->exit_reason) {
+  case KVM_EXIT_IO: {
+    int io = hvk_io(vm, res);
+    if (io != 0)
+      res->kr_end = io == 1 ? HVK_END_EXIT : HVK_END_ERROR;
+    return io != 0;
+  }
+  case KVM_EXIT_X86_RDMSR:
+  case KVM_EXIT_X86_WRMSR:
+    hvk_msr(vm, run->exit_reason == KVM_EXIT_X86_WRMSR);
+    return false;
+  case KVM_EXIT_HLT:
+    vm->k_stats.ks_hlt++; /* not with the in-kernel LAPIC; harmless */
+    return false;
+  case KVM_EXIT_INTR:
+    vm->k_stats.ks_signals++;
+    hvk_deliver(wake);
+    return false;
+  case KVM_EXIT_MMIO:
+    vm->k_stats.ks_mmio++;
+    return hvk_fail(res, "guest %s %u bytes at unbacked address %#llx (no device there)",
+                    run->mmio.is_write ? "wrote" : "read", run->mmio.len,
+                    (unsigned long long)run->mmio.phys_addr);
+  case KVM_EXIT_SHUTDOWN:
+    return hvk_fail(res, "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+  case KVM_EXIT_INTERNAL_ERROR:
+    if (hvk_refused(vm, res) == 0)
+      return false;
+    res->kr_end = HVK_END_ERROR;
+    return true;
+  case KVM_EXIT_FAIL_ENTRY:
+    return hvk_fail(res, "VM entry failed, reason %#llx",
+                    (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+  default:
+    return hvk_fail(res, "unexpected KVM exit reason %u", run->exit_reason);
+  }
+}
+
+void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hvk_result *res) {
+  memset(res, 0, sizeof(*res));
+  sigset_t wake, host_mask;
+  hvk_signals_setup(vm, &wake, &host_mask);
   uint64_t start = hw_now_ns();
   uint64_t end = timeout_ms ? start + timeout_ms * 1000000ull : UINT64_MAX;
   hvk_log_entry(vm);
   bool first = true;
-  for (;;) {
-    /* Host work first: the VMBus server and devices on the event loop. */
-    for (unsigned i = 0; i < 10000 && ev_run_pending(); i++)
-      ;
-    hvemu_poll(vm->k_emu);
-    if (vm->k_cfg.kc_tick)
-      vm->k_cfg.kc_tick(vm->k_cfg.kc_tick_ctx);
-    if (part_failed(&vm->k_part)) {
-      res->kr_end = HVK_END_ERROR;
-      snprintf(res->kr_error, sizeof(res->kr_error), "guest error at %s:%d: %s",
-               vm->k_part.p_err_file, vm->k_part.p_err_line, vm->k_part.p_err);
-      break;
-    }
+  while (!hvk_host_turn(vm, stop, end, res)) {
     uint64_t now = hw_now_ns();
-    if (stop && *stop) {
-      res->kr_end = HVK_END_STOPPED;
-      break;
-    }
-    if (now >= end) {
-      res->kr_end = HVK_END_TIMEOUT;
-      break;
-    }
-    if (vm->k_status_ns && now - vm->k_status_ns >= HVK_POWER_OFF_GRACE_NS) {
-      res->kr_end = HVK_END_EXIT; /* a status, but no power-off: power=none */
-      break;
-    }
     uint64_t next = timer_next_deadline();
     hvk_arm_alarm(now, next < end ? next : end);
     if (first) {
       res->kr_first_insn_ns = now - vm->k_created_ns;
       first = false;
     }
-    int r = ioctl(vm->k_vcpu, KVM_RUN, 0);
-    if (r < 0) {
+    if (ioctl(vm->k_vcpu, KVM_RUN, 0) < 0) {
       if (errno == EINTR || errno == EAGAIN) {
         vm->k_stats.ks_signals++;
         hvk_deliver(&wake);
         continue;
       }
-      res->kr_end = HVK_END_ERROR;
-      snprintf(res->kr_error, sizeof(res->kr_error), "KVM_RUN: %s", strerror(errno));
+      hvk_fail(res, "KVM_RUN: %s", strerror(errno));
       break;
     }
-    vm->k_stats.ks_exits++;
-    struct kvm_run *run = vm->k_run;
-    int io;
-    switch (run->exit_reason) {
-    case KVM_EXIT_IO:
-      io = hvk_io(vm, res);
-      if (io == 1) {
-        res->kr_end = HVK_END_EXIT;
-        goto done;
-      }
-      if (io < 0) {
-        res->kr_end = HVK_END_ERROR;
-        goto done;
-      }
+    if (hvk_handle_exit(vm, &wake, res))
       break;
-    case KVM_EXIT_X86_RDMSR:
-      hvk_msr(vm, false);
-      break;
-    case KVM_EXIT_X86_WRMSR:
-      hvk_msr(vm, true);
-      break;
-    case KVM_EXIT_HLT:
-      vm->k_stats.ks_hlt++; /* not with the in-kernel LAPIC; harmless */
-      break;
-    case KVM_EXIT_INTR:
-      vm->k_stats.ks_signals++;
-      hvk_deliver(&wake);
-      break;
-    case KVM_EXIT_MMIO:
-      vm->k_stats.ks_mmio++;
-      res->kr_end = HVK_END_ERROR;
-      snprintf(res->kr_error, sizeof(res->kr_error),
-               "guest %s %u bytes at unbacked address %#llx (no device there)",
-               run->mmio.is_write ? "wrote" : "read", run->mmio.len,
-               (unsigned long long)run->mmio.phys_addr);
-      goto done;
-    case KVM_EXIT_SHUTDOWN:
-      res->kr_end = HVK_END_ERROR;
-      snprintf(res->kr_error, sizeof(res->kr_error), "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
-      goto done;
-    case KVM_EXIT_INTERNAL_ERROR:
-      if (hvk_refused(vm, res) == 0)
-        break;
-      res->kr_end = HVK_END_ERROR;
-      goto done;
-    case KVM_EXIT_FAIL_ENTRY:
-      res->kr_end = HVK_END_ERROR;
-      snprintf(res->kr_error, sizeof(res->kr_error), "VM entry failed, reason %#llx",
-               (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-      goto done;
-    default:
-      res->kr_end = HVK_END_ERROR;
-      snprintf(res->kr_error, sizeof(res->kr_error), "unexpected KVM exit reason %u",
-               run->exit_reason);
-      goto done;
-    }
   }
-done : {
+  /* Disarm, restore the mask (a pending signal runs its handler), and
+   * print what is left of the console line. */
   struct itimerval off;
   memset(&off, 0, sizeof(off));
   setitimer(ITIMER_REAL, &off, NULL);
-  sigprocmask(SIG_SETMASK, &host_mask, NULL); /* a pending one runs its handler */
-}
+  sigprocmask(SIG_SETMASK, &host_mask, NULL);
   if (vm->k_line_len) {
     vm->k_line[vm->k_line_len] = '\0';
     fprintf(vm->k_cfg.kc_console, "%s\n", vm->k_line);

@@ -60,10 +60,16 @@ struct hvk_result {
 struct hvk;
 
 /** Open /dev/kvm, create the VM (irqchip, PIT, memory, one vCPU) and its
- * partition. Returns NULL with a message in err when anything fails: the
- * message names the ioctl and errno. */
+ * partition. cfg is copied; the strings and the console it points to must
+ * outlive the VM. Returns the VM (the caller's: hvk_destroy), or NULL with
+ * a message in err when anything fails: the message names the ioctl and
+ * errno. */
 struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen);
+/** Close the VM and unmap its memory (NULL is a no-op). The emulator given
+ * to hvk_setup is the caller's to destroy (before or after). */
 void hvk_destroy(struct hvk *vm);
+/** The VM's partition (guest memory, injection), owned by vm: create the
+ * emulator on it. */
 struct partition *hvk_partition(struct hvk *vm);
 
 /** Connect the emulator (created on hvk_partition) and program the vCPU's
@@ -77,6 +83,7 @@ int hvk_setup(struct hvk *vm, struct hvemu *emu, char *err, size_t errlen);
  * something the emulator refuses. Host event-loop work runs between exits. */
 void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hvk_result *res);
 
+/** The exit counters, owned by vm (valid until hvk_destroy). */
 const struct hvk_stats *hvk_stats(const struct hvk *vm);
 /** The guest's TSC rate (KVM_GET_TSC_KHZ), for HV_X64_MSR_TSC_FREQUENCY;
  * 0 when KVM does not say. */

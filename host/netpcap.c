@@ -1,37 +1,18 @@
-/* host/netpcap.c: the --pcap capture (see netpcap.h for the format). */
+/* host/netpcap.c: the --pcap capture, written by libpcap (pcap_open_dead
+ * and pcap_dump; see netpcap.h). */
 #include "host/netpcap.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/time.h>
 
-/* The classic libpcap file format, written in host byte order (readers
- * recognise the byte order from the magic). */
-struct netpcap_file_hdr {
-  uint32_t magic; /* 0xa1b2c3d4: microsecond timestamps */
-  uint16_t version_major;
-  uint16_t version_minor;
-  int32_t thiszone;
-  uint32_t sigfigs;
-  uint32_t snaplen;
-  uint32_t network;
-};
-_Static_assert(sizeof(struct netpcap_file_hdr) == 24, "pcap global header");
-
-struct netpcap_rec_hdr {
-  uint32_t ts_sec;
-  uint32_t ts_usec;
-  uint32_t incl_len;
-  uint32_t orig_len;
-};
-_Static_assert(sizeof(struct netpcap_rec_hdr) == 16, "pcap record header");
-
-#define NETPCAP_MAGIC 0xa1b2c3d4u
+#include <pcap/pcap.h>
 
 struct netpcap {
-  FILE *pc_f;
+  pcap_t *pc_pcap;        /* pcap_open_dead: the link type and snaplen */
+  pcap_dumper_t *pc_dump; /* the file */
   char *pc_path;
   bool pc_failed; /* a write failed: said once, later frames counted only */
   struct netpcap_stats pc_st;
@@ -47,22 +28,27 @@ struct netpcap *netpcap_open(const char *path, char *err, size_t errlen) {
     return NULL;
   }
   pc->pc_path = copy;
-  pc->pc_f = fopen(path, "wb");
-  if (!pc->pc_f) {
+  pc->pc_pcap = pcap_open_dead(DLT_EN10MB, NETPCAP_SNAPLEN);
+  if (!pc->pc_pcap) {
+    snprintf(err, errlen, "--pcap: out of memory");
+    netpcap_close(pc);
+    return NULL;
+  }
+  /* fopen ourselves, so the message carries errno's words. */
+  FILE *f = fopen(path, "wb");
+  if (!f) {
     snprintf(err, errlen, "--pcap: cannot create capture file %s: %s", path, strerror(errno));
     netpcap_close(pc);
     return NULL;
   }
-  struct netpcap_file_hdr h = {
-      .magic = NETPCAP_MAGIC,
-      .version_major = 2,
-      .version_minor = 4,
-      .thiszone = 0,
-      .sigfigs = 0,
-      .snaplen = NETPCAP_SNAPLEN,
-      .network = NETPCAP_LINKTYPE_ETHERNET,
-  };
-  if (fwrite(&h, sizeof(h), 1, pc->pc_f) != 1 || fflush(pc->pc_f) != 0) {
+  pc->pc_dump = pcap_dump_fopen(pc->pc_pcap, f);
+  if (!pc->pc_dump) {
+    snprintf(err, errlen, "--pcap: %s: %s", path, pcap_geterr(pc->pc_pcap));
+    fclose(f);
+    netpcap_close(pc);
+    return NULL;
+  }
+  if (pcap_dump_flush(pc->pc_dump) != 0) {
     snprintf(err, errlen, "--pcap: cannot write capture file %s: %s", path, strerror(errno));
     netpcap_close(pc);
     return NULL;
@@ -73,30 +59,32 @@ struct netpcap *netpcap_open(const char *path, char *err, size_t errlen) {
 void netpcap_close(struct netpcap *pc) {
   if (!pc)
     return;
-  if (pc->pc_f && fclose(pc->pc_f) != 0 && !pc->pc_failed)
-    fprintf(stderr, "netpcap: closing %s: %s\n", pc->pc_path, strerror(errno));
+  if (pc->pc_dump) {
+    if (pcap_dump_flush(pc->pc_dump) != 0 && !pc->pc_failed)
+      fprintf(stderr, "netpcap: closing %s: %s\n", pc->pc_path, strerror(errno));
+    pcap_dump_close(pc->pc_dump);
+  }
+  if (pc->pc_pcap)
+    pcap_close(pc->pc_pcap);
   free(pc->pc_path);
   free(pc);
 }
 
 int netpcap_write(struct netpcap *pc, bool to_guest, const uint8_t *frame, uint32_t len) {
-  if (!pc || !pc->pc_f || (!frame && len))
+  if (!pc || !pc->pc_dump || (!frame && len))
     return -EINVAL;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint32_t incl = len > NETPCAP_SNAPLEN ? NETPCAP_SNAPLEN : len;
-  struct netpcap_rec_hdr r = {
-      .ts_sec = (uint32_t)ts.tv_sec,
-      .ts_usec = (uint32_t)(ts.tv_nsec / 1000),
-      .incl_len = incl,
-      .orig_len = len,
-  };
   if (pc->pc_failed) {
     pc->pc_st.write_errors++;
     return -EIO;
   }
-  if (fwrite(&r, sizeof(r), 1, pc->pc_f) != 1 || (incl && fwrite(frame, incl, 1, pc->pc_f) != 1) ||
-      fflush(pc->pc_f) != 0) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  uint32_t incl = len > NETPCAP_SNAPLEN ? NETPCAP_SNAPLEN : len;
+  struct pcap_pkthdr h = {.ts = tv, .caplen = incl, .len = len};
+  static const uint8_t none[1];
+  errno = 0;
+  pcap_dump((u_char *)pc->pc_dump, &h, frame ? frame : none);
+  if (pcap_dump_flush(pc->pc_dump) != 0 || ferror(pcap_dump_file(pc->pc_dump))) {
     int e = errno ? errno : EIO;
     fprintf(stderr, "netpcap: writing %s failed (%s); capture stops here\n", pc->pc_path,
             strerror(e));

@@ -6,11 +6,12 @@
  * frames the device counts: its frame count equals the NIC's tx_frames +
  * rx_frames.
  *
- * Format (written here, no libpcap): a 24-byte global header (magic
- * 0xa1b2c3d4 in host byte order, version 2.4, snaplen 65535, network 1),
- * then per frame a 16-byte record header (ts_sec, ts_usec, incl_len,
- * orig_len) and the frame's bytes. Each record is flushed as it is written,
- * so the file is readable while the VM runs and complete after a kill.
+ * Written by Debian's libpcap (pcap_open_dead with DLT_EN10MB and a
+ * 65535-byte snaplen, pcap_dump_fopen, pcap_dump): the classic format, a
+ * 24-byte global header (magic 0xa1b2c3d4 in host byte order, version 2.4)
+ * and per frame a 16-byte record header and the frame's bytes. Each record
+ * is flushed as it is written, so the file is readable while the VM runs
+ * and complete after a kill.
  */
 #ifndef HOST_NETPCAP_H
 #define HOST_NETPCAP_H

@@ -9,7 +9,7 @@
  *
  * Frames the guest sends (nb_tx) are written to the TAP at once. Frames
  * Linux sends are read by nettap_poll, a hvemu poller that the host tools
- * run from their one event loop (hvsim: the idle hook; hvhost: between KVM
+ * run from their one event loop (hvsim: hw_poll before idling; hvhost: between KVM
  * exits): the fd is non-blocking and O_ASYNC, so a frame arriving raises
  * SIGIO, which ends a KVM_RUN (or hvsim's idle sleep) at once and the poller
  * reads it; without a signal the poller still reads at least every

@@ -542,27 +542,22 @@ static void netvsp_rndis_set(struct netvsp *d, const uint8_t *msg, uint32_t len)
 
 /** Walk the guest's PPIs (same rules as the guest's walk). 0 or -EPROTO. */
 static int netvsp_ppi(const uint8_t *p, uint32_t len, uint32_t *csum, bool *vlan, uint32_t *tag) {
-  uint32_t pos = 0;
-  while (pos < len) {
-    uint32_t rem = len - pos;
-    struct rndis_ppi h;
-    if (rem < sizeof(h))
-      return -EPROTO;
-    memcpy(&h, p + pos, sizeof(h));
-    if (h.size == 0 || h.size > rem || h.ppi_offset < sizeof(h) || h.ppi_offset >= h.size)
-      return -EPROTO;
-    if (h.size - h.ppi_offset >= 4) {
-      uint32_t v = rd32(p + pos + h.ppi_offset);
-      if (h.type == RNDIS_PPI_TCPIP_CHKSUM)
-        *csum = v;
-      else if (h.type == RNDIS_PPI_IEEE_8021Q) {
-        *vlan = true;
-        *tag = v;
-      }
+  struct rndis_ppi_walk w = {p, len, 0};
+  uint32_t type, dlen;
+  const uint8_t *data;
+  int rc;
+  while ((rc = rndis_ppi_next(&w, &type, &data, &dlen)) > 0) {
+    if (dlen < 4)
+      continue;
+    uint32_t v = rd32(data);
+    if (type == RNDIS_PPI_TCPIP_CHKSUM) {
+      *csum = v;
+    } else if (type == RNDIS_PPI_IEEE_8021Q) {
+      *vlan = true;
+      *tag = v;
     }
-    pos += h.size;
   }
-  return 0;
+  return rc;
 }
 
 /** A PACKET from the guest: validate, apply offloads, hand to the back end. */

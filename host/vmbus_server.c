@@ -15,15 +15,6 @@
 #define VS_MAX_REFUSED 16
 #define VS_PAGE 4096u
 
-/** The eleven versions, newest first (PROTOCOL-REFERENCE.md 2.1). */
-static const uint32_t vs_versions[] = {
-    VMBUS_VERSION_WIN10_V6_0, VMBUS_VERSION_WIN10_V5_3, VMBUS_VERSION_WIN10_V5_2,
-    VMBUS_VERSION_WIN10_V5_1, VMBUS_VERSION_WIN10_V5,   VMBUS_VERSION_WIN10_V4_1,
-    VMBUS_VERSION_WIN10,      VMBUS_VERSION_WIN8_1,     VMBUS_VERSION_WIN8,
-    VMBUS_VERSION_WIN7,       VMBUS_VERSION_WS2008,
-};
-#define VS_NVERSIONS (sizeof(vs_versions) / sizeof(vs_versions[0]))
-
 /** Feature flags of 6.0 this server implements: none yet (DESIGN.md). */
 #define VS_FEATURES_IMPLEMENTED 0u
 
@@ -158,22 +149,6 @@ static void vs_gpadls_drop(struct vmbsrv *srv, uint32_t relid) {
     else
       vs_gpadl_free(srv, g);
   }
-}
-
-static bool vs_version_known(uint32_t v) {
-  for (unsigned i = 0; i < VS_NVERSIONS; i++)
-    if (vs_versions[i] == v)
-      return true;
-  return false;
-}
-
-uint32_t vmbsrv_parse_version(const char *s) {
-  unsigned maj = 0, min = 0;
-  char tail;
-  if (!s || sscanf(s, "%u.%u%c", &maj, &min, &tail) != 2 || maj > 0xffff || min > 0xffff)
-    return 0;
-  uint32_t v = VMBUS_VERSION(maj, min);
-  return vs_version_known(v) ? v : 0;
 }
 
 /* ---- seed recorder (docs/SECURITY.md, tools/fuzz-seeds.sh) ----------------------
@@ -539,7 +514,7 @@ static void vs_initiate_contact(struct vmbsrv *srv, uint32_t conn_id, const uint
   srv->s_sint = VMBUS_MESSAGE_SINT;
   if (v5 && ic.u.v5.msg_sint < HV_SINT_COUNT)
     srv->s_sint = ic.u.v5.msg_sint;
-  bool ok = vs_version_known(v) && v <= srv->s_cfg.vc_max_version && !vs_refused(srv, v);
+  bool ok = vmbus_version_known(v) && v <= srv->s_cfg.vc_max_version && !vs_refused(srv, v);
   /* Connection id 4 takes >= 5.0 requests only, id 1 the older ones. */
   if (ok && (conn_id == VMBUS_MESSAGE_CONNECTION_ID_4) != v5) {
     vs_bad(srv, "INITIATE_CONTACT version %u.%u on connection id %u refused\n",
@@ -591,7 +566,9 @@ static void vs_initiate_contact(struct vmbsrv *srv, uint32_t conn_id, const uint
                                         : VMBUS_VERSION_RESPONSE_SIZE);
 }
 
-static void vs_request_offers(struct vmbsrv *srv) {
+static void vs_request_offers(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg,
+                              uint32_t size) {
+  (void)conn_id, (void)msg, (void)size;
   srv->s_offers_requested = true;
   for (unsigned i = 0; i < VMBSRV_MAX_CHANNELS; i++) {
     struct vs_chan *c = &srv->s_chans[i];
@@ -670,7 +647,9 @@ static void vs_gpadl_progress(struct vmbsrv *srv, struct vs_gpadl *g) {
   vs_gpadl_created(srv, g, g->g_relid, g->g_handle, why);
 }
 
-static void vs_gpadl_header(struct vmbsrv *srv, const uint8_t *msg, uint32_t size) {
+static void vs_gpadl_header(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg,
+                            uint32_t size) {
+  (void)conn_id;
   struct vmbus_msg_gpadl_header h;
   memcpy(&h, msg, sizeof(h));
   uint32_t data = size - (uint32_t)sizeof(h);
@@ -715,7 +694,8 @@ static void vs_gpadl_header(struct vmbsrv *srv, const uint8_t *msg, uint32_t siz
   vs_gpadl_progress(srv, g);
 }
 
-static void vs_gpadl_body(struct vmbsrv *srv, const uint8_t *msg, uint32_t size) {
+static void vs_gpadl_body(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg, uint32_t size) {
+  (void)conn_id;
   struct vmbus_msg_gpadl_body b;
   memcpy(&b, msg, sizeof(b));
   uint32_t data = size - (uint32_t)sizeof(b);
@@ -738,7 +718,9 @@ static void vs_gpadl_body(struct vmbsrv *srv, const uint8_t *msg, uint32_t size)
   vs_gpadl_progress(srv, g);
 }
 
-static void vs_gpadl_teardown(struct vmbsrv *srv, const uint8_t *msg) {
+static void vs_gpadl_teardown(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg,
+                              uint32_t size) {
+  (void)conn_id, (void)size;
   struct vmbus_msg_gpadl_teardown t;
   memcpy(&t, msg, sizeof(t));
   struct vs_chan *c = vs_chan_relid(srv, t.child_relid);
@@ -768,7 +750,9 @@ static void vs_open_result(struct vmbsrv *srv, uint32_t relid, uint32_t openid, 
   vs_send(srv, &r, sizeof(r));
 }
 
-static void vs_open_channel(struct vmbsrv *srv, const uint8_t *msg) {
+static void vs_open_channel(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg,
+                            uint32_t size) {
+  (void)conn_id, (void)size;
   struct vmbus_msg_open_channel o;
   memcpy(&o, msg, VMBUS_OPEN_CHANNEL_SIZE);
   struct vs_chan *c = vs_chan_relid(srv, o.child_relid);
@@ -805,7 +789,9 @@ static void vs_open_channel(struct vmbsrv *srv, const uint8_t *msg) {
   vs_upcall(srv, KMCL_UP_OPEN_REQUEST, c);
 }
 
-static void vs_close_channel(struct vmbsrv *srv, const uint8_t *msg) {
+static void vs_close_channel(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg,
+                             uint32_t size) {
+  (void)conn_id, (void)size;
   struct vmbus_msg_relid m;
   memcpy(&m, msg, sizeof(m));
   struct vs_chan *c = vs_chan_relid(srv, m.child_relid);
@@ -818,7 +804,9 @@ static void vs_close_channel(struct vmbsrv *srv, const uint8_t *msg) {
   vs_chan_close(srv, c);
 }
 
-static void vs_relid_released(struct vmbsrv *srv, const uint8_t *msg) {
+static void vs_relid_released(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg,
+                              uint32_t size) {
+  (void)conn_id, (void)size;
   struct vmbus_msg_relid m;
   memcpy(&m, msg, sizeof(m));
   struct vs_chan *c = vs_chan_relid(srv, m.child_relid);
@@ -831,7 +819,9 @@ static void vs_relid_released(struct vmbsrv *srv, const uint8_t *msg) {
   vs_chan_maybe_free(srv, c); /* a device still enabled keeps its slot, unoffered */
 }
 
-static void vs_modify_channel(struct vmbsrv *srv, const uint8_t *msg) {
+static void vs_modify_channel(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg,
+                              uint32_t size) {
+  (void)conn_id, (void)size;
   struct vmbus_msg_modify_channel m;
   memcpy(&m, msg, sizeof(m));
   if (srv->s_version < VMBUS_VERSION_WIN10_V4_1) {
@@ -851,7 +841,8 @@ static void vs_modify_channel(struct vmbsrv *srv, const uint8_t *msg) {
   }
 }
 
-static void vs_unload(struct vmbsrv *srv) {
+static void vs_unload(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg, uint32_t size) {
+  (void)conn_id, (void)msg, (void)size;
   uint32_t v = srv->s_version;
   vs_reset(srv);
   if (v == VMBUS_VERSION_WS2008)
@@ -860,66 +851,42 @@ static void vs_unload(struct vmbsrv *srv) {
   vs_send(srv, &h, sizeof(h));
 }
 
-static const uint32_t vs_min_size[VMBUS_MSG_COUNT] = VMBUS_MSG_MIN_SIZE_INITIALIZER;
+/* One handler per type the guest sends (the message table's
+ * VMBUS_MSG_BY_GUEST rows); any_time: also before a connection exists. */
+typedef void (*vs_handler)(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg, uint32_t size);
+static const struct {
+  vs_handler h;
+  bool any_time;
+} vs_handlers[VMBUS_MSG_COUNT] = {
+    [VMBUS_MSG_REQUESTOFFERS] = {vs_request_offers, false},
+    [VMBUS_MSG_OPENCHANNEL] = {vs_open_channel, false},
+    [VMBUS_MSG_CLOSECHANNEL] = {vs_close_channel, false},
+    [VMBUS_MSG_GPADL_HEADER] = {vs_gpadl_header, false},
+    [VMBUS_MSG_GPADL_BODY] = {vs_gpadl_body, false},
+    [VMBUS_MSG_GPADL_TEARDOWN] = {vs_gpadl_teardown, false},
+    [VMBUS_MSG_RELID_RELEASED] = {vs_relid_released, false},
+    [VMBUS_MSG_INITIATE_CONTACT] = {vs_initiate_contact, true},
+    [VMBUS_MSG_UNLOAD] = {vs_unload, true},
+    [VMBUS_MSG_MODIFYCHANNEL] = {vs_modify_channel, false},
+};
 
+/* One guest message (a private copy of `size` bytes): checked against the
+ * message table, then its type's handler. */
 static void vs_dispatch(struct vmbsrv *srv, uint32_t conn_id, const uint8_t *msg, uint32_t size) {
   uint32_t type;
-  memcpy(&type, msg, sizeof(type));
+  const char *why = vmbus_msg_check(VMBUS_DIR_TO_HOST, msg, size, &type);
   if (type < VMBUS_MSG_COUNT)
     srv->s_st.vs_rx[type]++;
-  bool g2h = type == VMBUS_MSG_REQUESTOFFERS || type == VMBUS_MSG_OPENCHANNEL ||
-             type == VMBUS_MSG_CLOSECHANNEL || type == VMBUS_MSG_GPADL_HEADER ||
-             type == VMBUS_MSG_GPADL_BODY || type == VMBUS_MSG_GPADL_TEARDOWN ||
-             type == VMBUS_MSG_RELID_RELEASED || type == VMBUS_MSG_INITIATE_CONTACT ||
-             type == VMBUS_MSG_UNLOAD || type == VMBUS_MSG_MODIFYCHANNEL;
-  if (!g2h) {
-    vs_bad(srv, "message type %u from the guest dropped\n", type);
+  if (why || !vs_handlers[type].h) {
+    vs_bad(srv, "%s of %u bytes (%s) dropped\n", vmbus_msg_name(type), size,
+           why ? why : "no handler");
     return;
   }
-  if (size < vs_min_size[type]) {
-    vs_bad(srv, "%s of %u bytes (< %u) dropped\n", vmbus_msg_name(type), size, vs_min_size[type]);
-    return;
-  }
-  if (type == VMBUS_MSG_INITIATE_CONTACT) {
-    vs_initiate_contact(srv, conn_id, msg, size);
-    return;
-  }
-  if (type == VMBUS_MSG_UNLOAD) {
-    vs_unload(srv);
-    return;
-  }
-  if (!srv->s_connected) {
+  if (!srv->s_connected && !vs_handlers[type].any_time) {
     vs_bad(srv, "%s before INITIATE_CONTACT dropped\n", vmbus_msg_name(type));
     return;
   }
-  switch (type) {
-  case VMBUS_MSG_REQUESTOFFERS:
-    vs_request_offers(srv);
-    break;
-  case VMBUS_MSG_GPADL_HEADER:
-    vs_gpadl_header(srv, msg, size);
-    break;
-  case VMBUS_MSG_GPADL_BODY:
-    vs_gpadl_body(srv, msg, size);
-    break;
-  case VMBUS_MSG_GPADL_TEARDOWN:
-    vs_gpadl_teardown(srv, msg);
-    break;
-  case VMBUS_MSG_OPENCHANNEL:
-    vs_open_channel(srv, msg);
-    break;
-  case VMBUS_MSG_CLOSECHANNEL:
-    vs_close_channel(srv, msg);
-    break;
-  case VMBUS_MSG_RELID_RELEASED:
-    vs_relid_released(srv, msg);
-    break;
-  case VMBUS_MSG_MODIFYCHANNEL:
-    vs_modify_channel(srv, msg);
-    break;
-  default:
-    break;
-  }
+  vs_handlers[type].h(srv, conn_id, msg, size);
 }
 
 /** hvemu port handler: one guest post, at passive level. */
@@ -1152,7 +1119,7 @@ struct vmbsrv *vmbsrv_create(struct hvemu *hv, const struct vmbsrv_config *cfg) 
     c.vc_msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID_4;
   if (!c.vc_instance_id)
     c.vc_instance_id = 1;
-  if (!vs_version_known(c.vc_max_version))
+  if (!vmbus_version_known(c.vc_max_version))
     return NULL;
   struct vmbsrv *srv = calloc(1, sizeof(*srv));
   if (!srv)

@@ -94,15 +94,21 @@ struct vmbsrv_fault {
 
 struct vmbsrv;
 
-/** Create a server on emulator `hv` and register its message ports and the
- * KMCL bus. NULL on ENOMEM or a bad configuration (version not in the list). */
+/** Create a server on emulator `hv` (which must outlive it) and register
+ * its message ports, its idle poller and the KMCL bus; cfg is copied (NULL:
+ * defaults). NULL on ENOMEM or a bad configuration (version not in the
+ * list). The caller owns the result: vmbsrv_destroy. */
 struct vmbsrv *vmbsrv_create(struct hvemu *hv, const struct vmbsrv_config *cfg);
-/** Unregister everything; devices should be disabled and cleaned up first. */
+/** Unregister everything and free srv (NULL is a no-op); devices should be
+ * disabled and cleaned up first. */
 void vmbsrv_destroy(struct vmbsrv *srv);
 
-/** The device record to pass to VmbChannelAllocate (server channels). */
+/** The device record to pass to VmbChannelAllocate (server channels);
+ * owned by srv. */
 PDEVICE_OBJECT vmbsrv_device(struct vmbsrv *srv);
+/** The server side of kmcl/bus.h this server implements; owned by srv. */
 struct kmcl_bus *vmbsrv_bus(struct vmbsrv *srv);
+/** The counters, owned by srv (valid until vmbsrv_destroy). */
 const struct vmbsrv_stats *vmbsrv_stats(const struct vmbsrv *srv);
 
 /** The negotiated version, 0 while not connected. */
@@ -121,12 +127,12 @@ uint32_t vmbsrv_relid_of(const struct vmbsrv *srv, VMBCHANNEL ch);
 /** True when relid is open (OPENCHANNEL_RESULT 0 sent, not closed). */
 bool vmbsrv_channel_open(const struct vmbsrv *srv, uint32_t relid);
 
-/** Parse "X.Y" and check it is one of the eleven versions; 0 when not. */
-uint32_t vmbsrv_parse_version(const char *s);
 /** Refuse a version that would otherwise be accepted (test hook). */
 void vmbsrv_refuse_version(struct vmbsrv *srv, uint32_t version);
-/** Add a fault; returns 0 or -ENOSPC. */
+/** Add a fault (f is copied; its counters start at 0); returns 0 or
+ * -ENOSPC. */
 int vmbsrv_add_fault(struct vmbsrv *srv, const struct vmbsrv_fault *f);
+/** Forget every fault added, fired or not. */
 void vmbsrv_clear_faults(struct vmbsrv *srv);
 /** Host-initiated rescind of relid (hot-remove), whatever its state: the
  * guest gets RESCIND_CHANNELOFFER, the device a close if it was open.

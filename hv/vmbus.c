@@ -78,7 +78,6 @@ static struct {
 } vc;
 
 static struct log_ratelimit vc_rl = LOG_RATELIMIT_INIT(1000, 5);
-static const uint16_t vc_min_size[VMBUS_MSG_COUNT] = VMBUS_MSG_MIN_SIZE_INITIALIZER;
 
 bool vmbus_connected(void) { return vc.vc_connected; }
 uint32_t vmbus_version(void) { return vc.vc_version; }
@@ -279,8 +278,128 @@ static void vc_on_rescind(uint32_t relid) {
     vc_release_relid(o);
 }
 
-/* ---- incoming messages (DPC) ------------------------------------------------ */
+/* ---- incoming messages (DPC): one handler per type -------------------------- */
+/* Each gets the private, aligned copy of a message vmbus_msg_check passed
+ * (a type the host sends, at least its minimum size; bytes past `size`
+ * read as zero). */
 
+static void vc_msg_version_response(const void *m, uint32_t size) {
+  (void)size;
+  const struct vmbus_msg_version_response *r = m;
+  /* Only the first answer to the INITIATE_CONTACT in flight counts: a
+   * late or duplicated one must not answer the next attempt. */
+  if (!vc.vc_version_wait || vc.vc_version_reply) {
+    vc_unsolicited(VMBUS_MSG_VERSION_RESPONSE);
+    return;
+  }
+  vc.vc_version_supported = r->version_supported;
+  vc.vc_version_conn_id = r->msg_conn_id;
+  vc.vc_version_reply = true;
+}
+
+static void vc_msg_offer(const void *m, uint32_t size) {
+  (void)size;
+  if (vc.vc_connected)
+    vc_on_offer(m);
+}
+
+static void vc_msg_alloffers(const void *m, uint32_t size) {
+  (void)m, (void)size;
+  vc.vc_all_offers = true;
+}
+
+static void vc_msg_rescind(const void *m, uint32_t size) {
+  (void)size;
+  vc_on_rescind(((const struct vmbus_msg_relid *)m)->child_relid);
+}
+
+static void vc_msg_open_result(const void *m, uint32_t size) {
+  (void)size;
+  const struct vmbus_msg_open_result *r = m;
+  struct vmbus_offer_rec *o = vc_offer_by_relid(r->child_relid);
+  if (!o || !o->or_open_sent || r->openid != o->or_relid) {
+    vc.vc_stats.vs_msgs_unsolicited++;
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: OPENCHANNEL_RESULT for relid %u openid %u not awaited: ignored\n",
+              r->child_relid, r->openid);
+    return;
+  }
+  o->or_open_sent = false;
+  int32_t status = (int32_t)r->status;
+  vc_offer_event(o, KMCL_UP_OPEN_RESULT, &status);
+}
+
+/* GPADL_CREATED and GPADL_TORNDOWN: taken only for the handle, the channel
+ * and the step we wait for: an unknown handle, another relid's answer, a
+ * duplicate or a CREATED during teardown changes nothing (2.4 B6). */
+static void vc_gpadl_answer(uint32_t type, uint32_t handle, uint32_t relid, uint32_t status) {
+  bool created = type == VMBUS_MSG_GPADL_CREATED;
+  struct vmbus_gpadl_wait *w = NULL;
+  for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
+    if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
+      w = &vc.vc_gpadls[i];
+  if (!w || (created ? !w->gw_creating || w->gw_relid != relid : !w->gw_tearing)) {
+    vc.vc_stats.vs_msgs_unsolicited++;
+    if (log_ratelimit_ok(&vc_rl))
+      pr_warn("vmbus: %s for gpadl %#x not awaited: ignored\n", vmbus_msg_name(type), handle);
+    return;
+  }
+  if (created) {
+    w->gw_status = status;
+    w->gw_created = true;
+    w->gw_creating = false;
+  } else {
+    w->gw_torn = true;
+    w->gw_tearing = false;
+  }
+}
+
+static void vc_msg_gpadl_created(const void *m, uint32_t size) {
+  (void)size;
+  const struct vmbus_msg_gpadl_created *c = m;
+  vc_gpadl_answer(VMBUS_MSG_GPADL_CREATED, c->gpadl, c->child_relid, c->creation_status);
+}
+
+static void vc_msg_gpadl_torndown(const void *m, uint32_t size) {
+  (void)size;
+  vc_gpadl_answer(VMBUS_MSG_GPADL_TORNDOWN, ((const struct vmbus_msg_gpadl_torndown *)m)->gpadl, 0,
+                  0);
+}
+
+static void vc_msg_unload_response(const void *m, uint32_t size) {
+  (void)m, (void)size;
+  if (!vc.vc_unload_wait) {
+    vc_unsolicited(VMBUS_MSG_UNLOAD_RESPONSE);
+    return;
+  }
+  vc.vc_unload_done = true;
+}
+
+static void vc_msg_modify_response(const void *m, uint32_t size) {
+  (void)size;
+  if (!vc.vc_modify_wait) {
+    vc_unsolicited(VMBUS_MSG_MODIFYCHANNEL_RESPONSE);
+    return;
+  }
+  vc.vc_modify_status = ((const struct vmbus_msg_modify_channel *)m)->target_vp;
+  vc.vc_modify_done = true;
+}
+
+/* Every type the table says the host sends has its handler here. */
+static void (*const vc_handlers[VMBUS_MSG_COUNT])(const void *m, uint32_t size) = {
+    [VMBUS_MSG_OFFERCHANNEL] = vc_msg_offer,
+    [VMBUS_MSG_RESCIND_CHANNELOFFER] = vc_msg_rescind,
+    [VMBUS_MSG_ALLOFFERS_DELIVERED] = vc_msg_alloffers,
+    [VMBUS_MSG_OPENCHANNEL_RESULT] = vc_msg_open_result,
+    [VMBUS_MSG_GPADL_CREATED] = vc_msg_gpadl_created,
+    [VMBUS_MSG_GPADL_TORNDOWN] = vc_msg_gpadl_torndown,
+    [VMBUS_MSG_VERSION_RESPONSE] = vc_msg_version_response,
+    [VMBUS_MSG_UNLOAD_RESPONSE] = vc_msg_unload_response,
+    [VMBUS_MSG_MODIFYCHANNEL_RESPONSE] = vc_msg_modify_response,
+};
+
+/* One SynIC message from the VMBus slot: check the SynIC header, copy the
+ * payload, check it against the message table, then its type's handler. */
 static void vc_on_message(const struct hv_message *hm) {
   uint32_t mtype = hm->header.message_type;
   uint32_t size = hm->header.payload_size;
@@ -303,113 +422,18 @@ static void vc_on_message(const struct hv_message *hm) {
   } u;
   memset(&u, 0, sizeof(u));
   memcpy(u.b, hm->payload, size);
-  uint32_t type;
-  memcpy(&type, u.b, 4);
   vc_trace(VMBUS_DIR_TO_GUEST, u.b, size);
-  if (type >= VMBUS_MSG_COUNT || vc_min_size[type] == 0 || size < vc_min_size[type]) {
+  uint32_t type;
+  const char *why = vmbus_msg_check(VMBUS_DIR_TO_GUEST, u.b, size, &type);
+  if (why || !vc_handlers[type]) {
     vc.vc_stats.vs_msgs_bad++;
     if (log_ratelimit_ok(&vc_rl))
-      pr_warn("vmbus: %s with %u bytes (type or size not accepted): dropped\n",
-              vmbus_msg_name(type), size);
+      pr_warn("vmbus: %s with %u bytes (%s): dropped\n", vmbus_msg_name(type), size,
+              why ? why : "no handler");
     return;
   }
   vc.vc_stats.vs_msgs_in++;
-  switch (type) {
-  case VMBUS_MSG_VERSION_RESPONSE: {
-    const struct vmbus_msg_version_response *r = (const void *)u.b;
-    /* Only the first answer to the INITIATE_CONTACT in flight counts: a
-     * late or duplicated one must not answer the next attempt. */
-    if (!vc.vc_version_wait || vc.vc_version_reply) {
-      vc_unsolicited(type);
-      break;
-    }
-    vc.vc_version_supported = r->version_supported;
-    vc.vc_version_conn_id = r->msg_conn_id;
-    vc.vc_version_reply = true;
-    break;
-  }
-  case VMBUS_MSG_OFFERCHANNEL:
-    if (vc.vc_connected)
-      vc_on_offer((const struct vmbus_msg_offer *)(const void *)u.b);
-    break;
-  case VMBUS_MSG_ALLOFFERS_DELIVERED:
-    vc.vc_all_offers = true;
-    break;
-  case VMBUS_MSG_RESCIND_CHANNELOFFER:
-    vc_on_rescind(((const struct vmbus_msg_relid *)(const void *)u.b)->child_relid);
-    break;
-  case VMBUS_MSG_OPENCHANNEL_RESULT: {
-    const struct vmbus_msg_open_result *r = (const void *)u.b;
-    struct vmbus_offer_rec *o = vc_offer_by_relid(r->child_relid);
-    if (!o || !o->or_open_sent || r->openid != o->or_relid) {
-      vc.vc_stats.vs_msgs_unsolicited++;
-      if (log_ratelimit_ok(&vc_rl))
-        pr_warn("vmbus: OPENCHANNEL_RESULT for relid %u openid %u not awaited: ignored\n",
-                r->child_relid, r->openid);
-      break;
-    }
-    o->or_open_sent = false;
-    int32_t status = (int32_t)r->status;
-    vc_offer_event(o, KMCL_UP_OPEN_RESULT, &status);
-    break;
-  }
-  case VMBUS_MSG_GPADL_CREATED:
-  case VMBUS_MSG_GPADL_TORNDOWN: {
-    uint32_t handle, status = 0, relid = 0;
-    bool created = type == VMBUS_MSG_GPADL_CREATED;
-    if (created) {
-      const struct vmbus_msg_gpadl_created *c = (const void *)u.b;
-      handle = c->gpadl;
-      status = c->creation_status;
-      relid = c->child_relid;
-    } else {
-      handle = ((const struct vmbus_msg_gpadl_torndown *)(const void *)u.b)->gpadl;
-    }
-    struct vmbus_gpadl_wait *w = NULL;
-    for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
-      if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
-        w = &vc.vc_gpadls[i];
-    /* Taken only for the handle, the channel and the step we wait for: an
-     * unknown handle, another relid's answer, a duplicate or a CREATED
-     * during teardown changes nothing (2.4 B6). */
-    if (!w || (created ? !w->gw_creating || w->gw_relid != relid : !w->gw_tearing)) {
-      vc.vc_stats.vs_msgs_unsolicited++;
-      if (log_ratelimit_ok(&vc_rl))
-        pr_warn("vmbus: %s for gpadl %#x not awaited: ignored\n", vmbus_msg_name(type), handle);
-      break;
-    }
-    if (created) {
-      w->gw_status = status;
-      w->gw_created = true;
-      w->gw_creating = false;
-    } else {
-      w->gw_torn = true;
-      w->gw_tearing = false;
-    }
-    break;
-  }
-  case VMBUS_MSG_UNLOAD_RESPONSE:
-    if (!vc.vc_unload_wait) {
-      vc_unsolicited(type);
-      break;
-    }
-    vc.vc_unload_done = true;
-    break;
-  case VMBUS_MSG_MODIFYCHANNEL_RESPONSE:
-    if (!vc.vc_modify_wait) {
-      vc_unsolicited(type);
-      break;
-    }
-    vc.vc_modify_status = ((const struct vmbus_msg_modify_channel *)(const void *)u.b)->target_vp;
-    vc.vc_modify_done = true;
-    break;
-  default:
-    /* A type a host never sends (INITIATE_CONTACT, ...): drop. */
-    vc.vc_stats.vs_msgs_bad++;
-    if (log_ratelimit_ok(&vc_rl))
-      pr_warn("vmbus: unexpected %s from the host: dropped\n", vmbus_msg_name(type));
-    break;
-  }
+  vc_handlers[type](u.b, size);
 }
 
 /* Signal the channel with this relid, if one claimed it and is live. */

@@ -55,18 +55,29 @@ struct vmbus_options {
  * its class name. 0, or -ETIMEDOUT / -EPROTONOSUPPORT (no version accepted)
  * / HV_ERR(status) with a message saying which step failed. */
 int vmbus_connect(const struct vmbus_options *opt);
-/** UNLOAD (3.0+) and forget all offers. Channels must be closed first. */
+/** UNLOAD (3.0+) and forget all offers; unregisters the bus from KMCL.
+ * Channels must be closed first (their records go). The interrupt and
+ * monitor pages are freed only after an acknowledged UNLOAD, else kept for
+ * the next connect (the host may still write them). 0, or -ETIMEDOUT when
+ * the host did not answer the UNLOAD (disconnected anyway). */
 int vmbus_disconnect(void);
 
+/** True between a successful vmbus_connect and vmbus_disconnect. */
 bool vmbus_connected(void);
+/** The negotiated version (VMBUS_VERSION(major, minor)); 0 before connect. */
 uint32_t vmbus_version(void);
+/** Offers held now (rescinded ones until their relid is released). */
 unsigned vmbus_offer_count(void);
-/** True when the host offered a channel of this class (16-byte GUID). */
+/** True when the host offered a live (not rescinded) channel of this class;
+ * if_type points to a 16-byte GUID in wire order, read only. */
 bool vmbus_has_offer(const void *if_type);
-/** Print every offer and who claimed it. */
+/** Print every offer and who claimed it (one line each, stdout). */
 void vmbus_offers_dump(void);
+/** The counters, owned by the client (valid for the program's life; reset
+ * by vmbus_connect). */
 const struct vmbus_stats *vmbus_stats(void);
-/** The parent device for KMCL client channels (VmbChannelAllocate). */
+/** The parent device for KMCL client channels (VmbChannelAllocate); a
+ * static object, valid once connected. */
 struct _DEVICE_OBJECT *vmbus_device(void);
 
 /** MODIFYCHANNEL (4.1+): retarget a channel's interrupts. Waits for the

@@ -306,30 +306,8 @@ struct vmbus_msg_modify_channel {
 } VMBUS_PACKED;
 _Static_assert(sizeof(struct vmbus_msg_modify_channel) == 16, "MODIFYCHANNEL is 16 bytes");
 
-/* Minimum payload per type that a receiver accepts (Linux min_payload_len);
- * 0 for types never accepted in that direction. */
-#define VMBUS_MSG_MIN_SIZE_INITIALIZER                                                             \
-  {                                                                                                \
-    [VMBUS_MSG_OFFERCHANNEL] = sizeof(struct vmbus_msg_offer),                                     \
-    [VMBUS_MSG_RESCIND_CHANNELOFFER] = sizeof(struct vmbus_msg_relid),                             \
-    [VMBUS_MSG_REQUESTOFFERS] = sizeof(struct vmbus_msg_header),                                   \
-    [VMBUS_MSG_ALLOFFERS_DELIVERED] = sizeof(struct vmbus_msg_header),                             \
-    [VMBUS_MSG_OPENCHANNEL] = VMBUS_OPEN_CHANNEL_SIZE,                                             \
-    [VMBUS_MSG_OPENCHANNEL_RESULT] = sizeof(struct vmbus_msg_open_result),                         \
-    [VMBUS_MSG_CLOSECHANNEL] = sizeof(struct vmbus_msg_relid),                                     \
-    [VMBUS_MSG_GPADL_HEADER] = sizeof(struct vmbus_msg_gpadl_header),                              \
-    [VMBUS_MSG_GPADL_BODY] = sizeof(struct vmbus_msg_gpadl_body),                                  \
-    [VMBUS_MSG_GPADL_CREATED] = sizeof(struct vmbus_msg_gpadl_created),                            \
-    [VMBUS_MSG_GPADL_TEARDOWN] = sizeof(struct vmbus_msg_gpadl_teardown),                          \
-    [VMBUS_MSG_GPADL_TORNDOWN] = sizeof(struct vmbus_msg_gpadl_torndown),                          \
-    [VMBUS_MSG_RELID_RELEASED] = sizeof(struct vmbus_msg_relid),                                   \
-    [VMBUS_MSG_INITIATE_CONTACT] = VMBUS_INITIATE_CONTACT_SIZE,                                    \
-    [VMBUS_MSG_VERSION_RESPONSE] = VMBUS_VERSION_RESPONSE_SIZE,                                    \
-    [VMBUS_MSG_UNLOAD] = sizeof(struct vmbus_msg_header),                                          \
-    [VMBUS_MSG_UNLOAD_RESPONSE] = sizeof(struct vmbus_msg_header),                                 \
-    [VMBUS_MSG_MODIFYCHANNEL] = sizeof(struct vmbus_msg_modify_channel),                           \
-    [VMBUS_MSG_MODIFYCHANNEL_RESPONSE] = sizeof(struct vmbus_msg_modify_channel),                  \
-  }
+/* The minimum payload per type a receiver accepts, and who sends it, are
+ * in the message table (hv/vmbus_trace.h, vmbus_msg_types). */
 
 /* ---- Signalling pages (section 2.7) ----------------------------------------- */
 /* Interrupt page (< 5.0): bytes 0..2047 host->guest bits, 2048..4095 guest->host. */

@@ -1,49 +1,11 @@
-/* hv/vmbus_trace.c: decode VMBus channel messages into one readable line. */
+/* hv/vmbus_trace.c: the VMBus message table (name, minimum size, sender and
+ * formatter per type) that the guest's client, the host's server and the
+ * trace share; the version parser; and the one-line decoder. */
 #include "hv/vmbus_trace.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char *const vt_names[VMBUS_MSG_COUNT] = {
-    [VMBUS_MSG_INVALID] = "INVALID",
-    [VMBUS_MSG_OFFERCHANNEL] = "OFFERCHANNEL",
-    [VMBUS_MSG_RESCIND_CHANNELOFFER] = "RESCIND_CHANNELOFFER",
-    [VMBUS_MSG_REQUESTOFFERS] = "REQUESTOFFERS",
-    [VMBUS_MSG_ALLOFFERS_DELIVERED] = "ALLOFFERS_DELIVERED",
-    [VMBUS_MSG_OPENCHANNEL] = "OPENCHANNEL",
-    [VMBUS_MSG_OPENCHANNEL_RESULT] = "OPENCHANNEL_RESULT",
-    [VMBUS_MSG_CLOSECHANNEL] = "CLOSECHANNEL",
-    [VMBUS_MSG_GPADL_HEADER] = "GPADL_HEADER",
-    [VMBUS_MSG_GPADL_BODY] = "GPADL_BODY",
-    [VMBUS_MSG_GPADL_CREATED] = "GPADL_CREATED",
-    [VMBUS_MSG_GPADL_TEARDOWN] = "GPADL_TEARDOWN",
-    [VMBUS_MSG_GPADL_TORNDOWN] = "GPADL_TORNDOWN",
-    [VMBUS_MSG_RELID_RELEASED] = "RELID_RELEASED",
-    [VMBUS_MSG_INITIATE_CONTACT] = "INITIATE_CONTACT",
-    [VMBUS_MSG_VERSION_RESPONSE] = "VERSION_RESPONSE",
-    [VMBUS_MSG_UNLOAD] = "UNLOAD",
-    [VMBUS_MSG_UNLOAD_RESPONSE] = "UNLOAD_RESPONSE",
-    [VMBUS_MSG_OPEN_RESERVED_CHANNEL] = "OPEN_RESERVED_CHANNEL",
-    [VMBUS_MSG_CLOSE_RESERVED_CHANNEL] = "CLOSE_RESERVED_CHANNEL",
-    [VMBUS_MSG_CLOSE_RESERVED_RESPONSE] = "CLOSE_RESERVED_RESPONSE",
-    [VMBUS_MSG_TL_CONNECT_REQUEST] = "TL_CONNECT_REQUEST",
-    [VMBUS_MSG_MODIFYCHANNEL] = "MODIFYCHANNEL",
-    [VMBUS_MSG_TL_CONNECT_RESULT] = "TL_CONNECT_RESULT",
-    [VMBUS_MSG_MODIFYCHANNEL_RESPONSE] = "MODIFYCHANNEL_RESPONSE",
-    [VMBUS_MSG_MODIFY_CONNECTION] = "MODIFY_CONNECTION",
-    [VMBUS_MSG_MODIFY_CONNECTION_RESPONSE] = "MODIFY_CONNECTION_RESPONSE",
-    [VMBUS_MSG_PAUSE] = "PAUSE",
-    [VMBUS_MSG_PAUSE_RESPONSE] = "PAUSE_RESPONSE",
-    [VMBUS_MSG_RESUME] = "RESUME",
-};
-
-const char *vmbus_msg_name(uint32_t msgtype) {
-  static char unknown[24];
-  if (msgtype < VMBUS_MSG_COUNT && vt_names[msgtype])
-    return vt_names[msgtype];
-  snprintf(unknown, sizeof(unknown), "UNKNOWN(%u)", msgtype);
-  return unknown;
-}
 
 /* Device classes (PROTOCOL-REFERENCE 2.4). */
 static const struct {
@@ -114,6 +76,200 @@ static uint64_t vt_u64(const uint8_t *m, size_t len, size_t off) {
   return v;
 }
 
+/* ---- one formatter per type: " key=value ..." after the name ---------------- */
+
+static void vt_initiate_contact(char *p, size_t room, const uint8_t *m, size_t len) {
+  char ver[12];
+  uint32_t v = vt_u32(m, len, 8);
+  vmbus_version_format(v, ver);
+  if (v >= VMBUS_VERSION_WIN10_V5)
+    snprintf(p, room, " version=%s target_vcpu=%u msg_sint=%u features=%#x", ver,
+             vt_u32(m, len, 12), vt_u8(m, len, 16), vt_u32(m, len, 20));
+  else
+    snprintf(p, room, " version=%s target_vcpu=%u interrupt_page=%#lx", ver, vt_u32(m, len, 12),
+             (unsigned long)vt_u64(m, len, 16));
+}
+
+static void vt_version_response(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " supported=%u state=%u conn_id=%u", vt_u8(m, len, 8), vt_u8(m, len, 9),
+           vt_u32(m, len, 12));
+}
+
+static void vt_offer(char *p, size_t room, const uint8_t *m, size_t len) {
+  char guid[37];
+  struct vmbus_guid g;
+  memset(&g, 0, sizeof(g));
+  if (len >= 24)
+    memcpy(&g, m + 8, sizeof(g));
+  vmbus_guid_format(&g, guid);
+  const char *name = vmbus_guid_name(&g);
+  snprintf(p, room, " relid=%u class=%s (%s) sub=%u monitor=%u/%u conn_id=%u", vt_u32(m, len, 184),
+           guid, name ? name : "unknown", (unsigned)(vt_u32(m, len, 180) & 0xffff),
+           vt_u8(m, len, 189) & 1u, vt_u8(m, len, 188), vt_u32(m, len, 192));
+}
+
+static void vt_relid(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " relid=%u", vt_u32(m, len, 8));
+}
+
+static void vt_open_channel(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " relid=%u openid=%u gpadl=%#x target_vp=%u downstream_offset=%u",
+           vt_u32(m, len, 8), vt_u32(m, len, 12), vt_u32(m, len, 16), vt_u32(m, len, 20),
+           vt_u32(m, len, 24));
+}
+
+static void vt_open_result(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " relid=%u openid=%u status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12),
+           vt_u32(m, len, 16));
+}
+
+static void vt_gpadl_header(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " relid=%u gpadl=%#x range_buflen=%u rangecount=%u", vt_u32(m, len, 8),
+           vt_u32(m, len, 12), vt_u32(m, len, 16) & 0xffff, vt_u32(m, len, 16) >> 16);
+}
+
+static void vt_gpadl_body(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " msgnumber=%u gpadl=%#x pfns=%lu", vt_u32(m, len, 8), vt_u32(m, len, 12),
+           (unsigned long)(len > 16 ? (len - 16) / 8 : 0));
+}
+
+static void vt_gpadl_created(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " relid=%u gpadl=%#x status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12),
+           vt_u32(m, len, 16));
+}
+
+static void vt_gpadl_teardown(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " relid=%u gpadl=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12));
+}
+
+static void vt_gpadl_torndown(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " gpadl=%#x", vt_u32(m, len, 8));
+}
+
+static void vt_modify_channel(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " relid=%u target_vp=%u", vt_u32(m, len, 8), vt_u32(m, len, 12));
+}
+
+static void vt_modify_response(char *p, size_t room, const uint8_t *m, size_t len) {
+  snprintf(p, room, " relid=%u status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12));
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+
+#define G VMBUS_MSG_BY_GUEST
+#define H VMBUS_MSG_BY_HOST
+/* name, minimum payload a receiver accepts (Linux min_payload_len; 0: not
+ * accepted by either side here), sender, formatter (NULL: the name alone). */
+const struct vmbus_msg_type vmbus_msg_types[VMBUS_MSG_COUNT] = {
+    [VMBUS_MSG_INVALID] = {"INVALID", 0, 0, NULL},
+    [VMBUS_MSG_OFFERCHANNEL] = {"OFFERCHANNEL", sizeof(struct vmbus_msg_offer), H, vt_offer},
+    [VMBUS_MSG_RESCIND_CHANNELOFFER] = {"RESCIND_CHANNELOFFER", sizeof(struct vmbus_msg_relid), H,
+                                        vt_relid},
+    [VMBUS_MSG_REQUESTOFFERS] = {"REQUESTOFFERS", sizeof(struct vmbus_msg_header), G, NULL},
+    [VMBUS_MSG_ALLOFFERS_DELIVERED] = {"ALLOFFERS_DELIVERED", sizeof(struct vmbus_msg_header), H,
+                                       NULL},
+    [VMBUS_MSG_OPENCHANNEL] = {"OPENCHANNEL", VMBUS_OPEN_CHANNEL_SIZE, G, vt_open_channel},
+    [VMBUS_MSG_OPENCHANNEL_RESULT] = {"OPENCHANNEL_RESULT", sizeof(struct vmbus_msg_open_result), H,
+                                      vt_open_result},
+    [VMBUS_MSG_CLOSECHANNEL] = {"CLOSECHANNEL", sizeof(struct vmbus_msg_relid), G, vt_relid},
+    [VMBUS_MSG_GPADL_HEADER] = {"GPADL_HEADER", sizeof(struct vmbus_msg_gpadl_header), G,
+                                vt_gpadl_header},
+    [VMBUS_MSG_GPADL_BODY] = {"GPADL_BODY", sizeof(struct vmbus_msg_gpadl_body), G, vt_gpadl_body},
+    [VMBUS_MSG_GPADL_CREATED] = {"GPADL_CREATED", sizeof(struct vmbus_msg_gpadl_created), H,
+                                 vt_gpadl_created},
+    [VMBUS_MSG_GPADL_TEARDOWN] = {"GPADL_TEARDOWN", sizeof(struct vmbus_msg_gpadl_teardown), G,
+                                  vt_gpadl_teardown},
+    [VMBUS_MSG_GPADL_TORNDOWN] = {"GPADL_TORNDOWN", sizeof(struct vmbus_msg_gpadl_torndown), H,
+                                  vt_gpadl_torndown},
+    [VMBUS_MSG_RELID_RELEASED] = {"RELID_RELEASED", sizeof(struct vmbus_msg_relid), G, vt_relid},
+    [VMBUS_MSG_INITIATE_CONTACT] = {"INITIATE_CONTACT", VMBUS_INITIATE_CONTACT_SIZE, G,
+                                    vt_initiate_contact},
+    [VMBUS_MSG_VERSION_RESPONSE] = {"VERSION_RESPONSE", VMBUS_VERSION_RESPONSE_SIZE, H,
+                                    vt_version_response},
+    [VMBUS_MSG_UNLOAD] = {"UNLOAD", sizeof(struct vmbus_msg_header), G, NULL},
+    [VMBUS_MSG_UNLOAD_RESPONSE] = {"UNLOAD_RESPONSE", sizeof(struct vmbus_msg_header), H, NULL},
+    [VMBUS_MSG_OPEN_RESERVED_CHANNEL] = {"OPEN_RESERVED_CHANNEL", 0, 0, NULL},
+    [VMBUS_MSG_CLOSE_RESERVED_CHANNEL] = {"CLOSE_RESERVED_CHANNEL", 0, 0, NULL},
+    [VMBUS_MSG_CLOSE_RESERVED_RESPONSE] = {"CLOSE_RESERVED_RESPONSE", 0, 0, NULL},
+    [VMBUS_MSG_TL_CONNECT_REQUEST] = {"TL_CONNECT_REQUEST", 0, 0, NULL},
+    [VMBUS_MSG_MODIFYCHANNEL] = {"MODIFYCHANNEL", sizeof(struct vmbus_msg_modify_channel), G,
+                                 vt_modify_channel},
+    [VMBUS_MSG_TL_CONNECT_RESULT] = {"TL_CONNECT_RESULT", 0, 0, NULL},
+    [VMBUS_MSG_MODIFYCHANNEL_RESPONSE] = {"MODIFYCHANNEL_RESPONSE",
+                                          sizeof(struct vmbus_msg_modify_channel), H,
+                                          vt_modify_response},
+    [VMBUS_MSG_MODIFY_CONNECTION] = {"MODIFY_CONNECTION", 0, 0, NULL},
+    [VMBUS_MSG_MODIFY_CONNECTION_RESPONSE] = {"MODIFY_CONNECTION_RESPONSE", 0, 0, NULL},
+    [VMBUS_MSG_PAUSE] = {"PAUSE", 0, 0, NULL},
+    [VMBUS_MSG_PAUSE_RESPONSE] = {"PAUSE_RESPONSE", 0, 0, NULL},
+    [VMBUS_MSG_RESUME] = {"RESUME", 0, 0, NULL},
+};
+#undef G
+#undef H
+
+const char *vmbus_msg_name(uint32_t msgtype) {
+  static char unknown[24];
+  if (msgtype < VMBUS_MSG_COUNT && vmbus_msg_types[msgtype].mt_name)
+    return vmbus_msg_types[msgtype].mt_name;
+  snprintf(unknown, sizeof(unknown), "UNKNOWN(%u)", msgtype);
+  return unknown;
+}
+
+const char *vmbus_msg_check(enum vmbus_dir dir, const void *msg, size_t len, uint32_t *type) {
+  *type = VMBUS_MSG_INVALID;
+  if (len < sizeof(struct vmbus_msg_header))
+    return "shorter than the header";
+  memcpy(type, msg, sizeof(*type));
+  if (*type >= VMBUS_MSG_COUNT || vmbus_msg_types[*type].mt_min_size == 0)
+    return "a type not accepted";
+  const struct vmbus_msg_type *t = &vmbus_msg_types[*type];
+  if (t->mt_sender != (dir == VMBUS_DIR_TO_HOST ? VMBUS_MSG_BY_GUEST : VMBUS_MSG_BY_HOST))
+    return dir == VMBUS_DIR_TO_HOST ? "a type only the host sends" : "a type only the guest sends";
+  if (len < t->mt_min_size)
+    return "shorter than its type";
+  return NULL;
+}
+
+/* A decimal number below 65536 at *s; advances *s. -1 when none. */
+static long vt_decimal(const char **s) {
+  long v = 0;
+  const char *p = *s;
+  if (*p < '0' || *p > '9')
+    return -1;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    v = v * 10 + (*p - '0');
+    if (v > 0xffff)
+      return -1;
+  }
+  *s = p;
+  return v;
+}
+
+int vmbus_version_parse(const char *s, uint32_t *out) {
+  if (!s)
+    return -EINVAL;
+  long maj = vt_decimal(&s), min = 0;
+  if (maj < 0)
+    return -EINVAL;
+  if (*s == '.') {
+    s++;
+    if ((min = vt_decimal(&s)) < 0)
+      return -EINVAL;
+  }
+  if (*s != '\0')
+    return -EINVAL;
+  *out = VMBUS_VERSION(maj, min);
+  return 0;
+}
+
+bool vmbus_version_known(uint32_t v) {
+  static const uint32_t all[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
+  for (unsigned i = 0; i < VMBUS_NUM_VERSIONS; i++)
+    if (all[i] == v)
+      return true;
+  return false;
+}
+
 void vmbus_msg_describe(char *buf, size_t bufsz, enum vmbus_dir dir, const void *msg, size_t len) {
   const uint8_t *m = msg;
   const char *arrow = dir == VMBUS_DIR_TO_HOST ? "->" : "<-";
@@ -125,79 +281,8 @@ void vmbus_msg_describe(char *buf, size_t bufsz, enum vmbus_dir dir, const void 
   int n = snprintf(buf, bufsz, "vmbus: %s %s", arrow, vmbus_msg_name(type));
   if (n < 0 || (size_t)n >= bufsz)
     return;
-  char *p = buf + n;
-  size_t room = bufsz - (size_t)n;
-  char ver[12], guid[37];
-  switch (type) {
-  case VMBUS_MSG_INITIATE_CONTACT: {
-    uint32_t v = vt_u32(m, len, 8);
-    vmbus_version_format(v, ver);
-    if (v >= VMBUS_VERSION_WIN10_V5)
-      snprintf(p, room, " version=%s target_vcpu=%u msg_sint=%u features=%#x", ver,
-               vt_u32(m, len, 12), vt_u8(m, len, 16), vt_u32(m, len, 20));
-    else
-      snprintf(p, room, " version=%s target_vcpu=%u interrupt_page=%#lx", ver, vt_u32(m, len, 12),
-               (unsigned long)vt_u64(m, len, 16));
-    break;
-  }
-  case VMBUS_MSG_VERSION_RESPONSE:
-    snprintf(p, room, " supported=%u state=%u conn_id=%u", vt_u8(m, len, 8), vt_u8(m, len, 9),
-             vt_u32(m, len, 12));
-    break;
-  case VMBUS_MSG_OFFERCHANNEL: {
-    struct vmbus_guid g;
-    memset(&g, 0, sizeof(g));
-    if (len >= 24)
-      memcpy(&g, m + 8, sizeof(g));
-    vmbus_guid_format(&g, guid);
-    const char *name = vmbus_guid_name(&g);
-    snprintf(p, room, " relid=%u class=%s (%s) sub=%u monitor=%u/%u conn_id=%u",
-             vt_u32(m, len, 184), guid, name ? name : "unknown",
-             (unsigned)(vt_u32(m, len, 180) & 0xffff), vt_u8(m, len, 189) & 1u, vt_u8(m, len, 188),
-             vt_u32(m, len, 192));
-    break;
-  }
-  case VMBUS_MSG_RESCIND_CHANNELOFFER:
-  case VMBUS_MSG_CLOSECHANNEL:
-  case VMBUS_MSG_RELID_RELEASED:
-    snprintf(p, room, " relid=%u", vt_u32(m, len, 8));
-    break;
-  case VMBUS_MSG_OPENCHANNEL:
-    snprintf(p, room, " relid=%u openid=%u gpadl=%#x target_vp=%u downstream_offset=%u",
-             vt_u32(m, len, 8), vt_u32(m, len, 12), vt_u32(m, len, 16), vt_u32(m, len, 20),
-             vt_u32(m, len, 24));
-    break;
-  case VMBUS_MSG_OPENCHANNEL_RESULT:
-    snprintf(p, room, " relid=%u openid=%u status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12),
-             vt_u32(m, len, 16));
-    break;
-  case VMBUS_MSG_GPADL_HEADER:
-    snprintf(p, room, " relid=%u gpadl=%#x range_buflen=%u rangecount=%u", vt_u32(m, len, 8),
-             vt_u32(m, len, 12), vt_u32(m, len, 16) & 0xffff, vt_u32(m, len, 16) >> 16);
-    break;
-  case VMBUS_MSG_GPADL_BODY:
-    snprintf(p, room, " msgnumber=%u gpadl=%#x pfns=%lu", vt_u32(m, len, 8), vt_u32(m, len, 12),
-             (unsigned long)(len > 16 ? (len - 16) / 8 : 0));
-    break;
-  case VMBUS_MSG_GPADL_CREATED:
-    snprintf(p, room, " relid=%u gpadl=%#x status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12),
-             vt_u32(m, len, 16));
-    break;
-  case VMBUS_MSG_GPADL_TEARDOWN:
-    snprintf(p, room, " relid=%u gpadl=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12));
-    break;
-  case VMBUS_MSG_GPADL_TORNDOWN:
-    snprintf(p, room, " gpadl=%#x", vt_u32(m, len, 8));
-    break;
-  case VMBUS_MSG_MODIFYCHANNEL:
-    snprintf(p, room, " relid=%u target_vp=%u", vt_u32(m, len, 8), vt_u32(m, len, 12));
-    break;
-  case VMBUS_MSG_MODIFYCHANNEL_RESPONSE:
-    snprintf(p, room, " relid=%u status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12));
-    break;
-  default:
-    break;
-  }
+  if (type < VMBUS_MSG_COUNT && vmbus_msg_types[type].mt_describe)
+    vmbus_msg_types[type].mt_describe(buf + n, bufsz - (size_t)n, m, len);
 }
 
 int vmbus_trace_format(char *buf, size_t len, bool to_host, const void *msg, uint32_t size) {

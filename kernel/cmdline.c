@@ -83,20 +83,6 @@ int cmdline_get_u64(const struct cmdline *cl, const char *key, uint64_t def, uin
   return (n == 0 || v[n] != '\0') ? -EINVAL : 0;
 }
 
-int cmdline_parse_version(const char *s, uint16_t *major, uint16_t *minor) {
-  uint64_t a, b;
-  size_t n = cl_decimal(s, 65535, &a);
-  if (n == 0 || s[n] != '.')
-    return -EINVAL;
-  s += n + 1;
-  n = cl_decimal(s, 65535, &b);
-  if (n == 0 || s[n] != '\0')
-    return -EINVAL;
-  *major = (uint16_t)a;
-  *minor = (uint16_t)b;
-  return 0;
-}
-
 int cmdline_parse_ipv4_prefix(const char *s, uint8_t addr[4], uint8_t *prefix) {
   uint64_t v;
   for (int i = 0; i < 4; i++) {

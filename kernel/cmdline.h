@@ -30,8 +30,6 @@ int cmdline_parse(struct cmdline *cl, const char *line);
 const char *cmdline_get(const struct cmdline *cl, const char *key);
 /** Unsigned decimal value of key; `def` when absent, -EINVAL when malformed. */
 int cmdline_get_u64(const struct cmdline *cl, const char *key, uint64_t def, uint64_t *out);
-/** Parse "X.Y" (both decimal, each < 65536); returns 0 or -EINVAL. */
-int cmdline_parse_version(const char *s, uint16_t *major, uint16_t *minor);
 /** Parse "A.B.C.D/P"; address in network order bytes; returns 0 or -EINVAL. */
 int cmdline_parse_ipv4_prefix(const char *s, uint8_t addr[4], uint8_t *prefix);
 

@@ -20,8 +20,6 @@ static bool ev_passive_now;
 static bool ev_stop;
 static int ev_stop_status;
 
-bool (*ev_idle_hook)(void);
-
 static void ev_push(struct ev_queue *q, struct ev_item *it) {
   unsigned long fl = hw_irq_save();
   if (!it->ev_queued) {
@@ -103,7 +101,7 @@ unsigned ev_run_pending(void) {
 void ev_loop_once(bool may_idle) {
   if (ev_run_pending())
     return;
-  if (ev_idle_hook && ev_idle_hook())
+  if (hw_poll())
     return;
   if (!may_idle)
     return;
@@ -111,8 +109,7 @@ void ev_loop_once(bool may_idle) {
   /* Re-check with interrupts off: a DPC queued after the run above must not
    * be slept on. hw_idle() enables interrupts only for the HLT itself. */
   if (!ev_dpcs.q_head && !ev_work.q_head) {
-    if (timer_program_hook)
-      timer_program_hook(timer_next_deadline());
+    hw_timer_program(timer_next_deadline());
     hw_idle();
   }
   hw_irq_restore(fl);

@@ -42,14 +42,10 @@ bool ev_cancel(struct ev_item *it);
  * callbacks run. Never idles. */
 unsigned ev_run_pending(void);
 
-/** One loop turn: ev_run_pending(), and idle until an interrupt when it ran
- * nothing and `may_idle` is set. */
+/** One loop turn: ev_run_pending(), then hw_poll() (the platform's own
+ * work), and idle until an interrupt (hw_timer_program, hw_idle) when
+ * neither did anything and `may_idle` is set. */
 void ev_loop_once(bool may_idle);
-
-/** Hook for host builds: called by ev_loop_once before idling, so an
- * in-process host can make progress. Returns true if it did anything.
- * NULL (the default) in the kernel. */
-extern bool (*ev_idle_hook)(void);
 
 /** Run the loop until done(arg) is true or timeout_ms passes.
  * Returns 0, or -ETIMEDOUT (done() still false). */

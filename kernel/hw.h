@@ -25,6 +25,19 @@ void hw_irq_restore(unsigned long flags);
  * interrupts disabled. Host builds: lets the in-process host run instead. */
 void hw_idle(void);
 
+/** Arm the platform's one-shot wake-up interrupt for deadline_ns (hw_now_ns
+ * time; UINT64_MAX: none), so that hw_idle() returns by then. The event
+ * loop calls it with the earliest timer before idling. Kernel: the LAPIC
+ * timer once calibrated (before that, nothing). Host builds: nothing
+ * (hw_idle() sleeps at most until the next timer deadline by itself). */
+void hw_timer_program(uint64_t deadline_ns);
+
+/** Let the platform's own work run once, before the event loop idles:
+ * true when it did something (the loop then turns again instead of
+ * idling). Kernel: false, the host is elsewhere. Host builds: the
+ * in-process host's emulator pollers (host/inproc_hw.c). */
+bool hw_poll(void);
+
 /** Guest physical address of a kernel pointer, and back. The kernel is
  * identity mapped; host builds translate through the guest-memory arena.
  * hw_phys_to_virt returns NULL for an address outside guest memory. */

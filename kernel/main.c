@@ -9,7 +9,7 @@
 #include "arch/x86_64/multiboot.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
-#include "kernel/guest.h"
+#include "guest/guest.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/page.h"

@@ -58,13 +58,19 @@ static uint64_t pg_mark(uint64_t first, uint64_t last, bool free) {
   return changed;
 }
 
-uint64_t page_add_free(uint64_t base, uint64_t len) {
+/* The end of [base, base + len) clipped to PAGE_MAX_PHYS; 0 when the range
+ * is empty or starts beyond it (base < end otherwise). */
+static uint64_t pg_clip_end(uint64_t base, uint64_t len) {
   if (base >= PAGE_MAX_PHYS || len == 0)
     return 0;
-  uint64_t end = (len > PAGE_MAX_PHYS - base) ? PAGE_MAX_PHYS : base + len;
+  return (len > PAGE_MAX_PHYS - base) ? PAGE_MAX_PHYS : base + len;
+}
+
+uint64_t page_add_free(uint64_t base, uint64_t len) {
+  uint64_t end = pg_clip_end(base, len);
   uint64_t first = (base + PAGE_SIZE - 1) >> PAGE_SHIFT;
   uint64_t last = end >> PAGE_SHIFT;
-  if (first >= last)
+  if (end == 0 || first >= last)
     return 0;
   if (pg_lo_word > first / 64)
     pg_lo_word = first / 64;
@@ -77,9 +83,9 @@ uint64_t page_add_free(uint64_t base, uint64_t len) {
 }
 
 uint64_t page_reserve(uint64_t base, uint64_t len) {
-  if (base >= PAGE_MAX_PHYS || len == 0)
+  uint64_t end = pg_clip_end(base, len);
+  if (end == 0)
     return 0;
-  uint64_t end = (len > PAGE_MAX_PHYS - base) ? PAGE_MAX_PHYS : base + len;
   uint64_t first = base >> PAGE_SHIFT;
   uint64_t last = (end + PAGE_SIZE - 1) >> PAGE_SHIFT;
   uint64_t taken = pg_mark(first, last, false);

@@ -6,16 +6,12 @@
 
 #include "kernel/hw.h"
 
-void (*panic_hook)(const char *msg);
-
 void panic(const char *fmt, ...) {
   char msg[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  if (panic_hook)
-    panic_hook(msg); /* does not return (tests longjmp out) */
   printf("PANIC: %s\n", msg);
   fflush(stdout);
   hw_exit(EXIT_STATUS_PANIC);

@@ -1,7 +1,7 @@
 /* kernel/panic.h: stop on an impossible internal state (never on data from
  * the other side: STYLE.md rule 5). Prints the message and exits with the
- * panic status 2. Host tests may set panic_hook to catch it (it must not
- * return: longjmp out). */
+ * panic status 2 through hw_exit() (host tests catch that with
+ * inproc_set_exit, host/inproc_hw.h). */
 #ifndef KERNEL_PANIC_H
 #define KERNEL_PANIC_H
 
@@ -10,6 +10,5 @@
 #define EXIT_STATUS_PANIC 2
 
 _Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-extern void (*panic_hook)(const char *msg);
 
 #endif

@@ -6,7 +6,6 @@
 #include "kernel/hw.h"
 
 static struct timer *tm_list; /* sorted, earliest first */
-void (*timer_program_hook)(uint64_t deadline_ns);
 
 void timer_init(struct timer *t, void (*fn)(void *), void *arg) {
   t->tm_deadline_ns = 0;

@@ -27,8 +27,4 @@ unsigned timer_run_due(void);
 /** Earliest armed deadline, or UINT64_MAX when none. */
 uint64_t timer_next_deadline(void);
 
-/** Set by the platform: program a wake-up interrupt at deadline_ns
- * (UINT64_MAX: none). Kernel: LAPIC one-shot. Host: NULL. */
-extern void (*timer_program_hook)(uint64_t deadline_ns);
-
 #endif

@@ -97,6 +97,21 @@ static void gpadl_unlink(struct kmcl_channel *ch, struct kmcl_gpadl *g) {
   kmcl_live_gpadls--;
 }
 
+/* Fills record `g` (handle, access, the pages and the byte range in them)
+ * and links it to the channel; the channel owns it from here on
+ * (gpadl_unlink frees it). */
+static void gpadl_link(struct kmcl_channel *ch, struct kmcl_gpadl *g, uint32_t handle, bool ro,
+                       uint64_t *pfns, uint32_t n, uint32_t off, uint32_t count) {
+  g->g_handle = handle;
+  g->g_read_only = ro;
+  g->g_npfn = n;
+  g->g_offset = off;
+  g->g_count = count;
+  g->g_pfns = pfns;
+  LIST_INSERT_HEAD(&ch->ch_gpadls, g, g_link);
+  kmcl_live_gpadls++;
+}
+
 /** GPADL create/delete may be called from Opened on (reference 2.4). */
 static bool gpadl_conn_ok(const struct kmcl_channel *ch) {
   return ch->ch_conn == KC_OPEN || ch->ch_conn == KC_OPENING || ch->ch_conn == KC_CLOSING;
@@ -124,14 +139,7 @@ static NTSTATUS gpadl_create(struct kmcl_channel *ch, uint32_t flags, uint64_t *
       pr_warn("kmcl %s: GPADL create failed (%d)\n", ch->ch_name, rc);
     return chan_errno_status(rc);
   }
-  g->g_handle = h;
-  g->g_read_only = ro;
-  g->g_npfn = n;
-  g->g_offset = off;
-  g->g_count = count;
-  g->g_pfns = pfns;
-  LIST_INSERT_HEAD(&ch->ch_gpadls, g, g_link);
-  kmcl_live_gpadls++;
+  gpadl_link(ch, g, h, ro, pfns, n, off, count);
   *handle = h;
   return STATUS_SUCCESS;
 }
@@ -282,16 +290,9 @@ NTSTATUS VmbChannelMapGpadl(VMBCHANNEL Channel, UINT32 Flags, UINT32 GpadlHandle
   m->ByteOffset = off;
   m->ByteCount = count;
   memcpy(m->PfnArray, pfns, 8ull * n); /* no StartVa: "map it yourself" */
-  g->g_handle = GpadlHandle;
   g->g_server = true;
-  g->g_read_only = ro;
-  g->g_npfn = n;
-  g->g_offset = off;
-  g->g_count = count;
-  g->g_pfns = m->PfnArray;
   g->g_mdl = m;
-  LIST_INSERT_HEAD(&ch->ch_gpadls, g, g_link);
-  kmcl_live_gpadls++;
+  gpadl_link(ch, g, GpadlHandle, ro, m->PfnArray, n, off, count);
   *Mdl = m;
   return STATUS_SUCCESS;
 }

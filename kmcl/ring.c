@@ -168,6 +168,20 @@ static int ring_set_corrupt(struct ring *r) {
   return -EPROTO;
 }
 
+/** Load the peer's index at `p` (acquire) into *idx. False when the view
+ * is dead already or the value is out of range or unaligned (the view is
+ * then dead for good). */
+static bool ring_load_index(struct ring *r, const volatile uint32_t *p, uint32_t *idx) {
+  if (r->r_corrupt)
+    return false;
+  *idx = LOAD_ACQ(p);
+  if (!ring_index_ok(r, *idx)) {
+    ring_set_corrupt(r);
+    return false;
+  }
+  return true;
+}
+
 /* ---- set-up ------------------------------------------------------------------ */
 
 int ring_init(struct ring *r, void *ctl_page, void *data, uint32_t data_size) {
@@ -468,13 +482,9 @@ bool ring_set_pending_send(struct ring *r, uint32_t bytes) {
 }
 
 uint32_t ring_write_avail(struct ring *r) {
-  if (r->r_corrupt)
+  uint32_t rd;
+  if (!ring_load_index(r, &r->r_ctl->read_index, &rd))
     return 0;
-  uint32_t rd = LOAD_ACQ(&r->r_ctl->read_index);
-  if (!ring_index_ok(r, rd)) {
-    ring_set_corrupt(r);
-    return 0;
-  }
   /* Free space is a nonzero multiple of 8; keep the one 8-byte unit that
    * stops the ring from filling. */
   ring_saw_read_index(r, rd);
@@ -627,13 +637,9 @@ bool ring_read_commit(struct ring *r) {
 }
 
 uint32_t ring_read_avail(struct ring *r) {
-  if (r->r_corrupt)
+  uint32_t wr;
+  if (!ring_load_index(r, &r->r_ctl->write_index, &wr))
     return 0;
-  uint32_t wr = LOAD_ACQ(&r->r_ctl->write_index);
-  if (!ring_index_ok(r, wr)) {
-    ring_set_corrupt(r);
-    return 0;
-  }
   r->r_wr_seen = wr;
   return ring_used(r, wr, r->r_rd);
 }

@@ -33,17 +33,97 @@ t_expect_lines() {
   return 0
 }
 
-# /dev/kvm usable by us? Prints the reason when not; returns 0 when usable.
+# t_kvm_usable: can hvhost run VMs here? Asks `hvhost --check-kvm` (the
+# program that will use /dev/kvm; $HVHOST, default build/hvhost). Prints the
+# reason when not; returns 0 when usable.
 t_kvm_usable() {
-  if [ ! -e /dev/kvm ]; then echo "no /dev/kvm on this machine"; return 1; fi
-  if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then echo "/dev/kvm not readable and writable by $(id -un)"; return 1; fi
-  python3 - <<'PY' || return 1
-import fcntl, os, sys
-try:
-    fd = os.open('/dev/kvm', os.O_RDWR)
-    v = fcntl.ioctl(fd, 0xAE00)  # KVM_GET_API_VERSION
-    if v != 12: print(f"KVM API version {v}, expected 12"); sys.exit(1)
-except OSError as e:
-    print(f"/dev/kvm unusable: {e}"); sys.exit(1)
-PY
+  local hvhost=${HVHOST:-build/hvhost}
+  if [ ! -x "$hvhost" ]; then echo "$hvhost is not built (make hvhost)"; return 1; fi
+  "$hvhost" --check-kvm
+}
+
+# t_run NAME WANT_STATUS LIMIT COMMAND...: run COMMAND with its output in
+# $out/NAME.log, killed after LIMIT seconds; LAST_MS is how long it took.
+# Returns 1, with the log's tail, when its status is not WANT_STATUS.
+t_run() {
+  local name=$1 want=$2 lim=$3; shift 3
+  local log=$out/$name.log t0 rc
+  t0=$(t_now_ms)
+  timeout --foreground "$lim" "$@" >"$log" 2>&1 </dev/null
+  rc=$?
+  LAST_MS=$(( $(t_now_ms) - t0 ))
+  if [ "$rc" -ne "$want" ]; then
+    echo "  $name: ${1##*/} exited $rc, expected $want (124 = the test's timeout); log:"
+    sed 's/^/  | /' "$log" | tail -n 40
+    return 1
+  fi
+}
+
+# ---- the scenarios shared by sim and e2e (tests/scenarios.sh) ----------------
+# t_scenarios BACKEND BOUND LIMIT PROGRAM [IMAGE]: run every scenario meant
+# for BACKEND (sim or e2e) with PROGRAM (and the kernel IMAGE), adding
+# --timeout BOUND where a scenario gives none and killing each run after
+# LIMIT seconds. The tier sets out, S and H first (tests/scenarios.sh).
+t_scenarios() {
+  T_BACKEND=$1 T_BOUND=$2 T_LIMIT=$3 T_PROG=$4 T_IMAGE=${5:-}
+  . tests/scenarios.sh
+}
+
+# sc NAME WHERE STATUS 'HOST OPTIONS' 'KERNEL COMMAND LINE' REGEX...: one
+# scenario (the format is described at the top of tests/scenarios.sh).
+sc() {
+  local name=$1 where=$2 want=$3 host=$4 kargs=$5 re
+  shift 5
+  case $where in both | "$T_BACKEND") ;; *) return 0 ;; esac
+  local -a args res=()
+  eval "args=($host)"
+  [[ " ${args[*]} " == *" --timeout "* ]] || args+=(--timeout "$T_BOUND")
+  [ -z "$T_IMAGE" ] || args+=("$T_IMAGE")
+  # shellcheck disable=SC2206 # the command line is words
+  [ -z "$kargs" ] || args+=(-- $kargs)
+  for re in "$@"; do
+    case $re in
+      sim:* | e2e:*) [ "${re%%:*}" != "$T_BACKEND" ] || res+=("${re#*:}") ;;
+      *) res+=("$re") ;;
+    esac
+  done
+  if t_run "$name" "$want" "$T_LIMIT" "$T_PROG" "${args[@]}" &&
+     t_expect_lines "$name" "$out/$name.log" "${res[@]}"; then
+    t_pass "$name" "${LAST_MS} ms"
+  else t_fail "$name" "see above"; fi
+}
+
+# t_no_sanitizer NAME LOG...: a user's ordinary errors (these logs) end
+# without a sanitizer report.
+t_no_sanitizer() {
+  local name=$1 bad
+  shift
+  if bad=$(grep -l Sanitizer "$@"); then
+    t_fail "$name" "a sanitizer report on an ordinary error: $bad"
+  else t_pass "$name"; fi
+}
+
+# t_pcap_check NAME LOG PCAP PROG: the capture of the peer-traffic scenario
+# read by tshark: Ethernet frames only, ARP, the 100 echo requests and
+# replies, 2 x 1472 UDP echoes, and exactly the frames PROG's NIC counted
+# (its "PROG: nic" line in LOG). A skip when tshark is missing.
+t_pcap_check() {
+  local name=$1 log=$2 pcap=$3 prog=$4 total eth arp req rep udp nic want detail
+  if ! command -v tshark >/dev/null; then
+    t_skip "$name" "tshark is not installed (tools/deps.sh installs it)"; return
+  fi
+  tsh() { timeout 60 tshark -n -r "$pcap" "$@" 2>/dev/null; }
+  total=$(tsh | wc -l)
+  eth=$(tsh -T fields -e frame.protocols | grep -c '^eth:')
+  arp=$(tsh -Y arp | wc -l)
+  req=$(tsh -Y 'icmp.type == 8' | wc -l)
+  rep=$(tsh -Y 'icmp.type == 0' | wc -l)
+  udp=$(tsh -Y 'udp.port == 7' | wc -l)
+  nic=$(grep -E "^$prog: nic " "$log")
+  want=$(( $(sed -nE 's/.* tx_frames=([0-9]+) .*/\1/p' <<<"$nic") + $(sed -nE 's/.* rx_frames=([0-9]+) .*/\1/p' <<<"$nic") ))
+  detail="$total frames ($eth Ethernet) arp=$arp icmp=$req/$rep udp=$udp, NIC tx+rx=$want"
+  if [ "$total" -eq "$want" ] && [ "$eth" -eq "$total" ] && [ "$arp" -ge 2 ] && [ "$req" -eq 100 ] &&
+     [ "$rep" -eq 100 ] && [ "$udp" -eq 2944 ]; then
+    t_pass "$name" "$detail"
+  else t_fail "$name" "$detail"; fi
 }

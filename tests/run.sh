@@ -10,24 +10,42 @@ only=
 P=0 F=0 S=0 bad=0
 start=$(t_now_ms)
 
+# parse_counts LINE: p, f and s (passed, failed, skipped) of a closing line.
+parse_counts() {
+  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$1")
+  f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$1")
+  s=$(grep -oE '[0-9]+ skipped' <<<"$1" | cut -d' ' -f1)
+  s=${s:-0}
+}
+
 # add_counts LOG: fold the tier's closing line into the totals.
 add_counts() {
   local line p f s
   line=$(grep -E '^[A-Za-z0-9_/.-]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -n1)
   if [ -z "$line" ]; then echo "tests: tier printed no summary line"; bad=1; return; fi
-  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
-  f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-  s=$(grep -oE '[0-9]+ skipped' <<<"$line" | cut -d' ' -f1)
-  P=$((P + p)) F=$((F + f)) S=$((S + ${s:-0}))
+  parse_counts "$line"
+  P=$((P + p)) F=$((F + f)) S=$((S + s))
 }
 
-tier() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+selected() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 mkdir -p build/test-logs
 
-if tier unit; then
-  echo "== unit (host, cmocka, ASan+UBSan)"
+# run_script NAME COMMAND...: a tier that is one script, its output kept in
+# build/test-logs/NAME.out, timed, its closing line added to the totals.
+run_script() {
+  local name=$1 t0
+  shift
   t0=$(t_now_ms)
-  up=0 uf=0 us=0
+  "$@" 2>&1 | tee "build/test-logs/$name.out"
+  echo "   ($(( $(t_now_ms) - t0 )) ms)"
+  add_counts "build/test-logs/$name.out"
+}
+
+# tier_unit BINARY...: each cmocka binary, its closing line and its skips.
+tier_unit() {
+  echo "== unit (host, cmocka, ASan+UBSan)"
+  local t0 up=0 uf=0 us=0 b log rc line p f s sum
+  t0=$(t_now_ms)
   for b in "$@"; do
     log=build/test-logs/$(basename "$b").log
     "$b" >"$log" 2>&1 </dev/null
@@ -39,81 +57,65 @@ if tier unit; then
     if [ $rc -ne 0 ]; then grep -E '^\[  (FAILED|ERROR) |^(FAIL|SKIP) ' "$log" | head -20; tail -n 15 "$log"; fi
     grep -E '^SKIP ' "$log" || true
     echo "  $line"
-    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-    s=$(grep -oE '[0-9]+ skipped' <<<"$line" | cut -d' ' -f1)
-    up=$((up + p)) uf=$((uf + f)) us=$((us + ${s:-0}))
+    parse_counts "$line"
+    up=$((up + p)) uf=$((uf + f)) us=$((us + s))
     [ $rc -ne 0 ] && [ "$f" -eq 0 ] && uf=$((uf + 1))
   done
   if [ $us -gt 0 ]; then sum="unit: $up passed, $uf failed, $us skipped"; else sum="unit: $up passed, $uf failed"; fi
   echo "$sum" | tee build/test-logs/unit.summary
   echo "   ($(( $(t_now_ms) - t0 )) ms)"
   add_counts build/test-logs/unit.summary
-fi
+}
 
-if tier boot; then
+tier_boot() {
   echo "== boot (QEMU: GRUB ISO, multiboot ELF, faults, KVM)"
-  t0=$(t_now_ms)
-  tests/boot/run.sh build/kernel.elf build/kernel.iso 2>&1 | tee build/test-logs/boot.out
-  echo "   ($(( $(t_now_ms) - t0 )) ms)"
-  add_counts build/test-logs/boot.out
-fi
+  run_script boot tests/boot/run.sh build/kernel.elf build/kernel.iso
+}
 
-if tier sim; then
+tier_sim() {
   echo "== sim (hvsim: the guest stack and the host emulator in one process)"
-  t0=$(t_now_ms)
-  tests/sim/run.sh build/hvsim 2>&1 | tee build/test-logs/sim.out
-  echo "   ($(( $(t_now_ms) - t0 )) ms)"
-  add_counts build/test-logs/sim.out
-fi
+  run_script sim tests/sim/run.sh build/hvsim
+}
 
-if tier e2e; then
+tier_e2e() {
   echo "== e2e (the kernel under hvhost on KVM)"
-  t0=$(t_now_ms)
-  tests/e2e/run.sh build/kernel.elf build/hvhost 2>&1 | tee build/test-logs/e2e.out
-  echo "   ($(( $(t_now_ms) - t0 )) ms)"
-  add_counts build/test-logs/e2e.out
-fi
+  run_script e2e tests/e2e/run.sh build/kernel.elf build/hvhost
+}
 
-if tier linux; then
+tier_linux() {
   echo "== linux (Linux's own hv_vmbus and hv_netvsc as a guest of hvhost)"
-  t0=$(t_now_ms)
-  tests/linux/run.sh build/hvhost build/linux-peer/vmlinux 2>&1 | tee build/test-logs/linux.out
-  echo "   ($(( $(t_now_ms) - t0 )) ms)"
-  add_counts build/test-logs/linux.out
-fi
+  run_script linux tests/linux/run.sh build/hvhost build/linux-peer/vmlinux
+}
 
-if tier netns; then
+tier_netns() {
   echo "== netns (Linux ping, arping and UDP echo over a TAP in a network namespace)"
-  t0=$(t_now_ms)
-  tests/netns/run.sh build/kernel.elf build/hvhost build/hvsim 2>&1 | tee build/test-logs/netns.out
-  echo "   ($(( $(t_now_ms) - t0 )) ms)"
-  add_counts build/test-logs/netns.out
-fi
+  run_script netns tests/netns/run.sh build/kernel.elf build/hvhost build/hvsim
+}
 
-if tier fuzz; then
+tier_fuzz() {
   echo "== fuzz (libFuzzer smoke: each target ${FUZZ_TEST_SECONDS:-20} s)"
-  t0=$(t_now_ms)
-  tools/fuzz.sh "${FUZZ_TEST_SECONDS:-20}" build/fuzz/fuzz_* 2>&1 | tee build/test-logs/fuzz.out
-  echo "   ($(( $(t_now_ms) - t0 )) ms)"
-  add_counts build/test-logs/fuzz.out
-fi
+  run_script fuzz tools/fuzz.sh "${FUZZ_TEST_SECONDS:-20}" build/fuzz/fuzz_*
+}
 
-if tier docs; then
+tier_docs() {
   echo "== docs (every shell command in README.md and docs/)"
-  t0=$(t_now_ms)
-  tests/docs/run.sh 2>&1 | tee build/test-logs/docs.out
-  echo "   ($(( $(t_now_ms) - t0 )) ms)"
-  add_counts build/test-logs/docs.out
-fi
+  run_script docs tests/docs/run.sh
+}
 
-if tier lint; then
+tier_lint() {
   echo "== lint (clang-format, cppcheck)"
   T_PASS=0 T_FAIL=0 T_SKIP=0
   if make -s lint >build/test-logs/lint.log 2>&1; then t_pass lint; else
     tail -n 30 build/test-logs/lint.log; t_fail lint "make lint failed"; fi
   t_summary lint >build/test-logs/lint.summary; cat build/test-logs/lint.summary
   add_counts build/test-logs/lint.summary
-fi
+}
+
+# The tiers in the order they run; the unit binaries are the arguments.
+for t in unit boot sim e2e linux netns fuzz docs lint; do
+  selected $t || continue
+  if [ $t = unit ]; then tier_unit "$@"; else tier_$t; fi
+done
 
 echo "== total ($(( ($(t_now_ms) - start) / 1000 )) s)"
 if [ $S -gt 0 ]; then echo "total: $P passed, $F failed, $S skipped"; else echo "total: $P passed, $F failed"; fi

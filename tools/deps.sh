@@ -16,7 +16,7 @@ pkgs=(
   tshark                            # decode --pcap captures (tests/sim, tests/netns)
   libpcap-dev                       # the --pcap capture writer (host/netpcap.c)
   dnsmasq-base                      # a DHCP server nobody here wrote (tests/netns)
-  acpica-tools                      # iasl: hvhost's firmware tables (host/acpi/*.asl)
+  acpica-tools                      # iasl: hvhost's DSDT (host/acpi_dsdt.asl)
   linux-source-6.1 bc flex bison libelf-dev   # make linux-peer (the Linux guest tier)
 )
 pkgs+=("$@")

@@ -12,7 +12,7 @@ command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 not insta
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 dir=$(mktemp -d)
 trap 'kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; rm -rf "$dir"' EXIT
-qemu-system-x86_64 -M pc -accel tcg -nodefaults -m "$mib" -display none -no-reboot \
+qemu-system-x86_64 -M "${QEMU_MACHINE:-pc}" -accel tcg -nodefaults -m "$mib" -display none -no-reboot \
   -debugcon "file:$dir/fw.log" -global isa-debugcon.iobase=0x402 \
   -qmp "unix:$dir/qmp.sock,server=on,wait=off" 2>"$dir/qemu.err" &
 qpid=$!

@@ -8,10 +8,11 @@
 #   --kvm               with --elf: microvm under KVM (fast path, KVM-NOTES.md)
 #   --append "ARGS"     kernel command line (--elf only; the ISO has grub.cfg)
 #   --timeout SECONDS   hard limit (default 60); exit 124 on timeout
+#   --machine M         with --elf under TCG: QEMU machine M (default pc; q35)
 #   --no-exit-device    no isa-debug-exit (as on real Hyper-V): the kernel
 #                       must end QEMU itself by ACPI power-off; exit 0 then
 set -uo pipefail
-mode= file= kvm=0 append= timeout=60 exitdev=1
+mode= file= kvm=0 append= timeout=60 exitdev=1 machine=pc
 while [ $# -gt 0 ]; do
   case "$1" in
     --iso) mode=iso file=$2; shift 2 ;;
@@ -21,6 +22,7 @@ while [ $# -gt 0 ]; do
     --append) append=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --no-exit-device) exitdev=0; shift ;;
+    --machine) machine=$2; shift 2 ;;
     *) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +41,7 @@ elif [ $kvm = 1 ]; then
   args=(-M microvm,x-option-roms=off,pit=off,pic=off,rtc=off -accel kvm -cpu "${QEMU_KVM_CPU:-host,-arch-capabilities}"
         -kernel "$file" -append "$append" "${common[@]}")
 else
-  args=(-M pc -accel tcg -cpu qemu64 -kernel "$file" -append "$append" "${common[@]}")
+  args=(-M "$machine" -accel tcg -cpu qemu64 -kernel "$file" -append "$append" "${common[@]}")
 fi
 qerr=$(mktemp)
 trap 'rm -f "$qerr" "$qerr.banner"' EXIT
@@ -55,7 +57,8 @@ if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ ! -e "$qerr.banner" ] && grep -q '^qemu
   exit 125
 fi
 if [ $exitdev = 0 ] && [ $rc -eq 0 ]; then
-  echo "qemu-run: the guest powered the machine off (ACPI)" >&2; exit 0
+  # -no-reboot: a guest reset ends QEMU too; the kernel's log says which.
+  echo "qemu-run: the guest powered the machine off or reset it" >&2; exit 0
 fi
 case $rc in
   124) echo "qemu-run: timed out after ${timeout} s" >&2; exit 124 ;;

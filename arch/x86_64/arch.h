@@ -34,6 +34,9 @@ void lapic_eoi(void);
 /** Calibrate the LAPIC timer against the TSC clock; 0 or -errno. */
 int lapic_timer_calibrate(void);
 uint64_t lapic_timer_hz(void);
+/** One-shot timer interrupt at deadline_ns (UINT64_MAX stops it); nothing
+ * before lapic_timer_calibrate succeeded. For hw_timer_program. */
+void lapic_timer_program(uint64_t deadline_ns);
 
 /* time.c: monotonic clock from the TSC. */
 int time_init(void);

@@ -28,6 +28,21 @@ static inline void wrmsr(uint32_t msr, uint64_t v) {
   __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
 }
 
+/* The assembly of one such access: instruction `insn` at 1:, %[err] cleared
+ * after it; the fixup at 3: sets %[err] to -1, runs `fix` (more clearing)
+ * and resumes at 2:; the .extable entry maps 1: to 3:. */
+#define CPU_ASM_SAFE(insn, fix)                                                                    \
+  "1: " insn "\n"                                                                                  \
+  "   xorl %[err], %[err]\n"                                                                       \
+  "2:\n"                                                                                           \
+  ".pushsection .text.fixup, \"ax\"\n"                                                             \
+  "3: movl $-1, %[err]\n" fix "   jmp 2b\n"                                                        \
+  ".popsection\n"                                                                                  \
+  ".pushsection .extable, \"a\"\n"                                                                 \
+  ".balign 8\n"                                                                                    \
+  ".quad 1b, 3b\n"                                                                                 \
+  ".popsection\n"
+
 /* Fault-tolerant MSR access: a #GP on the instruction is caught by the trap
  * handler through the exception table (.extable: faulting address, fixup
  * address), which resumes at the fixup; the fixup sets the error.
@@ -35,19 +50,8 @@ static inline void wrmsr(uint32_t msr, uint64_t v) {
 static inline int rdmsr_safe(uint32_t msr, uint64_t *val) {
   uint32_t lo, hi;
   int err;
-  __asm__ volatile("1: rdmsr\n"
-                   "   xorl %[err], %[err]\n"
-                   "2:\n"
-                   ".pushsection .text.fixup, \"ax\"\n"
-                   "3: movl $-1, %[err]\n"
-                   "   xorl %%eax, %%eax\n"
-                   "   xorl %%edx, %%edx\n"
-                   "   jmp 2b\n"
-                   ".popsection\n"
-                   ".pushsection .extable, \"a\"\n"
-                   ".balign 8\n"
-                   ".quad 1b, 3b\n"
-                   ".popsection\n"
+  __asm__ volatile(CPU_ASM_SAFE("rdmsr", "   xorl %%eax, %%eax\n"
+                                         "   xorl %%edx, %%edx\n")
                    : "=a"(lo), "=d"(hi), [err] "=r"(err)
                    : "c"(msr));
   *val = ((uint64_t)hi << 32) | lo;
@@ -56,17 +60,7 @@ static inline int rdmsr_safe(uint32_t msr, uint64_t *val) {
 
 static inline int wrmsr_safe(uint32_t msr, uint64_t v) {
   int err;
-  __asm__ volatile("1: wrmsr\n"
-                   "   xorl %[err], %[err]\n"
-                   "2:\n"
-                   ".pushsection .text.fixup, \"ax\"\n"
-                   "3: movl $-1, %[err]\n"
-                   "   jmp 2b\n"
-                   ".popsection\n"
-                   ".pushsection .extable, \"a\"\n"
-                   ".balign 8\n"
-                   ".quad 1b, 3b\n"
-                   ".popsection\n"
+  __asm__ volatile(CPU_ASM_SAFE("wrmsr", "")
                    : [err] "=r"(err)
                    : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
                    : "memory");

@@ -24,6 +24,10 @@ void hw_irq_restore(unsigned long flags) {
  * taken before it and lost (KVM-NOTES.md pitfall 9). */
 void hw_idle(void) { __asm__ volatile("sti; hlt; cli" ::: "memory"); }
 
+void hw_timer_program(uint64_t deadline_ns) { lapic_timer_program(deadline_ns); }
+
+bool hw_poll(void) { return false; }
+
 /* Identity mapped below 4 GiB (boot/multiboot.S). */
 uint64_t hw_virt_to_phys(const void *p) { return (uint64_t)(uintptr_t)p; }
 

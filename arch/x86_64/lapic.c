@@ -33,8 +33,8 @@ static void lapic_timer_irq(uint8_t vector) {
   (void)vector; /* waking from hlt is the point: the loop runs the timers */
 }
 
-/* timer_program_hook: one-shot at the deadline (0 stops the timer). */
-static void lapic_program(uint64_t deadline_ns) {
+/* hw_timer_program: one-shot at the deadline (UINT64_MAX stops the timer). */
+void lapic_timer_program(uint64_t deadline_ns) {
   if (!lapic_base || !lapic_hz)
     return;
   if (deadline_ns == UINT64_MAX) {
@@ -108,7 +108,6 @@ int lapic_timer_calibrate(void) {
   }
   lapic_hz = (uint64_t)(c0 - c1) * 1000000000ull / (t1 - t0);
   lapic_mult = (lapic_hz << 32) / 1000000000ull;
-  timer_program_hook = lapic_program;
   return 0;
 }
 

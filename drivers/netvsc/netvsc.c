@@ -96,6 +96,16 @@ static void netvsc_section_free(struct netvsc *nv, uint32_t idx) {
     nv->nv_tx_free[idx / 64u] |= 1ull << (idx % 64u);
 }
 
+/* Give back what a send slot holds: its section or bounce buffer. */
+static void netvsc_tx_slot_release(struct netvsc *nv, struct netvsc_tx_slot *ts) {
+  if (ts->ts_section != NVSP_INVALID_SECTION_INDEX)
+    netvsc_section_free(nv, ts->ts_section);
+  if (ts->ts_direct >= 0)
+    nv->nv_direct_busy[ts->ts_direct] = false;
+  ts->ts_section = NVSP_INVALID_SECTION_INDEX;
+  ts->ts_direct = -1;
+}
+
 /** Completion of one of our sends: release its section or bounce buffer and
  * its slot. A failure status still releases everything (reference D.10). */
 static VOID netvsc_tx_done(VMBPACKET pkt, NTSTATUS status, PVOID buf, UINT32 len) {
@@ -118,14 +128,46 @@ static VOID netvsc_tx_done(VMBPACKET pkt, NTSTATUS status, PVOID buf, UINT32 len
                 (unsigned long)c.status);
     }
   }
-  if (ts->ts_section != NVSP_INVALID_SECTION_INDEX)
-    netvsc_section_free(nv, ts->ts_section);
-  if (ts->ts_direct >= 0)
-    nv->nv_direct_busy[ts->ts_direct] = false;
-  ts->ts_section = NVSP_INVALID_SECTION_INDEX;
-  ts->ts_direct = -1;
+  netvsc_tx_slot_release(nv, ts);
   ts->ts_busy = false;
   nv->nv_tx_busy--;
+}
+
+/* A free send slot, or NULL (counted as tx_busy). */
+static struct netvsc_tx_slot *netvsc_tx_slot_get(struct netvsc *nv) {
+  for (uint32_t i = 0; nv->nv_tx_busy < NETVSC_TX_SLOTS && i < NETVSC_TX_SLOTS; i++) {
+    if (!nv->nv_tx[i].ts_busy) {
+      nv->nv_tx[i].ts_section = NVSP_INVALID_SECTION_INDEX;
+      nv->nv_tx[i].ts_direct = -1;
+      return &nv->nv_tx[i];
+    }
+  }
+  nv->nv_st.tx_busy++;
+  return NULL;
+}
+
+/* Option A: a send-buffer section, when the host's size holds the whole
+ * message (total bytes) and the RNDIS header (hlen) stays inside one 4 KiB
+ * page (4.4; openvmm #1590: a host stopped the channel on a header crossing
+ * a page). The section index, or -1. */
+static int32_t netvsc_tx_section(struct netvsc *nv, uint32_t hlen, uint32_t total) {
+  if (!nv->nv_tx_sec_size || total > nv->nv_tx_sec_size)
+    return -1;
+  int32_t sec = netvsc_section_alloc(nv);
+  if (sec >= 0 && ((uint64_t)(uint32_t)sec * nv->nv_tx_sec_size % PAGE_SIZE) + hlen > PAGE_SIZE) {
+    netvsc_section_free(nv, (uint32_t)sec);
+    return -1;
+  }
+  return sec;
+}
+
+/* Option B: a free bounce buffer for GPA direct (page aligned, so the
+ * header never crosses a page), or -1. */
+static int32_t netvsc_tx_direct(struct netvsc *nv) {
+  for (uint32_t i = 0; i < NETVSC_DIRECT_BUFS; i++)
+    if (nv->nv_direct[i] && !nv->nv_direct_busy[i])
+      return (int32_t)i;
+  return -1;
 }
 
 int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, uint32_t hlen,
@@ -135,42 +177,16 @@ int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, u
   if (hlen > NETVSC_TX_HDR_ROOM || hlen > nv->nv_direct_size || flen > nv->nv_direct_size - hlen)
     return -EMSGSIZE;
   uint32_t total = hlen + flen;
-  if (nv->nv_tx_busy >= NETVSC_TX_SLOTS) {
-    nv->nv_st.tx_busy++;
+  struct netvsc_tx_slot *ts = netvsc_tx_slot_get(nv);
+  if (!ts)
     return -EAGAIN;
-  }
-  struct netvsc_tx_slot *ts = NULL;
-  for (uint32_t i = 0; i < NETVSC_TX_SLOTS; i++) {
-    if (!nv->nv_tx[i].ts_busy) {
-      ts = &nv->nv_tx[i];
-      break;
-    }
-  }
-  if (!ts) { /* cannot happen while nv_tx_busy is right */
-    nv->nv_st.tx_busy++;
-    return -EAGAIN;
-  }
   union nvsp_msg m;
   memset(&m, 0, sizeof(m)); /* rule 5.8 */
   m.rndis.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT;
   m.rndis.channel_type = channel_type;
   m.rndis.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
   NTSTATUS st;
-  int32_t sec = -1;
-  /* Option A: a send-buffer section, when the host's size holds the whole
-   * message and the RNDIS header stays inside one 4 KiB page (4.4; openvmm
-   * #1590: a host stopped the channel on a header crossing a page). */
-  if (nv->nv_tx_sec_size && total <= nv->nv_tx_sec_size)
-    sec = netvsc_section_alloc(nv);
-  if (sec >= 0) {
-    uint64_t off = (uint64_t)(uint32_t)sec * nv->nv_tx_sec_size;
-    if ((off % PAGE_SIZE) + hlen > PAGE_SIZE) {
-      netvsc_section_free(nv, (uint32_t)sec);
-      sec = -1;
-    }
-  }
-  ts->ts_section = NVSP_INVALID_SECTION_INDEX;
-  ts->ts_direct = -1;
+  int32_t sec = netvsc_tx_section(nv, hlen, total);
   if (sec >= 0) {
     uint8_t *dst = nv->nv_txbuf + (uint64_t)(uint32_t)sec * nv->nv_tx_sec_size;
     memcpy(dst, hdr, hlen);
@@ -182,15 +198,7 @@ int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, u
     st = VmbPacketSend(ts->ts_pkt, &m, sizeof(m), NULL,
                        VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
   } else {
-    /* Option B: GPA direct from a bounce buffer (page aligned, so the
-     * header never crosses a page). */
-    int32_t b = -1;
-    for (uint32_t i = 0; i < NETVSC_DIRECT_BUFS; i++) {
-      if (nv->nv_direct[i] && !nv->nv_direct_busy[i]) {
-        b = (int32_t)i;
-        break;
-      }
-    }
+    int32_t b = netvsc_tx_direct(nv);
     if (b < 0) {
       nv->nv_st.tx_busy++;
       return -EAGAIN;
@@ -205,12 +213,7 @@ int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, u
                                       VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
   }
   if (!NT_SUCCESS(st)) {
-    if (ts->ts_section != NVSP_INVALID_SECTION_INDEX)
-      netvsc_section_free(nv, ts->ts_section);
-    if (ts->ts_direct >= 0)
-      nv->nv_direct_busy[ts->ts_direct] = false;
-    ts->ts_section = NVSP_INVALID_SECTION_INDEX;
-    ts->ts_direct = -1;
+    netvsc_tx_slot_release(nv, ts);
     if (log_ratelimit_ok(&nv->nv_rl))
       pr_warn("netvsc: send refused by KMCL: status 0x%lx\n", (unsigned long)st);
     nv->nv_st.tx_busy++;
@@ -455,6 +458,23 @@ static int nvsp_request(struct netvsc *nv, union nvsp_msg *req, union nvsp_msg *
   return NT_SUCCESS(st) ? 0 : -EIO;
 }
 
+/** nvsp_request, then the check every caller needs: the completion is of
+ * type `type` and holds at least `min` bytes (else -EPROTO, logged with
+ * `what`). @ret 0, -EPROTO (the host got the request but its answer is
+ * malformed), or nvsp_request's errors. */
+static int nvsp_call(struct netvsc *nv, union nvsp_msg *req, union nvsp_msg *resp, uint32_t type,
+                     uint32_t min, const char *what) {
+  uint32_t n;
+  int rc = nvsp_request(nv, req, resp, &n);
+  if (rc)
+    return rc;
+  if (n < min || resp->hdr.msg_type != type) {
+    pr_err("netvsc: malformed %s completion (%lu bytes)\n", what, (unsigned long)n);
+    return -EPROTO;
+  }
+  return 0;
+}
+
 /** An NVSP message without a completion (NDIS version, config, revoke). */
 static int nvsp_note(struct netvsc *nv, union nvsp_msg *m) {
   LARGE_INTEGER to;
@@ -476,17 +496,12 @@ static int nvsp_negotiate(struct netvsc *nv) {
     req.init.msg_type = NVSP_MSG_TYPE_INIT;
     req.init.min_protocol_ver = v;
     req.init.max_protocol_ver = v;
-    uint32_t n;
-    int rc = nvsp_request(nv, &req, &resp, &n);
-    if (rc)
-      return rc;
     /* As strict as Linux's netvsc: Hyper-V sends NVSP messages at their
      * full size, and Linux rejects an INIT completion shorter than the
      * version-1 message (28 bytes; issue 17 found our host sent 16). */
-    if (n < NVSP_MSG_SIZE_V1 || resp.init_complete.msg_type != NVSP_MSG_TYPE_INIT_COMPLETE) {
-      pr_err("netvsc: malformed NVSP INIT completion (%lu bytes)\n", (unsigned long)n);
-      return -EPROTO;
-    }
+    int rc = nvsp_call(nv, &req, &resp, NVSP_MSG_TYPE_INIT_COMPLETE, NVSP_MSG_SIZE_V1, "NVSP INIT");
+    if (rc)
+      return rc;
     if (resp.init_complete.status == NVSP_STAT_SUCCESS) {
       nv->nv_nvsp_ver = v;
       return 0;
@@ -519,21 +534,35 @@ static int nvsp_ndis_setup(struct netvsc *nv) {
   return nvsp_note(nv, &m) ? -EIO : 0;
 }
 
+/** A buffer the host shares: `size` bytes of pages into *buf (kept by nv,
+ * freed at release even on failure) and their GPADL into *gh. 0, -ENOMEM,
+ * or -EIO (logged, naming `what`). */
+static int netvsc_buf_share(struct netvsc *nv, uint32_t size, const char *what, uint8_t **buf,
+                            UINT32 *gh) {
+  *buf = page_alloc(size / PAGE_SIZE);
+  if (!*buf)
+    return -ENOMEM;
+  *gh = 0;
+  NTSTATUS st = VmbChannelCreateGpadlFromBuffer(nv->nv_ch, 0, *buf, size, gh);
+  if (!NT_SUCCESS(st)) {
+    pr_err("netvsc: %s buffer GPADL failed: status 0x%lx\n", what, (unsigned long)st);
+    return -EIO;
+  }
+  return 0;
+}
+
 /** Receive buffer: GPADL, page set binding, SEND_RECV_BUF, section table
  * validated (4.3 step 5; reference D.4). */
 static int nvsp_recv_buf(struct netvsc *nv) {
   uint32_t size = nv->nv_cfg.nc_recv_buf_size;
-  nv->nv_rxbuf = page_alloc(size / PAGE_SIZE);
-  if (!nv->nv_rxbuf)
-    return -ENOMEM;
-  nv->nv_rxbuf_size = size;
-  nv->nv_rxbuf_pa = hw_virt_to_phys(nv->nv_rxbuf);
-  UINT32 gh = 0;
-  NTSTATUS st = VmbChannelCreateGpadlFromBuffer(nv->nv_ch, 0, nv->nv_rxbuf, size, &gh);
-  if (!NT_SUCCESS(st)) {
-    pr_err("netvsc: receive buffer GPADL failed: status 0x%lx\n", (unsigned long)st);
-    return -EIO;
+  UINT32 gh;
+  int rc = netvsc_buf_share(nv, size, "receive", &nv->nv_rxbuf, &gh);
+  if (nv->nv_rxbuf) {
+    nv->nv_rxbuf_size = size;
+    nv->nv_rxbuf_pa = hw_virt_to_phys(nv->nv_rxbuf);
   }
+  if (rc)
+    return rc;
   nv->nv_rx_gpadl = gh;
   if (!NT_SUCCESS(kmcl_channel_bind_xfer_pageset(nv->nv_ch, NVSP_RECV_BUF_ID, gh)))
     return -EIO;
@@ -542,16 +571,13 @@ static int nvsp_recv_buf(struct netvsc *nv) {
   req.send_buf.msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF;
   req.send_buf.gpadl_handle = gh;
   req.send_buf.id = NVSP_RECV_BUF_ID;
-  uint32_t n;
-  int rc = nvsp_request(nv, &req, &resp, &n);
+  const struct nvsp_send_recv_buf_complete *c = &resp.recv_buf_complete;
+  rc = nvsp_call(nv, &req, &resp, NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE, sizeof(*c),
+                 "SEND_RECV_BUF");
+  if (rc == 0 || rc == -EPROTO)
+    nv->nv_rx_revoke = true; /* whatever it said, revoke at halt */
   if (rc)
     return rc;
-  nv->nv_rx_revoke = true; /* whatever it said, revoke at halt */
-  const struct nvsp_send_recv_buf_complete *c = &resp.recv_buf_complete;
-  if (n < sizeof(*c) || c->msg_type != NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE) {
-    pr_err("netvsc: malformed SEND_RECV_BUF completion\n");
-    return -EPROTO;
-  }
   if (c->status != NVSP_STAT_SUCCESS) {
     pr_err("netvsc: the host refused the receive buffer (status %lu)\n", (unsigned long)c->status);
     return -EPROTO;
@@ -576,32 +602,25 @@ static int nvsp_send_buf(struct netvsc *nv) {
   if (nv->nv_cfg.nc_no_send_buf)
     return 0;
   uint32_t size = nv->nv_cfg.nc_send_buf_size;
-  nv->nv_txbuf = page_alloc(size / PAGE_SIZE);
-  if (!nv->nv_txbuf)
-    return -ENOMEM;
-  nv->nv_txbuf_size = size;
-  UINT32 gh = 0;
-  NTSTATUS st = VmbChannelCreateGpadlFromBuffer(nv->nv_ch, 0, nv->nv_txbuf, size, &gh);
-  if (!NT_SUCCESS(st)) {
-    pr_err("netvsc: send buffer GPADL failed: status 0x%lx\n", (unsigned long)st);
-    return -EIO;
-  }
+  UINT32 gh;
+  int rc = netvsc_buf_share(nv, size, "send", &nv->nv_txbuf, &gh);
+  if (nv->nv_txbuf)
+    nv->nv_txbuf_size = size;
+  if (rc)
+    return rc;
   nv->nv_tx_gpadl = gh;
   union nvsp_msg req, resp;
   memset(&req, 0, sizeof(req));
   req.send_buf.msg_type = NVSP_MSG1_TYPE_SEND_SEND_BUF;
   req.send_buf.gpadl_handle = gh;
   req.send_buf.id = 0;
-  uint32_t n;
-  int rc = nvsp_request(nv, &req, &resp, &n);
+  const struct nvsp_send_send_buf_complete *c = &resp.send_buf_complete;
+  rc = nvsp_call(nv, &req, &resp, NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE, sizeof(*c),
+                 "SEND_SEND_BUF");
+  if (rc == 0 || rc == -EPROTO)
+    nv->nv_tx_revoke = true;
   if (rc)
     return rc;
-  nv->nv_tx_revoke = true;
-  const struct nvsp_send_send_buf_complete *c = &resp.send_buf_complete;
-  if (n < sizeof(*c) || c->msg_type != NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE) {
-    pr_err("netvsc: malformed SEND_SEND_BUF completion\n");
-    return -EPROTO;
-  }
   if (c->status != NVSP_STAT_SUCCESS || c->section_size < NVSP_SECTION_MIN ||
       c->section_size > size) {
     pr_warn("netvsc: send buffer unusable (status %lu, section size %lu): GPA direct only\n",

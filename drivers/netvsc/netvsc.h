@@ -123,19 +123,26 @@ void netvsc_set_receiver(struct netvsc *nv, netvsc_rx_fn *rx, netvsc_link_fn *li
 int netvsc_send(struct netvsc *nv, const void *frame, uint32_t len,
                 const struct netvsc_tx_info *ti);
 
+/* Accessors: nv from netvsc_probe, not yet halted; none of them blocks. */
+/** The media state the host last reported (connect / disconnect). */
 bool netvsc_link_up(const struct netvsc *nv);
 /** False once the NIC is gone (rescind, or a channel failure). */
 bool netvsc_alive(const struct netvsc *nv);
+/** The permanent MAC the host reported, copied into mac. */
 void netvsc_mac(const struct netvsc *nv, uint8_t mac[6]);
 /** Largest frame without the Ethernet header (OID_GEN_MAXIMUM_FRAME_SIZE). */
 uint32_t netvsc_mtu(const struct netvsc *nv);
+/** The NVSP version the host accepted (NVSP_PROTOCOL_VERSION_*). */
 uint32_t netvsc_nvsp_version(const struct netvsc *nv);
+/** Offload capabilities negotiated (NETVSC_OFF_* bits). */
 uint32_t netvsc_offloads(const struct netvsc *nv);
 /** Send-buffer section size the host chose (0 when unused). */
 uint32_t netvsc_send_section_size(const struct netvsc *nv);
 /** Sends not yet completed by the host. */
 uint32_t netvsc_tx_outstanding(const struct netvsc *nv);
+/** The counters, owned by nv (valid until netvsc_halt). */
 const struct netvsc_stats *netvsc_stats(const struct netvsc *nv);
+/** The KMCL channel under the NIC (tests inject faults on it); owned by nv. */
 VMBCHANNEL netvsc_channel(const struct netvsc *nv);
 /** One line of state on the log (STYLE.md rule 9). */
 void netvsc_dump(const struct netvsc *nv);

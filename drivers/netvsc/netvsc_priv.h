@@ -111,8 +111,12 @@ struct netvsc {
 };
 
 /* ---- netvsc.c, for rndis.c ---- */
-/** Send one RNDIS message (control or data) through a section or GPA
- * direct. `ppi`/`frame` may be NULL. 0, -EAGAIN, -ENETDOWN, -EMSGSIZE. */
+/** Send one RNDIS message (control or data) through a send-buffer section
+ * or GPA direct from a bounce buffer: hdr (hlen bytes, at most
+ * NETVSC_TX_HDR_ROOM) and frame (flen bytes; NULL when flen is 0) are
+ * copied before it returns, the slot is freed by the host's completion.
+ * 0, -EAGAIN (no slot or buffer free), -ENETDOWN (gone or closed),
+ * -EMSGSIZE. */
 int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, uint32_t hlen,
                     const void *frame, uint32_t flen);
 /** Link state from an indication or a query. */

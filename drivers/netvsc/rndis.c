@@ -377,39 +377,32 @@ static int rndis_rx_indicate(struct netvsc *nv, const uint8_t *msg, uint32_t len
 }
 
 /**
- * Walk the per-packet info of a PACKET (4.7, reference E.3): every element
- * must fit what remains, its data offset must lie inside it, and size 0 ends
- * the walk as an error, so the loop always advances or stops.
+ * The per-packet info of a received PACKET (the walk and its bounds:
+ * rndis_ppi_next, rndis_build.h): the checksum verdict and the VLAN tag; a
+ * known element too short for its object is malformed.
  * @ret 0 or -EPROTO.
  */
 static int rndis_rx_ppi(const uint8_t *ppi, uint32_t len, struct netvsc_rx_info *ri,
                         uint32_t *csum) {
-  uint32_t pos = 0;
-  while (pos < len) {
-    uint32_t rem = len - pos;
-    struct rndis_ppi h;
-    if (rem < sizeof(h))
-      return -EPROTO;
-    memcpy(&h, ppi + pos, sizeof(h));
-    if (h.size == 0 || h.size > rem || h.ppi_offset < sizeof(h) || h.ppi_offset >= h.size)
-      return -EPROTO;
-    uint32_t dlen = h.size - h.ppi_offset;
-    if (!(h.type & RNDIS_PPI_INTERNAL) && dlen >= 4) {
-      uint32_t v = rd32(ppi + pos + h.ppi_offset);
-      if (h.type == RNDIS_PPI_TCPIP_CHKSUM) {
-        *csum = v;
-      } else if (h.type == RNDIS_PPI_IEEE_8021Q) {
-        ri->ri_vlan = true;
-        ri->ri_vlan_id = (uint16_t)RNDIS_VLAN_ID(v);
-        ri->ri_prio = (uint8_t)RNDIS_VLAN_PRIO(v);
-      }
-    } else if (!(h.type & RNDIS_PPI_INTERNAL) &&
-               (h.type == RNDIS_PPI_TCPIP_CHKSUM || h.type == RNDIS_PPI_IEEE_8021Q)) {
+  struct rndis_ppi_walk w = {ppi, len, 0};
+  uint32_t type, dlen;
+  const uint8_t *data;
+  int rc;
+  while ((rc = rndis_ppi_next(&w, &type, &data, &dlen)) > 0) {
+    if (type != RNDIS_PPI_TCPIP_CHKSUM && type != RNDIS_PPI_IEEE_8021Q)
+      continue; /* internal or not ours: skipped */
+    if (dlen < 4)
       return -EPROTO; /* too short for its object */
+    uint32_t v = rd32(data);
+    if (type == RNDIS_PPI_TCPIP_CHKSUM) {
+      *csum = v;
+    } else {
+      ri->ri_vlan = true;
+      ri->ri_vlan_id = (uint16_t)RNDIS_VLAN_ID(v);
+      ri->ri_prio = (uint8_t)RNDIS_VLAN_PRIO(v);
     }
-    pos += h.size; /* h.size >= 13: always advances */
   }
-  return 0;
+  return rc;
 }
 
 /** A received PACKET: bounds (reference E.2), PPIs, checksum verdict, up. */

@@ -1,9 +1,11 @@
-/* drivers/netvsc/rndis_build.h: building RNDIS data messages, shared by the
- * guest's driver (transmit) and the host's NetVSP device (receive path):
- * the per-packet-info elements and the RNDIS_PACKET header in front. */
+/* drivers/netvsc/rndis_build.h: building and walking RNDIS data messages,
+ * shared by the guest's driver and the host's NetVSP device: the
+ * per-packet-info elements, the RNDIS_PACKET header in front, and the one
+ * walk over a received PACKET's per-packet info. */
 #ifndef DRIVERS_NETVSC_RNDIS_BUILD_H
 #define DRIVERS_NETVSC_RNDIS_BUILD_H
 
+#include <errno.h>
 #include <string.h>
 
 #include "drivers/netvsc/rndis.h"
@@ -36,6 +38,38 @@ static inline uint32_t rndis_packet_header(uint8_t *hdr, uint32_t ppi, uint32_t 
   }
   memcpy(hdr, &p, sizeof(p));
   return (uint32_t)sizeof(p) + ppi;
+}
+
+/* A walk over the per-packet info of a received PACKET (4.7, reference
+ * E.3): every element must fit what remains, its data offset must lie
+ * inside it, and a size of 0 is an error, so the walk always advances or
+ * stops. Start it with {ppi, ppi_len, 0}; ppi is the caller's copy. */
+struct rndis_ppi_walk {
+  const uint8_t *pw_p;
+  uint32_t pw_len, pw_pos;
+};
+
+/** The next element: 1 with its type (bit 31: internal) and its data
+ * (*data, *dlen bytes, inside the walked buffer); 0 after the last;
+ * -EPROTO for a malformed element (the walk then ends). */
+static inline int rndis_ppi_next(struct rndis_ppi_walk *w, uint32_t *type, const uint8_t **data,
+                                 uint32_t *dlen) {
+  if (w->pw_pos >= w->pw_len)
+    return 0;
+  uint32_t rem = w->pw_len - w->pw_pos;
+  struct rndis_ppi h;
+  memset(&h, 0, sizeof(h));
+  if (rem >= sizeof(h))
+    memcpy(&h, w->pw_p + w->pw_pos, sizeof(h));
+  if (h.size == 0 || h.size > rem || h.ppi_offset < sizeof(h) || h.ppi_offset >= h.size) {
+    w->pw_pos = w->pw_len;
+    return -EPROTO;
+  }
+  *type = h.type;
+  *data = w->pw_p + w->pw_pos + h.ppi_offset;
+  *dlen = h.size - h.ppi_offset;
+  w->pw_pos += h.size; /* h.size > ppi_offset >= 12: always advances */
+  return 1;
 }
 
 #endif

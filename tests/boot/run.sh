@@ -112,9 +112,20 @@ t_end=$(t_now_ms)
 if [ "$rc" -eq 0 ] && t_expect_lines $name "$log" "${healthy[@]}" &&
    t_expect_lines $name "$log" '^acpi: RSDP at 0x[0-9a-f]+ rev [0-9]+ OEM BOCHS' '^acpi: FADT rev [0-9]+: PM1a_CNT 0x604 ' \
      '^acpi: \\_S5 SLP_TYPa 0 SLP_TYPb 0 .*power-off ready' '^acpi: powering off \(S5\)' \
-     '^qemu-run: the guest powered the machine off'; then
+     '^qemu-run: the guest powered the machine off or reset it'; then
   t_pass $name "QEMU ended $(( t_end - $(cat "$out/$name.t") )) ms after 'kernel: done'"
 else t_fail $name "status $rc; $(tail -n 5 "$log" | tr '\n' '|')"; fi
+
+# The reset path (the shutdown service's restart flag) on QEMU's q35, whose
+# FADT has a RESET_REG (I/O 0xCF9, value 0xF): QEMU (-no-reboot) ends on it.
+name=acpi-reset-q35-tcg
+if boot $name 0 --elf "$elf" --machine q35 --no-exit-device --append "test.end=reset" --timeout 30 &&
+   t_expect_lines $name "$out/$name.log" \
+     '^acpi: FADT rev 3: PM1a_CNT 0x604 PM1b_CNT 0, RESET_REG io 0xcf9 value 0xf$' \
+     '^kernel: done, exiting with status 0' '^acpi: resetting' &&
+   ! grep -q '^acpi: powering off' "$out/$name.log"; then
+  t_pass $name "${LAST_MS} ms"
+else t_fail $name "see above"; fi
 
 # The VGA text screen (what VMConnect shows): the banner and the log, with
 # console=both (the default); nothing with console=serial.

@@ -2,8 +2,8 @@
  * emulation (host/hvemu.c): synthetic MSR reads and writes (any value, any
  * index in and around the synthetic range), hypercalls with any control
  * word and input (fast, or an input block in guest memory the fuzzer
- * fills), CPUID leaves, and EOMs racing host messages. A VMBus server is
- * attached so posts on its connection ids reach a real port.
+ * fills), CPUID leaves, and EOMs racing host messages. Posts on connection
+ * id 1 and events on id 2 reach ports of the fuzzer.
  *
  * Input: ops [op][args...]: op % 6: 0 wrmsr(idx u8 -> table or raw, u64),
  * 1 rdmsr(idx), 2 hypercall(control u64, input u64 or "the input page",
@@ -17,17 +17,15 @@
 #include <string.h>
 
 #include "host/hvemu.h"
-#include "host/inproc_hw.h"
-#include "host/partition.h"
-#include "host/vmbus_server.h"
 #include "hv/hv_tlfs.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/page.h"
+#include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
-static struct partition fz_part;
-static uint8_t *fz_pages; /* 4 pages the fuzzer may name: hypercall, input, SIMP, SIEFP */
+static struct sim fz;
 
 static const uint32_t fz_msrs[] = {
     HV_X64_MSR_GUEST_OS_ID,
@@ -78,22 +76,16 @@ static void fz_event(void *ctx, uint32_t conn, uint16_t flag) { (void)ctx, (void
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
-  if (!fz_pages) {
-    log_set_level(LOG_ERR);
-    /* Host-triggered logging is rate-limited, not silent: keep stdout out of
-     * the way (crash reports go to stderr). FUZZ_VERBOSE=1 keeps it. */
-    if (!getenv("FUZZ_VERBOSE"))
-      (void)!freopen("/dev/null", "w", stdout);
-    if (inproc_mem_setup(8u << 20) || inproc_part_init(&fz_part))
-      abort();
-    fz_pages = page_alloc(4);
-    if (!fz_pages)
-      abort();
-  }
+  fuzz_quiet();
+  /* A fresh emulator (no VMBus server: the fuzzer owns its ports) and 4
+   * zeroed pages the fuzzer may name: hypercall, input, SIMP, SIEFP. */
+  struct sim_config cfg = {.sc_mem = 8u << 20, .sc_no_vmbus = true};
+  uint8_t *fz_pages;
+  if (sim_start(&fz, &cfg, SIM_HOST) || !(fz_pages = page_alloc(4)))
+    abort();
   memset(fz_pages, 0, 4 * 4096);
-  struct hvemu *hv = hvemu_create(&fz_part, NULL);
-  if (!hv || hvemu_register_port(hv, 1, fz_port, NULL) ||
-      hvemu_register_event(hv, 2, fz_event, NULL))
+  struct hvemu *hv = fz.s_emu;
+  if (hvemu_register_port(hv, 1, fz_port, NULL) || hvemu_register_event(hv, 2, fz_event, NULL))
     abort();
   uint64_t base = hw_virt_to_phys(fz_pages);
   struct fz_in in = {data, len};
@@ -142,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
     default: {
       uint64_t simp = 0;
       hvemu_rdmsr(hv, HV_X64_MSR_SIMP, &simp);
-      struct hv_message_page *pg = part_gpa_ptr(&fz_part, simp & ~0xfffull, 4096);
+      struct hv_message_page *pg = part_gpa_ptr(&fz.s_part, simp & ~0xfffull, 4096);
       if (pg && (simp & HV_MSR_ENABLE))
         pg->sint_message[fz_take(&in, 1) & 0xf].header.message_type = HVMSG_NONE;
       hvemu_wrmsr(hv, HV_X64_MSR_EOM, 0);
@@ -151,7 +143,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
     }
     ev_run_pending();
   }
-  hvemu_destroy(hv);
-  ev_run_pending();
+  page_free(fz_pages, 4);
+  if (sim_down(&fz, SIM_OFF))
+    abort();
   return 0;
 }

@@ -29,6 +29,7 @@
 #include "kmcl/bus.h"
 #include "kmcl/kmcl_priv.h"
 #include "kmcl/vmbkmcl.h"
+#include "tests/fuzz/fuzz.h"
 
 static struct kmcl_bus fz_bus;
 static struct _DEVICE_OBJECT fz_dev;
@@ -156,11 +157,7 @@ static bool fz_open_channel(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
   if (!fz_bus.kb_ops) {
-    log_set_level(LOG_ERR);
-    /* Host-triggered logging is rate-limited, not silent: keep stdout out of
-     * the way (crash reports go to stderr). FUZZ_VERBOSE=1 keeps it. */
-    if (!getenv("FUZZ_VERBOSE"))
-      (void)!freopen("/dev/null", "w", stdout);
+    fuzz_quiet();
     if (inproc_mem_setup(8u << 20))
       abort();
     fz_bus.kb_ops = &fz_ops;

@@ -12,22 +12,24 @@
 #include <string.h>
 
 #include "drivers/netvsc/netvsc.h"
-#include "host/inproc_stack.h"
 #include "host/netvsp.h"
 #include "kernel/event.h"
 #include "kernel/log.h"
+#include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
-static struct inproc_stack fz;
+static struct sim fz;
 static struct netvsp *fz_nic;
 static struct netvsc *fz_nv;
 static bool fz_ready;
 
 static void fz_setup(void) {
-  log_set_level(LOG_ERR);
-  if (inproc_stack_up(&fz, 64u << 20, true))
+  fuzz_quiet();
+  struct sim_config cfg = {.sc_nic = true};
+  if (sim_start(&fz, &cfg, SIM_NIC))
     abort();
-  fz_nic = fz.is_nic;
-  fz_nv = fz.is_nv;
+  fz_nic = fz.s_nic.sn_dev;
+  fz_nv = fz.s_nic.sn_nv;
   fz_ready = true;
 }
 

@@ -9,36 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/echo_dev.h"
-#include "host/hvemu.h"
-#include "host/inproc_hw.h"
-#include "host/partition.h"
-#include "host/vmbus_server.h"
 #include "hv/hv.h"
-#include "hv/vmbus.h"
 #include "kernel/event.h"
 #include "kernel/log.h"
+#include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
-static struct partition fz_part;
+static struct sim fz;
 static bool fz_ready;
 
 static void fz_setup(void) {
-  log_set_level(LOG_ERR); /* the guest logs what it drops; keep runs quiet */
-  if (inproc_mem_setup(16u << 20) || inproc_part_init(&fz_part))
-    abort();
-  struct hvemu *emu = hvemu_create(&fz_part, NULL);
-  if (!emu)
-    abort();
-  inproc_attach(emu);
-  struct vmbsrv_config cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  struct vmbsrv *srv = vmbsrv_create(emu, &cfg);
-  if (!srv || !echo_dev_create(vmbsrv_device(srv), 1))
-    abort();
-  bool earlier;
-  struct vmbus_options opt;
-  memset(&opt, 0, sizeof(opt));
-  if (hv_init(&earlier) || vmbus_connect(&opt))
+  fuzz_quiet(); /* the guest logs what it drops */
+  struct sim_config cfg = {.sc_mem = 16u << 20, .sc_echo = 1, .sc_echo_tag = 1};
+  if (sim_start(&fz, &cfg, SIM_CONNECTED))
     abort();
   fz_ready = true;
 }
@@ -61,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
     memcpy(slot, in, n);
     in += n;
     len -= n;
-    part_inject(&fz_part, 0, HV_SINT_VECTOR);
+    part_inject(&fz.s_part, 0, HV_SINT_VECTOR);
     for (unsigned k = 0; k < 64 && ev_run_pending(); k++)
       ;
   }

@@ -17,50 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/echo_dev.h"
 #include "host/hvemu.h"
-#include "host/inproc_hw.h"
-#include "host/partition.h"
 #include "host/vmbus_server.h"
+#include "hv/hv.h"
 #include "hv/hv_tlfs.h"
 #include "kernel/event.h"
 #include "kernel/log.h"
 #include "kernel/page.h"
+#include "sim/sim.h"
+#include "tests/fuzz/fuzz.h"
 
-static struct partition fz_part;
-static uint8_t *fz_hcall, *fz_input, *fz_simp, *fz_siefp;
-
-static void fz_setup(void) {
-  log_set_level(LOG_ERR);
-  /* Host-triggered logging is rate-limited, not silent: keep stdout out of
-   * the way (crash reports go to stderr). FUZZ_VERBOSE=1 keeps it. */
-  if (!getenv("FUZZ_VERBOSE"))
-    (void)!freopen("/dev/null", "w", stdout);
-  if (inproc_mem_setup(64u << 20) || inproc_part_init(&fz_part))
-    abort();
-  fz_hcall = page_alloc(1);
-  fz_input = page_alloc(1);
-  fz_simp = page_alloc(1);
-  fz_siefp = page_alloc(1);
-  if (!fz_hcall || !fz_input || !fz_simp || !fz_siefp)
-    abort();
-}
-
-/** What the guest's hv_init would do: id, hypercall page, SynIC on. */
-static void fz_guest_msrs(struct hvemu *hv) {
-  hvemu_wrmsr(hv, HV_X64_MSR_GUEST_OS_ID, 1ull << 63);
-  hvemu_wrmsr(hv, HV_X64_MSR_HYPERCALL, hw_virt_to_phys(fz_hcall) | HV_MSR_ENABLE);
-  hvemu_wrmsr(hv, HV_X64_MSR_SIMP, hw_virt_to_phys(fz_simp) | HV_MSR_ENABLE);
-  hvemu_wrmsr(hv, HV_X64_MSR_SIEFP, hw_virt_to_phys(fz_siefp) | HV_MSR_ENABLE);
-  hvemu_wrmsr(hv, HV_X64_MSR_SINT0 + 2, 0x30);
-  hvemu_wrmsr(hv, HV_X64_MSR_SCONTROL, HV_SCONTROL_ENABLE);
-}
+static struct sim fz;
 
 /** The guest side of the SynIC: take whatever the host put in the slot. */
 static void fz_drain(struct hvemu *hv) {
   for (unsigned n = 0; n < 1024; n++) {
     unsigned ran = ev_run_pending();
-    struct hv_message *slot = &((struct hv_message_page *)fz_simp)->sint_message[2];
+    struct hv_message *slot = &((struct hv_message_page *)sim_fake_simp(&fz))->sint_message[2];
     bool had = slot->header.message_type != HVMSG_NONE;
     slot->header.message_type = HVMSG_NONE;
     if (had)
@@ -72,20 +45,17 @@ static void fz_drain(struct hvemu *hv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
-  if (!fz_hcall)
-    fz_setup();
-  struct hvemu *hv = hvemu_create(&fz_part, NULL);
-  if (!hv)
+  fuzz_quiet();
+  struct sim_config cfg = {.sc_srv = {.vc_monitored_offers = len & 1}, /* either kind of offer */
+                           .sc_echo = 1,
+                           .sc_echo_tag = 7};
+  uint8_t *inpage;
+  if (sim_start(&fz, &cfg, SIM_HOST) || sim_fake_synic(&fz, HV_SINT_VECTOR) ||
+      !(inpage = page_alloc(1)))
     abort();
-  struct vmbsrv_config cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.vc_monitored_offers = len & 1; /* either kind of offer */
-  struct vmbsrv *srv = vmbsrv_create(hv, &cfg);
-  struct echo_dev *echo = srv ? echo_dev_create(vmbsrv_device(srv), 7) : NULL;
-  if (!echo)
-    abort();
-  fz_guest_msrs(hv);
-  uint64_t input_gpa = hw_virt_to_phys(fz_input);
+  struct hvemu *hv = fz.s_emu;
+  struct vmbsrv *srv = fz.s_srv;
+  uint64_t input_gpa = hw_virt_to_phys(inpage);
   for (unsigned rec = 0; rec < 256 && len >= 2; rec++) {
     uint8_t sel = in[0], size = in[1];
     in += 2;
@@ -100,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
       hvemu_hypercall(hv, HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST_BIT, fast, 0);
     } else {
       size_t k = size < len ? size : len;
-      struct hv_input_post_message *m = (struct hv_input_post_message *)fz_input;
+      struct hv_input_post_message *m = (struct hv_input_post_message *)inpage;
       memset(m, 0, sizeof(*m));
       m->connection_id = (sel & 3) == 0 ? 1 : (sel & 3) == 1 ? 4 : 2;
       m->message_type = HVMSG_VMBUS;
@@ -114,10 +84,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
     vmbsrv_poll(srv);
     fz_drain(hv);
   }
-  echo_dev_destroy(echo);
   fz_drain(hv);
-  vmbsrv_destroy(srv);
-  hvemu_destroy(hv);
-  ev_run_pending();
+  page_free(inpage, 1);
+  if (sim_down(&fz, SIM_OFF)) /* whatever the guest sent, the host gives all back */
+    abort();
   return 0;
 }

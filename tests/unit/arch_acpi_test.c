@@ -320,44 +320,69 @@ static void test_rsdp_in_ebda_first(void **state) {
 
 /* ---- QEMU's `pc` machine: tables nobody here wrote ------------------------ */
 
-static void test_parse_qemu_pc_tables(void **state) {
-  (void)state;
-  const char *dump = "build/test-logs/qemu-pc-ram.bin";
-  char cmd[256], why[256] = "";
+/* Dump QEMU machine `machine`'s RAM after its firmware ran and parse it;
+ * false (with a skip) when QEMU cannot run here. */
+static bool qemu_tables(const char *machine, struct mem *m, struct acpi_info *ai, int *prc) {
+  char dump[128], cmd[256], why[256] = "";
+  snprintf(dump, sizeof(dump), "build/test-logs/qemu-%s-ram.bin", machine);
   mkdir("build/test-logs", 0755);
-  snprintf(cmd, sizeof(cmd), "tools/qemu-acpi-dump.sh %s 32", dump);
+  snprintf(cmd, sizeof(cmd), "QEMU_MACHINE=%s tools/qemu-acpi-dump.sh %s 32", machine, dump);
   FILE *p = popen(cmd, "r");
   if (!p) {
     unit_skip("cannot run tools/qemu-acpi-dump.sh");
-    return;
+    return false;
   }
   if (!fgets(why, sizeof(why), p))
     why[0] = '\0';
-  int rc = pclose(p);
-  if (rc != 0) {
+  if (pclose(p) != 0) {
     why[strcspn(why, "\n")] = '\0';
     unit_skip(why[0] ? why : "QEMU's tables could not be dumped");
-    return;
+    return false;
   }
   FILE *f = fopen(dump, "rb");
   assert_non_null(f);
-  struct mem m = {malloc(32u << 20), 32u << 20, 0, 0};
-  assert_non_null(m.m);
-  assert_int_equal(fread(m.m, 1, m.n, f), m.n);
+  *m = (struct mem){malloc(32u << 20), 32u << 20, 0, 0};
+  assert_non_null(m->m);
+  assert_int_equal(fread(m->m, 1, m->n, f), m->n);
   fclose(f);
-  struct acpi_info ai;
-  int prc = parse(&m, &ai);
-  printf("QEMU pc: %s; RSDP %#lx rev %u OEM '%s', %s %#lx, FADT %#lx rev %u len %u, PM1a_CNT "
+  *prc = parse(m, ai);
+  printf("QEMU %s: %s; RSDP %#lx rev %u OEM '%s', %s %#lx, FADT %#lx rev %u len %u, PM1a_CNT "
          "%#x, reset %s %#lx=%#x, DSDT %#lx %u bytes, \\_S5 %u/%u\n",
-         acpi_strerror(prc), (unsigned long)ai.rsdp_pa, ai.rsdp_revision, ai.oem_id,
-         ai.root_is_xsdt ? "XSDT" : "RSDT", (unsigned long)ai.root_pa, (unsigned long)ai.fadt_pa,
-         ai.fadt_revision, ai.fadt_len, ai.pm1a_cnt, ai.reset_ok ? "yes" : "no",
-         (unsigned long)ai.reset_reg.address, ai.reset_value, (unsigned long)ai.dsdt_pa,
-         ai.dsdt_len, ai.slp_typa, ai.slp_typb);
+         machine, acpi_strerror(*prc), (unsigned long)ai->rsdp_pa, ai->rsdp_revision, ai->oem_id,
+         ai->root_is_xsdt ? "XSDT" : "RSDT", (unsigned long)ai->root_pa, (unsigned long)ai->fadt_pa,
+         ai->fadt_revision, ai->fadt_len, ai->pm1a_cnt, ai->reset_ok ? "yes" : "no",
+         (unsigned long)ai->reset_reg.address, ai->reset_value, (unsigned long)ai->dsdt_pa,
+         ai->dsdt_len, ai->slp_typa, ai->slp_typb);
+  /* The fuzz seed: the RSDP low, the tables (FADT, RSDT, DSDT) high. */
+  if (*prc == ACPI_OK) {
+    uint64_t lo = ai->dsdt_pa < ai->root_pa ? ai->dsdt_pa : ai->root_pa;
+    lo = lo < ai->fadt_pa ? lo : ai->fadt_pa;
+    uint64_t hi = ai->dsdt_pa + ai->dsdt_len;
+    if (ai->root_pa + 0x100 > hi)
+      hi = ai->root_pa + 0x100;
+    if (ai->fadt_pa + ai->fadt_len > hi)
+      hi = ai->fadt_pa + ai->fadt_len;
+    lo &= ~0xfffull;
+    char name[64];
+    snprintf(name, sizeof(name), "seed-qemu-%s", machine);
+    if (hi <= m->n)
+      seed(name, m->m + ai->rsdp_pa, (uint32_t)(ai->rsdp_pa - 0xE0000), 20, m->m + lo, (uint32_t)lo,
+           (uint32_t)(hi - lo));
+  }
+  return true;
+}
+
+/* QEMU's PIIX4 `pc` machine: SeaBIOS's RSDP (revision 0) in the BIOS area,
+ * an ACPI 1.0 FADT (116 bytes, no RESET_REG), the PIIX4 PM block at 0x600
+ * (PM1a_CNT 0x604), S5 type 0, tables at the top of RAM. */
+static void test_parse_qemu_pc_tables(void **state) {
+  (void)state;
+  struct mem m;
+  struct acpi_info ai;
+  int prc;
+  if (!qemu_tables("pc", &m, &ai, &prc))
+    return;
   assert_int_equal(prc, ACPI_OK);
-  /* What QEMU's PIIX4 `pc` machine is known to have: SeaBIOS's RSDP in the
-   * BIOS area, the PIIX4 PM block at 0x600 (PM1a_CNT 0x604), S5 type 0,
-   * tables at the top of RAM. */
   assert_string_equal(ai.oem_id, "BOCHS ");
   assert_true(ai.rsdp_pa >= 0xE0000 && ai.rsdp_pa < 0x100000);
   assert_int_equal(ai.pm1a_cnt, 0x604);
@@ -365,18 +390,27 @@ static void test_parse_qemu_pc_tables(void **state) {
   assert_true(ai.s5_found);
   assert_int_equal(ai.slp_typa, 0);
   assert_true(ai.dsdt_pa > 0x100000 && ai.dsdt_len > 1000);
-  /* The seed: the RSDP low, the tables (FADT, RSDT, DSDT, ...) high. */
-  uint64_t lo = ai.dsdt_pa < ai.root_pa ? ai.dsdt_pa : ai.root_pa;
-  lo = lo < ai.fadt_pa ? lo : ai.fadt_pa;
-  uint64_t hi = ai.dsdt_pa + ai.dsdt_len;
-  if (ai.root_pa + 0x100 > hi)
-    hi = ai.root_pa + 0x100;
-  if (ai.fadt_pa + ai.fadt_len > hi)
-    hi = ai.fadt_pa + ai.fadt_len;
-  lo &= ~0xfffull;
-  if (hi <= m.n)
-    seed("seed-qemu-pc", m.m + ai.rsdp_pa, (uint32_t)(ai.rsdp_pa - 0xE0000), 20, m.m + lo,
-         (uint32_t)lo, (uint32_t)(hi - lo));
+  free(m.m);
+}
+
+/* QEMU's ICH9 `q35` machine: a revision 3 FADT with RESET_REG (I/O 0xCF9,
+ * value 0xF), the ICH9 PM block at 0x600. */
+static void test_parse_qemu_q35_tables(void **state) {
+  (void)state;
+  struct mem m;
+  struct acpi_info ai;
+  int prc;
+  if (!qemu_tables("q35", &m, &ai, &prc))
+    return;
+  assert_int_equal(prc, ACPI_OK);
+  assert_string_equal(ai.oem_id, "BOCHS ");
+  assert_int_equal(ai.fadt_revision, 3);
+  assert_int_equal(ai.pm1a_cnt, 0x604);
+  assert_true(ai.reset_ok);
+  assert_int_equal(ai.reset_reg.space_id, ACPI_GAS_IO);
+  assert_int_equal(ai.reset_reg.address, 0xCF9);
+  assert_int_equal(ai.reset_value, 0xF);
+  assert_true(ai.s5_found);
   free(m.m);
 }
 
@@ -641,6 +675,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_hvhost_tables_iasl),
     cmocka_unit_test(test_rsdp_in_ebda_first),
     cmocka_unit_test(test_parse_qemu_pc_tables),
+    cmocka_unit_test(test_parse_qemu_q35_tables),
     cmocka_unit_test(test_bad_rsdp),
     cmocka_unit_test(test_bad_roots),
     cmocka_unit_test(test_root_loops_and_wild_pointers),

@@ -6,15 +6,15 @@
 
 #include "host/hvemu.h"
 #include "host/inproc_hw.h"
-#include "host/partition.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/page.h"
+#include "sim/sim.h"
 #include "tests/unit/unit.h"
 
 #define VEC 0x50
 
-static struct partition part;
+static struct sim sys;
 static struct hvemu *hv;
 static unsigned irq_count;
 static bool in_hypercall;
@@ -54,12 +54,13 @@ static void on_event(void *ctx, uint32_t conn, uint16_t flag) {
   ev_flag = flag;
 }
 
+/** The emulator alone (no VMBus server: the tests own its ports). */
 static void setup_with(const struct hvemu_config *cfg) {
-  assert_int_equal(inproc_mem_setup(8u << 20), 0);
-  assert_int_equal(inproc_part_init(&part), 0);
-  hv = hvemu_create(&part, cfg);
-  assert_non_null(hv);
-  inproc_attach(hv);
+  struct sim_config sc = {.sc_mem = 8u << 20, .sc_no_vmbus = true};
+  if (cfg)
+    sc.sc_emu = *cfg;
+  assert_int_equal(sim_start(&sys, &sc, SIM_HOST), 0);
+  hv = sys.s_emu;
   hw_irq_register(VEC, on_irq);
   irq_count = 0;
   irq_during_hypercall = false;
@@ -73,14 +74,10 @@ static int setup(void **state) {
   return 0;
 }
 
+/** Down, with every page the test took given back. */
 static int teardown(void **state) {
   (void)state;
-  while (ev_run_pending())
-    ;
-  inproc_detach();
-  hvemu_destroy(hv);
-  part_destroy(&part);
-  inproc_mem_teardown();
+  assert_int_equal(sim_down(&sys, SIM_OFF), 0);
   return 0;
 }
 
@@ -97,18 +94,11 @@ static uint64_t hcall(uint64_t control, uint64_t in) {
 }
 
 /** GUEST_OS_ID, hypercall page, SIMP, SIEFP, SINT2, SCONTROL, like hv/. */
-static void *simp, *siefp, *hcpage;
+static void *simp, *siefp;
 static void bring_up(void) {
-  hcpage = page_alloc(1);
-  simp = page_alloc(1);
-  siefp = page_alloc(1);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_GUEST_OS_ID, HV_GUEST_OS_ID_OPEN_SOURCE | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_HYPERCALL, hw_virt_to_phys(hcpage) | 1), 0);
-  hw_hypercall_set_page(hcpage);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SIMP, hw_virt_to_phys(simp) | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SIEFP, hw_virt_to_phys(siefp) | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SINT0 + 2, VEC), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SCONTROL, 1), 0);
+  assert_int_equal(sim_fake_synic(&sys, VEC), 0);
+  simp = sim_fake_simp(&sys);
+  siefp = sim_fake_siefp(&sys);
 }
 
 /* ---- CPUID ------------------------------------------------------------------ */
@@ -486,21 +476,21 @@ static void test_inject_not_reentrant(void **state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_cpuid, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_cpuid_without_emulator, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_hypercall_msr, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_msr_gp_cases, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_clock_msrs, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_synic_pages_zeroed, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_refuse_msrs, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_hypercall_errors, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_post_message_deferred, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_signal_event, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_message_pending_eom, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_message_queue_full_and_masked, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_message_before_simp, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_event_flags, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_inject_not_reentrant, setup, teardown),
+    UNIT_TEST_FIXTURE(test_cpuid),
+    UNIT_TEST_FIXTURE(test_cpuid_without_emulator),
+    UNIT_TEST_FIXTURE(test_hypercall_msr),
+    UNIT_TEST_FIXTURE(test_msr_gp_cases),
+    UNIT_TEST_FIXTURE(test_clock_msrs),
+    UNIT_TEST_FIXTURE(test_synic_pages_zeroed),
+    UNIT_TEST_FIXTURE(test_refuse_msrs),
+    UNIT_TEST_FIXTURE(test_hypercall_errors),
+    UNIT_TEST_FIXTURE(test_post_message_deferred),
+    UNIT_TEST_FIXTURE(test_signal_event),
+    UNIT_TEST_FIXTURE(test_message_pending_eom),
+    UNIT_TEST_FIXTURE(test_message_queue_full_and_masked),
+    UNIT_TEST_FIXTURE(test_message_before_simp),
+    UNIT_TEST_FIXTURE(test_event_flags),
+    UNIT_TEST_FIXTURE(test_inject_not_reentrant),
 };
 
 UNIT_MAIN("host_hvemu", tests)

@@ -37,17 +37,19 @@ static uint16_t rd16(const uint8_t *p) {
   return v;
 }
 
-static void tmp_path(char *buf, size_t len) {
-  snprintf(buf, len, "/tmp/netpcap_test_%d.pcap", (int)getpid());
+/** A capture file at this process's temporary path (left in `path`). */
+static struct netpcap *tmp_open(char path[64]) {
+  snprintf(path, 64, "/tmp/netpcap_test_%d.pcap", (int)getpid());
+  char err[256];
+  struct netpcap *pc = netpcap_open(path, err, sizeof(err));
+  assert_non_null(pc);
+  return pc;
 }
 
 static void test_format(void **state) {
   (void)state;
   char path[64];
-  tmp_path(path, sizeof(path));
-  char err[256];
-  struct netpcap *pc = netpcap_open(path, err, sizeof(err));
-  assert_non_null(pc);
+  struct netpcap *pc = tmp_open(path);
   uint8_t a[60], b[1514];
   for (unsigned i = 0; i < sizeof(a); i++)
     a[i] = (uint8_t)i;
@@ -95,28 +97,15 @@ static void test_open_errors(void **state) {
 static void test_monitor_counts(void **state) {
   (void)state;
   char path[64];
-  tmp_path(path, sizeof(path));
-  char err[256];
-  struct netpcap *pc = netpcap_open(path, err, sizeof(err));
-  assert_non_null(pc);
+  struct netpcap *pc = tmp_open(path);
 
-  kh_setup();
-  struct lb_bus *lb = lb_create(21);
-  struct netpeer *peer = netpeer_create(NULL, NULL, NULL);
-  assert_non_null(peer);
-  struct netvsp_backend be = netpeer_backend(peer);
-  struct netvsp *dev = netvsp_create(lb_device(lb), NULL, &be);
-  assert_non_null(dev);
-  netpeer_attach(peer, dev);
+  struct kh_nic k;
+  kh_nic_host(&k, 21, NULL, NULL);
+  struct netpeer *peer = k.n.sn_peer;
+  struct netvsp *dev = k.n.sn_dev;
   struct netvsp_monitor m = netpcap_monitor(pc);
   netvsp_set_monitor(dev, &m);
-  struct netvsc *nv;
-  assert_int_equal(netvsc_probe(lb_device(lb), NULL, &nv), 0);
-  struct net_config nc;
-  assert_int_equal(net_config_parse(&nc, NULL), 0);
-  struct net *net = net_attach(nv, &nc);
-  assert_non_null(net);
-  lb_pump();
+  kh_nic_guest(&k, NULL, true);
 
   assert_int_equal(netpeer_arp_resolve(peer), 0);
   lb_pump();
@@ -136,15 +125,10 @@ static void test_monitor_counts(void **state) {
   assert_true(ps->frames >= 82); /* ARP both ways, 20 pings, 20 datagrams */
   uint64_t frames = ps->frames;
 
-  net_detach(net);
-  netvsc_halt(nv);
+  sim_nic_guest_down(&k.n);
   lb_pump();
   netvsp_set_monitor(dev, NULL);
-  netvsp_destroy(dev);
-  netpeer_destroy(peer);
-  lb_pump();
-  lb_destroy(lb);
-  assert_true(kh_no_leaks());
+  kh_nic_down(&k);
   netpcap_close(pc);
 
   /* Walk the records: as many as counted, each an Ethernet frame. */

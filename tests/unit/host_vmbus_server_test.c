@@ -9,24 +9,24 @@
 
 #include "host/echo_dev.h"
 #include "host/hvemu.h"
-#include "host/inproc_hw.h"
-#include "host/partition.h"
 #include "host/vmbus_server.h"
+#include "hv/vmbus_trace.h"
 #include "hv/vmbus_proto.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/page.h"
 #include "kmcl/kmcl_priv.h"
+#include "sim/sim.h"
+#include "tests/unit/lib/kmcl_harness.h"
 #include "tests/unit/unit.h"
 
 #define VEC 0x60
 #define RXQ 1024
 
-static struct partition part;
+static struct sim sys;
 static struct hvemu *hv;
 static struct vmbsrv *srv;
-static uint8_t *simp, *siefp, *hcpage, *inpage, *intpage, *mon1, *mon2;
-static uint64_t pages0;
+static uint8_t *simp, *siefp, *inpage, *intpage, *mon1, *mon2;
 
 struct rxmsg {
   uint32_t size;
@@ -81,34 +81,24 @@ static void *zpage(unsigned n) {
   return p;
 }
 
+/** The host (emulator and server with `cfg`) and a fake guest whose SynIC
+ * raises VEC, as hv/ would set it up. */
 static void setup_cfg(const struct vmbsrv_config *cfg) {
-  if (!inproc_mem_base())
-    assert_int_equal(inproc_mem_setup(64u << 20), 0);
-  pages0 = page_free_count();
-  assert_int_equal(inproc_part_init(&part), 0);
-  hv = hvemu_create(&part, NULL);
-  assert_non_null(hv);
-  inproc_attach(hv);
-  srv = vmbsrv_create(hv, cfg);
-  assert_non_null(srv);
+  struct sim_config sc = {.sc_srv = *cfg};
+  assert_int_equal(sim_start(&sys, &sc, SIM_HOST), 0);
+  hv = sys.s_emu;
+  srv = sys.s_srv;
   hw_irq_register(VEC, on_irq);
   rx_head = rx_n = 0;
   memset(sig_flags, 0, sizeof(sig_flags));
   memset(sig_intpage, 0, sizeof(sig_intpage));
-  hcpage = zpage(1);
-  simp = zpage(1);
-  siefp = zpage(1);
+  assert_int_equal(sim_fake_synic(&sys, VEC), 0);
+  simp = sim_fake_simp(&sys);
+  siefp = sim_fake_siefp(&sys);
   inpage = zpage(1);
   intpage = zpage(1);
   mon1 = zpage(1);
   mon2 = zpage(1);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_GUEST_OS_ID, HV_GUEST_OS_ID_OPEN_SOURCE | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_HYPERCALL, hw_virt_to_phys(hcpage) | 1), 0);
-  hw_hypercall_set_page(hcpage);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SIMP, hw_virt_to_phys(simp) | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SIEFP, hw_virt_to_phys(siefp) | 1), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SINT0 + 2, VEC), 0);
-  assert_int_equal(hw_wrmsr_safe(HV_X64_MSR_SCONTROL, 1), 0);
 }
 
 static void setup_cap(uint32_t cap, bool monitored) {
@@ -122,29 +112,20 @@ static int setup(void **state) {
   return 0;
 }
 
-static void free_pages(void) {
-  uint8_t *pp[] = {hcpage, simp, siefp, inpage, intpage, mon1, mon2};
-  for (unsigned i = 0; i < sizeof(pp) / sizeof(pp[0]); i++)
-    page_free(pp[i], 1);
-}
-
+/** Everything down; nothing leaked (pages, KMCL objects). */
 static void teardown_all(void) {
   pump();
-  vmbsrv_destroy(srv);
-  srv = NULL;
-  inproc_detach();
-  hvemu_destroy(hv);
-  part_destroy(&part);
-  free_pages();
+  uint8_t *pp[] = {inpage, intpage, mon1, mon2};
+  for (unsigned i = 0; i < sizeof(pp) / sizeof(pp[0]); i++)
+    page_free(pp[i], 1);
   hv = NULL;
-  while (ev_run_pending())
-    ;
+  srv = NULL;
+  assert_int_equal(sim_down(&sys, SIM_OFF), 0);
 }
 
 static int teardown(void **state) {
   (void)state;
   teardown_all();
-  assert_int_equal(page_free_count(), pages0);
   return 0;
 }
 
@@ -269,30 +250,38 @@ static void request_offers(unsigned n, struct vmbus_msg_offer *out) {
   expect(VMBUS_MSG_ALLOFFERS_DELIVERED);
 }
 
+/** Post a raw GPADL_HEADER with one range and `npfn` PFNs in it. */
+static void raw_header(uint32_t relid, uint32_t handle, uint16_t buflen, uint16_t rangecount,
+                       uint32_t byte_count, uint32_t byte_offset, const uint64_t *pfns,
+                       uint32_t npfn) {
+  uint8_t buf[240];
+  struct vmbus_msg_gpadl_header h = {
+      {VMBUS_MSG_GPADL_HEADER, 0}, relid, handle, buflen, rangecount};
+  struct vmbus_gpa_range_hdr r = {byte_count, byte_offset};
+  memcpy(buf, &h, sizeof(h));
+  memcpy(buf + sizeof(h), &r, sizeof(r));
+  memcpy(buf + sizeof(h) + sizeof(r), pfns, 8 * npfn);
+  send_ok(buf, (uint32_t)(sizeof(h) + sizeof(r) + 8 * npfn));
+}
+
+/** Post a raw GPADL_BODY for `handle` carrying `npfn` PFNs. */
+static void raw_body(uint32_t handle, const uint64_t *pfns, uint32_t npfn) {
+  uint8_t buf[240];
+  struct vmbus_msg_gpadl_body b = {{VMBUS_MSG_GPADL_BODY, 0}, 0, handle};
+  memcpy(buf, &b, sizeof(b));
+  memcpy(buf + sizeof(b), pfns, 8 * npfn);
+  send_ok(buf, (uint32_t)(sizeof(b) + 8 * npfn));
+}
+
 /** Linux's GPADL split (PROTOCOL-REFERENCE.md 2.5): header with up to 26
  * PFNs, bodies with 28. Returns the number of body messages. */
 static unsigned send_gpadl(uint32_t relid, uint32_t handle, const uint64_t *pfns, uint32_t n) {
-  uint8_t buf[240];
-  struct vmbus_msg_gpadl_header h;
-  memset(&h, 0, sizeof(h));
-  h.hdr.msgtype = VMBUS_MSG_GPADL_HEADER;
-  h.child_relid = relid;
-  h.gpadl = handle;
-  h.range_buflen = (uint16_t)(8 + 8 * n);
-  h.rangecount = 1;
-  struct vmbus_gpa_range_hdr r = {n * PAGE_SIZE, 0};
   uint32_t first = n < 26 ? n : 26;
-  memcpy(buf, &h, sizeof(h));
-  memcpy(buf + sizeof(h), &r, sizeof(r));
-  memcpy(buf + sizeof(h) + sizeof(r), pfns, 8 * first);
-  send_ok(buf, (uint32_t)(sizeof(h) + sizeof(r) + 8 * first));
+  raw_header(relid, handle, (uint16_t)(8 + 8 * n), 1, n * PAGE_SIZE, 0, pfns, first);
   unsigned bodies = 0;
   for (uint32_t done = first; done < n;) {
     uint32_t k = n - done < 28 ? n - done : 28;
-    struct vmbus_msg_gpadl_body b = {{VMBUS_MSG_GPADL_BODY, 0}, 0, handle};
-    memcpy(buf, &b, sizeof(b));
-    memcpy(buf + sizeof(b), pfns + done, 8 * k);
-    send_ok(buf, (uint32_t)(sizeof(b) + 8 * k));
+    raw_body(handle, pfns + done, k);
     done += k;
     bodies++;
   }
@@ -325,22 +314,34 @@ static void teardown_gpadl(uint32_t relid, uint32_t handle, bool expect_torndown
   }
 }
 
-/** Ring GPADL (2 pages per direction) and OPENCHANNEL; returns the status. */
+/** The ring (`ring`, 2 pages per direction) shared as GPADL `handle` on
+ * `relid`; created. */
 static void *ring;
-static uint32_t open_channel(uint32_t relid, uint32_t handle) {
+static void ring_gpadl(uint32_t relid, uint32_t handle) {
   ring = zpage(4);
   uint64_t pf[4];
   pfns_of(ring, 4, pf);
   send_gpadl(relid, handle, pf, 4);
   assert_int_equal(created_status(handle), 0);
+}
+
+/** Post OPENCHANNEL for `relid` with `openid` over ring GPADL `handle`
+ * (the guest-to-host half first: downstream offset 2 pages). */
+static void post_open(uint32_t relid, uint32_t openid, uint32_t handle) {
   struct vmbus_msg_open_channel o;
   memset(&o, 0, sizeof(o));
   o.hdr.msgtype = VMBUS_MSG_OPENCHANNEL;
   o.child_relid = relid;
-  o.openid = relid;
+  o.openid = openid;
   o.ringbuffer_gpadlhandle = handle;
   o.downstream_ringbuffer_pageoffset = 2;
   send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+}
+
+/** Ring GPADL and OPENCHANNEL; returns the status. */
+static uint32_t open_channel(uint32_t relid, uint32_t handle) {
+  ring_gpadl(relid, handle);
+  post_open(relid, relid, handle);
   struct rxmsg m = expect(VMBUS_MSG_OPENCHANNEL_RESULT);
   struct vmbus_msg_open_result r;
   memcpy(&r, m.msg, sizeof(r));
@@ -353,6 +354,15 @@ static void close_channel(uint32_t relid) {
   struct vmbus_msg_relid c = {{VMBUS_MSG_CLOSECHANNEL, 0}, relid};
   send_ok(&c, sizeof(c));
   pump();
+}
+
+/** Open `relid` over ring GPADL `handle`, close it, tear the GPADL down
+ * and free the ring. */
+static void open_close(uint32_t relid, uint32_t handle) {
+  assert_int_equal(open_channel(relid, handle), 0);
+  close_channel(relid);
+  teardown_gpadl(relid, handle, true);
+  page_free(ring, 4);
 }
 
 /* ---- negotiation ------------------------------------------------------------------ */
@@ -413,7 +423,7 @@ static void test_negotiate_rules(void **state) {
   assert_int_equal(negotiate(NULL), VMBUS_VERSION_WIN10_V5_2);
   /* Before INITIATE_CONTACT nothing else is accepted. */
   vmbsrv_destroy(srv);
-  srv = vmbsrv_create(hv, NULL);
+  srv = sys.s_srv = vmbsrv_create(hv, NULL);
   struct vmbus_msg_header h = {VMBUS_MSG_REQUESTOFFERS, 0};
   assert_int_equal(post(1, &h, sizeof(h)), 0);
   expect_none();
@@ -421,10 +431,14 @@ static void test_negotiate_rules(void **state) {
   /* A bad cap is refused at creation. */
   struct vmbsrv_config bad = {.vc_max_version = VMBUS_VERSION(4, 2)};
   assert_null(vmbsrv_create(hv, &bad));
-  assert_int_equal(vmbsrv_parse_version("5.3"), VMBUS_VERSION_WIN10_V5_3);
-  assert_int_equal(vmbsrv_parse_version("0.13"), VMBUS_VERSION_WS2008);
-  assert_int_equal(vmbsrv_parse_version("4.2"), 0);
-  assert_int_equal(vmbsrv_parse_version("5.3x"), 0);
+  uint32_t v;
+  assert_int_equal(vmbus_version_parse("5.3", &v), 0);
+  assert_true(vmbus_version_known(v) && v == VMBUS_VERSION_WIN10_V5_3);
+  assert_int_equal(vmbus_version_parse("0.13", &v), 0);
+  assert_true(vmbus_version_known(v) && v == VMBUS_VERSION_WS2008);
+  assert_int_equal(vmbus_version_parse("4.2", &v), 0);
+  assert_false(vmbus_version_known(v));
+  assert_int_equal(vmbus_version_parse("5.3x", &v), -EINVAL);
 }
 
 static void test_pre_v5_interrupt_page_checked(void **state) {
@@ -501,27 +515,13 @@ static void test_offers(void **state) {
   expect(VMBUS_MSG_RESCIND_CHANNELOFFER);
 }
 
-static void d5_process(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID b, UINT32 n, UINT32 f) {
-  (void)ch;
-  (void)b;
-  (void)n;
-  (void)f;
-  VmbChannelPacketComplete(t, NULL, 0);
-}
-
 /* KMCL audit D5: a channel for VTL 2 is not offered to the VTL-0 guest; the
  * VTL-0 echo device beside it is. */
 static void test_d5_vtl2_channel_not_offered(void **state) {
   (void)state;
   teardown_all();
   setup_cap(VMBUS_VERSION_WIN10_V5_3, true);
-  VMBCHANNEL ch = NULL;
-  assert_int_equal(VmbChannelAllocate(vmbsrv_device(srv), TRUE, &ch), STATUS_SUCCESS);
-  GUID inst = echo_dev_type;
-  inst.Data1 = 77;
-  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(ch, d5_process, NULL), STATUS_SUCCESS);
-  assert_int_equal(VmbServerChannelInitSetTargetInterfaceId(ch, echo_dev_type, inst),
-                   STATUS_SUCCESS);
+  VMBCHANNEL ch = kh_server_channel(vmbsrv_device(srv), echo_dev_type, 77);
   assert_int_equal(VmbServerChannelInitSetTargetVtl(ch, 2), STATUS_SUCCESS);
   assert_int_equal(VmbChannelEnable(ch), STATUS_SUCCESS);
   struct echo_dev *e = echo_dev_create(vmbsrv_device(srv), 1);
@@ -623,85 +623,77 @@ static void test_gpadl_sizes(void **state) {
   destroy_one(e);
 }
 
-/** Post a raw GPADL_HEADER with one range and `npfn` PFNs in it. */
-static void raw_header(uint32_t relid, uint32_t handle, uint16_t buflen, uint16_t rangecount,
-                       uint32_t byte_count, uint32_t byte_offset, const uint64_t *pfns,
-                       uint32_t npfn) {
-  uint8_t buf[240];
-  struct vmbus_msg_gpadl_header h = {
-      {VMBUS_MSG_GPADL_HEADER, 0}, relid, handle, buflen, rangecount};
-  struct vmbus_gpa_range_hdr r = {byte_count, byte_offset};
-  memcpy(buf, &h, sizeof(h));
-  memcpy(buf + sizeof(h), &r, sizeof(r));
-  memcpy(buf + sizeof(h) + sizeof(r), pfns, 8 * npfn);
-  send_ok(buf, (uint32_t)(sizeof(h) + sizeof(r) + 8 * npfn));
+/* A GPADL_HEADER the server must refuse (GPADL_CREATED with a nonzero
+ * status): one range over the two good PFNs, the second replaced by `pfn1`
+ * when that is nonzero. */
+struct bad_header {
+  uint32_t relid, handle;
+  uint16_t buflen, rangecount;
+  uint32_t count, offset;
+  uint64_t pfn1;
+  uint32_t npfn;
+};
+
+static const struct bad_header bad_headers[] = {
+    /* PFN outside guest memory. */
+    {1, 0x100, 24, 1, 8192, 0, 0x7ffffffff, 2},
+    /* PFN so large that pfn << 12 overflows. */
+    {1, 0x101, 24, 1, 8192, 0, 1ull << 60, 2},
+    /* range_buflen not a multiple of 8, or too small. */
+    {1, 0x102, 23, 1, 8192, 0, 0, 2},
+    {1, 0x103, 8, 1, 8192, 0, 0, 0},
+    /* rangecount 0, and more ranges than range_buflen can hold. */
+    {1, 0x104, 24, 0, 8192, 0, 0, 2},
+    {1, 0x105, 24, 2, 8192, 0, 0, 2},
+    /* byte_offset beyond the first page, byte_count 0. */
+    {1, 0x106, 24, 1, 100, 4096, 0, 2},
+    {1, 0x107, 24, 1, 0, 0, 0, 2},
+    /* Byte count needs 3 pages, the list has 2. */
+    {1, 0x108, 24, 1, 8193, 0, 0, 2},
+};
+
+/* Once GPADL 0x10b exists: its handle again, handle 0, an unknown relid. */
+static const struct bad_header bad_headers_after[] = {
+    {1, 0x10b, 24, 1, 8192, 0, 0, 2},
+    {1, 0, 24, 1, 8192, 0, 0, 2},
+    {9, 0x10c, 24, 1, 8192, 0, 0, 2},
+};
+
+static void run_bad_headers(const struct bad_header *c, size_t n, const uint64_t good[2]) {
+  for (size_t i = 0; i < n; i++) {
+    uint64_t pf[2] = {good[0], c[i].pfn1 ? c[i].pfn1 : good[1]};
+    raw_header(c[i].relid, c[i].handle, c[i].buflen, c[i].rangecount, c[i].count, c[i].offset, pf,
+               c[i].npfn);
+    if (created_status(c[i].handle) == 0)
+      fail_msg("GPADL header %zu (handle %#x) accepted", i, c[i].handle);
+  }
 }
 
 static void test_gpadl_hostile(void **state) {
   (void)state;
   struct echo_dev *e = connect_one();
   void *p = zpage(2);
-  uint64_t good[2], bad[2];
+  uint64_t good[2];
   pfns_of(p, 2, good);
-  bad[0] = good[0];
-  bad[1] = 0x7ffffffff; /* beyond guest memory */
-  /* PFN outside guest memory. */
-  raw_header(1, 0x100, 24, 1, 8192, 0, bad, 2);
-  assert_int_not_equal(created_status(0x100), 0);
-  /* PFN so large that pfn << 12 overflows. */
-  bad[1] = 1ull << 60;
-  raw_header(1, 0x101, 24, 1, 8192, 0, bad, 2);
-  assert_int_not_equal(created_status(0x101), 0);
-  /* range_buflen not a multiple of 8, or too small. */
-  raw_header(1, 0x102, 23, 1, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x102), 0);
-  raw_header(1, 0x103, 8, 1, 8192, 0, good, 0);
-  assert_int_not_equal(created_status(0x103), 0);
-  /* rangecount 0, and more ranges than range_buflen can hold. */
-  raw_header(1, 0x104, 24, 0, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x104), 0);
-  raw_header(1, 0x105, 24, 2, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x105), 0);
-  /* byte_offset beyond the first page, byte_count 0. */
-  raw_header(1, 0x106, 24, 1, 100, 4096, good, 2);
-  assert_int_not_equal(created_status(0x106), 0);
-  raw_header(1, 0x107, 24, 1, 0, 0, good, 2);
-  assert_int_not_equal(created_status(0x107), 0);
-  /* Byte count needs 3 pages, the list has 2. */
-  raw_header(1, 0x108, 24, 1, 8193, 0, good, 2);
-  assert_int_not_equal(created_status(0x108), 0);
+  run_bad_headers(bad_headers, sizeof(bad_headers) / sizeof(bad_headers[0]), good);
   /* range_buflen promises more than the range uses: waits for a body, which
    * then carries a PFN too many. */
   raw_header(1, 0x109, 32, 1, 8192, 0, good, 2);
   expect_none();
-  uint8_t buf[240];
-  struct vmbus_msg_gpadl_body b = {{VMBUS_MSG_GPADL_BODY, 0}, 0, 0x109};
-  memcpy(buf, &b, sizeof(b));
-  memcpy(buf + sizeof(b), good, 8);
-  send_ok(buf, sizeof(b) + 8);
+  raw_body(0x109, good, 1);
   assert_int_not_equal(created_status(0x109), 0);
   /* Body data beyond range_buflen. */
   raw_header(1, 0x10a, 24, 1, 8192, 0, good, 1);
-  b.gpadl = 0x10a;
-  memcpy(buf, &b, sizeof(b));
-  memcpy(buf + sizeof(b), good, 16);
-  send_ok(buf, sizeof(b) + 16);
+  raw_body(0x10a, good, 2);
   assert_int_not_equal(created_status(0x10a), 0);
   /* A good one. */
   raw_header(1, 0x10b, 24, 1, 8192, 0, good, 2);
   assert_int_equal(created_status(0x10b), 0);
-  /* Duplicate handle, handle 0, unknown relid. */
-  raw_header(1, 0x10b, 24, 1, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x10b), 0);
-  raw_header(1, 0, 24, 1, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0), 0);
-  raw_header(9, 0x10c, 24, 1, 8192, 0, good, 2);
-  assert_int_not_equal(created_status(0x10c), 0);
+  run_bad_headers(bad_headers_after, sizeof(bad_headers_after) / sizeof(bad_headers_after[0]),
+                  good);
   /* Body for an unknown GPADL: dropped and counted. */
   uint32_t bad0 = vmbsrv_stats(srv)->vs_rx_bad;
-  b.gpadl = 0x999;
-  memcpy(buf, &b, sizeof(b));
-  send_ok(buf, sizeof(b) + 8);
+  raw_body(0x999, good, 1);
   expect_none();
   assert_int_equal(vmbsrv_stats(srv)->vs_rx_bad, bad0 + 1);
   /* Two ranges: accepted, but the KMCL seam maps one range only. */
@@ -748,13 +740,7 @@ static void test_open_close(void **state) {
   assert_true(echo_dev_is_open(e));
   assert_true(vmbsrv_channel_open(srv, 1));
   /* Second open: refused, the first stays. */
-  struct vmbus_msg_open_channel o;
-  memset(&o, 0, sizeof(o));
-  o.hdr.msgtype = VMBUS_MSG_OPENCHANNEL;
-  o.child_relid = 1;
-  o.ringbuffer_gpadlhandle = 0x200;
-  o.downstream_ringbuffer_pageoffset = 2;
-  send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+  post_open(1, 0, 0x200);
   struct rxmsg m = expect(VMBUS_MSG_OPENCHANNEL_RESULT);
   assert_int_not_equal(m.msg[16], 0);
   assert_true(echo_dev_is_open(e));
@@ -778,8 +764,7 @@ static void test_open_close(void **state) {
   expect(VMBUS_MSG_GPADL_TORNDOWN);
   page_free(ring, 4);
   /* Open with a GPADL that does not exist, or a bad page offset. */
-  o.ringbuffer_gpadlhandle = 0x201;
-  send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+  post_open(1, 0, 0x201);
   m = expect(VMBUS_MSG_OPENCHANNEL_RESULT);
   assert_int_not_equal(m.msg[16], 0);
   /* Reopen works. */
@@ -789,8 +774,7 @@ static void test_open_close(void **state) {
   teardown_gpadl(1, 0x202, true);
   page_free(ring, 4);
   /* Open for an unknown relid: dropped. */
-  o.child_relid = 30;
-  send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+  post_open(30, 0, 0x201);
   expect_none();
   destroy_one(e);
   assert_int_equal(vmbsrv_stats(srv)->vs_gpadls_live, 0);
@@ -828,18 +812,8 @@ static void test_rescind_while_opening(void **state) {
                            .fa_action = VMBSRV_FAULT_RESCIND,
                            .fa_arg = 1};
   assert_int_equal(vmbsrv_add_fault(srv, &f), 0);
-  ring = zpage(4);
-  uint64_t pf[4];
-  pfns_of(ring, 4, pf);
-  send_gpadl(1, 0x400, pf, 4);
-  assert_int_equal(created_status(0x400), 0);
-  struct vmbus_msg_open_channel o;
-  memset(&o, 0, sizeof(o));
-  o.hdr.msgtype = VMBUS_MSG_OPENCHANNEL;
-  o.child_relid = 1;
-  o.ringbuffer_gpadlhandle = 0x400;
-  o.downstream_ringbuffer_pageoffset = 2;
-  send_ok(&o, VMBUS_OPEN_CHANNEL_SIZE);
+  ring_gpadl(1, 0x400);
+  post_open(1, 0, 0x400);
   expect(VMBUS_MSG_RESCIND_CHANNELOFFER);
   expect_none(); /* no OPENCHANNEL_RESULT for a rescinded relid */
   assert_false(echo_dev_is_open(e));
@@ -957,56 +931,40 @@ static void test_signalling(void **state) {
 
 /* ---- faults --------------------------------------------------------------------------- */
 
+/** Only one fault, on the host's VERSION_RESPONSE (`nth`, `action`, `arg`),
+ * then INITIATE_CONTACT for 5.3. */
+static void version_fault(uint32_t nth, enum vmbsrv_fault_action action, uint32_t arg) {
+  vmbsrv_clear_faults(srv);
+  struct vmbsrv_fault f = {.fa_to_guest = true,
+                           .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
+                           .fa_nth = nth,
+                           .fa_action = action,
+                           .fa_arg = arg};
+  assert_int_equal(vmbsrv_add_fault(srv, &f), 0);
+  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+}
+
 static void test_faults(void **state) {
   (void)state;
-  struct vmbsrv_fault drop = {.fa_to_guest = true,
-                              .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                              .fa_nth = 1,
-                              .fa_action = VMBSRV_FAULT_DROP};
-  assert_int_equal(vmbsrv_add_fault(srv, &drop), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(1, VMBSRV_FAULT_DROP, 0);
   expect_none();
   /* nth = 2: the first passes, the second duplicates. */
-  vmbsrv_clear_faults(srv);
-  struct vmbsrv_fault dup = {.fa_to_guest = true,
-                             .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                             .fa_nth = 2,
-                             .fa_action = VMBSRV_FAULT_DUPLICATE};
-  assert_int_equal(vmbsrv_add_fault(srv, &dup), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(2, VMBSRV_FAULT_DUPLICATE, 0);
   expect(VMBUS_MSG_VERSION_RESPONSE);
   expect_none();
   assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
   expect(VMBUS_MSG_VERSION_RESPONSE);
   expect(VMBUS_MSG_VERSION_RESPONSE);
   /* Corrupt byte 8 (version_supported) of the next response. */
-  vmbsrv_clear_faults(srv);
-  struct vmbsrv_fault cor = {.fa_to_guest = true,
-                             .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                             .fa_action = VMBSRV_FAULT_CORRUPT,
-                             .fa_arg = 8};
-  assert_int_equal(vmbsrv_add_fault(srv, &cor), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(0, VMBSRV_FAULT_CORRUPT, 8);
   struct rxmsg m = expect(VMBUS_MSG_VERSION_RESPONSE);
   assert_int_equal(m.msg[8], 0xfe);
   /* Truncate. */
-  vmbsrv_clear_faults(srv);
-  struct vmbsrv_fault tr = {.fa_to_guest = true,
-                            .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                            .fa_action = VMBSRV_FAULT_TRUNCATE,
-                            .fa_arg = 9};
-  assert_int_equal(vmbsrv_add_fault(srv, &tr), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(0, VMBSRV_FAULT_TRUNCATE, 9);
   m = expect(VMBUS_MSG_VERSION_RESPONSE);
   assert_int_equal(m.size, 9);
   /* Delay by 30 ms. */
-  vmbsrv_clear_faults(srv);
-  struct vmbsrv_fault dl = {.fa_to_guest = true,
-                            .fa_msgtype = VMBUS_MSG_VERSION_RESPONSE,
-                            .fa_action = VMBSRV_FAULT_DELAY,
-                            .fa_arg = 30};
-  assert_int_equal(vmbsrv_add_fault(srv, &dl), 0);
-  assert_int_equal(initiate(VMBUS_VERSION_WIN10_V5_3, 4, 0), 0);
+  version_fault(0, VMBSRV_FAULT_DELAY, 30);
   expect_none();
   uint64_t t0 = hw_now_ns();
   while (!rx_n && hw_now_ns() - t0 < 1000000000ull)
@@ -1035,10 +993,7 @@ static void test_trace(void **state) {
   struct echo_dev *e = echo_dev_create(vmbsrv_device(srv), 7);
   assert_int_equal(negotiate(NULL), VMBUS_VERSION_WIN10_V5_3);
   request_offers(1, NULL);
-  assert_int_equal(open_channel(1, 0x800), 0);
-  close_channel(1);
-  teardown_gpadl(1, 0x800, true);
-  page_free(ring, 4);
+  open_close(1, 0x800);
   destroy_one(e);
 }
 
@@ -1051,10 +1006,7 @@ static void test_no_leaks(void **state) {
     struct echo_dev *e = echo_dev_create(vmbsrv_device(srv), 7);
     assert_int_equal(negotiate(NULL), VMBUS_VERSION_WIN10_V5_3);
     request_offers(1, NULL);
-    assert_int_equal(open_channel(1, 0x900), 0);
-    close_channel(1);
-    teardown_gpadl(1, 0x900, true);
-    page_free(ring, 4);
+    open_close(1, 0x900);
     struct vmbus_msg_header u = {VMBUS_MSG_UNLOAD, 0};
     send_ok(&u, sizeof(u));
     expect(VMBUS_MSG_UNLOAD_RESPONSE);
@@ -1067,23 +1019,23 @@ static void test_no_leaks(void **state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_negotiate_each_cap, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_negotiate_rules, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_pre_v5_interrupt_page_checked, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_offers, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_d5_vtl2_channel_not_offered, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_offers_old_versions, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_gpadl_sizes, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_gpadl_hostile, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_open_close, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_rescind_while_open, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_rescind_while_opening, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_device_rescind_while_open, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_unload_reconnect, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_signalling, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_no_leaks, setup, teardown),
+    UNIT_TEST_FIXTURE(test_negotiate_each_cap),
+    UNIT_TEST_FIXTURE(test_negotiate_rules),
+    UNIT_TEST_FIXTURE(test_pre_v5_interrupt_page_checked),
+    UNIT_TEST_FIXTURE(test_offers),
+    UNIT_TEST_FIXTURE(test_d5_vtl2_channel_not_offered),
+    UNIT_TEST_FIXTURE(test_offers_old_versions),
+    UNIT_TEST_FIXTURE(test_gpadl_sizes),
+    UNIT_TEST_FIXTURE(test_gpadl_hostile),
+    UNIT_TEST_FIXTURE(test_open_close),
+    UNIT_TEST_FIXTURE(test_rescind_while_open),
+    UNIT_TEST_FIXTURE(test_rescind_while_opening),
+    UNIT_TEST_FIXTURE(test_device_rescind_while_open),
+    UNIT_TEST_FIXTURE(test_unload_reconnect),
+    UNIT_TEST_FIXTURE(test_signalling),
+    UNIT_TEST_FIXTURE(test_faults),
+    UNIT_TEST_FIXTURE(test_trace),
+    UNIT_TEST_FIXTURE(test_no_leaks),
 };
 
 UNIT_MAIN("host_vmbus_server", tests)

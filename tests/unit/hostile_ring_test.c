@@ -29,7 +29,7 @@ static struct ring *rin(struct hclient *c) { return &kc(c)->ch_in; }
 
 /** Echo device 0 and an open client whose incoming limit is the whole
  * MTU (these tests are about the ring; C4 tests the limit itself). */
-static void up(struct henv *h, struct hclient *c) {
+static void up(struct sim *h, struct hclient *c) {
   if (!hclient_next_max_incoming)
     hclient_next_max_incoming = KMCL_RING_MTU;
   henv_up(h, VMBUS_VERSION_WIN10_V5_3, 2);
@@ -39,7 +39,7 @@ static void up(struct henv *h, struct hclient *c) {
 
 /** The channel failed with -EPROTO and stays failed: more signals deliver
  * nothing; then it closes cleanly and echo device 1 still round-trips. */
-static void expect_failed_then_down(struct henv *h, struct hclient *c) {
+static void expect_failed(struct sim *h, struct hclient *c) {
   assert_true(kmcl_channel_failed(c->ch));
   assert_int_equal(kmcl_channel_fail_reason(c->ch), -EPROTO);
   uint32_t rx = c->rx;
@@ -53,7 +53,48 @@ static void expect_failed_then_down(struct henv *h, struct hclient *c) {
   assert_int_equal(hclient_round_trip(&other, 100, 5000), 100);
   assert_int_equal(other.mismatches, 0);
   hclient_close(&other);
+}
+
+/** expect_failed, then everything down. */
+static void expect_failed_then_down(struct sim *h, struct hclient *c) {
+  expect_failed(h, c);
   henv_down(h);
+}
+
+/** Close the client, then everything down. */
+static void close_down(struct sim *h, struct hclient *c) {
+  hclient_close(c);
+  henv_down(h);
+}
+
+/* cmocka fixture: the host and the open client (up) as the test's *state
+ * (a struct hfix); after the test, the client is closed (if the test did
+ * not) and everything goes down. */
+struct hfix {
+  struct sim h;
+  struct hclient c;
+};
+static struct hfix fixture;
+static int fix_up(void **state) {
+  up(&fixture.h, &fixture.c);
+  *state = &fixture;
+  return 0;
+}
+static int fix_down(void **state) {
+  struct hfix *f = *state;
+  close_down(&f->h, &f->c);
+  return 0;
+}
+#define HRING_TEST(f) cmocka_unit_test_setup_teardown(f, fix_up, fix_down)
+
+/** A fresh channel (up) receives the `len` bytes at `pkt` as one packet:
+ * it must fail for good (expect_failed_then_down). */
+static void expect_packet_fails(const uint8_t *pkt, uint32_t len) {
+  struct sim h;
+  struct hclient c;
+  up(&h, &c);
+  hring_inject(&h, &c, pkt, len, 0);
+  expect_failed_then_down(&h, &c);
 }
 
 /** An inband packet of `body` bytes (a multiple of 8), body bytes i + seed. */
@@ -68,7 +109,7 @@ static uint32_t inband(uint8_t *buf, uint32_t body, uint8_t seed, uint16_t flags
  * read_index likewise (found when the guest next writes). */
 static void test_C1_ring_index_out_of_range_or_unaligned(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   hring_set_write_index(&h, &c, rin(&c)->r_size);
@@ -86,41 +127,30 @@ static void test_C1_ring_index_out_of_range_or_unaligned(void **state) {
 
 /* C2: fewer bytes published than a descriptor and trailer. */
 static void test_C2_available_bytes_below_minimum(void **state) {
-  (void)state;
-  struct henv h;
-  struct hclient c;
-  up(&h, &c);
-  uint32_t wr = rin(&c)->r_ctl->write_index;
-  hring_set_write_index(&h, &c, (wr + 8) % rin(&c)->r_size);
-  expect_failed_then_down(&h, &c);
+  struct hfix *f = *state;
+  struct sim *h = &f->h;
+  struct hclient *c = &f->c;
+  uint32_t wr = rin(c)->r_ctl->write_index;
+  hring_set_write_index(h, c, (wr + 8) % rin(c)->r_size);
+  expect_failed(h, c);
 }
 
 /* C3: len8 claims bytes past the write index; offset8 < 2; offset8 > len8. */
 static void test_C3_descriptor_lengths_inconsistent(void **state) {
   (void)state;
   uint8_t p[64];
-  struct henv h;
-  struct hclient c;
-  up(&h, &c);
   memset(p, 0, sizeof(p));
   hring_pkt(p, VM_PKT_DATA_INBAND, 2, 10, 0, 0); /* 80 bytes claimed, 16 written */
-  hring_inject(&h, &c, p, 16, 0);
-  expect_failed_then_down(&h, &c);
-
-  up(&h, &c);
-  hring_inject(&h, &c, p, hring_pkt(p, VM_PKT_DATA_INBAND, 1, 4, 0, 0), 0);
-  expect_failed_then_down(&h, &c);
-
-  up(&h, &c);
-  hring_inject(&h, &c, p, hring_pkt(p, VM_PKT_DATA_INBAND, 5, 4, 0, 0), 0);
-  expect_failed_then_down(&h, &c);
+  expect_packet_fails(p, 16);
+  expect_packet_fails(p, hring_pkt(p, VM_PKT_DATA_INBAND, 1, 4, 0, 0));
+  expect_packet_fails(p, hring_pkt(p, VM_PKT_DATA_INBAND, 5, 4, 0, 0));
 }
 
 /* C4: a packet as large as the ring allows is copied whole into a private
  * buffer sized from the validated length; one larger than the ring fails. */
 static void test_C4_packet_larger_than_buffers(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   /* Above the channel's incoming limit (kmcl_channel_init_set_max_incoming,
    * here 4 KiB): the channel fails before any copy is made. */
@@ -135,8 +165,7 @@ static void test_C4_packet_larger_than_buffers(void **state) {
   assert_true(kmcl_channel_failed(c.ch));
   assert_int_equal(kmcl_channel_fail_reason(c.ch), -EMSGSIZE);
   assert_int_equal(c.rx, 0);
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 
   /* With the limit raised to the ring, the copy is sized from the packet. */
   hclient_next_max_incoming = size;
@@ -146,15 +175,12 @@ static void test_C4_packet_larger_than_buffers(void **state) {
   assert_int_equal(c.rx, 1);
   assert_int_equal(c.rx_len[0], body);
   assert_int_equal(c.rx_first[0][5], 5 + 3);
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 
-  up(&h, &c);
   memset(p, 0, size);
   hring_pkt(p, VM_PKT_DATA_INBAND, 2, 0xffff, 0, 0); /* 512 KiB claimed */
-  hring_inject(&h, &c, p, 64, 0);
+  expect_packet_fails(p, 64);
   free(p);
-  expect_failed_then_down(&h, &c);
 }
 
 /* C5: unknown type, reserved flags, completions with trans_id 0 or naming
@@ -163,8 +189,6 @@ static void test_C4_packet_larger_than_buffers(void **state) {
 static void test_C5_unknown_type_flags_or_transaction(void **state) {
   (void)state;
   uint8_t p[64];
-  struct henv h;
-  struct hclient c;
   const struct {
     uint16_t type, flags;
     uint64_t tid;
@@ -177,10 +201,8 @@ static void test_C5_unknown_type_flags_or_transaction(void **state) {
       {VM_PKT_COMP, 0, ((uint64_t)7 << 32) | 1},
   };
   for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    up(&h, &c);
     memset(p, 0, sizeof(p));
-    hring_inject(&h, &c, p, hring_pkt(p, bad[i].type, 2, 4, bad[i].flags, bad[i].tid), 0);
-    expect_failed_then_down(&h, &c);
+    expect_packet_fails(p, hring_pkt(p, bad[i].type, 2, 4, bad[i].flags, bad[i].tid));
   }
 }
 
@@ -189,8 +211,6 @@ static void test_C5_unknown_type_flags_or_transaction(void **state) {
 static void test_C6_external_data_headers_inconsistent(void **state) {
   (void)state;
   uint8_t p[128];
-  struct henv h;
-  struct hclient c;
   const struct {
     uint16_t type, off8;
     uint32_t count;
@@ -202,7 +222,6 @@ static void test_C6_external_data_headers_inconsistent(void **state) {
       {VM_PKT_DATA_USING_GPA_DIRECT, 8, 1000}, /* more ranges than bytes */
   };
   for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    up(&h, &c);
     memset(p, 0, sizeof(p));
     uint32_t len = hring_pkt(p, bad[i].type, bad[i].off8, 12, 0, 0);
     memcpy(p + 20, &bad[i].count, 4);
@@ -211,8 +230,7 @@ static void test_C6_external_data_headers_inconsistent(void **state) {
       memcpy(p + 24, &cnt, 4);
       memcpy(p + 28, &off, 4);
     }
-    hring_inject(&h, &c, p, len, 0);
-    expect_failed_then_down(&h, &c);
+    expect_packet_fails(p, len);
   }
 }
 
@@ -220,36 +238,33 @@ static void test_C6_external_data_headers_inconsistent(void **state) {
  * itself straddles the end: delivered intact. C11: the trailer ("previous
  * index") is garbage every time and never used. */
 static void test_C7_C11_wrapping_packets_and_garbage_trailer(void **state) {
-  (void)state;
-  struct henv h;
-  struct hclient c;
-  up(&h, &c);
-  uint32_t size = rin(&c)->r_size;
-  uint32_t wr = rin(&c)->r_ctl->write_index;
+  struct hfix *f = *state;
+  struct sim *h = &f->h;
+  struct hclient *c = &f->c;
+  uint32_t size = rin(c)->r_size;
+  uint32_t wr = rin(c)->r_ctl->write_index;
   uint8_t *p = calloc(1, size);
   assert_non_null(p);
   /* a filler that leaves the write index 8 bytes before the end */
   uint32_t fill = (size - wr) - 8 - 8;
   uint32_t len = inband(p, fill - 16, 1, 0);
-  hring_inject(&h, &c, p, len, 0xdeadbeefcafef00dull);
-  assert_int_equal(rin(&c)->r_ctl->write_index, size - 8);
+  hring_inject(h, c, p, len, 0xdeadbeefcafef00dull);
+  assert_int_equal(rin(c)->r_ctl->write_index, size - 8);
   /* descriptor: 8 bytes at the end, 8 at the start; body wraps too */
   len = inband(p, 40, 9, 0);
-  hring_inject(&h, &c, p, len, 0xffffffffffffffffull);
-  assert_false(kmcl_channel_failed(c.ch));
-  assert_int_equal(c.rx, 2);
-  assert_int_equal(c.rx_len[0], fill - 16);
-  assert_int_equal(c.rx_len[1], 40);
+  hring_inject(h, c, p, len, 0xffffffffffffffffull);
+  assert_false(kmcl_channel_failed(c->ch));
+  assert_int_equal(c->rx, 2);
+  assert_int_equal(c->rx_len[0], fill - 16);
+  assert_int_equal(c->rx_len[1], 40);
   for (int i = 0; i < 8; i++)
-    assert_int_equal(c.rx_first[1][i], (uint8_t)(i + 9));
+    assert_int_equal(c->rx_first[1][i], (uint8_t)(i + 9));
   /* a third packet straddling nothing, trailer garbage again */
   len = inband(p, 24, 77, 0);
-  hring_inject(&h, &c, p, len, 0x1);
-  assert_int_equal(c.rx, 3);
-  assert_false(kmcl_channel_failed(c.ch));
+  hring_inject(h, c, p, len, 0x1);
+  assert_int_equal(c->rx, 3);
+  assert_false(kmcl_channel_failed(c->ch));
   free(p);
-  hclient_close(&c);
-  henv_down(&h);
 }
 
 /* C8: the host rewrites the packet after the guest validated it. The
@@ -272,45 +287,40 @@ static void c8_rewrite(struct hclient *c, const void *buf, uint32_t len) {
   c8_ok++;
 }
 static void test_C8_host_rewrites_packet_after_validation(void **state) {
-  (void)state;
-  struct henv h;
-  struct hclient c;
-  up(&h, &c);
-  struct ring *r = rin(&c);
+  struct hfix *f = *state;
+  struct sim *h = &f->h;
+  struct hclient *c = &f->c;
+  struct ring *r = rin(c);
   c8_ring_lo = r->r_data;
   c8_ring_hi = r->r_data + r->r_size;
   c8_ok = 0;
-  c.on_rx = c8_rewrite;
+  c->on_rx = c8_rewrite;
   uint8_t p[256];
-  hring_inject(&h, &c, p, inband(p, 200, 5, 0), 0);
-  assert_int_equal(c.rx, 1);
+  hring_inject(h, c, p, inband(p, 200, 5, 0), 0);
+  assert_int_equal(c->rx, 1);
   assert_int_equal(c8_ok, 1);
   /* the rewritten control page is then found invalid: the channel fails */
-  hring_signal(&h, &c);
-  expect_failed_then_down(&h, &c);
+  hring_signal(h, c);
+  expect_failed(h, c);
 }
 
 /* C9: the host plays with the signalling fields: pending_send_sz 0, huge
  * or ring - 1 on the inbound ring, feature_bits cleared, the outbound
  * interrupt_mask toggled. Traffic still flows; nothing fails. */
 static void test_C9_control_page_signalling_abuse(void **state) {
-  (void)state;
-  struct henv h;
-  struct hclient c;
-  up(&h, &c);
-  volatile struct vmbus_ring_ctl *in = rin(&c)->r_ctl, *out = kc(&c)->ch_out.r_ctl;
-  const uint32_t pend[] = {0, 0xffffffffu, rin(&c)->r_size - 1, 7};
+  struct hfix *f = *state;
+  struct hclient *c = &f->c;
+  volatile struct vmbus_ring_ctl *in = rin(c)->r_ctl, *out = kc(c)->ch_out.r_ctl;
+  const uint32_t pend[] = {0, 0xffffffffu, rin(c)->r_size - 1, 7};
   for (unsigned i = 0; i < 4; i++) {
     in->pending_send_sz = pend[i];
     in->feature_bits = i & 1 ? 0 : in->feature_bits;
     out->interrupt_mask = i & 1;
     out->interrupt_mask = 0;
-    assert_int_equal(hclient_round_trip(&c, 200, 5000), 200);
-    assert_false(kmcl_channel_failed(c.ch));
+    assert_int_equal(hclient_round_trip(c, 200, 5000), 200);
+    assert_false(kmcl_channel_failed(c->ch));
   }
-  assert_int_equal(c.mismatches, 0);
-  hclient_close(&c);
-  henv_down(&h);
+  assert_int_equal(c->mismatches, 0);
 }
 
 /* C10: the host never consumes the outbound ring (it keeps its interrupt
@@ -319,7 +329,7 @@ static void test_C9_control_page_signalling_abuse(void **state) {
  * batches. */
 static void test_C10_host_never_consumes_or_floods(void **state) {
   (void)state;
-  struct henv h;
+  struct sim h;
   struct hclient c;
   up(&h, &c);
   volatile struct vmbus_ring_ctl *out = kc(&c)->ch_out.r_ctl;
@@ -330,21 +340,20 @@ static void test_C10_host_never_consumes_or_floods(void **state) {
   assert_true(n < 2000);
   assert_false(kmcl_channel_failed(c.ch));
   out->interrupt_mask = 0;
-  kmcl_bus_interrupt(echo_dev_channel(h.echo[0])); /* the host looks again */
+  kmcl_bus_interrupt(echo_dev_channel(h.s_echo[0])); /* the host looks again */
   struct {
     struct hclient *c;
     uint32_t n;
   } w = {&c, 2000};
   (void)w;
   for (int i = 0; i < 200 && c.completions < 2000; i++) {
-    kmcl_bus_interrupt(echo_dev_channel(h.echo[0]));
-    henv_settle();
+    kmcl_bus_interrupt(echo_dev_channel(h.s_echo[0]));
+    sim_settle();
     ev_loop_once(false);
   }
   assert_int_equal(c.completions, 2000);
   assert_int_equal(c.mismatches, 0);
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 
   /* flood: 300 packets published at once are all delivered */
   up(&h, &c);
@@ -362,20 +371,19 @@ static void test_C10_host_never_consumes_or_floods(void **state) {
   hring_signal(&h, &c);
   assert_int_equal(c.rx, 300);
   assert_false(kmcl_channel_failed(c.ch));
-  hclient_close(&c);
-  henv_down(&h);
+  close_down(&h, &c);
 }
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_C1_ring_index_out_of_range_or_unaligned),
-    cmocka_unit_test(test_C2_available_bytes_below_minimum),
+    HRING_TEST(test_C2_available_bytes_below_minimum),
     cmocka_unit_test(test_C3_descriptor_lengths_inconsistent),
     cmocka_unit_test(test_C4_packet_larger_than_buffers),
     cmocka_unit_test(test_C5_unknown_type_flags_or_transaction),
     cmocka_unit_test(test_C6_external_data_headers_inconsistent),
-    cmocka_unit_test(test_C7_C11_wrapping_packets_and_garbage_trailer),
-    cmocka_unit_test(test_C8_host_rewrites_packet_after_validation),
-    cmocka_unit_test(test_C9_control_page_signalling_abuse),
+    HRING_TEST(test_C7_C11_wrapping_packets_and_garbage_trailer),
+    HRING_TEST(test_C8_host_rewrites_packet_after_validation),
+    HRING_TEST(test_C9_control_page_signalling_abuse),
     cmocka_unit_test(test_C10_host_never_consumes_or_floods),
 };
 

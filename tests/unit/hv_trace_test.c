@@ -1,5 +1,6 @@
 /* tests/unit/hv_trace_test.c: the decoded one-line trace of VMBus messages,
  * fed with messages laid out byte by byte from PROTOCOL-REFERENCE 2.2. */
+#include <errno.h>
 #include <string.h>
 
 #include "hv/vmbus_trace.h"
@@ -88,7 +89,77 @@ static void test_version_response_and_names(void **state) {
   assert_null(vmbus_guid_name(&hb));
 }
 
+/* The one VMBus version parser (guest command line, hvhost options, the
+ * server's cap): "X.Y" or "X", each part below 65536. */
+static void test_version_parse(void **state) {
+  (void)state;
+  uint32_t v;
+  assert_int_equal(vmbus_version_parse("5.3", &v), 0);
+  assert_int_equal(v, VMBUS_VERSION(5, 3));
+  assert_int_equal(vmbus_version_parse("0.13", &v), 0);
+  assert_int_equal(v, VMBUS_VERSION_WS2008);
+  assert_int_equal(vmbus_version_parse("6", &v), 0);
+  assert_int_equal(v, VMBUS_VERSION(6, 0));
+  assert_int_equal(vmbus_version_parse("65535.65535", &v), 0);
+  assert_int_equal(v, 0xffffffffu);
+  const char *bad[] = {"",        "5.",   ".3",  "5.3.1", "a.b",  "65536.0",
+                       "5.65536", "5.-1", "5,3", " 5.3",  "+5.3", "5.3 "};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(vmbus_version_parse(bad[i], &v), -EINVAL);
+  assert_int_equal(vmbus_version_parse(NULL, &v), -EINVAL);
+  static const uint32_t all[VMBUS_NUM_VERSIONS] = VMBUS_ALL_VERSIONS;
+  for (unsigned i = 0; i < VMBUS_NUM_VERSIONS; i++)
+    assert_true(vmbus_version_known(all[i]));
+  assert_false(vmbus_version_known(VMBUS_VERSION(4, 2)));
+  assert_false(vmbus_version_known(0));
+}
+
+/* The message table: every type a side accepts has a size and a sender,
+ * and the checks drop runts, unknown types, the wrong direction and short
+ * messages before anything reads a field. */
+static void test_msg_table_and_check(void **state) {
+  (void)state;
+  unsigned by_guest = 0, by_host = 0;
+  for (uint32_t t = 0; t < VMBUS_MSG_COUNT; t++) {
+    const struct vmbus_msg_type *mt = &vmbus_msg_types[t];
+    assert_non_null(mt->mt_name);
+    assert_true(mt->mt_min_size == 0 || mt->mt_min_size >= sizeof(struct vmbus_msg_header));
+    assert_true(mt->mt_min_size <= VMBUS_MAX_CHANNEL_MESSAGE);
+    assert_true((mt->mt_min_size == 0) == (mt->mt_sender == 0));
+    by_guest += mt->mt_sender == VMBUS_MSG_BY_GUEST;
+    by_host += mt->mt_sender == VMBUS_MSG_BY_HOST;
+  }
+  assert_int_equal(by_guest, 10);
+  assert_int_equal(by_host, 9);
+  assert_int_equal(vmbus_msg_types[VMBUS_MSG_OFFERCHANNEL].mt_min_size, 196);
+  assert_int_equal(vmbus_msg_types[VMBUS_MSG_OPENCHANNEL].mt_min_size, 148);
+  assert_int_equal(vmbus_msg_types[VMBUS_MSG_INITIATE_CONTACT].mt_min_size, 40);
+  assert_int_equal(vmbus_msg_types[VMBUS_MSG_VERSION_RESPONSE].mt_min_size, 16);
+  uint8_t m[240] = {0};
+  uint32_t type;
+  assert_non_null(vmbus_msg_check(VMBUS_DIR_TO_HOST, m, 7, &type));
+  assert_int_equal(type, VMBUS_MSG_INVALID);
+  put32(m, 0, VMBUS_MSG_COUNT);
+  assert_non_null(vmbus_msg_check(VMBUS_DIR_TO_GUEST, m, 8, &type));
+  assert_int_equal(type, VMBUS_MSG_COUNT);
+  put32(m, 0, VMBUS_MSG_PAUSE); /* known, accepted by neither side here */
+  assert_non_null(vmbus_msg_check(VMBUS_DIR_TO_GUEST, m, 240, &type));
+  put32(m, 0, VMBUS_MSG_INITIATE_CONTACT);
+  assert_null(vmbus_msg_check(VMBUS_DIR_TO_HOST, m, 40, &type));
+  assert_int_equal(type, VMBUS_MSG_INITIATE_CONTACT);
+  assert_non_null(vmbus_msg_check(VMBUS_DIR_TO_HOST, m, 39, &type));
+  assert_string_equal(vmbus_msg_check(VMBUS_DIR_TO_GUEST, m, 40, &type),
+                      "a type only the guest sends");
+  put32(m, 0, VMBUS_MSG_OFFERCHANNEL);
+  assert_null(vmbus_msg_check(VMBUS_DIR_TO_GUEST, m, 196, &type));
+  assert_string_equal(vmbus_msg_check(VMBUS_DIR_TO_GUEST, m, 195, &type), "shorter than its type");
+  assert_string_equal(vmbus_msg_check(VMBUS_DIR_TO_HOST, m, 196, &type),
+                      "a type only the host sends");
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_version_parse),
+    cmocka_unit_test(test_msg_table_and_check),
     cmocka_unit_test(test_initiate_contact_v5_and_v4),
     cmocka_unit_test(test_offer_names_the_class),
     cmocka_unit_test(test_short_and_unknown_messages),

@@ -79,19 +79,6 @@ static void test_u64(void **state) {
   assert_int_equal(v, 7);
 }
 
-static void test_version(void **state) {
-  (void)state;
-  uint16_t maj, min;
-  assert_int_equal(cmdline_parse_version("5.3", &maj, &min), 0);
-  assert_int_equal(maj, 5);
-  assert_int_equal(min, 3);
-  assert_int_equal(cmdline_parse_version("0.13", &maj, &min), 0);
-  assert_int_equal(min, 13);
-  const char *bad[] = {"", "5", "5.", ".3", "5.3.1", "a.b", "65536.0", "5.-1", "5,3"};
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-    assert_int_equal(cmdline_parse_version(bad[i], &maj, &min), -EINVAL);
-}
-
 static void test_ipv4_prefix(void **state) {
   (void)state;
   uint8_t a[4], p;
@@ -112,7 +99,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_source_not_referenced),
     cmocka_unit_test(test_too_long_and_too_many),
     cmocka_unit_test(test_u64),
-    cmocka_unit_test(test_version),
     cmocka_unit_test(test_ipv4_prefix),
 };
 UNIT_MAIN("kernel_cmdline", tests)

@@ -1,6 +1,8 @@
 /* tests/unit/kernel_page_test.c: the page allocator over the in-process arena. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host/inproc_hw.h"
 #include "kernel/hw.h"
@@ -8,10 +10,12 @@
 #include "kernel/panic.h"
 #include "tests/unit/unit.h"
 
+/* panic() prints "PANIC: msg" and ends in hw_exit(2): catch the exit, and
+ * read the message from stdout, redirected to a file meanwhile. */
 static jmp_buf panic_jmp;
-static char panic_msg[256];
-static void catch_panic(const char *msg) {
-  strncpy(panic_msg, msg, sizeof(panic_msg) - 1);
+static int panic_status;
+static void catch_exit(int status) {
+  panic_status = status;
   longjmp(panic_jmp, 1);
 }
 
@@ -100,14 +104,30 @@ static void test_double_free_panics(void **state) {
   (void)state;
   void *a = page_alloc(1);
   page_free(a, 1);
-  panic_hook = catch_panic;
-  if (setjmp(panic_jmp) == 0) {
+  fflush(stdout);
+  FILE *out = tmpfile();
+  assert_non_null(out);
+  int saved = dup(1);
+  dup2(fileno(out), 1);
+  inproc_set_exit(catch_exit);
+  bool panicked = false;
+  if (setjmp(panic_jmp) == 0)
     page_free(a, 1);
-    panic_hook = NULL;
-    fail_msg("double free did not panic");
-  }
-  panic_hook = NULL;
-  assert_non_null(strstr(panic_msg, "double free"));
+  else
+    panicked = true;
+  inproc_set_exit(NULL);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  char msg[256] = "";
+  rewind(out);
+  size_t n = fread(msg, 1, sizeof(msg) - 1, out);
+  msg[n] = '\0';
+  fclose(out);
+  assert_true(panicked);
+  assert_int_equal(panic_status, EXIT_STATUS_PANIC);
+  assert_non_null(strstr(msg, "PANIC: "));
+  assert_non_null(strstr(msg, "double free"));
   assert_int_equal(page_free_count(), 256);
 }
 
@@ -134,12 +154,12 @@ static void test_many_cycles_no_leak(void **state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_counts_after_setup, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_alloc_free_roundtrip, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_contiguous_run_and_exhaustion, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_zero_and_oversized, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_reserve_and_add, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_double_free_panics, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_many_cycles_no_leak, setup, teardown),
+    UNIT_TEST_FIXTURE(test_counts_after_setup),
+    UNIT_TEST_FIXTURE(test_alloc_free_roundtrip),
+    UNIT_TEST_FIXTURE(test_contiguous_run_and_exhaustion),
+    UNIT_TEST_FIXTURE(test_zero_and_oversized),
+    UNIT_TEST_FIXTURE(test_reserve_and_add),
+    UNIT_TEST_FIXTURE(test_double_free_panics),
+    UNIT_TEST_FIXTURE(test_many_cycles_no_leak),
 };
 UNIT_MAIN("kernel_page", tests)

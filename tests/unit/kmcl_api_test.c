@@ -174,36 +174,26 @@ static void test_allocate_and_init_errors(void **state) {
 }
 
 static void test_init_only_while_disabled(void **state) {
-  (void)state;
-  kh_setup();
-  struct kh_pair p;
-  kh_pair_alloc(&p);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_INVALID_DEVICE_STATE);
+  struct kh_pair *p = *state;
+  assert_int_equal(VmbChannelEnable(p->s.ch), STATUS_SUCCESS);
+  assert_int_equal(VmbChannelEnable(p->s.ch), STATUS_INVALID_DEVICE_STATE);
   /* Section (e): Init calls only while Disabled. */
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 100), STATUS_INVALID_PARAMETER_1);
-  assert_int_equal(VmbChannelInitSetFlags(p.s.ch, 0), STATUS_INVALID_PARAMETER_1);
-  assert_int_equal(VmbServerChannelInitSetFlags(p.s.ch, 0), STATUS_INVALID_PARAMETER_1);
-  VmbChannelDisable(p.s.ch);
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 100), STATUS_SUCCESS);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->s.ch, 100), STATUS_INVALID_PARAMETER_1);
+  assert_int_equal(VmbChannelInitSetFlags(p->s.ch, 0), STATUS_INVALID_PARAMETER_1);
+  assert_int_equal(VmbServerChannelInitSetFlags(p->s.ch, 0), STATUS_INVALID_PARAMETER_1);
+  VmbChannelDisable(p->s.ch);
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->s.ch, 100), STATUS_SUCCESS);
 }
 
 static void test_duplicate_offer(void **state) {
-  (void)state;
-  kh_setup();
-  struct kh_pair p;
-  kh_pair_alloc(&p);
+  struct kh_pair *p = *state;
   struct kh_end s2;
-  kh_alloc(&p, &s2, true);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
+  kh_alloc(p, &s2, true);
+  assert_int_equal(VmbChannelEnable(p->s.ch), STATUS_SUCCESS);
   /* Same instance GUID: the bus refuses the second offer. */
   assert_int_equal(VmbChannelEnable(s2.ch), STATUS_INVALID_DEVICE_STATE);
   assert_int_equal(s2.ch->ch_conn, KC_DISABLED);
   VmbChannelCleanup(s2.ch);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
 }
 
 static struct timer unmap_later;
@@ -335,16 +325,13 @@ static void process_cb(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID b, UINT32 l, 
 }
 
 static void test_refused_in_callbacks(void **state) {
-  (void)state;
-  kh_setup();
-  struct kh_pair p;
-  kh_pair_alloc(&p);
+  struct kh_pair *p = *state;
   /* A client with its own callbacks. */
-  VmbChannelCleanup(p.c.ch);
+  VmbChannelCleanup(p->c.ch);
   VMBCHANNEL c;
-  assert_int_equal(VmbChannelAllocate(lb_device(p.lb), FALSE, &c), STATUS_SUCCESS);
-  p.c.ch = c;
-  VmbChannelSetPointer(c, &p.c);
+  assert_int_equal(VmbChannelAllocate(lb_device(p->lb), FALSE, &c), STATUS_SUCCESS);
+  p->c.ch = c;
+  VmbChannelSetPointer(c, &p->c);
   VMB_CHANNEL_STATE_CHANGE_CALLBACKS cb;
   VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&cb);
   cb.EvtChannelStarted = started_cb;
@@ -352,33 +339,25 @@ static void test_refused_in_callbacks(void **state) {
   assert_int_equal(VmbChannelInitSetStateChangeCallbacks(c, &cb), STATUS_SUCCESS);
   assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(c, process_cb, NULL), STATUS_SUCCESS);
   assert_int_equal(VmbClientChannelInitSetTargetPnp(c, &kh_type, NULL, NULL), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
+  assert_int_equal(VmbChannelEnable(p->s.ch), STATUS_SUCCESS);
+  VmbChannelStart(p->s.ch);
   assert_int_equal(VmbChannelEnable(c), STATUS_SUCCESS);
   lb_pump();
   assert_int_equal(sync_in_started, STATUS_INVALID_DEVICE_STATE);
   assert_false(paused_in_started);
   /* PostStarted is the place for synchronous traffic: the server echoes. */
   assert_int_equal(sync_in_post, STATUS_SUCCESS);
-  assert_int_equal(kh_send(&p.s, msg, 8, 0), STATUS_SUCCESS);
+  assert_int_equal(kh_send(&p->s, msg, 8, 0), STATUS_SUCCESS);
   lb_pump();
   assert_int_equal(disable_in_process, KC_OPEN);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
 }
 
 static void test_token_api_errors(void **state) {
-  (void)state;
-  kh_setup();
-  struct kh_pair p;
-  assert_true(kh_pair_open(&p));
+  struct kh_pair *p = *state;
   PMDL m;
   assert_int_equal(VmbChannelPacketGetExternalData(NULL, 0, &m), STATUS_INVALID_PARAMETER_1);
-  p.s.hold = true;
-  assert_int_equal(kh_send(&p.c, msg, 8, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
-                   STATUS_SUCCESS);
-  assert_true(kh_wait_rx(&p.s, 1));
-  VMBPACKETCOMPLETION t = p.s.held[0];
+  kh_held_requests(p, msg, 8, 1);
+  VMBPACKETCOMPLETION t = p->s.held[0];
   assert_int_equal(VmbChannelPacketGetExternalData(t, 2, &m), STATUS_INVALID_PARAMETER_2);
   assert_int_equal(VmbChannelPacketGetExternalData(t, 0, NULL), STATUS_INVALID_PARAMETER_3);
   assert_int_equal(VmbChannelPacketGetExternalData(t, 0, &m), STATUS_NOT_FOUND); /* inband */
@@ -386,10 +365,8 @@ static void test_token_api_errors(void **state) {
   VmbChannelPacketDeferToPassive(t);                /* not inline: ignored */
   assert_int_equal(t->in_state, KI_OUTSTANDING);
   VmbChannelPacketComplete(NULL, NULL, 0); /* logged, no crash */
-  kh_complete_held(&p.s);
-  assert_true(kh_wait_comp(&p.c, 1));
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_complete_held(&p->s);
+  assert_true(kh_wait_comp(&p->c, 1));
 }
 
 #define UPQ_N 1000
@@ -444,11 +421,11 @@ static void test_upcall_queue_keeps_every_event(void **state) {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_constants),
     cmocka_unit_test(test_allocate_and_init_errors),
-    cmocka_unit_test(test_init_only_while_disabled),
-    cmocka_unit_test(test_duplicate_offer),
+    KH_TEST_ALLOC(test_init_only_while_disabled),
+    KH_TEST_ALLOC(test_duplicate_offer),
     cmocka_unit_test(test_gpadl),
-    cmocka_unit_test(test_refused_in_callbacks),
-    cmocka_unit_test(test_token_api_errors),
+    KH_TEST_ALLOC(test_refused_in_callbacks),
+    KH_TEST_OPEN(test_token_api_errors),
     cmocka_unit_test(test_upcall_queue_keeps_every_event),
 };
 

@@ -118,37 +118,71 @@ static bool all_done(void *arg) {
   return true;
 }
 
-static void send_n(struct kh_end *s) {
+/* N packets of `len` bytes (at most 1000), packet i filled with i, each
+ * with a vsp_pkt recording its id for vsp_done. */
+static void send_n(struct kh_end *s, uint32_t len) {
   for (uint32_t i = 0; i < N; i++) {
     VMBPACKET pkt = VmbPacketAllocate(s->ch);
     struct vsp_pkt *v = malloc(sizeof(*v));
     v->id = i;
     VmbPacketSetPointer(pkt, v);
     VmbPacketSetCompletionRoutine(pkt, vsp_done);
-    uint8_t body[40];
-    memset(body, (int)i, sizeof(body));
-    assert_int_equal(VmbPacketSend(pkt, body, sizeof(body), NULL, WAIT), STATUS_SUCCESS);
+    uint8_t body[1000];
+    memset(body, (int)i, len);
+    assert_int_equal(VmbPacketSend(pkt, body, len, NULL, WAIT), STATUS_SUCCESS);
   }
+}
+
+/* kh_setup, the completion records cleared, and a pair on bus `id` whose
+ * server saves and restores its packets (alloc_server); not enabled. */
+static void save_pair_alloc(struct kh_pair *p, uint32_t id) {
+  kh_setup();
+  memset(done_ok, 0, sizeof(done_ok));
+  memset(done_cancel, 0, sizeof(done_cancel));
+  memset(p, 0, sizeof(*p));
+  p->lb = lb_create(id);
+  alloc_server(p, &p->s);
+  kh_alloc(p, &p->c, false);
+}
+
+/* save_pair_alloc, enabled, and N server packets of 40 bytes in flight:
+ * received by the client, which holds them (no completions yet). */
+static void save_pair_in_flight(struct kh_pair *p, uint32_t id) {
+  save_pair_alloc(p, id);
+  kh_pair_enable(p, true);
+  p->c.hold = true;
+  send_n(&p->s, 40);
+  assert_true(kh_wait_rx(&p->c, N));
+}
+
+/* Feed the saved chunks to `ch` in order: each but the last asks for more. */
+static void restore_chunks(VMBCHANNEL ch, const struct chunks *k) {
+  for (uint32_t i = 0; i < k->n; i++)
+    assert_int_equal(VmbChannelRestoreFromBuffer(ch, k->c[i], k->len[i]),
+                     i + 1 < k->n ? STATUS_MORE_PROCESSING_REQUIRED : STATUS_SUCCESS);
+}
+
+/* The saved server is done with: end the save, disable and clean it up. */
+static void retire_saved(VMBCHANNEL ch) {
+  VmbChannelSaveEnd(ch);
+  VmbChannelDisable(ch);
+  VmbChannelCleanup(ch);
+}
+
+/* The restored server `s2` becomes the pair's server; the chunks are freed
+ * and the pair closed, nothing leaked. */
+static void adopt_and_done(struct kh_pair *p, const struct kh_end *s2, struct chunks *k) {
+  p->s = *s2;
+  VmbChannelSetPointer(p->s.ch, &p->s);
+  free_chunks(k);
+  kh_pair_done(p);
 }
 
 static void test_save_restore_in_flight(void **state) {
   (void)state;
-  kh_setup();
-  memset(done_ok, 0, sizeof(done_ok));
-  memset(done_cancel, 0, sizeof(done_cancel));
-  save_calls = restore_calls = 0;
   struct kh_pair p;
-  memset(&p, 0, sizeof(p));
-  p.lb = lb_create(9);
-  alloc_server(&p, &p.s);
-  kh_alloc(&p, &p.c, false);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
-  p.c.hold = true;
-  send_n(&p.s);
-  assert_true(kh_wait_rx(&p.c, N));
+  save_pair_in_flight(&p, 9);
+  save_calls = restore_calls = 0;
 
   /* Save: paused first (section (e)). */
   assert_int_equal(VmbChannelSaveBegin(p.s.ch), STATUS_INVALID_DEVICE_STATE);
@@ -175,9 +209,7 @@ static void test_save_restore_in_flight(void **state) {
   /* Restore into a fresh channel, chunk by chunk. */
   struct kh_end s2;
   alloc_server(&p, &s2);
-  for (uint32_t i = 0; i < k.n; i++)
-    assert_int_equal(VmbChannelRestoreFromBuffer(s2.ch, k.c[i], k.len[i]),
-                     i + 1 < k.n ? STATUS_MORE_PROCESSING_REQUIRED : STATUS_SUCCESS);
+  restore_chunks(s2.ch, &k);
   assert_int_equal(restore_calls, N);
   assert_int_equal(s2.ch->ch_xid_busy, N);
   mark = kh_log_len();
@@ -199,28 +231,13 @@ static void test_save_restore_in_flight(void **state) {
   assert_int_equal(kh_send(&p.c, "ping0000", 8, WAIT), STATUS_SUCCESS);
   assert_true(kh_wait_comp(&p.c, 1));
   assert_int_equal(s2.rx_count, 1);
-  p.s = s2;
-  VmbChannelSetPointer(p.s.ch, &p.s);
-  free_chunks(&k);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  adopt_and_done(&p, &s2, &k);
 }
 
 static void test_restore_rejects_bad_chunks(void **state) {
   (void)state;
-  kh_setup();
   struct kh_pair p;
-  memset(&p, 0, sizeof(p));
-  p.lb = lb_create(10);
-  alloc_server(&p, &p.s);
-  kh_alloc(&p, &p.c, false);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
-  p.c.hold = true;
-  send_n(&p.s);
-  assert_true(kh_wait_rx(&p.c, N));
+  save_pair_in_flight(&p, 10);
   VmbChannelPause(p.s.ch);
   ULONG f0, r0;
   uint8_t b0[64];
@@ -292,44 +309,26 @@ static void test_restore_rejects_bad_chunks(void **state) {
   for (int i = 0; i < N; i++)
     assert_int_equal(done_cancel[i] >= 1, 1);
   VmbChannelStart(p.s.ch);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  kh_pair_done(&p);
 }
 
 static bool is_disabled(void *arg) { return ((VMBCHANNEL)arg)->ch_conn == KC_DISABLED; }
 
 static void test_restore_force_new_channel(void **state) {
   (void)state;
-  kh_setup();
-  memset(done_ok, 0, sizeof(done_ok));
-  memset(done_cancel, 0, sizeof(done_cancel));
   struct kh_pair p;
-  memset(&p, 0, sizeof(p));
-  p.lb = lb_create(11);
-  alloc_server(&p, &p.s);
-  kh_alloc(&p, &p.c, false);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
-  p.c.hold = true;
-  send_n(&p.s);
-  assert_true(kh_wait_rx(&p.c, N));
+  save_pair_in_flight(&p, 11);
   VmbChannelPause(p.s.ch);
   assert_int_equal(VmbChannelSaveBegin(p.s.ch), STATUS_SUCCESS);
   struct chunks k;
   save_all(p.s.ch, &k, 4096);
-  VmbChannelSaveEnd(p.s.ch);
-  VmbChannelDisable(p.s.ch);
-  VmbChannelCleanup(p.s.ch);
+  retire_saved(p.s.ch);
   struct kh_end s2;
   alloc_server(&p, &s2);
   assert_int_equal(
       VmbServerChannelInitSetFlags(s2.ch, VMBUS_SERVER_CHANNEL_INIT_FLAG_FORCE_NEW_CHANNEL),
       STATUS_SUCCESS);
-  for (uint32_t i = 0; i < k.n; i++)
-    assert_int_equal(VmbChannelRestoreFromBuffer(s2.ch, k.c[i], k.len[i]),
-                     i + 1 < k.n ? STATUS_MORE_PROCESSING_REQUIRED : STATUS_SUCCESS);
+  restore_chunks(s2.ch, &k);
   unsigned mark = kh_log_len();
   /* A fresh offer: the old connection is rescinded, the restored in-flight
    * packets are cancelled (their ring is gone). */
@@ -346,11 +345,7 @@ static void test_restore_force_new_channel(void **state) {
   p.c.hold = false;
   assert_int_equal(kh_send(&p.c, "ping0000", 8, WAIT), STATUS_SUCCESS);
   assert_true(kh_wait_comp(&p.c, 1));
-  p.s = s2;
-  VmbChannelSetPointer(p.s.ch, &p.s);
-  free_chunks(&k);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  adopt_and_done(&p, &s2, &k);
 }
 
 /* Some packets in the ring, some still queued behind a full ring: both
@@ -360,35 +355,13 @@ static void test_restore_force_new_channel(void **state) {
  * must not write its queued packets meanwhile; every packet then arrives
  * exactly once across the restore (5 sends, 5 receptions, 5 completions). */
 static void save_restore_queued(bool live_peer) {
-  kh_setup();
-  memset(done_ok, 0, sizeof(done_ok));
-  memset(done_cancel, 0, sizeof(done_cancel));
   struct kh_pair p;
-  memset(&p, 0, sizeof(p));
-  p.lb = lb_create(12);
-  alloc_server(&p, &p.s);
-  kh_alloc(&p, &p.c, false);
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.c.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelInitSetMaximumExternalData(p.c.ch, 4096, 1), STATUS_SUCCESS);
-  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p.c.ch, 2, 2), STATUS_SUCCESS);
-  /* D3: the server's packets must fit the client's 4 KiB ring, or it refuses the open. */
-  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p.s.ch, 1024), STATUS_SUCCESS);
-  assert_int_equal(VmbChannelEnable(p.s.ch), STATUS_SUCCESS);
-  VmbChannelStart(p.s.ch);
-  assert_int_equal(VmbChannelEnable(p.c.ch), STATUS_SUCCESS);
-  lb_pump();
+  save_pair_alloc(&p, 12);
+  kh_pair_small_rings(&p, 1024, 2, 1024);
+  kh_pair_enable(&p, true);
   VmbChannelPause(p.c.ch); /* the client reads nothing: the ring fills */
   p.c.hold = !live_peer;
-  for (uint32_t i = 0; i < N; i++) {
-    VMBPACKET pkt = VmbPacketAllocate(p.s.ch);
-    struct vsp_pkt *v = malloc(sizeof(*v));
-    v->id = i;
-    VmbPacketSetPointer(pkt, v);
-    VmbPacketSetCompletionRoutine(pkt, vsp_done);
-    uint8_t body[1000];
-    memset(body, (int)i, sizeof(body));
-    assert_int_equal(VmbPacketSend(pkt, body, sizeof(body), NULL, WAIT), STATUS_SUCCESS);
-  }
+  send_n(&p.s, 1000);
   lb_pump();
   assert_int_equal(p.s.ch->ch_txq_len, 2); /* 3 x 1024 bytes fit in 4 KiB */
   VmbChannelPause(p.s.ch);
@@ -403,15 +376,11 @@ static void save_restore_queued(bool live_peer) {
   }
   struct chunks k;
   save_all(p.s.ch, &k, 4096);
-  VmbChannelSaveEnd(p.s.ch);
-  VmbChannelDisable(p.s.ch);
-  VmbChannelCleanup(p.s.ch);
+  retire_saved(p.s.ch);
   struct kh_end s2;
   alloc_server(&p, &s2);
   assert_int_equal(VmbChannelInitSetMaximumPacketSize(s2.ch, 1024), STATUS_SUCCESS);
-  for (uint32_t i = 0; i < k.n; i++)
-    assert_int_equal(VmbChannelRestoreFromBuffer(s2.ch, k.c[i], k.len[i]),
-                     i + 1 < k.n ? STATUS_MORE_PROCESSING_REQUIRED : STATUS_SUCCESS);
+  restore_chunks(s2.ch, &k);
   assert_int_equal(s2.ch->ch_txq_len, 2);
   assert_int_equal(VmbChannelEnable(s2.ch), STATUS_SUCCESS);
   VmbChannelStart(s2.ch);
@@ -429,11 +398,7 @@ static void save_restore_queued(bool live_peer) {
   assert_false(kmcl_channel_failed(s2.ch));
   assert_false(kmcl_channel_failed(p.c.ch));
   p.c.hold = false;
-  p.s = s2;
-  VmbChannelSetPointer(p.s.ch, &p.s);
-  free_chunks(&k);
-  kh_pair_close(&p);
-  assert_true(kh_no_leaks());
+  adopt_and_done(&p, &s2, &k);
 }
 
 static void test_save_restore_queued(void **state) {

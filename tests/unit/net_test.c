@@ -13,42 +13,6 @@
 #include "net/net.h"
 #include "tests/unit/lib/kmcl_harness.h"
 
-struct world {
-  struct lb_bus *lb;
-  struct netpeer *peer;
-  struct netvsp *dev;
-  struct netvsc *nv;
-  struct net *net;
-};
-
-static void world_up(struct world *w, const struct netvsp_config *hc) {
-  kh_setup();
-  w->lb = lb_create(21);
-  w->peer = netpeer_create(NULL, NULL, NULL);
-  assert_non_null(w->peer);
-  struct netvsp_backend be = netpeer_backend(w->peer);
-  w->dev = netvsp_create(lb_device(w->lb), hc, &be);
-  assert_non_null(w->dev);
-  netpeer_attach(w->peer, w->dev);
-  assert_int_equal(netvsc_probe(lb_device(w->lb), NULL, &w->nv), 0);
-  struct net_config nc;
-  assert_int_equal(net_config_parse(&nc, NULL), 0);
-  w->net = net_attach(w->nv, &nc);
-  assert_non_null(w->net);
-  lb_pump();
-}
-
-static void world_down(struct world *w) {
-  net_detach(w->net);
-  netvsc_halt(w->nv);
-  lb_pump();
-  netvsp_destroy(w->dev);
-  netpeer_destroy(w->peer);
-  lb_pump();
-  lb_destroy(w->lb);
-  assert_true(kh_no_leaks());
-}
-
 static void test_config_parse(void **state) {
   (void)state;
   struct net_config c;
@@ -64,44 +28,44 @@ static void test_config_parse(void **state) {
 
 static void test_arp_resolution(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  assert_int_equal(netpeer_arp_resolve(w.peer), 0);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  assert_int_equal(netpeer_arp_resolve(w.n.sn_peer), 0);
   lb_pump();
-  assert_true(netpeer_guest_resolved(w.peer));
-  assert_int_equal(net_stats(w.net)->arp_requests, 1);
-  assert_int_equal(net_stats(w.net)->peers_seen, 1);
-  world_down(&w);
+  assert_true(netpeer_guest_resolved(w.n.sn_peer));
+  assert_int_equal(net_stats(w.n.sn_net)->arp_requests, 1);
+  assert_int_equal(net_stats(w.n.sn_net)->peers_seen, 1);
+  kh_nic_down(&w);
 }
 
 static void test_ping_100(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  assert_int_equal(netpeer_arp_resolve(w.peer), 0);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  assert_int_equal(netpeer_arp_resolve(w.n.sn_peer), 0);
   lb_pump();
   for (uint16_t i = 0; i < 100; i++) {
-    assert_int_equal(netpeer_ping(w.peer, i, 56), 0);
+    assert_int_equal(netpeer_ping(w.n.sn_peer, i, 56), 0);
     lb_pump();
   }
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 100);
-  assert_int_equal(netpeer_stats(w.peer)->echo_bad, 0);
-  assert_int_equal(net_stats(w.net)->icmp_echo, 100);
-  world_down(&w);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 100);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_bad, 0);
+  assert_int_equal(net_stats(w.n.sn_net)->icmp_echo, 100);
+  kh_nic_down(&w);
 }
 
 /* The guest resolves the peer itself before replying (no ARP from the
  * peer first): the reply waits for the ARP answer. */
 static void test_resolve_for_reply(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  assert_int_equal(netpeer_ping(w.peer, 7, 32), 0);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  assert_int_equal(netpeer_ping(w.n.sn_peer, 7, 32), 0);
   lb_pump();
-  assert_int_equal(net_stats(w.net)->arp_resolves_sent, 1);
-  assert_int_equal(netpeer_stats(w.peer)->arp_requests_answered, 1);
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1);
-  world_down(&w);
+  assert_int_equal(net_stats(w.n.sn_net)->arp_resolves_sent, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->arp_requests_answered, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1);
+  kh_nic_down(&w);
 }
 
 /* Issue 6's in-process tier: at every NVSP version, 1,000 echo requests
@@ -112,92 +76,84 @@ static void test_every_version_1000_pings_every_udp_size(void **state) {
                                   NVSP_PROTOCOL_VERSION_5,  NVSP_PROTOCOL_VERSION_4,
                                   NVSP_PROTOCOL_VERSION_2,  NVSP_PROTOCOL_VERSION_1};
   for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
-    struct world w;
+    struct kh_nic w;
     struct netvsp_config hc = {.cf_max_nvsp = caps[c]};
-    world_up(&w, &hc);
-    netpeer_arp_resolve(w.peer);
+    kh_nic_up(&w, 21, &hc);
+    netpeer_arp_resolve(w.n.sn_peer);
     lb_pump();
     /* Every UDP payload size from 1 to MTU - 28 (1472). */
     for (uint32_t n = 1; n <= 1472; n++) {
-      assert_int_equal(netpeer_udp(w.peer, (uint16_t)(1000 + n), n), 0);
+      assert_int_equal(netpeer_udp(w.n.sn_peer, (uint16_t)(1000 + n), n), 0);
       lb_pump();
     }
-    assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1472);
-    assert_int_equal(netpeer_stats(w.peer)->udp_bad, 0);
+    assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1472);
+    assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_bad, 0);
     for (uint32_t i = 0; i < 1000; i++) {
-      assert_int_equal(netpeer_ping(w.peer, (uint16_t)i, 56), 0);
+      assert_int_equal(netpeer_ping(w.n.sn_peer, (uint16_t)i, 56), 0);
       lb_pump();
     }
-    assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1000);
-    assert_int_equal(netpeer_stats(w.peer)->echo_bad, 0);
-    assert_int_equal(netvsc_nvsp_version(w.nv), caps[c]);
-    world_down(&w);
+    assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1000);
+    assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_bad, 0);
+    assert_int_equal(netvsc_nvsp_version(w.n.sn_nv), caps[c]);
+    kh_nic_down(&w);
   }
 }
 
 static void test_udp_bad_checksum_dropped(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  netpeer_arp_resolve(w.peer);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  netpeer_arp_resolve(w.n.sn_peer);
   lb_pump();
-  netpeer_corrupt_next_udp(w.peer);
-  netpeer_udp(w.peer, 5000, 100);
+  netpeer_corrupt_next_udp(w.n.sn_peer);
+  netpeer_udp(w.n.sn_peer, 5000, 100);
   lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 0);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 0);
   /* The host's receive checksum PPI said FAILED: the driver dropped it. */
-  assert_int_equal(netvsc_stats(w.nv)->rx_drop_csum, 1);
-  netpeer_udp(w.peer, 5001, 100);
+  assert_int_equal(netvsc_stats(w.n.sn_nv)->rx_drop_csum, 1);
+  netpeer_udp(w.n.sn_peer, 5001, 100);
   lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
-  world_down(&w);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1);
+  kh_nic_down(&w);
 }
 
 static void test_vlan_echo(void **state) {
   (void)state;
-  struct world w;
-  world_up(&w, NULL);
-  netpeer_set_vlan(w.peer, 42);
-  netpeer_arp_resolve(w.peer);
+  struct kh_nic w;
+  kh_nic_up(&w, 21, NULL);
+  netpeer_set_vlan(w.n.sn_peer, 42);
+  netpeer_arp_resolve(w.n.sn_peer);
   lb_pump();
-  assert_true(netpeer_guest_resolved(w.peer));
-  netpeer_ping(w.peer, 1, 64);
-  netpeer_udp(w.peer, 77, 300);
+  assert_true(netpeer_guest_resolved(w.n.sn_peer));
+  netpeer_ping(w.n.sn_peer, 1, 64);
+  netpeer_udp(w.n.sn_peer, 77, 300);
   lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1);
-  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1);
   /* ARP reply, echo reply, UDP reply: all tagged with VLAN 42 again. */
-  assert_int_equal(netpeer_stats(w.peer)->rx_vlan, 3);
-  assert_true(netvsp_stats(w.dev)->tx_vlan >= 3);
-  world_down(&w);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->rx_vlan, 3);
+  assert_true(netvsp_stats(w.n.sn_dev)->tx_vlan >= 3);
+  kh_nic_down(&w);
 }
 
 static void test_jumbo_ping(void **state) {
   (void)state;
-  struct world w;
-  kh_setup();
+  struct kh_nic w;
   struct netvsp_config hc = {.cf_mtu = 9000};
-  w.lb = lb_create(22);
-  w.peer = netpeer_create(NULL, NULL, NULL);
-  struct netvsp_backend be = netpeer_backend(w.peer);
-  w.dev = netvsp_create(lb_device(w.lb), &hc, &be);
-  netpeer_attach(w.peer, w.dev);
+  kh_nic_host(&w, 22, &hc, NULL);
   struct netvsc_config gc = {.nc_mtu = 9000};
-  assert_int_equal(netvsc_probe(lb_device(w.lb), &gc, &w.nv), 0);
-  assert_int_equal(netvsc_mtu(w.nv), 9000);
-  struct net_config nc;
-  net_config_parse(&nc, NULL);
-  w.net = net_attach(w.nv, &nc);
-  netpeer_arp_resolve(w.peer);
+  kh_nic_guest(&w, &gc, true);
+  assert_int_equal(netvsc_mtu(w.n.sn_nv), 9000);
+  netpeer_arp_resolve(w.n.sn_peer);
   lb_pump();
-  assert_int_equal(netpeer_ping(w.peer, 1, 9000 - 28), 0);
-  assert_int_equal(netpeer_udp(w.peer, 9, 9000 - 28), 0);
+  assert_int_equal(netpeer_ping(w.n.sn_peer, 1, 9000 - 28), 0);
+  assert_int_equal(netpeer_udp(w.n.sn_peer, 9, 9000 - 28), 0);
   lb_pump();
-  assert_int_equal(netpeer_stats(w.peer)->echo_ok, 1);
-  assert_int_equal(netpeer_stats(w.peer)->udp_ok, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->echo_ok, 1);
+  assert_int_equal(netpeer_stats(w.n.sn_peer)->udp_ok, 1);
   /* 9014-byte frames do not fit a 6144-byte section: GPA direct. */
-  assert_true(netvsc_stats(w.nv)->tx_direct >= 2);
-  world_down(&w);
+  assert_true(netvsc_stats(w.n.sn_nv)->tx_direct >= 2);
+  kh_nic_down(&w);
 }
 
 static const struct CMUnitTest tests[] = {

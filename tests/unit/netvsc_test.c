@@ -14,6 +14,7 @@
 #include "drivers/netvsc/netvsc.h"
 #include "drivers/netvsc/nvsp.h"
 #include "drivers/netvsc/rndis.h"
+#include "drivers/netvsc/rndis_build.h"
 #include "host/netvsp.h"
 #include "kernel/event.h"
 #include "kernel/page.h"
@@ -60,44 +61,25 @@ static void host_tx(void *ctx, const uint8_t *f, uint32_t len) {
   memcpy(h->last, f, len < sizeof(h->last) ? len : sizeof(h->last));
 }
 
-struct fx {
-  struct lb_bus *lb;
-  struct netvsp *dev;
-  struct netvsc *nv;
-};
-
-static void fx_host(struct fx *f, const struct netvsp_config *hc) {
-  kh_setup();
+static void fx_host(struct kh_nic *f, const struct netvsp_config *hc) {
   memset(&g_rx, 0, sizeof(g_rx));
   memset(&g_host, 0, sizeof(g_host));
-  f->lb = lb_create(11);
   struct netvsp_backend be = {host_tx, &g_host};
-  f->dev = netvsp_create(lb_device(f->lb), hc, &be);
-  assert_non_null(f->dev);
-  f->nv = NULL;
+  kh_nic_host(f, 11, hc, &be);
 }
 
-static int fx_guest(struct fx *f, const struct netvsc_config *gc) {
-  int rc = netvsc_probe(lb_device(f->lb), gc, &f->nv);
+static int fx_guest(struct kh_nic *f, const struct netvsc_config *gc) {
+  int rc = sim_nic_guest(&f->n, lb_device(f->lb), gc);
   if (!rc)
-    netvsc_set_receiver(f->nv, on_rx, on_link, &g_rx);
+    netvsc_set_receiver(f->n.sn_nv, on_rx, on_link, &g_rx);
   return rc;
 }
 
-static void fx_up(struct fx *f, const struct netvsp_config *hc, const struct netvsc_config *gc) {
+static void fx_up(struct kh_nic *f, const struct netvsp_config *hc,
+                  const struct netvsc_config *gc) {
   fx_host(f, hc);
   assert_int_equal(fx_guest(f, gc), 0);
-  assert_true(netvsc_link_up(f->nv));
-}
-
-static void fx_down(struct fx *f) {
-  if (f->nv)
-    netvsc_halt(f->nv);
-  lb_pump();
-  netvsp_destroy(f->dev);
-  lb_pump();
-  lb_destroy(f->lb);
-  assert_true(kh_no_leaks());
+  assert_true(netvsc_link_up(f->n.sn_nv));
 }
 
 static void frame_fill(uint8_t *f, uint32_t len, const uint8_t dst[6], uint8_t seed) {
@@ -120,24 +102,24 @@ static void test_init_every_version(void **state) {
                                   NVSP_PROTOCOL_VERSION_5,  NVSP_PROTOCOL_VERSION_4,
                                   NVSP_PROTOCOL_VERSION_2,  NVSP_PROTOCOL_VERSION_1};
   for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
-    struct fx f;
+    struct kh_nic f;
     struct netvsp_config hc = {.cf_max_nvsp = caps[i]};
     fx_up(&f, &hc, NULL);
-    assert_int_equal(netvsc_nvsp_version(f.nv), caps[i]);
-    assert_int_equal(netvsp_version(f.dev), caps[i]);
+    assert_int_equal(netvsc_nvsp_version(f.n.sn_nv), caps[i]);
+    assert_int_equal(netvsp_version(f.n.sn_dev), caps[i]);
     uint8_t mac[6];
-    netvsc_mac(f.nv, mac);
+    netvsc_mac(f.n.sn_nv, mac);
     static const uint8_t want[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
     assert_memory_equal(mac, want, 6);
-    assert_int_equal(netvsc_mtu(f.nv), 1500);
-    assert_true(netvsp_ready(f.dev));
-    assert_int_equal(netvsc_send_section_size(f.nv), NETVSP_SEND_SECTION_DEFAULT);
+    assert_int_equal(netvsc_mtu(f.n.sn_nv), 1500);
+    assert_true(netvsp_ready(f.n.sn_dev));
+    assert_int_equal(netvsc_send_section_size(f.n.sn_nv), NETVSP_SEND_SECTION_DEFAULT);
     /* Offloads as negotiated: UDP TX checksum from NVSP 5 on. */
-    uint32_t off = netvsc_offloads(f.nv);
+    uint32_t off = netvsc_offloads(f.n.sn_nv);
     assert_true(off & NETVSC_OFF_RX_CSUM);
     assert_int_equal(!!(off & NETVSC_OFF_TX_CSUM_UDP4), caps[i] >= NVSP_PROTOCOL_VERSION_5);
     assert_int_equal(!!(off & NETVSC_OFF_VLAN), caps[i] >= NVSP_PROTOCOL_VERSION_2);
-    fx_down(&f);
+    kh_nic_down(&f);
   }
 }
 
@@ -150,11 +132,11 @@ static void test_guest_cap_and_no_device(void **state) {
   assert_int_equal(netvsp_version_from(2, 0), NVSP_PROTOCOL_VERSION_2);
   assert_int_equal(netvsp_version_from(1, 0), NVSP_PROTOCOL_VERSION_1);
   assert_int_equal(netvsp_version_from(3, 0), 0);
-  struct fx f;
+  struct kh_nic f;
   struct netvsc_config gc = {.nc_max_nvsp = NVSP_PROTOCOL_VERSION_4};
   fx_up(&f, NULL, &gc);
-  assert_int_equal(netvsc_nvsp_version(f.nv), NVSP_PROTOCOL_VERSION_4);
-  fx_down(&f);
+  assert_int_equal(netvsc_nvsp_version(f.n.sn_nv), NVSP_PROTOCOL_VERSION_4);
+  kh_nic_down(&f);
   /* No NIC offered: a bounded wait, then -ENODEV, nothing leaked. */
   kh_setup();
   struct lb_bus *lb = lb_create(12);
@@ -173,62 +155,62 @@ static const uint8_t nic_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
 static const uint8_t peer_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x01};
 
 /** Frames of every length class both ways; contents compared. */
-static void frames_both_ways(struct fx *f, uint32_t max) {
+static void frames_both_ways(struct kh_nic *f, uint32_t max) {
   static uint8_t fr[10000];
   static const uint32_t sizes[] = {14, 60, 64, 100, 1000, 1514, 4000, 6000, 6144, 9014};
-  uint64_t nack0 = netvsc_stats(f->nv)->rx_nack;
+  uint64_t nack0 = netvsc_stats(f->n.sn_nv)->rx_nack;
   for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
     uint32_t n = sizes[i];
     if (n > max)
       continue;
     frame_fill(fr, n, peer_mac, (uint8_t)i);
     uint32_t before = g_host.frames;
-    assert_int_equal(netvsc_send(f->nv, fr, n, NULL), 0);
+    assert_int_equal(netvsc_send(f->n.sn_nv, fr, n, NULL), 0);
     lb_pump();
     assert_int_equal(g_host.frames, before + 1);
     assert_int_equal(g_host.last_len, n);
     assert_memory_equal(g_host.last, fr, n);
     frame_fill(fr, n, nic_mac, (uint8_t)(i + 100));
     uint32_t want = g_rx.frames + 1;
-    assert_int_equal(netvsp_rx_frame(f->dev, fr, n), 0);
+    assert_int_equal(netvsp_rx_frame(f->n.sn_dev, fr, n), 0);
     assert_true(lb_run_until(rx_at_least, &want, 1000));
     assert_int_equal(g_rx.last_len, n);
     assert_memory_equal(g_rx.last, fr, n);
   }
-  assert_int_equal(netvsc_tx_outstanding(f->nv), 0);
-  assert_int_equal(netvsp_rx_in_flight(f->dev), 0);
-  assert_int_equal(netvsc_stats(f->nv)->rx_nack, nack0);
+  assert_int_equal(netvsc_tx_outstanding(f->n.sn_nv), 0);
+  assert_int_equal(netvsp_rx_in_flight(f->n.sn_dev), 0);
+  assert_int_equal(netvsc_stats(f->n.sn_nv)->rx_nack, nack0);
 }
 
 static void test_frames_sections_and_direct(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
   frames_both_ways(&f, 1514);
   /* Everything fit a 6144-byte section. */
-  assert_int_equal(netvsc_stats(f.nv)->tx_direct, 0);
-  assert_true(netvsc_stats(f.nv)->tx_section >= 6);
-  assert_int_equal(netvsp_stats(f.dev)->tx_section, netvsc_stats(f.nv)->tx_section);
-  fx_down(&f);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->tx_direct, 0);
+  assert_true(netvsc_stats(f.n.sn_nv)->tx_section >= 6);
+  assert_int_equal(netvsp_stats(f.n.sn_dev)->tx_section, netvsc_stats(f.n.sn_nv)->tx_section);
+  kh_nic_down(&f);
 }
 
 static void test_jumbo_frames(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   struct netvsp_config hc = {.cf_mtu = 9000};
   struct netvsc_config gc = {.nc_mtu = 9000};
   fx_up(&f, &hc, &gc);
-  assert_int_equal(netvsc_mtu(f.nv), 9000);
+  assert_int_equal(netvsc_mtu(f.n.sn_nv), 9000);
   frames_both_ways(&f, 9014);
   /* 9014 bytes (+ header) exceed a section: that one went GPA direct. */
-  assert_true(netvsc_stats(f.nv)->tx_direct >= 1);
-  assert_int_equal(netvsp_stats(f.dev)->tx_direct, netvsc_stats(f.nv)->tx_direct);
+  assert_true(netvsc_stats(f.n.sn_nv)->tx_direct >= 1);
+  assert_int_equal(netvsp_stats(f.n.sn_dev)->tx_direct, netvsc_stats(f.n.sn_nv)->tx_direct);
   /* One byte more than the maximum is refused, and counted. */
   static uint8_t big[9020];
   frame_fill(big, 9019, peer_mac, 1);
-  assert_int_equal(netvsc_send(f.nv, big, 9019, NULL), -EMSGSIZE);
-  assert_int_equal(netvsc_stats(f.nv)->tx_drop_size, 1);
-  fx_down(&f);
+  assert_int_equal(netvsc_send(f.n.sn_nv, big, 9019, NULL), -EMSGSIZE);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->tx_drop_size, 1);
+  kh_nic_down(&f);
 }
 
 static void test_gpa_direct_only(void **state) {
@@ -236,18 +218,18 @@ static void test_gpa_direct_only(void **state) {
   /* A host that refuses the send buffer, a host that answers section size
    * 0, and a guest told not to use one: every frame goes GPA direct. */
   for (int mode = 0; mode < 3; mode++) {
-    struct fx f;
+    struct kh_nic f;
     struct netvsp_config hc = {.cf_refuse_send_buf = mode == 0,
                                .cf_fault =
                                    mode == 1 ? NETVSP_FAULT_SEND_SECTION_0 : NETVSP_FAULT_NONE};
     struct netvsc_config gc = {.nc_no_send_buf = mode == 2};
     fx_up(&f, &hc, &gc);
-    assert_int_equal(netvsc_send_section_size(f.nv), 0);
+    assert_int_equal(netvsc_send_section_size(f.n.sn_nv), 0);
     frames_both_ways(&f, 1514);
-    assert_int_equal(netvsc_stats(f.nv)->tx_section, 0);
-    assert_true(netvsc_stats(f.nv)->tx_direct >= 6);
-    assert_int_equal(netvsp_stats(f.dev)->tx_section, 0);
-    fx_down(&f);
+    assert_int_equal(netvsc_stats(f.n.sn_nv)->tx_section, 0);
+    assert_true(netvsc_stats(f.n.sn_nv)->tx_direct >= 6);
+    assert_int_equal(netvsp_stats(f.n.sn_dev)->tx_section, 0);
+    kh_nic_down(&f);
   }
 }
 
@@ -256,21 +238,21 @@ static void test_gpa_direct_only(void **state) {
  * #1590), the rest still used. */
 static void test_header_never_crosses_page(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   struct netvsp_config hc = {.cf_send_section = 4090};
   fx_up(&f, &hc, NULL);
-  assert_int_equal(netvsc_send_section_size(f.nv), 4090);
+  assert_int_equal(netvsc_send_section_size(f.n.sn_nv), 4090);
   uint8_t fr[100];
-  uint64_t sec0 = netvsc_stats(f.nv)->tx_section, dir0 = netvsc_stats(f.nv)->tx_direct;
+  uint64_t sec0 = netvsc_stats(f.n.sn_nv)->tx_section, dir0 = netvsc_stats(f.n.sn_nv)->tx_direct;
   for (int i = 0; i < 4; i++) {
     frame_fill(fr, 100, peer_mac, (uint8_t)i);
-    assert_int_equal(netvsc_send(f.nv, fr, 100, NULL), 0); /* no pump: all in flight */
+    assert_int_equal(netvsc_send(f.n.sn_nv, fr, 100, NULL), 0); /* no pump: all in flight */
   }
   lb_pump();
   assert_int_equal(g_host.frames, 4);
-  assert_int_equal(netvsc_stats(f.nv)->tx_section - sec0, 1); /* section 0 at offset 0 */
-  assert_int_equal(netvsc_stats(f.nv)->tx_direct - dir0, 3);  /* section 1 starts at 4090 */
-  fx_down(&f);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->tx_section - sec0, 1); /* section 0 at offset 0 */
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->tx_direct - dir0, 3);  /* section 1 starts at 4090 */
+  kh_nic_down(&f);
 }
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
@@ -311,13 +293,13 @@ static uint32_t udp_frame(uint8_t *fr, uint32_t payload) {
 
 static void test_checksum_offload(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
-  assert_true(netvsc_offloads(f.nv) & NETVSC_OFF_TX_CSUM_UDP4);
+  assert_true(netvsc_offloads(f.n.sn_nv) & NETVSC_OFF_TX_CSUM_UDP4);
   uint8_t fr[200];
   uint32_t n = udp_frame(fr, 101);
   struct netvsc_tx_info ti = {.ti_csum_ip = true, .ti_csum_udp = true, .ti_l4_off = 34};
-  assert_int_equal(netvsc_send(f.nv, fr, n, &ti), 0);
+  assert_int_equal(netvsc_send(f.n.sn_nv, fr, n, &ti), 0);
   lb_pump();
   assert_int_equal(g_host.last_len, n);
   /* The host filled both checksums: they verify. */
@@ -328,7 +310,7 @@ static void test_checksum_offload(void **state) {
     ps += (uint32_t)((g_host.last[26 + i] << 8) | g_host.last[27 + i]);
   ps += 17 + 8 + 101;
   assert_int_equal(csum(g_host.last + 34, 8 + 101, ps), 0);
-  assert_int_equal(netvsp_stats(f.dev)->tx_csum_offload, 2);
+  assert_int_equal(netvsp_stats(f.n.sn_dev)->tx_csum_offload, 2);
   /* Receive: the host's verdict reaches the stack. */
   uint8_t rx[200];
   n = udp_frame(rx, 50);
@@ -337,26 +319,26 @@ static void test_checksum_offload(void **state) {
   ip[10] = (uint8_t)(csum(ip, 20, 0) >> 8);
   ip[11] = (uint8_t)csum(ip, 20, 0);
   uint32_t want = g_rx.frames + 1;
-  assert_int_equal(netvsp_rx_frame(f.dev, rx, n), 0); /* UDP checksum 0: IP only */
+  assert_int_equal(netvsp_rx_frame(f.n.sn_dev, rx, n), 0); /* UDP checksum 0: IP only */
   assert_true(lb_run_until(rx_at_least, &want, 1000));
   assert_true(g_rx.last_info.ri_csum_ip_ok);
   assert_false(g_rx.last_info.ri_csum_l4_ok);
   ip[10] ^= 0xff; /* bad header checksum: the host says FAILED, the driver drops */
-  assert_int_equal(netvsp_rx_frame(f.dev, rx, n), 0);
+  assert_int_equal(netvsp_rx_frame(f.n.sn_dev, rx, n), 0);
   lb_pump();
-  assert_int_equal(netvsc_stats(f.nv)->rx_drop_csum, 1);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->rx_drop_csum, 1);
   assert_int_equal(g_rx.frames, want);
-  fx_down(&f);
+  kh_nic_down(&f);
 }
 
 static void test_vlan_ppi(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
   uint8_t fr[100];
   frame_fill(fr, 100, peer_mac, 3);
   struct netvsc_tx_info ti = {.ti_vlan = true, .ti_vlan_id = 123, .ti_prio = 5};
-  assert_int_equal(netvsc_send(f.nv, fr, 100, &ti), 0);
+  assert_int_equal(netvsc_send(f.n.sn_nv, fr, 100, &ti), 0);
   lb_pump();
   /* The host inserted the tag from the IEEE_8021Q PPI. */
   assert_int_equal(g_host.last_len, 104);
@@ -374,26 +356,26 @@ static void test_vlan_ppi(void **state) {
   frame_fill(fr, 100, nic_mac, 9);
   memcpy(t + 16, fr + 12, 88);
   uint32_t want = g_rx.frames + 1;
-  assert_int_equal(netvsp_rx_frame(f.dev, t, 104), 0);
+  assert_int_equal(netvsp_rx_frame(f.n.sn_dev, t, 104), 0);
   assert_true(lb_run_until(rx_at_least, &want, 1000));
   assert_int_equal(g_rx.last_len, 100);
   assert_true(g_rx.last_info.ri_vlan);
   assert_int_equal(g_rx.last_info.ri_vlan_id, 77);
   assert_int_equal(g_rx.last_info.ri_prio, 1);
   assert_memory_equal(g_rx.last + 12, fr + 12, 88);
-  fx_down(&f);
+  kh_nic_down(&f);
 }
 
 static void test_back_pressure(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
-  VmbChannelPause(netvsp_channel(f.dev)); /* the host stops reading */
+  VmbChannelPause(netvsp_channel(f.n.sn_dev)); /* the host stops reading */
   uint8_t fr[1000];
   uint32_t accepted = 0, busy = 0;
   for (uint32_t i = 0; i < 400; i++) {
     frame_fill(fr, sizeof(fr), peer_mac, (uint8_t)i);
-    int rc = netvsc_send(f.nv, fr, sizeof(fr), NULL);
+    int rc = netvsc_send(f.n.sn_nv, fr, sizeof(fr), NULL);
     if (rc == 0)
       accepted++;
     else {
@@ -406,19 +388,19 @@ static void test_back_pressure(void **state) {
    * every refusal was reported and counted, nothing dropped silently. */
   assert_true(accepted > 0 && accepted <= 128);
   assert_int_equal(busy, 400 - accepted);
-  assert_int_equal(netvsc_stats(f.nv)->tx_busy, busy);
-  assert_int_equal(netvsc_tx_outstanding(f.nv), accepted);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->tx_busy, busy);
+  assert_int_equal(netvsc_tx_outstanding(f.n.sn_nv), accepted);
   assert_int_equal(g_host.frames, 0);
-  VmbChannelStart(netvsp_channel(f.dev));
+  VmbChannelStart(netvsp_channel(f.n.sn_dev));
   lb_pump();
   assert_int_equal(g_host.frames, accepted);
-  assert_int_equal(netvsc_tx_outstanding(f.nv), 0);
-  assert_int_equal(netvsc_send(f.nv, fr, sizeof(fr), NULL), 0);
+  assert_int_equal(netvsc_tx_outstanding(f.n.sn_nv), 0);
+  assert_int_equal(netvsc_send(f.n.sn_nv, fr, sizeof(fr), NULL), 0);
   lb_pump();
   assert_int_equal(g_host.frames, accepted + 1);
   /* The other way: the guest holds nothing back, so the host's receive
    * sections are limited only by their count. */
-  fx_down(&f);
+  kh_nic_down(&f);
 }
 
 /* The guest's outgoing ring itself full (2-page rings, 4 KiB of data):
@@ -426,42 +408,42 @@ static void test_back_pressure(void **state) {
  * and everything drains in order once the host reads again. */
 static void test_ring_full(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   struct netvsc_config gc = {.nc_ring_pages = 2};
   fx_up(&f, NULL, &gc);
-  VmbChannelPause(netvsp_channel(f.dev));
+  VmbChannelPause(netvsp_channel(f.n.sn_dev));
   uint8_t fr[200];
   uint32_t accepted = 0;
   for (uint32_t i = 0; i < 300; i++) {
     frame_fill(fr, sizeof(fr), peer_mac, (uint8_t)i);
-    if (netvsc_send(f.nv, fr, sizeof(fr), NULL) == 0)
+    if (netvsc_send(f.n.sn_nv, fr, sizeof(fr), NULL) == 0)
       accepted++;
   }
   lb_pump();
   assert_true(accepted <= 128);
-  assert_int_equal(netvsc_stats(f.nv)->tx_busy, 300 - accepted);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->tx_busy, 300 - accepted);
   /* The ring really filled: KMCL holds the rest in its send queue. */
-  assert_true(netvsc_channel(f.nv)->ch_txq_len > 0);
-  VmbChannelStart(netvsp_channel(f.dev));
+  assert_true(netvsc_channel(f.n.sn_nv)->ch_txq_len > 0);
+  VmbChannelStart(netvsp_channel(f.n.sn_dev));
   lb_pump();
   assert_int_equal(g_host.frames, accepted);
-  assert_int_equal(netvsc_tx_outstanding(f.nv), 0);
+  assert_int_equal(netvsc_tx_outstanding(f.n.sn_nv), 0);
   frames_both_ways(&f, 1514);
-  fx_down(&f);
+  kh_nic_down(&f);
 }
 
 /* Receive sections exhausted on the host (the guest does not read): the
  * back end is told (-EAGAIN, counted), and all delivered frames arrive. */
 static void test_receive_sections_exhausted(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
-  VmbChannelPause(netvsc_channel(f.nv));
+  VmbChannelPause(netvsc_channel(f.n.sn_nv));
   uint8_t fr[100];
   frame_fill(fr, 100, nic_mac, 1);
   uint32_t sent = 0, busy = 0;
   for (uint32_t i = 0; i < 2000; i++) {
-    int rc = netvsp_rx_frame(f.dev, fr, 100);
+    int rc = netvsp_rx_frame(f.n.sn_dev, fr, 100);
     if (rc == 0)
       sent++;
     else {
@@ -470,99 +452,95 @@ static void test_receive_sections_exhausted(void **state) {
     }
   }
   assert_true(busy > 0);
-  assert_int_equal(netvsp_stats(f.dev)->rx_drop_busy, busy);
-  VmbChannelStart(netvsc_channel(f.nv));
+  assert_int_equal(netvsp_stats(f.n.sn_dev)->rx_drop_busy, busy);
+  VmbChannelStart(netvsc_channel(f.n.sn_nv));
   uint32_t want = sent;
   assert_true(lb_run_until(rx_at_least, &want, 2000));
   lb_pump();
   assert_int_equal(g_rx.frames, sent);
-  assert_int_equal(netvsp_rx_in_flight(f.dev), 0);
-  fx_down(&f);
+  assert_int_equal(netvsp_rx_in_flight(f.n.sn_dev), 0);
+  kh_nic_down(&f);
 }
 
 static void test_link_indications(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   struct netvsp_config hc = {.cf_link_down = true};
   fx_host(&f, &hc);
   assert_int_equal(fx_guest(&f, NULL), 0);
-  assert_false(netvsc_link_up(f.nv));
+  assert_false(netvsc_link_up(f.n.sn_nv));
   uint8_t fr[60];
   frame_fill(fr, 60, peer_mac, 0);
-  assert_int_equal(netvsc_send(f.nv, fr, 60, NULL), -ENETDOWN);
-  assert_int_equal(netvsc_stats(f.nv)->tx_drop_down, 1);
-  netvsp_set_link(f.dev, true);
+  assert_int_equal(netvsc_send(f.n.sn_nv, fr, 60, NULL), -ENETDOWN);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->tx_drop_down, 1);
+  netvsp_set_link(f.n.sn_dev, true);
   lb_pump();
-  assert_true(netvsc_link_up(f.nv));
+  assert_true(netvsc_link_up(f.n.sn_nv));
   assert_int_equal(g_rx.link_events, 1);
   assert_true(g_rx.link);
-  netvsp_set_link(f.dev, false);
+  netvsp_set_link(f.n.sn_dev, false);
   lb_pump();
-  assert_false(netvsc_link_up(f.nv));
+  assert_false(netvsc_link_up(f.n.sn_nv));
   assert_false(g_rx.link);
-  assert_int_equal(netvsp_rx_frame(f.dev, fr, 60), -ENETDOWN);
-  netvsp_set_link(f.dev, true);
+  assert_int_equal(netvsp_rx_frame(f.n.sn_dev, fr, 60), -ENETDOWN);
+  netvsp_set_link(f.n.sn_dev, true);
   lb_pump();
   assert_int_equal(g_rx.link_events, 3);
-  assert_int_equal(netvsc_stats(f.nv)->link_changes, 3);
-  assert_int_equal(netvsc_send(f.nv, fr, 60, NULL), 0);
-  fx_down(&f);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->link_changes, 3);
+  assert_int_equal(netvsc_send(f.n.sn_nv, fr, 60, NULL), 0);
+  kh_nic_down(&f);
 }
 
 static void test_clean_stop_revokes(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
-  assert_true(netvsp_recv_buf_size(f.dev) > 0);
-  assert_true(netvsp_send_buf_size(f.dev) > 0);
+  assert_true(netvsp_recv_buf_size(f.n.sn_dev) > 0);
+  assert_true(netvsp_send_buf_size(f.n.sn_dev) > 0);
   assert_int_equal(lb_stats(f.lb)->st_maps_live, 3); /* ring + 2 buffers */
-  netvsc_halt(f.nv);
-  f.nv = NULL;
+  netvsc_halt(f.n.sn_nv);
+  f.n.sn_nv = NULL;
   lb_pump();
   /* The host saw the revokes and the close; nothing is mapped. */
-  assert_int_equal(netvsp_recv_buf_size(f.dev), 0);
-  assert_int_equal(netvsp_send_buf_size(f.dev), 0);
+  assert_int_equal(netvsp_recv_buf_size(f.n.sn_dev), 0);
+  assert_int_equal(netvsp_send_buf_size(f.n.sn_dev), 0);
   assert_int_equal(lb_stats(f.lb)->st_maps_live, 0);
   assert_int_equal(lb_stats(f.lb)->st_gpadls_live, 0);
   /* A new guest driver can bind the same device again. */
   assert_int_equal(fx_guest(&f, NULL), 0);
   frames_both_ways(&f, 1514);
-  fx_down(&f); /* pages, GPADLs, channels, packets back to start */
+  kh_nic_down(&f); /* pages, GPADLs, channels, packets back to start */
 }
 
 static void test_rescind_while_traffic(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
   uint8_t fr[500];
   frame_fill(fr, 500, peer_mac, 1);
   for (int i = 0; i < 20; i++) {
-    netvsc_send(f.nv, fr, 500, NULL);
+    netvsc_send(f.n.sn_nv, fr, 500, NULL);
     frame_fill(fr, 500, nic_mac, (uint8_t)i);
-    netvsp_rx_frame(f.dev, fr, 500);
+    netvsp_rx_frame(f.n.sn_dev, fr, 500);
   }
-  lb_host_rescind(f.lb, netvsc_channel(f.nv));
+  lb_host_rescind(f.lb, netvsc_channel(f.n.sn_nv));
   lb_pump();
-  assert_false(netvsc_alive(f.nv));
-  assert_false(netvsc_link_up(f.nv));
+  assert_false(netvsc_alive(f.n.sn_nv));
+  assert_false(netvsc_link_up(f.n.sn_nv));
   assert_false(g_rx.link);
-  assert_int_equal(netvsc_send(f.nv, fr, 500, NULL), -ENETDOWN);
+  assert_int_equal(netvsc_send(f.n.sn_nv, fr, 500, NULL), -ENETDOWN);
   /* The driver released its buffers by itself; halt only frees. */
-  fx_down(&f);
+  kh_nic_down(&f);
 }
 
 static void test_rescind_by_device_removal(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
-  netvsp_rescind(f.dev); /* the host removes the NIC (--rescind-net-after) */
+  netvsp_rescind(f.n.sn_dev); /* the host removes the NIC (--rescind-net-after) */
   lb_pump();
-  assert_false(netvsc_alive(f.nv));
-  netvsc_halt(f.nv);
-  netvsp_destroy(f.dev);
-  lb_pump();
-  lb_destroy(f.lb);
-  assert_true(kh_no_leaks());
+  assert_false(netvsc_alive(f.n.sn_nv));
+  kh_nic_down(&f);
 }
 
 /* ---- hostile host --------------------------------------------------------------------- */
@@ -583,15 +561,15 @@ static void test_hostile_init(void **state) {
       {NETVSP_FAULT_INIT_CMPLT_ALIGN, 0},    /* shift 40 / max_pkt 0: clamped */
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    struct fx f;
+    struct kh_nic f;
     struct netvsp_config hc = {.cf_fault = cases[i].fault};
     fx_host(&f, &hc);
     assert_int_equal(fx_guest(&f, NULL), cases[i].rc);
     if (cases[i].rc)
-      f.nv = NULL;
+      f.n.sn_nv = NULL;
     else
       frames_both_ways(&f, 1514);
-    fx_down(&f); /* a failed bring-up leaks nothing either */
+    kh_nic_down(&f); /* a failed bring-up leaks nothing either */
   }
 }
 
@@ -614,17 +592,17 @@ static uint32_t good_packet(uint8_t *m, uint32_t flen) {
  * under its reason, and the NIC keeps working. */
 static void test_hostile_receive_nacked(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
   uint8_t m[512];
   uint32_t nack = 0;
-  const struct netvsc_stats *st = netvsc_stats(f.nv);
+  const struct netvsc_stats *st = netvsc_stats(f.n.sn_nv);
   uint32_t sub = 0;
   {
     /* learn the sub-allocation size from a good message */
     uint32_t n = good_packet(m, 100);
     uint32_t want = g_rx.frames + 1;
-    assert_int_equal(netvsp_inject_rx(f.dev, m, n, 0, n, 0), 0);
+    assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n, 0, n, 0), 0);
     assert_true(lb_run_until(rx_at_least, &want, 1000));
     sub = (128 + 1500 + 18 + 63) & ~63u;
   }
@@ -640,45 +618,45 @@ static void test_hostile_receive_nacked(void **state) {
     c.counter = &st->ctr;                                                                          \
     lb_pump();                                                                                     \
     nack++;                                                                                        \
-    assert_int_equal(netvsp_stats(f.dev)->rx_nack, nack);                                          \
+    assert_int_equal(netvsp_stats(f.n.sn_dev)->rx_nack, nack);                                     \
     assert_true(*c.counter >= c.before + 1);                                                       \
-    assert_true(netvsc_alive(f.nv));                                                               \
+    assert_true(netvsc_alive(f.n.sn_nv));                                                          \
   } while (0)
 
   /* range longer than a sub-allocation (still inside the buffer) */
   c.before = st->rx_drop_range;
   n = good_packet(m, 100);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n, 0, sub + 8, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n, 0, sub + 8, 0), 0);
   EXPECT_NACK("range > sub_alloc_size", rx_drop_range);
   /* zero-length range */
   c.before = st->rx_drop_range;
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n, 0, 0, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n, 0, 0, 0), 0);
   EXPECT_NACK("empty range", rx_drop_range);
   /* wrong transfer page set id */
   c.before = st->rx_drop_nvsp;
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n, 0, n, 0x1234), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n, 0, n, 0x1234), 0);
   EXPECT_NACK("unknown page set", rx_drop_nvsp);
   /* RNDIS msg_len past the range */
   c.before = st->rx_drop_rndis;
   n = good_packet(m, 100);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n, 0, n - 10, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n, 0, n - 10, 0), 0);
   EXPECT_NACK("msg_len past the range", rx_drop_rndis);
   /* msg_len below the header */
   c.before = st->rx_drop_rndis;
   put32(m + 4, 4);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n, 0, n, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n, 0, n, 0), 0);
   EXPECT_NACK("msg_len < 8", rx_drop_rndis);
   /* PACKET data_len past the message */
   c.before = st->rx_drop_rndis;
   n = good_packet(m, 100);
   put32(m + 12, 101);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n, 0, n, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n, 0, n, 0), 0);
   EXPECT_NACK("data_len past the message", rx_drop_rndis);
   /* PACKET data_offset past the message */
   c.before = st->rx_drop_rndis;
   n = good_packet(m, 100);
   put32(m + 8, 0x7fffffff);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n, 0, n, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n, 0, n, 0), 0);
   EXPECT_NACK("data_offset past the message", rx_drop_rndis);
   /* PPI chain: an element of size 0 (must not spin) */
   c.before = st->rx_drop_ppi;
@@ -689,20 +667,20 @@ static void test_hostile_receive_nacked(void **state) {
   put32(m + 28, 36);
   put32(m + 32, 24);
   memset(m + 44, 0, 24); /* size 0 */
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n + 24, 0, n + 24, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n + 24, 0, n + 24, 0), 0);
   EXPECT_NACK("PPI size 0", rx_drop_ppi);
   /* PPI ppi_offset >= size */
   c.before = st->rx_drop_ppi;
   put32(m + 44, 16);
   put32(m + 48, RNDIS_PPI_IEEE_8021Q);
   put32(m + 52, 16);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n + 24, 0, n + 24, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n + 24, 0, n + 24, 0), 0);
   EXPECT_NACK("PPI offset >= size", rx_drop_ppi);
   /* PPI length past the message */
   c.before = st->rx_drop_ppi;
   put32(m + 52, 12);
   put32(m + 32, 4000);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n + 24, 0, n + 24, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n + 24, 0, n + 24, 0), 0);
   EXPECT_NACK("PPI length past the message", rx_drop_ppi);
   /* A completion for a request id nobody sent */
   c.before = st->rx_ctrl_unknown;
@@ -710,18 +688,18 @@ static void test_hostile_receive_nacked(void **state) {
   put32(m, RNDIS_MSG_QUERY_C);
   put32(m + 4, 24);
   put32(m + 8, 0xdead);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, 24, 0, 24, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, 24, 0, 24, 0), 0);
   EXPECT_NACK("unknown request id", rx_ctrl_unknown);
   /* A completion too short to carry a request id */
   c.before = st->rx_drop_rndis;
   put32(m + 4, 8);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, 8, 0, 8, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, 8, 0, 8, 0), 0);
   EXPECT_NACK("completion without req_id", rx_drop_rndis);
   /* INDICATE_STATUS shorter than its header */
   c.before = st->rx_drop_rndis;
   put32(m, RNDIS_MSG_INDICATE);
   put32(m + 4, 12);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, 12, 0, 12, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, 12, 0, 12, 0), 0);
   EXPECT_NACK("short indication", rx_drop_rndis);
   /* Link-speed indication whose buffer lies past the message */
   c.before = st->rx_drop_rndis;
@@ -729,56 +707,94 @@ static void test_hostile_receive_nacked(void **state) {
   put32(m + 8, RNDIS_STATUS_LINK_SPEED_CHANGE);
   put32(m + 12, 4);
   put32(m + 16, 100);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, 20, 0, 20, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, 20, 0, 20, 0), 0);
   EXPECT_NACK("status buffer past the message", rx_drop_rndis);
   /* Unknown RNDIS message type */
   c.before = st->rx_drop_rndis;
   put32(m, 0x4242);
   put32(m + 4, 16);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, 16, 0, 16, 0), 0);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, 16, 0, 16, 0), 0);
   EXPECT_NACK("unknown RNDIS type", rx_drop_rndis);
   assert_int_equal(st->rx_nack, nack);
   /* Still working. */
   frames_both_ways(&f, 1514);
-  fx_down(&f);
+  kh_nic_down(&f);
 }
 
 /** A range outside the receive buffer: KMCL finds it outside the page set
  * and fails the channel (sticky, rule 5.7); the NIC goes away cleanly. */
 static void test_hostile_range_outside_buffer(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
   uint8_t m[200];
   uint32_t n = good_packet(m, 100);
-  assert_int_equal(netvsp_inject_rx(f.dev, m, n, (int64_t)netvsp_recv_buf_size(f.dev), n, 0), 0);
+  assert_int_equal(
+      netvsp_inject_rx(f.n.sn_dev, m, n, (int64_t)netvsp_recv_buf_size(f.n.sn_dev), n, 0), 0);
   lb_pump();
-  assert_false(netvsc_alive(f.nv));
-  assert_int_equal(netvsc_stats(f.nv)->rx_drop_range, 1);
+  assert_false(netvsc_alive(f.n.sn_nv));
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->rx_drop_range, 1);
   uint8_t fr[60];
   frame_fill(fr, 60, peer_mac, 0);
-  assert_int_equal(netvsc_send(f.nv, fr, 60, NULL), -ENETDOWN);
-  fx_down(&f);
+  assert_int_equal(netvsc_send(f.n.sn_nv, fr, 60, NULL), -ENETDOWN);
+  kh_nic_down(&f);
 }
 
 /** A completion with a transaction id the guest never used: the channel
  * fails (KMCL), the NIC goes away, nothing leaks. */
 static void test_hostile_unknown_transaction(void **state) {
   (void)state;
-  struct fx f;
+  struct kh_nic f;
   fx_up(&f, NULL, NULL);
-  assert_int_equal(netvsp_inject_bad_completion(f.dev), 0);
+  assert_int_equal(netvsp_inject_bad_completion(f.n.sn_dev), 0);
   lb_pump();
-  assert_true(kmcl_channel_failed(netvsc_channel(f.nv)) || !netvsc_alive(f.nv));
-  assert_false(netvsc_alive(f.nv));
+  assert_true(kmcl_channel_failed(netvsc_channel(f.n.sn_nv)) || !netvsc_alive(f.n.sn_nv));
+  assert_false(netvsc_alive(f.n.sn_nv));
   uint8_t fr[60];
   frame_fill(fr, 60, peer_mac, 0);
-  assert_int_equal(netvsc_send(f.nv, fr, 60, NULL), -ENETDOWN);
+  assert_int_equal(netvsc_send(f.n.sn_nv, fr, 60, NULL), -ENETDOWN);
   lb_pump(); /* the driver releases its resources */
-  fx_down(&f);
+  kh_nic_down(&f);
+}
+
+/* The one per-packet-info walk (driver and device): elements laid out by
+ * hand from reference E.3, then every malformed shape ends it with -EPROTO. */
+static void test_ppi_walk(void **state) {
+  (void)state;
+  uint8_t b[64];
+  memset(b, 0, sizeof(b));
+  uint32_t off = rndis_put_ppi(b, RNDIS_PPI_TCPIP_CHKSUM, 0x11223344u);
+  off += rndis_put_ppi(b + off, RNDIS_PPI_IEEE_8021Q | RNDIS_PPI_INTERNAL, 7);
+  assert_int_equal(off, 32);
+  struct rndis_ppi_walk w = {b, off, 0};
+  uint32_t type, dlen, v;
+  const uint8_t *data;
+  assert_int_equal(rndis_ppi_next(&w, &type, &data, &dlen), 1);
+  assert_int_equal(type, RNDIS_PPI_TCPIP_CHKSUM);
+  assert_int_equal(dlen, 4);
+  memcpy(&v, data, 4);
+  assert_int_equal(v, 0x11223344u);
+  assert_ptr_equal(data, b + 12);
+  assert_int_equal(rndis_ppi_next(&w, &type, &data, &dlen), 1);
+  assert_int_equal(type, RNDIS_PPI_IEEE_8021Q | RNDIS_PPI_INTERNAL);
+  assert_int_equal(rndis_ppi_next(&w, &type, &data, &dlen), 0);
+  /* size 0, size beyond the buffer, offset inside the header or at the end,
+   * and a tail shorter than a header: each is malformed, the walk stops. */
+  const uint32_t bad[][3] = {{0, 0, 12}, {17, 0, 12}, {16, 0, 8}, {16, 0, 16}};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    memcpy(b, bad[i], 12);
+    struct rndis_ppi_walk wb = {b, 16, 0};
+    assert_int_equal(rndis_ppi_next(&wb, &type, &data, &dlen), -EPROTO);
+    assert_int_equal(rndis_ppi_next(&wb, &type, &data, &dlen), 0);
+  }
+  rndis_put_ppi(b, RNDIS_PPI_TCPIP_CHKSUM, 1);
+  struct rndis_ppi_walk wt = {b, 16 + 11, 0};
+  assert_int_equal(rndis_ppi_next(&wt, &type, &data, &dlen), 1);
+  assert_int_equal(rndis_ppi_next(&wt, &type, &data, &dlen), -EPROTO);
 }
 
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_ppi_walk),
     cmocka_unit_test(test_init_every_version),
     cmocka_unit_test(test_guest_cap_and_no_device),
     cmocka_unit_test(test_frames_sections_and_direct),

@@ -51,6 +51,26 @@ static void tring_close(struct tring *t) {
   free(t->data);
 }
 
+/* cmocka fixtures: a fresh ring of one page (or two) as the test's *state,
+ * freed after it. */
+static struct tring fixture_ring;
+static int tring_setup(void **state) {
+  tring_open(&fixture_ring, PAGE);
+  *state = &fixture_ring;
+  return 0;
+}
+static int tring2_setup(void **state) {
+  tring_open(&fixture_ring, 2 * PAGE);
+  *state = &fixture_ring;
+  return 0;
+}
+static int tring_teardown(void **state) {
+  tring_close(*state);
+  return 0;
+}
+#define TRING_TEST(f) cmocka_unit_test_setup_teardown(f, tring_setup, tring_teardown)
+#define TRING2_TEST(f) cmocka_unit_test_setup_teardown(f, tring2_setup, tring_teardown)
+
 static void put32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++)
     p[i] = (uint8_t)(v >> (8 * i));
@@ -79,20 +99,18 @@ static int send_pkt(struct ring *r, uint16_t type, uint16_t flags, uint64_t xid,
 /* ---- golden: our writes against hand-written bytes ------------------------- */
 
 static void test_golden_write(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   bool sig = false;
 
   /* Control page right after creation: all zero but feature_bits = 1 @64. */
   for (unsigned i = 0; i < PAGE; i++)
-    assert_int_equal(t.ctl[i], i == 64 ? 1 : 0);
+    assert_int_equal(t->ctl[i], i == 64 ? 1 : 0);
 
   /* Inband, completion requested, xid 0x1122334455667788, "hello". */
-  assert_int_equal(send_pkt(&t.tx, 6, 1, 0x1122334455667788ull, "hello", 5, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 1, 0x1122334455667788ull, "hello", 5, &sig), 0);
   assert_true(sig); /* empty -> non-empty, mask 0 */
   /* Completion for xid 0x42, no payload. */
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 0x42, NULL, 0, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 0x42, NULL, 0, &sig), 0);
   assert_false(sig); /* ring was not empty */
 
   static const uint8_t want[] = {
@@ -112,38 +130,35 @@ static void test_golden_write(void **state) {
       0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00,
       /* untouched */
       0xcc};
-  assert_memory_equal(t.data, want, sizeof(want));
+  assert_memory_equal(t->data, want, sizeof(want));
   /* write_index @0 = 56 = 0x38, read_index @4 = 0, mask @8 = 0, pending @12. */
   static const uint8_t want_ctl[16] = {0x38, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  assert_memory_equal(t.ctl, want_ctl, sizeof(want_ctl));
-  assert_int_equal(t.ctl[64], 1);
+  assert_memory_equal(t->ctl, want_ctl, sizeof(want_ctl));
+  assert_int_equal(t->ctl[64], 1);
 
   /* The consumer reads both and publishes read_index @4 = 0x38 at once. */
   uint8_t buf[64];
   uint32_t len;
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 24);
   assert_memory_equal(buf, want, 24);
-  assert_int_equal(get32(t.ctl + 4), 0); /* not yet committed */
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(get32(t->ctl + 4), 0); /* not yet committed */
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 16);
   assert_memory_equal(buf, want + 32, 16);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), -EAGAIN);
-  assert_false(ring_read_commit(&t.rx));
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), -EAGAIN);
+  assert_false(ring_read_commit(&t->rx));
   static const uint8_t want_ctl2[8] = {0x38, 0, 0, 0, 0x38, 0, 0, 0};
-  assert_memory_equal(t.ctl, want_ctl2, sizeof(want_ctl2));
-  tring_close(&t);
+  assert_memory_equal(t->ctl, want_ctl2, sizeof(want_ctl2));
 }
 
 /* Gathered pieces, an extended header (offset8 3) and padding at a wrap. */
 static void test_golden_write_wrap(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   /* Both indices at 4080 (= 0xff0): 16 bytes before the end. */
-  put32(t.ctl + 0, 0xff0);
-  put32(t.ctl + 4, 0xff0);
-  tring_reattach(&t);
+  put32(t->ctl + 0, 0xff0);
+  put32(t->ctl + 4, 0xff0);
+  tring_reattach(t);
 
   /* Descriptor type 9, offset8 3, len8 4, then an 8-byte extended header,
    * then 3 payload bytes: 27 -> 32 bytes, 5 pad, trailer. */
@@ -152,35 +167,32 @@ static void test_golden_write_wrap(void **state) {
   static const uint8_t pay[3] = {0xb0, 0xb1, 0xb2};
   struct ring_iov iov[3] = {{desc, 16}, {ext, 8}, {pay, 3}};
   bool sig = false;
-  assert_int_equal(ring_write(&t.tx, iov, 3, &sig), 0);
+  assert_int_equal(ring_write(&t->tx, iov, 3, &sig), 0);
   assert_true(sig);
   /* The descriptor fills the last 16 bytes; the rest starts at 0. */
-  assert_memory_equal(t.data + 0xff0, desc, 16);
+  assert_memory_equal(t->data + 0xff0, desc, 16);
   static const uint8_t want_head[] = {
       0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, /* ext header */
       0xb0, 0xb1, 0xb2, 0x00, 0x00, 0x00, 0x00, 0x00, /* payload + pad */
       0x00, 0x00, 0x00, 0x00, 0xf0, 0x0f, 0x00, 0x00, /* trailer: 0xff0 << 32 */
       0xcc};
-  assert_memory_equal(t.data, want_head, sizeof(want_head));
-  assert_int_equal(get32(t.ctl + 0), 24); /* write_index wrapped to 24 */
+  assert_memory_equal(t->data, want_head, sizeof(want_head));
+  assert_int_equal(get32(t->ctl + 0), 24); /* write_index wrapped to 24 */
 
   uint8_t buf[64];
   uint32_t len;
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 32);
   assert_memory_equal(buf, desc, 16);
   assert_memory_equal(buf + 16, want_head, 16);
-  ring_read_commit(&t.rx);
-  assert_int_equal(get32(t.ctl + 4), 24);
-  tring_close(&t);
+  ring_read_commit(&t->rx);
+  assert_int_equal(get32(t->ctl + 4), 24);
 }
 
 /* ---- golden: hand-built rings parsed by our reader --------------------------- */
 
 static void test_golden_parse(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, 2 * PAGE);
+  struct tring *t = *state;
   static const uint8_t ring_bytes[] = {
       /* @0: transfer-page packet (7), offset8 4 (32 bytes of headers),
        * len8 4, flags 1, trans_id 0x0102030405060708 */
@@ -205,8 +217,8 @@ static void test_golden_parse(void **state) {
       0xef, 0, 0, 0, 0,
       /* trailer: start 88 = 0x58 */
       0, 0, 0, 0, 0x58, 0, 0, 0};
-  memcpy(t.data, ring_bytes, sizeof(ring_bytes));
-  put32(t.ctl + 0, sizeof(ring_bytes)); /* write_index = 120 */
+  memcpy(t->data, ring_bytes, sizeof(ring_bytes));
+  put32(t->ctl + 0, sizeof(ring_bytes)); /* write_index = 120 */
   assert_int_equal(sizeof(ring_bytes), 120);
 
   union {
@@ -216,8 +228,8 @@ static void test_golden_parse(void **state) {
     struct vmbus_gpa_direct_header g;
   } u;
   uint32_t len;
-  assert_int_equal(ring_read_avail(&t.rx), 120);
-  assert_int_equal(ring_read(&t.rx, u.b, sizeof(u.b), &len), 0);
+  assert_int_equal(ring_read_avail(&t->rx), 120);
+  assert_int_equal(ring_read(&t->rx, u.b, sizeof(u.b), &len), 0);
   assert_int_equal(len, 32);
   assert_int_equal(u.d.type, VM_PKT_DATA_USING_XFER_PAGES);
   assert_int_equal(u.d.offset8, 4);
@@ -229,7 +241,7 @@ static void test_golden_parse(void **state) {
   assert_int_equal(u.x.ranges[0].byte_count, 1514);
   assert_int_equal(u.x.ranges[0].byte_offset, 0x10000);
 
-  assert_int_equal(ring_read(&t.rx, u.b, sizeof(u.b), &len), 0);
+  assert_int_equal(ring_read(&t->rx, u.b, sizeof(u.b), &len), 0);
   assert_int_equal(len, 40);
   assert_int_equal(u.d.type, VM_PKT_DATA_USING_GPA_DIRECT);
   assert_int_equal(u.g.range_cnt, 1);
@@ -240,248 +252,232 @@ static void test_golden_parse(void **state) {
   assert_true(pb.pfn == 0x12345);
 
   struct vmpacket_descriptor pd;
-  assert_int_equal(ring_peek(&t.rx, &pd, &len), 0);
+  assert_int_equal(ring_peek(&t->rx, &pd, &len), 0);
   assert_int_equal(pd.type, VM_PKT_COMP);
   assert_int_equal(len, 24);
-  assert_int_equal(ring_read(&t.rx, u.b, 23, &len), -EMSGSIZE); /* left in place */
+  assert_int_equal(ring_read(&t->rx, u.b, 23, &len), -EMSGSIZE); /* left in place */
   assert_int_equal(len, 24);
-  assert_int_equal(ring_read(&t.rx, u.b, 24, &len), 0);
+  assert_int_equal(ring_read(&t->rx, u.b, 24, &len), 0);
   assert_true(u.d.trans_id == 9);
   static const uint8_t dead[4] = {0xde, 0xad, 0xbe, 0xef};
   assert_memory_equal(u.b + 16, dead, 4);
 
-  assert_int_equal(ring_read(&t.rx, u.b, sizeof(u.b), &len), -EAGAIN);
-  assert_false(t.rx.r_corrupt);
-  ring_read_commit(&t.rx);
-  assert_int_equal(get32(t.ctl + 4), 120);
-  tring_close(&t);
+  assert_int_equal(ring_read(&t->rx, u.b, sizeof(u.b), &len), -EAGAIN);
+  assert_false(t->rx.r_corrupt);
+  ring_read_commit(&t->rx);
+  assert_int_equal(get32(t->ctl + 4), 120);
 }
 
 /* A hand-built packet that wraps (descriptor split 8/8 across the end). */
 static void test_golden_parse_wrap(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   static const uint8_t pkt[32] = {0x06, 0, 0x02, 0, 0x03, 0,   0,    0,    0x77, 0, 0,
                                   0,    0, 0,    0, 0,    'w', 'r',  'a',  'p',  0, 0,
                                   0,    0, 0,    0, 0,    0,   0xf8, 0x0f, 0,    0};
-  memcpy(t.data + 0xff8, pkt, 8);
-  memcpy(t.data, pkt + 8, 24);
-  put32(t.ctl + 0, 24);    /* write_index */
-  put32(t.ctl + 4, 0xff8); /* read_index */
-  tring_reattach(&t);
+  memcpy(t->data + 0xff8, pkt, 8);
+  memcpy(t->data, pkt + 8, 24);
+  put32(t->ctl + 0, 24);    /* write_index */
+  put32(t->ctl + 4, 0xff8); /* read_index */
+  tring_reattach(t);
   uint8_t buf[32];
   uint32_t len;
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 24);
   assert_memory_equal(buf, pkt, 24);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), -EAGAIN);
-  tring_close(&t);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), -EAGAIN);
 }
 
 /* ---- full ring ---------------------------------------------------------------- */
 
 static void test_full_ring(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   uint8_t pay[40] = {0};
   /* 16 + 40 = 56, + 8 trailer = 64: 64 of them would fill 4096 exactly. */
   for (int i = 0; i < 63; i++) {
     pay[0] = (uint8_t)i;
-    assert_int_equal(send_pkt(&t.tx, 6, 0, (uint64_t)i, pay, 40, NULL), 0);
+    assert_int_equal(send_pkt(&t->tx, 6, 0, (uint64_t)i, pay, 40, NULL), 0);
   }
-  assert_int_equal(ring_write_avail(&t.tx), 56);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 63, pay, 40, NULL), -EAGAIN);
-  assert_int_equal(t.tx.r_stat_full, 1);
-  assert_int_equal(get32(t.ctl), 63 * 64); /* never write == read */
+  assert_int_equal(ring_write_avail(&t->tx), 56);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 63, pay, 40, NULL), -EAGAIN);
+  assert_int_equal(t->tx.r_stat_full, 1);
+  assert_int_equal(get32(t->ctl), 63 * 64); /* never write == read */
   /* A packet of exactly 56 bytes of space (40 + 16 - 8 = payload 32 -> 48 +
    * 8) fits; then the ring has 8 bytes free and nothing fits. */
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 63, pay, 32, NULL), 0);
-  assert_int_equal(ring_write_avail(&t.tx), 0);
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 64, NULL, 0, NULL), -EAGAIN);
-  assert_int_equal(get32(t.ctl), 4088);
-  assert_int_equal(ring_read_avail(&t.rx), 4088);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 63, pay, 32, NULL), 0);
+  assert_int_equal(ring_write_avail(&t->tx), 0);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 64, NULL, 0, NULL), -EAGAIN);
+  assert_int_equal(get32(t->ctl), 4088);
+  assert_int_equal(ring_read_avail(&t->rx), 4088);
 
   uint8_t buf[64];
   uint32_t len;
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(buf[16], 0);
   /* Not committed: still full for the producer. */
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 64, NULL, 0, NULL), -EAGAIN);
-  ring_read_commit(&t.rx);
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 64, NULL, 0, NULL), 0);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 64, NULL, 0, NULL), -EAGAIN);
+  ring_read_commit(&t->rx);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 64, NULL, 0, NULL), 0);
   /* Everything comes out in order. */
   for (int i = 1; i < 63; i++) {
-    assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+    assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
     assert_int_equal(len, 56);
     assert_int_equal(buf[16], i);
   }
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 48);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(len, 16);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), -EAGAIN);
-  tring_close(&t);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), -EAGAIN);
 }
 
 static void test_write_einval(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   bool sig;
   struct vmpacket_descriptor d = {.type = 6, .offset8 = 2, .len8 = 3, .flags = 0, .trans_id = 0};
   static const uint8_t pay[16];
   struct ring_iov iov[2] = {{&d, 16}, {pay, 16}}; /* 32 bytes but len8 3 */
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
   d.len8 = 4;
   d.offset8 = 5;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
   d.offset8 = 1;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
   d.offset8 = 2;
   iov[0].ri_len = 8; /* descriptor split */
   iov[1].ri_len = 24;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
-  assert_int_equal(ring_write(&t.tx, iov, 0, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 0, &sig), -EINVAL);
   /* Larger than len8 can describe. */
   static uint8_t big[VMBUS_PKT_MAX_LEN];
   iov[0].ri_len = 16;
   iov[1] = (struct ring_iov){big, VMBUS_PKT_MAX_LEN};
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EINVAL);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EINVAL);
   /* Larger than the ring: fits the wire format, never the ring. */
   d.len8 = (uint16_t)((16 + PAGE) / 8);
   iov[1].ri_len = PAGE;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EMSGSIZE);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EMSGSIZE);
   /* The largest packet a 4 KiB ring can ever take: space 4088. */
   d.len8 = (uint16_t)((PAGE - 16) / 8);
   iov[1].ri_len = PAGE - 16 - 16;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), 0);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), 0);
   d.len8++;
   iov[1].ri_len += 8;
-  assert_int_equal(ring_write(&t.tx, iov, 2, &sig), -EMSGSIZE);
-  assert_false(t.tx.r_corrupt);
-  assert_int_equal(get32(t.ctl), PAGE - 8);
+  assert_int_equal(ring_write(&t->tx, iov, 2, &sig), -EMSGSIZE);
+  assert_false(t->tx.r_corrupt);
+  assert_int_equal(get32(t->ctl), PAGE - 8);
 
   struct ring r;
   uint8_t ctl[PAGE] __attribute__((aligned(8)));
-  assert_int_equal(ring_init(&r, ctl, t.data, 0), -EINVAL);
-  assert_int_equal(ring_init(&r, ctl, t.data, 100), -EINVAL);
-  assert_int_equal(ring_init(&r, NULL, t.data, PAGE), -EINVAL);
-  tring_close(&t);
+  assert_int_equal(ring_init(&r, ctl, t->data, 0), -EINVAL);
+  assert_int_equal(ring_init(&r, ctl, t->data, 100), -EINVAL);
+  assert_int_equal(ring_init(&r, NULL, t->data, PAGE), -EINVAL);
 }
 
 /* ---- signalling ------------------------------------------------------------------- */
 
 static void test_pending_send(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   uint8_t pay[40] = {0};
   uint8_t buf[256];
   uint32_t len;
   for (int i = 0; i < 63; i++)
-    assert_int_equal(send_pkt(&t.tx, 6, 0, 0, pay, 40, NULL), 0);
+    assert_int_equal(send_pkt(&t->tx, 6, 0, 0, pay, 40, NULL), 0);
   /* Blocked on a 200-byte packet: needs free space > RING_PKT_SPACE(216). */
   static uint8_t p200[200];
   uint32_t need = RING_PKT_SPACE(16 + 200);
   assert_int_equal(need, 224);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 0, p200, 200, NULL), -EAGAIN);
-  assert_false(ring_set_pending_send(&t.tx, need));
-  assert_int_equal(get32(t.ctl + 12), 224);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 0, p200, 200, NULL), -EAGAIN);
+  assert_false(ring_set_pending_send(&t->tx, need));
+  assert_int_equal(get32(t->ctl + 12), 224);
 
   /* Free is 64 now. Each read frees 64: 128, 192, 256. Only the commit
    * that moves free from <= 224 to > 224 signals. */
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-    assert_false(ring_read_commit(&t.rx));
+    assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+    assert_false(ring_read_commit(&t->rx));
   }
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_true(ring_read_commit(&t.rx));
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_false(ring_read_commit(&t.rx)); /* already above: no second signal */
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_true(ring_read_commit(&t->rx));
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_false(ring_read_commit(&t->rx)); /* already above: no second signal */
 
   /* The producer wakes, clears, writes. */
-  assert_false(ring_set_pending_send(&t.tx, 0));
-  assert_int_equal(get32(t.ctl + 12), 0);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 0, p200, 200, NULL), 0);
+  assert_false(ring_set_pending_send(&t->tx, 0));
+  assert_int_equal(get32(t->ctl + 12), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 0, p200, 200, NULL), 0);
 
   /* A batch that crosses in one commit signals once. */
-  assert_int_equal(ring_write_avail(&t.tx), 320 - 224 - 8);
-  assert_false(ring_set_pending_send(&t.tx, 1000));
+  assert_int_equal(ring_write_avail(&t->tx), 320 - 224 - 8);
+  assert_false(ring_set_pending_send(&t->tx, 1000));
   for (int i = 0; i < 15; i++) /* free 96 -> 1056 */
-    assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_true(ring_read_commit(&t.rx));
+    assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_true(ring_read_commit(&t->rx));
 
   /* Space already there when asking: true, and the request is withdrawn. */
-  assert_true(ring_set_pending_send(&t.tx, 100));
-  assert_int_equal(get32(t.ctl + 12), 0);
+  assert_true(ring_set_pending_send(&t->tx, 100));
+  assert_int_equal(get32(t->ctl + 12), 0);
 
   /* Hostile pending_send_sz values cost at most a signal, never a crash:
    * larger than the ring never signals; ring - 1 signals once, at empty. */
-  while (send_pkt(&t.tx, 6, 0, 0, pay, 40, NULL) == 0)
+  while (send_pkt(&t->tx, 6, 0, 0, pay, 40, NULL) == 0)
     ;
-  put32(t.ctl + 12, 0xffffffffu);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_false(ring_read_commit(&t.rx));
-  put32(t.ctl + 12, PAGE - 1);
-  while (ring_read(&t.rx, buf, sizeof(buf), &len) == 0)
+  put32(t->ctl + 12, 0xffffffffu);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_false(ring_read_commit(&t->rx));
+  put32(t->ctl + 12, PAGE - 1);
+  while (ring_read(&t->rx, buf, sizeof(buf), &len) == 0)
     ;
-  assert_true(ring_read_commit(&t.rx));
-  assert_int_equal(ring_read_avail(&t.rx), 0);
-  put32(t.ctl + 12, 0);
+  assert_true(ring_read_commit(&t->rx));
+  assert_int_equal(ring_read_avail(&t->rx), 0);
+  put32(t->ctl + 12, 0);
 
   /* Without the feature bit the consumer never signals. */
-  put32(t.ctl + 64, 0);
-  while (send_pkt(&t.tx, 6, 0, 0, pay, 40, NULL) == 0)
+  put32(t->ctl + 64, 0);
+  while (send_pkt(&t->tx, 6, 0, 0, pay, 40, NULL) == 0)
     ;
-  assert_false(ring_set_pending_send(&t.tx, 1000));
-  while (ring_read(&t.rx, buf, sizeof(buf), &len) == 0)
+  assert_false(ring_set_pending_send(&t->tx, 1000));
+  while (ring_read(&t->rx, buf, sizeof(buf), &len) == 0)
     ;
-  assert_int_equal(ring_read_avail(&t.rx), 0);
-  assert_false(ring_read_commit(&t.rx));
-  tring_close(&t);
+  assert_int_equal(ring_read_avail(&t->rx), 0);
+  assert_false(ring_read_commit(&t->rx));
 }
 
 static void test_interrupt_mask(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   uint8_t buf[64];
   uint32_t len;
   bool sig;
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 1, "a", 1, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 1, "a", 1, &sig), 0);
   assert_true(sig); /* empty -> non-empty */
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 2, "b", 1, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 2, "b", 1, &sig), 0);
   assert_false(sig); /* not empty */
   /* Reader drained but not committed: the producer still sees it non-empty. */
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 3, "c", 1, &sig), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 3, "c", 1, &sig), 0);
   assert_false(sig);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  ring_read_commit(&t.rx);
-  assert_false(ring_unmask_interrupts(&t.rx)); /* nothing waiting */
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  ring_read_commit(&t->rx);
+  assert_false(ring_unmask_interrupts(&t->rx)); /* nothing waiting */
 
   /* Masked: the consumer is draining, no signal. */
-  ring_mask_interrupts(&t.rx);
-  assert_int_equal(get32(t.ctl + 8), 1);
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 4, "d", 1, &sig), 0);
+  ring_mask_interrupts(&t->rx);
+  assert_int_equal(get32(t->ctl + 8), 1);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 4, "d", 1, &sig), 0);
   assert_false(sig);
   /* Unmask sees the packet that raced with it. */
-  assert_true(ring_unmask_interrupts(&t.rx));
-  assert_int_equal(get32(t.ctl + 8), 0);
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_true(ring_unmask_interrupts(&t->rx));
+  assert_int_equal(get32(t->ctl + 8), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   assert_int_equal(buf[16], 'd');
-  ring_read_commit(&t.rx);
-  assert_false(ring_unmask_interrupts(&t.rx));
+  ring_read_commit(&t->rx);
+  assert_false(ring_unmask_interrupts(&t->rx));
   /* Empty and unmasked again: signal. */
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 5, "e", 1, &sig), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 5, "e", 1, &sig), 0);
   assert_true(sig);
-  assert_int_equal(t.tx.r_stat_signals, 2);
-  ring_dump(&t.tx, "tx");
-  ring_dump(&t.rx, "rx");
-  tring_close(&t);
+  assert_int_equal(t->tx.r_stat_signals, 2);
+  ring_dump(&t->tx, "tx");
+  ring_dump(&t->rx, "rx");
 }
 
 /* ---- random traffic ---------------------------------------------------------------- */
@@ -527,6 +523,52 @@ static bool check_payload(const uint8_t *p, uint32_t len, uint64_t seq) {
 #define RANDOM_PKTS 1000000u
 #define RANDOM_MAXPAY 1500u
 
+/* Reads the next packet into `in` and checks it is packet `seq` of the
+ * random traffic (trans_id, length, payload). Returns its payload length,
+ * or -1 when the ring is empty. */
+static int read_checked(struct ring *rx, uint8_t *in, uint32_t size, uint64_t seq) {
+  uint32_t len;
+  int rc = ring_read(rx, in, size, &len);
+  if (rc == -EAGAIN)
+    return -1;
+  assert_int_equal(rc, 0);
+  struct vmpacket_descriptor d;
+  memcpy(&d, in, sizeof(d));
+  if (d.trans_id != seq)
+    fail_msg("packet %llu arrived as %llu", (unsigned long long)seq,
+             (unsigned long long)d.trans_id);
+  uint32_t plen = pkt_len_of(seq, RANDOM_MAXPAY);
+  assert_int_equal(len, RING_ALIGN8(16 + plen));
+  if (!check_payload(in + 16, plen, seq))
+    fail_msg("packet %llu payload differs", (unsigned long long)seq);
+  return (int)plen;
+}
+
+/* Reads and checks up to `n` packets from *seq on (read_checked), then
+ * commits. Advances *seq; returns the payload bytes read. */
+static uint64_t read_batch_checked(struct ring *rx, uint8_t *in, uint32_t size, unsigned n,
+                                   uint64_t *seq) {
+  uint64_t bytes = 0;
+  for (unsigned i = 0; i < n; i++) {
+    int plen = read_checked(rx, in, size, *seq);
+    if (plen < 0)
+      break;
+    bytes += (unsigned)plen;
+    (*seq)++;
+  }
+  ring_read_commit(rx);
+  return bytes;
+}
+
+/* After a random run of `pkts` packets: the ring is empty and both ends
+ * counted the same packets and bytes. */
+static void check_drained(struct tring *t, uint8_t *in, uint32_t size, uint64_t pkts) {
+  uint32_t len;
+  assert_int_equal(ring_read(&t->rx, in, size, &len), -EAGAIN);
+  assert_true(t->tx.r_stat_pkts == pkts && t->rx.r_stat_pkts == pkts);
+  assert_true(t->tx.r_stat_bytes == t->rx.r_stat_bytes);
+}
+
 static void test_random_traffic(void **state) {
   (void)state;
   struct tring t;
@@ -551,32 +593,10 @@ static void test_random_traffic(void **state) {
       wseq++;
     }
     /* Consumer: a random batch, then commit. */
-    unsigned batch = (unsigned)(rng_next(&rs) % 8);
-    for (unsigned i = 0; i < batch; i++) {
-      uint32_t len;
-      int rc = ring_read(&t.rx, in, sizeof(in), &len);
-      if (rc == -EAGAIN)
-        break;
-      assert_int_equal(rc, 0);
-      struct vmpacket_descriptor d;
-      memcpy(&d, in, sizeof(d));
-      if (d.trans_id != rseq)
-        fail_msg("packet %llu arrived as %llu", (unsigned long long)rseq,
-                 (unsigned long long)d.trans_id);
-      uint32_t plen = pkt_len_of(rseq, RANDOM_MAXPAY);
-      assert_int_equal(len, RING_ALIGN8(16 + plen));
-      if (!check_payload(in + 16, plen, rseq))
-        fail_msg("packet %llu payload differs", (unsigned long long)rseq);
-      sum_r += plen;
-      rseq++;
-    }
-    ring_read_commit(&t.rx);
+    sum_r += read_batch_checked(&t.rx, in, sizeof(in), (unsigned)(rng_next(&rs) % 8), &rseq);
   }
-  uint32_t len;
-  assert_int_equal(ring_read(&t.rx, in, sizeof(in), &len), -EAGAIN);
+  check_drained(&t, in, sizeof(in), RANDOM_PKTS);
   assert_true(sum_w == sum_r);
-  assert_true(t.tx.r_stat_pkts == RANDOM_PKTS && t.rx.r_stat_pkts == RANDOM_PKTS);
-  assert_true(t.tx.r_stat_bytes == t.rx.r_stat_bytes);
   assert_true(signals_tx > 0);
   tring_close(&t);
 }
@@ -600,12 +620,14 @@ static void *producer_thread(void *arg) {
   return NULL;
 }
 
-static void test_two_threads(void **state) {
-  (void)state;
+/* Runs `producer` on a second thread against a fresh ring while this thread
+ * reads THREAD_PKTS packets, committing every 8, and checks each one's
+ * sequence number, length and payload; the producer returns NULL on success. */
+static void run_two_threads(void *(*producer)(void *)) {
   struct tring t;
   tring_open(&t, PAGE);
   pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, producer_thread, &t), 0);
+  assert_int_equal(pthread_create(&th, NULL, producer, &t), 0);
   static uint8_t in[16 + 1024 + 8];
   uint64_t seq = 0;
   bool bad = false;
@@ -637,6 +659,11 @@ static void test_two_threads(void **state) {
   assert_null(ret);
   assert_true(seq == THREAD_PKTS);
   tring_close(&t);
+}
+
+static void test_two_threads(void **state) {
+  (void)state;
+  run_two_threads(producer_thread);
 }
 
 /* ---- hostile peer ------------------------------------------------------------------- */
@@ -777,24 +804,21 @@ static void test_hostile_read_index(void **state) {
 /* ring_peek shows the next descriptor without consuming it; ring_skip drops
  * a packet (what a caller does after -EMSGSIZE). */
 static void test_peek_skip(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   static const uint8_t pay[8] = {9, 9, 9, 9, 9, 9, 9, 9};
-  assert_int_equal(send_pkt(&t.tx, 6, 0, 1, pay, 8, NULL), 0);
+  assert_int_equal(send_pkt(&t->tx, 6, 0, 1, pay, 8, NULL), 0);
   struct vmpacket_descriptor d;
   uint32_t len;
-  assert_int_equal(ring_peek(&t.rx, &d, &len), 0);
+  assert_int_equal(ring_peek(&t->rx, &d, &len), 0);
   assert_int_equal(d.len8, 3);
   assert_int_equal(len, 24);
   /* Skip it, then a second packet is read. */
-  assert_int_equal(send_pkt(&t.tx, 0xb, 0, 2, NULL, 0, NULL), 0);
-  assert_int_equal(ring_skip(&t.rx), 0);
+  assert_int_equal(send_pkt(&t->tx, 0xb, 0, 2, NULL, 0, NULL), 0);
+  assert_int_equal(ring_skip(&t->rx), 0);
   uint8_t buf[32];
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
   memcpy(&d, buf, sizeof(d));
   assert_true(d.trans_id == 2);
-  tring_close(&t);
 }
 
 /* ---- batched writes ------------------------------------------------------------------ */
@@ -908,9 +932,7 @@ static void test_batch_golden(void **state) {
 /* The signalling rule once per batch: signal when the consumer had read
  * everything published before the batch and its mask is 0. */
 static void test_batch_signal(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
+  struct tring *t = *state;
   static const uint8_t pay[40];
   struct bpkt p;
   bool sig;
@@ -918,57 +940,56 @@ static void test_batch_signal(void **state) {
   uint32_t len;
 
   bpkt_make(&p, 1, pay, 40, false);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_true(sig); /* empty before the batch */
-  assert_int_equal(get32(t.ctl), 128);
+  assert_int_equal(get32(t->ctl), 128);
 
   /* Consumer has not read them: no signal for the next batch. */
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_false(sig);
 
   /* Consumer reads all but does not commit: still no signal. */
   for (int i = 0; i < 3; i++)
-    assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+    assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_false(sig);
 
   /* Consumer reads and commits everything: the next batch signals. */
-  assert_int_equal(ring_read(&t.rx, buf, sizeof(buf), &len), 0);
-  ring_read_commit(&t.rx);
-  assert_false(ring_unmask_interrupts(&t.rx));
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+  assert_int_equal(ring_read(&t->rx, buf, sizeof(buf), &len), 0);
+  ring_read_commit(&t->rx);
+  assert_false(ring_unmask_interrupts(&t->rx));
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_true(sig);
 
   /* Masked consumer: no signal even though it was empty. */
-  while (ring_read(&t.rx, buf, sizeof(buf), &len) == 0)
+  while (ring_read(&t->rx, buf, sizeof(buf), &len) == 0)
     ;
-  ring_read_commit(&t.rx);
-  ring_mask_interrupts(&t.rx);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+  ring_read_commit(&t->rx);
+  ring_mask_interrupts(&t->rx);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
   assert_false(sig);
-  assert_true(ring_unmask_interrupts(&t.rx)); /* sees the batch that raced */
+  assert_true(ring_unmask_interrupts(&t->rx)); /* sees the batch that raced */
 
   /* ring_write after staged packets publishes them all, and judges the
    * signal by the index before the first staged one. */
-  while (ring_read(&t.rx, buf, sizeof(buf), &len) == 0)
+  while (ring_read(&t->rx, buf, sizeof(buf), &len) == 0)
     ;
-  ring_read_commit(&t.rx);
-  uint32_t before = get32(t.ctl);
-  assert_int_equal(ring_write_stage(&t.tx, p.iov, p.n), 0);
-  assert_int_equal(get32(t.ctl), before);
-  assert_int_equal(ring_write(&t.tx, p.iov, p.n, &sig), 0);
+  ring_read_commit(&t->rx);
+  uint32_t before = get32(t->ctl);
+  assert_int_equal(ring_write_stage(&t->tx, p.iov, p.n), 0);
+  assert_int_equal(get32(t->ctl), before);
+  assert_int_equal(ring_write(&t->tx, p.iov, p.n, &sig), 0);
   assert_true(sig);
-  assert_int_equal(get32(t.ctl), before + 128);
-  assert_int_equal(ring_read_avail(&t.rx), 128);
-  assert_int_equal(t.tx.r_stat_signals, 3);
-  tring_close(&t);
+  assert_int_equal(get32(t->ctl), before + 128);
+  assert_int_equal(ring_read_avail(&t->rx), 128);
+  assert_int_equal(t->tx.r_stat_signals, 3);
 }
 
 /* Full ring and caller errors in a batch: the packets before the one that
@@ -1103,9 +1124,7 @@ static void test_batch_hostile(void **state) {
 #define BATCH_RANDOM_PKTS 200000u
 
 static void test_batch_random(void **state) {
-  (void)state;
-  struct tring t;
-  tring_open(&t, 2 * PAGE);
+  struct tring *t = *state;
   uint64_t rs = 777;
   uint64_t wseq = 0, rseq = 0;
   enum { MAXB = 12 };
@@ -1126,42 +1145,20 @@ static void test_batch_random(void **state) {
     unsigned done = 0;
     bool sig = false;
     if (rng_next(&rs) & 1) {
-      int rc = ring_write_batch(&t.tx, rp, b, &done, &sig);
+      int rc = ring_write_batch(&t->tx, rp, b, &done, &sig);
       assert_true(rc == 0 || rc == -EAGAIN);
     } else {
-      while (done < b && ring_write_stage(&t.tx, rp[done].rp_iov, rp[done].rp_n) == 0)
+      while (done < b && ring_write_stage(&t->tx, rp[done].rp_iov, rp[done].rp_n) == 0)
         done++;
-      assert_int_equal(ring_write_commit(&t.tx, &sig), 0);
+      assert_int_equal(ring_write_commit(&t->tx, &sig), 0);
     }
     signals += sig;
     wseq += done;
-    unsigned rb = (unsigned)(rng_next(&rs) % (2 * MAXB));
-    for (unsigned i = 0; i < rb; i++) {
-      uint32_t len;
-      int rc = ring_read(&t.rx, in, sizeof(in), &len);
-      if (rc == -EAGAIN)
-        break;
-      assert_int_equal(rc, 0);
-      struct vmpacket_descriptor d;
-      memcpy(&d, in, sizeof(d));
-      if (d.trans_id != rseq)
-        fail_msg("packet %llu arrived as %llu", (unsigned long long)rseq,
-                 (unsigned long long)d.trans_id);
-      uint32_t plen = pkt_len_of(rseq, RANDOM_MAXPAY);
-      assert_int_equal(len, RING_ALIGN8(16 + plen));
-      if (!check_payload(in + 16, plen, rseq))
-        fail_msg("packet %llu payload differs", (unsigned long long)rseq);
-      rseq++;
-    }
-    ring_read_commit(&t.rx);
+    read_batch_checked(&t->rx, in, sizeof(in), (unsigned)(rng_next(&rs) % (2 * MAXB)), &rseq);
   }
-  uint32_t len;
-  assert_int_equal(ring_read(&t.rx, in, sizeof(in), &len), -EAGAIN);
+  check_drained(t, in, sizeof(in), BATCH_RANDOM_PKTS);
   assert_true(wseq == BATCH_RANDOM_PKTS);
-  assert_true(t.tx.r_stat_pkts == BATCH_RANDOM_PKTS && t.rx.r_stat_pkts == BATCH_RANDOM_PKTS);
-  assert_true(t.tx.r_stat_bytes == t.rx.r_stat_bytes);
   assert_true(signals > 0);
-  tring_close(&t);
 }
 
 /* Two threads, the producer writing in batches (one publish each). */
@@ -1201,54 +1198,30 @@ static void *batch_producer_thread(void *arg) {
 
 static void test_batch_two_threads(void **state) {
   (void)state;
-  struct tring t;
-  tring_open(&t, PAGE);
-  pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, batch_producer_thread, &t), 0);
-  static uint8_t in[16 + 1024 + 8];
-  uint64_t seq = 0;
-  bool bad = false;
-  while (seq < THREAD_PKTS && !bad) {
-    uint32_t len;
-    int rc = ring_read(&t.rx, in, sizeof(in), &len);
-    if (rc == -EAGAIN) {
-      ring_read_commit(&t.rx);
-      __builtin_ia32_pause();
-      continue;
-    }
-    if (rc != 0) {
-      bad = true;
-      break;
-    }
-    struct vmpacket_descriptor d;
-    memcpy(&d, in, sizeof(d));
-    uint32_t plen = pkt_len_of(seq, 1024);
-    if (d.trans_id != seq || len != RING_ALIGN8(16 + plen) || !check_payload(in + 16, plen, seq))
-      bad = true;
-    seq++;
-    if ((seq & 7) == 0)
-      ring_read_commit(&t.rx);
-  }
-  ring_read_commit(&t.rx);
-  void *ret;
-  pthread_join(th, &ret);
-  assert_false(bad);
-  assert_null(ret);
-  assert_true(seq == THREAD_PKTS);
-  tring_close(&t);
+  run_two_threads(batch_producer_thread);
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_golden_write),       cmocka_unit_test(test_golden_write_wrap),
-    cmocka_unit_test(test_golden_parse),       cmocka_unit_test(test_golden_parse_wrap),
-    cmocka_unit_test(test_full_ring),          cmocka_unit_test(test_write_einval),
-    cmocka_unit_test(test_pending_send),       cmocka_unit_test(test_interrupt_mask),
-    cmocka_unit_test(test_random_traffic),     cmocka_unit_test(test_two_threads),
-    cmocka_unit_test(test_hostile_peer),       cmocka_unit_test(test_hostile_sticky),
-    cmocka_unit_test(test_hostile_read_index), cmocka_unit_test(test_peek_skip),
-    cmocka_unit_test(test_batch_golden),       cmocka_unit_test(test_batch_signal),
-    cmocka_unit_test(test_batch_full_einval),  cmocka_unit_test(test_batch_hostile),
-    cmocka_unit_test(test_batch_random),       cmocka_unit_test(test_batch_two_threads),
+    TRING_TEST(test_golden_write),
+    TRING_TEST(test_golden_write_wrap),
+    TRING2_TEST(test_golden_parse),
+    TRING_TEST(test_golden_parse_wrap),
+    TRING_TEST(test_full_ring),
+    TRING_TEST(test_write_einval),
+    TRING_TEST(test_pending_send),
+    TRING_TEST(test_interrupt_mask),
+    cmocka_unit_test(test_random_traffic),
+    cmocka_unit_test(test_two_threads),
+    cmocka_unit_test(test_hostile_peer),
+    cmocka_unit_test(test_hostile_sticky),
+    cmocka_unit_test(test_hostile_read_index),
+    TRING_TEST(test_peek_skip),
+    cmocka_unit_test(test_batch_golden),
+    TRING_TEST(test_batch_signal),
+    cmocka_unit_test(test_batch_full_einval),
+    cmocka_unit_test(test_batch_hostile),
+    TRING2_TEST(test_batch_random),
+    cmocka_unit_test(test_batch_two_threads),
 };
 
 UNIT_MAIN("ring", tests)

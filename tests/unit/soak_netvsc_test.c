@@ -9,20 +9,12 @@
 #include <string.h>
 
 #include "drivers/netvsc/netvsc.h"
-#include "host/hvemu.h"
-#include "host/inproc_hw.h"
 #include "host/netpeer.h"
 #include "host/netvsp.h"
-#include "host/partition.h"
-#include "host/vmbus_server.h"
-#include "hv/hv.h"
-#include "hv/vmbus.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
-#include "kernel/page.h"
-#include "kmcl/kmcl_priv.h"
-#include "net/net.h"
+#include "sim/sim.h"
 #include "tests/unit/unit.h"
 
 #define SOAK_ECHOES 500000u /* 10^6 frames: requests and replies */
@@ -33,38 +25,13 @@ static bool resolved(void *arg) { return netpeer_guest_resolved(arg); }
 static void test_soak_million_frames_with_faults(void **state) {
   (void)state;
   log_set_level(LOG_ERR); /* the faults make the guest log (rate-limited) */
-  assert_int_equal(inproc_mem_setup(64u << 20), 0);
-  struct partition part;
-  assert_int_equal(inproc_part_init(&part), 0);
-  struct hvemu *emu = hvemu_create(&part, NULL);
-  struct vmbsrv_config sc;
-  memset(&sc, 0, sizeof(sc));
-  struct vmbsrv *srv = vmbsrv_create(emu, &sc);
-  assert_non_null(srv);
-  inproc_attach(emu);
-  struct netpeer *peer = netpeer_create(NULL, NULL, NULL);
-  struct netvsp_backend be = netpeer_backend(peer);
-  struct netvsp_config nc;
-  memset(&nc, 0, sizeof(nc));
-  struct netvsp *nic = netvsp_create(vmbsrv_device(srv), &nc, &be);
-  assert_non_null(nic);
-  netpeer_attach(peer, nic);
-  bool earlier;
-  struct vmbus_options vo;
-  memset(&vo, 0, sizeof(vo));
-  assert_int_equal(hv_init(&earlier), 0);
-  assert_int_equal(vmbus_connect(&vo), 0);
-
-  /* Baselines once VMBus is up: what the NIC takes must all come back. */
-  uint64_t pages0 = page_free_count();
-  uint32_t ch0 = kmcl_live_channels, pk0 = kmcl_live_packets, tk0 = kmcl_live_tokens,
-           gp0 = kmcl_live_gpadls;
-  struct netvsc *nv = NULL;
-  assert_int_equal(netvsc_probe(vmbus_device(), NULL, &nv), 0);
-  struct net_config cfg;
-  net_config_parse(&cfg, NULL);
-  struct net *stack = net_attach(nv, &cfg);
-  assert_non_null(stack);
+  /* The whole system with the NIC: leak baselines at every phase. */
+  struct sim sys;
+  struct sim_config cfg = {.sc_nic = true};
+  assert_int_equal(sim_start(&sys, &cfg, SIM_NIC), 0);
+  struct netvsp *nic = sys.s_nic.sn_dev;
+  struct netpeer *peer = sys.s_nic.sn_peer;
+  struct netvsc *nv = sys.s_nic.sn_nv;
   netpeer_arp_resolve(peer);
   assert_int_equal(ev_wait(resolved, peer, 2000), 0);
 
@@ -120,31 +87,10 @@ static void test_soak_million_frames_with_faults(void **state) {
   assert_int_equal(ps->udp_bad - bad0, 0); /* no reply came back damaged */
   assert_true(netvsc_stats(nv)->rx_nack >= 1);
 
-  net_detach(stack);
-  netvsc_halt(nv);
-  while (ev_run_pending())
-    ;
-  /* The guest's side: every page and GPADL back once the NIC halted. */
-  assert_int_equal(page_free_count(), pages0);
-  assert_int_equal(kmcl_live_gpadls, gp0);
-  assert_int_equal(vmbus_disconnect(), 0);
-  hv_shutdown();
-  /* KMCL objects are counted for both endpoints in this one process: the
-   * host's NetVSP channel keeps its own until the device goes. */
-  netvsp_destroy(nic);
-  netpeer_destroy(peer);
-  while (ev_run_pending())
-    ;
-  printf("soak: live channels %u->%u, packets %u->%u, tokens %u->%u\n", ch0, kmcl_live_channels,
-         pk0, kmcl_live_packets, tk0, kmcl_live_tokens);
-  assert_int_equal(kmcl_live_channels, ch0 - 1); /* the NIC's server channel is gone */
-  assert_int_equal(kmcl_live_packets, pk0);
-  assert_int_equal(kmcl_live_tokens, tk0);
-  vmbsrv_destroy(srv);
-  inproc_detach();
-  hvemu_destroy(emu);
-  part_destroy(&part);
-  inproc_mem_teardown();
+  /* The guest's side: every page, GPADL and KMCL object back once the NIC
+   * halted; then the whole system down to what there was before it. */
+  assert_int_equal(sim_down(&sys, SIM_CONNECTED), 0);
+  assert_int_equal(sim_down(&sys, SIM_OFF), 0);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -27,6 +27,11 @@ extern int unit_skipped;
     skip();                                                                                        \
   } while (0)
 
+/* A test run between its file's own setup() and teardown() (static
+ * functions of that name), for files whose every test needs the same
+ * fixture. */
+#define UNIT_TEST_FIXTURE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 #define UNIT_MAIN(name, tests) UNIT_MAIN_GROUP(name, tests, NULL, NULL)
 /* The same with a group setup and teardown, run once around all the tests. */
 #define UNIT_MAIN_GROUP(name, tests, setup, teardown)                                              \

@@ -17,77 +17,39 @@
 #include "kmcl/kmcl_priv.h"
 #include "tests/unit/unit.h"
 
-void henv_settle(void) {
-  for (unsigned i = 0; i < 10000 && ev_run_pending(); i++)
-    ;
+void henv_up(struct sim *h, uint32_t cap, unsigned necho) {
+  assert_true(necho <= SIM_MAX_ECHO);
+  struct sim_config cfg = {
+      .sc_srv = {.vc_max_version = cap, .vc_trace = getenv("HOSTILE_TRACE") != NULL},
+      .sc_echo = necho,
+      .sc_echo_tag = 0x5000};
+  assert_int_equal(sim_start(h, &cfg, SIM_HV), 0);
 }
 
-void henv_up(struct henv *h, uint32_t cap, unsigned necho) {
-  memset(h, 0, sizeof(*h));
-  if (!inproc_mem_base())
-    assert_int_equal(inproc_mem_setup(64u << 20), 0);
-  assert_int_equal(inproc_part_init(&h->part), 0);
-  h->hv = hvemu_create(&h->part, NULL);
-  assert_non_null(h->hv);
-  struct vmbsrv_config cfg = {.vc_max_version = cap, .vc_trace = getenv("HOSTILE_TRACE") != NULL};
-  h->srv = vmbsrv_create(h->hv, &cfg);
-  assert_non_null(h->srv);
-  inproc_attach(h->hv);
-  assert_true(necho <= HENV_MAX_ECHO);
-  for (unsigned i = 0; i < necho; i++) {
-    h->echo[i] = echo_dev_create(vmbsrv_device(h->srv), 0x5000 + i);
-    assert_non_null(h->echo[i]);
-  }
-  h->necho = necho;
-  struct hv_info info;
-  assert_int_equal(hv_detect(&info), 0);
-  bool earlier = false;
-  assert_int_equal(hv_init(&earlier), 0);
-  h->guest_up = true;
-}
-
-int henv_connect(struct henv *h, uint32_t wait_ms) {
+int henv_connect(struct sim *h, uint32_t wait_ms) {
   struct vmbus_options opt;
   memset(&opt, 0, sizeof(opt));
   opt.vo_wait_ms = wait_ms;
-  int rc = vmbus_connect(&opt);
-  h->connected = rc == 0;
-  return rc;
+  return sim_connect(h, &opt);
 }
 
-void henv_down(struct henv *h) {
-  henv_settle();
-  vmbsrv_clear_faults(h->srv);
-  if (h->connected || vmbus_connected())
-    vmbus_disconnect();
-  if (h->guest_up)
-    hv_shutdown();
-  henv_settle();
-  for (unsigned i = 0; i < h->necho; i++)
-    echo_dev_destroy(h->echo[i]);
-  henv_settle();
-  vmbsrv_destroy(h->srv);
-  inproc_detach();
-  hvemu_destroy(h->hv);
-  part_destroy(&h->part);
-  henv_settle();
-}
+void henv_down(struct sim *h) { assert_int_equal(sim_down(h, SIM_OFF), 0); }
 
-void henv_fault(struct henv *h, bool to_guest, uint32_t msgtype, uint32_t nth,
+void henv_fault(struct sim *h, bool to_guest, uint32_t msgtype, uint32_t nth,
                 enum vmbsrv_fault_action action, uint32_t arg) {
   struct vmbsrv_fault f = {.fa_to_guest = to_guest,
                            .fa_msgtype = msgtype,
                            .fa_nth = nth,
                            .fa_action = action,
                            .fa_arg = arg};
-  assert_int_equal(vmbsrv_add_fault(h->srv, &f), 0);
+  assert_int_equal(vmbsrv_add_fault(h->s_srv, &f), 0);
 }
 
 /* ---- SynIC ------------------------------------------------------------------ */
 
-void henv_slot_raw(struct henv *h, uint32_t message_type, uint32_t payload_size, uint8_t flags,
+void henv_slot_raw(struct sim *h, uint32_t message_type, uint32_t payload_size, uint8_t flags,
                    const void *payload, uint32_t len) {
-  henv_settle(); /* the emulator's own message, if any, is taken first */
+  sim_settle(); /* the emulator's own message, if any, is taken first */
   struct hv_vcpu *v = hv_vcpu_self();
   struct hv_message *slot = &v->hv_simp->sint_message[HV_VMBUS_SINT];
   memset(slot, 0, sizeof(*slot));
@@ -98,20 +60,20 @@ void henv_slot_raw(struct henv *h, uint32_t message_type, uint32_t payload_size,
   slot->header.payload_size = (uint8_t)payload_size;
   slot->header.message_flags = flags;
   slot->header.message_type = message_type;
-  part_inject(&h->part, 0, HV_SINT_VECTOR);
-  henv_settle();
+  part_inject(&h->s_part, 0, HV_SINT_VECTOR);
+  sim_settle();
 }
 
-void henv_slot_msg(struct henv *h, const void *msg, uint32_t size) {
+void henv_slot_msg(struct sim *h, const void *msg, uint32_t size) {
   henv_slot_raw(h, HVMSG_VMBUS, size, 0, msg, size);
 }
 
-void henv_event_bit(struct henv *h, uint32_t bit) {
+void henv_event_bit(struct sim *h, uint32_t bit) {
   struct hv_vcpu *v = hv_vcpu_self();
   volatile uint64_t *flags = v->hv_siefp->sint_flags[HV_VMBUS_SINT];
   flags[(bit / 64) % (HV_EVENT_FLAGS_COUNT / 64)] |= 1ull << (bit % 64);
-  part_inject(&h->part, 0, HV_SINT_VECTOR);
-  henv_settle();
+  part_inject(&h->s_part, 0, HV_SINT_VECTOR);
+  sim_settle();
 }
 
 /* ---- client channel ------------------------------------------------------------ */
@@ -196,9 +158,9 @@ bool hclient_open(struct hclient *c, uint32_t timeout_ms) {
   return hclient_open_inst(c, NULL, timeout_ms);
 }
 
-bool hclient_open_echo(struct hclient *c, struct henv *h, unsigned echo, uint32_t timeout_ms) {
-  assert_true(echo < h->necho);
-  const struct kmcl_channel *sch = (const struct kmcl_channel *)echo_dev_channel(h->echo[echo]);
+bool hclient_open_echo(struct hclient *c, struct sim *h, unsigned echo, uint32_t timeout_ms) {
+  assert_true(echo < h->s_cfg.sc_echo);
+  const struct kmcl_channel *sch = (const struct kmcl_channel *)echo_dev_channel(h->s_echo[echo]);
   return hclient_open_inst(c, &sch->ch_instance, timeout_ms);
 }
 
@@ -247,14 +209,14 @@ void hclient_close(struct hclient *c) {
   VmbChannelDisable(c->ch);
   VmbChannelCleanup(c->ch);
   c->ch = NULL;
-  henv_settle();
+  sim_settle();
 }
 
-uint32_t hclient_relid(struct henv *h, const struct hclient *c) {
+uint32_t hclient_relid(struct sim *h, const struct hclient *c) {
   (void)c;
-  for (unsigned i = 0; i < h->necho; i++) {
-    uint32_t relid = vmbsrv_relid_of(h->srv, echo_dev_channel(h->echo[i]));
-    if (relid && vmbsrv_channel_open(h->srv, relid) && echo_dev_is_open(h->echo[i]))
+  for (unsigned i = 0; i < h->s_cfg.sc_echo; i++) {
+    uint32_t relid = vmbsrv_relid_of(h->s_srv, echo_dev_channel(h->s_echo[i]));
+    if (relid && vmbsrv_channel_open(h->s_srv, relid) && echo_dev_is_open(h->s_echo[i]))
       return relid; /* the first open one: tests open one at a time */
   }
   return 0;
@@ -264,14 +226,14 @@ uint32_t hclient_relid(struct henv *h, const struct hclient *c) {
 
 static struct ring *hring_in(struct hclient *c) { return &((struct kmcl_channel *)c->ch)->ch_in; }
 
-void hring_signal(struct henv *h, struct hclient *c) {
+void hring_signal(struct sim *h, struct hclient *c) {
   /* The relid the host gave this channel: the offer record knows it. */
   uint32_t relid = ((struct kmcl_channel *)c->ch)->ch_offer.bo_relid;
-  hvemu_signal_event(h->hv, HV_VMBUS_SINT, relid);
-  henv_settle();
+  hvemu_signal_event(h->s_emu, HV_VMBUS_SINT, relid);
+  sim_settle();
 }
 
-void hring_inject(struct henv *h, struct hclient *c, const void *pkt, uint32_t len,
+void hring_inject(struct sim *h, struct hclient *c, const void *pkt, uint32_t len,
                   uint64_t trailer) {
   struct ring *r = hring_in(c);
   uint32_t size = r->r_size;
@@ -287,7 +249,7 @@ void hring_inject(struct henv *h, struct hclient *c, const void *pkt, uint32_t l
   hring_signal(h, c);
 }
 
-void hring_set_write_index(struct henv *h, struct hclient *c, uint32_t wr) {
+void hring_set_write_index(struct sim *h, struct hclient *c, uint32_t wr) {
   hring_in(c)->r_ctl->write_index = wr;
   hring_signal(h, c);
 }

@@ -3,7 +3,7 @@
  *
  * The real guest (hv/ SynIC + VMBus client, kmcl/ channels) runs against the
  * in-process host (host/hvemu.c, host/vmbus_server.c) with echo devices, as
- * in host_sim_test.c. On top of the server's fault hooks the helpers here
+ * (sim/sim.h). On top of the server's fault hooks the helpers here
  * play the part of a host that writes what it likes: raw 256-byte SIMP slot
  * contents, SIEFP event bits, and raw bytes in a client channel's rings.
  */
@@ -14,45 +14,30 @@
 #include <stdint.h>
 
 #include "host/echo_dev.h"
-#include "host/hvemu.h"
-#include "host/partition.h"
-#include "host/vmbus_server.h"
 #include "kmcl/vmbkmcl.h"
+#include "sim/sim.h"
 
-#define HENV_MAX_ECHO 2
-
-struct henv {
-  struct partition part;
-  struct hvemu *hv;
-  struct vmbsrv *srv;
-  struct echo_dev *echo[HENV_MAX_ECHO];
-  unsigned necho;
-  bool guest_up;  /* hv_init done */
-  bool connected; /* vmbus_connect returned 0 */
-};
-
-/** Host (emulator, server, `necho` echo devices, version cap `cap`, 0: 6.0)
- * and the guest's hv_init; not connected yet (add faults first). */
-void henv_up(struct henv *h, uint32_t cap, unsigned necho);
-/** vmbus_connect with every control wait shortened to wait_ms (0: named). */
-int henv_connect(struct henv *h, uint32_t wait_ms);
-/** Disconnect (when connected), hv_shutdown, tear the host down. */
-void henv_down(struct henv *h);
-/** Run the event loop until nothing is pending (bounded). */
-void henv_settle(void);
+/** The in-process system (sim/sim.h) up to SIM_HV: the host with `necho`
+ * echo devices (at most SIM_MAX_ECHO) and version cap `cap` (0: 6.0), the
+ * guest's hv_init; not connected yet (add faults first). */
+void henv_up(struct sim *h, uint32_t cap, unsigned necho);
+/** sim_connect with every control wait shortened to wait_ms (0: named). */
+int henv_connect(struct sim *h, uint32_t wait_ms);
+/** Take it all down (sim_down to SIM_OFF): no leaks. */
+void henv_down(struct sim *h);
 /** Add a server fault (host/vmbus_server.h). */
-void henv_fault(struct henv *h, bool to_guest, uint32_t msgtype, uint32_t nth,
+void henv_fault(struct sim *h, bool to_guest, uint32_t msgtype, uint32_t nth,
                 enum vmbsrv_fault_action action, uint32_t arg);
 
 /* ---- the SynIC, written by the "hypervisor" ----------------------------- */
 /** Write a raw message into the VMBus SINT's SIMP slot (header fields as
  * given, `len` payload bytes copied, the rest zero) and raise the SINT. */
-void henv_slot_raw(struct henv *h, uint32_t message_type, uint32_t payload_size, uint8_t flags,
+void henv_slot_raw(struct sim *h, uint32_t message_type, uint32_t payload_size, uint8_t flags,
                    const void *payload, uint32_t len);
 /** A VMBus channel message of `size` bytes through the slot. */
-void henv_slot_msg(struct henv *h, const void *msg, uint32_t size);
+void henv_slot_msg(struct sim *h, const void *msg, uint32_t size);
 /** Set SIEFP event bit `bit` of the VMBus SINT and raise the SINT. */
-void henv_event_bit(struct henv *h, uint32_t bit);
+void henv_event_bit(struct sim *h, uint32_t bit);
 
 /* ---- a client channel on an echo device ---------------------------------- */
 #define HCL_MAX_SEEN 64
@@ -76,13 +61,13 @@ extern uint32_t hclient_next_max_incoming;
  * PnpFailure). */
 bool hclient_open(struct hclient *c, uint32_t timeout_ms);
 /** The same for one echo device (its instance GUID). */
-bool hclient_open_echo(struct hclient *c, struct henv *h, unsigned echo, uint32_t timeout_ms);
+bool hclient_open_echo(struct hclient *c, struct sim *h, unsigned echo, uint32_t timeout_ms);
 /** Send n echo packets; returns the completions seen within timeout_ms. */
 uint32_t hclient_round_trip(struct hclient *c, uint32_t n, uint32_t timeout_ms);
 /** Disable and clean up (bounded: KMCL's own waits). */
 void hclient_close(struct hclient *c);
 /** The relid the guest's channel was opened on (0 when none). */
-uint32_t hclient_relid(struct henv *h, const struct hclient *c);
+uint32_t hclient_relid(struct sim *h, const struct hclient *c);
 
 /* ---- raw ring bytes, written by the "host" -------------------------------- */
 /** Write `len` bytes (a packet: descriptor and body, len a multiple of 8)
@@ -90,12 +75,12 @@ uint32_t hclient_relid(struct henv *h, const struct hclient *c);
  * end of the data area, publish write_index past them, and signal the
  * channel's relid. The host's own view of the ring is not told: use the
  * channel for hostile bytes only afterwards. */
-void hring_inject(struct henv *h, struct hclient *c, const void *pkt, uint32_t len,
+void hring_inject(struct sim *h, struct hclient *c, const void *pkt, uint32_t len,
                   uint64_t trailer);
 /** Publish an arbitrary inbound write_index and signal. */
-void hring_set_write_index(struct henv *h, struct hclient *c, uint32_t wr);
+void hring_set_write_index(struct sim *h, struct hclient *c, uint32_t wr);
 /** Signal the guest for relid of c (event flag, 2.4+). */
-void hring_signal(struct henv *h, struct hclient *c);
+void hring_signal(struct sim *h, struct hclient *c);
 /** Build an inband packet: descriptor + body (len8/offset8 as given). */
 uint32_t hring_pkt(uint8_t *buf, uint16_t type, uint16_t offset8, uint16_t len8, uint16_t flags,
                    uint64_t tid);

@@ -9,6 +9,7 @@
 #include "host/inproc_hw.h"
 #include "kernel/event.h"
 #include "kernel/page.h"
+#include "tests/unit/unit.h"
 
 const GUID kh_type = {0x12345678, 0x1111, 0x2222, {1, 2, 3, 4, 5, 6, 7, 8}};
 const GUID kh_instance = {0xabcdef01, 0x3333, 0x4444, {8, 7, 6, 5, 4, 3, 2, 1}};
@@ -16,8 +17,7 @@ const GUID kh_instance = {0xabcdef01, 0x3333, 0x4444, {8, 7, 6, 5, 4, 3, 2, 1}};
 static char kh_logv[KH_LOG_MAX][32];
 static unsigned kh_logn;
 static char kh_logs[KH_LOG_MAX * 33];
-static uint64_t kh_pages0;
-static uint32_t kh_ch0, kh_pk0, kh_tok0, kh_gp0;
+static struct sim_counts kh_base;
 static bool kh_arena;
 
 void kh_log_reset(void) { kh_logn = 0; }
@@ -63,28 +63,12 @@ void kh_setup(void) {
   }
   lb_pump();
   kh_log_reset();
-  kh_pages0 = page_free_count();
-  kh_ch0 = kmcl_live_channels;
-  kh_pk0 = kmcl_live_packets;
-  kh_tok0 = kmcl_live_tokens;
-  kh_gp0 = kmcl_live_gpadls;
+  sim_counts_take(&kh_base);
 }
 
 bool kh_no_leaks(void) {
   lb_pump();
-  bool ok = true;
-  if (page_free_count() != kh_pages0) {
-    printf("leak: pages %llu != %llu\n", (unsigned long long)page_free_count(),
-           (unsigned long long)kh_pages0);
-    ok = false;
-  }
-  if (kmcl_live_channels != kh_ch0 || kmcl_live_packets != kh_pk0 || kmcl_live_tokens != kh_tok0 ||
-      kmcl_live_gpadls != kh_gp0) {
-    printf("leak: channels %u packets %u tokens %u gpadls %u\n", kmcl_live_channels,
-           kmcl_live_packets, kmcl_live_tokens, kmcl_live_gpadls);
-    ok = false;
-  }
-  return ok;
+  return sim_counts_check(&kh_base, true, true, "kmcl harness") == 0;
 }
 
 /* ---- callbacks ---------------------------------------------------------------- */
@@ -186,6 +170,28 @@ static void kh_pnp_fail(VMBCHANNEL ch, NTSTATUS st) {
   e->pnp_calls++;
 }
 
+/* Process-packet callback that completes every packet at once with no
+ * response (kh_server_channel). */
+static void kh_complete_at_once(VMBCHANNEL ch, VMBPACKETCOMPLETION t, PVOID buf, UINT32 len,
+                                UINT32 flags) {
+  (void)ch;
+  (void)buf;
+  (void)len;
+  (void)flags;
+  VmbChannelPacketComplete(t, NULL, 0);
+}
+
+VMBCHANNEL kh_server_channel(PDEVICE_OBJECT dev, GUID type, uint32_t data1) {
+  VMBCHANNEL ch = NULL;
+  assert_int_equal(VmbChannelAllocate(dev, TRUE, &ch), STATUS_SUCCESS);
+  GUID inst = type;
+  inst.Data1 = data1;
+  assert_int_equal(VmbChannelInitSetProcessPacketCallbacks(ch, kh_complete_at_once, NULL),
+                   STATUS_SUCCESS);
+  assert_int_equal(VmbServerChannelInitSetTargetInterfaceId(ch, type, inst), STATUS_SUCCESS);
+  return ch;
+}
+
 void kh_comp_free(VMBPACKET pkt, NTSTATUS st, PVOID buf, UINT32 len) {
   struct kh_end *e = VmbPacketGetPointer(pkt);
   e->comp_count++;
@@ -232,19 +238,23 @@ void kh_pair_alloc(struct kh_pair *p) {
   kh_alloc(p, &p->c, false);
 }
 
-static bool kh_both_started(void *arg) {
+bool kh_pair_started(void *arg) {
   struct kh_pair *p = arg;
   return p->s.started && p->c.started;
 }
 
-bool kh_pair_open(struct kh_pair *p) {
-  kh_pair_alloc(p);
+bool kh_pair_start(struct kh_pair *p) {
   if (VmbChannelEnable(p->s.ch) != STATUS_SUCCESS)
     return false;
   VmbChannelStart(p->s.ch);
   if (VmbChannelEnable(p->c.ch) != STATUS_SUCCESS)
     return false;
-  return kh_wait(kh_both_started, p, 2000);
+  return kh_wait(kh_pair_started, p, 2000);
+}
+
+bool kh_pair_open(struct kh_pair *p) {
+  kh_pair_alloc(p);
+  return kh_pair_start(p);
 }
 
 void kh_pair_close(struct kh_pair *p) {
@@ -268,6 +278,48 @@ void kh_pair_close(struct kh_pair *p) {
   p->lb = NULL;
 }
 
+void kh_pair_done(struct kh_pair *p) {
+  kh_pair_close(p);
+  assert_true(kh_no_leaks());
+}
+
+void kh_pair_small_rings(struct kh_pair *p, uint32_t client_max, uint32_t pages,
+                         uint32_t server_max) {
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->c.ch, client_max), STATUS_SUCCESS);
+  assert_int_equal(VmbChannelInitSetMaximumExternalData(p->c.ch, 4096, 1), STATUS_SUCCESS);
+  assert_int_equal(VmbClientChannelInitSetRingBufferPageCount(p->c.ch, pages, pages),
+                   STATUS_SUCCESS);
+  assert_int_equal(VmbChannelInitSetMaximumPacketSize(p->s.ch, server_max), STATUS_SUCCESS);
+}
+
+void kh_pair_enable(struct kh_pair *p, bool start_server) {
+  assert_int_equal(VmbChannelEnable(p->s.ch), STATUS_SUCCESS);
+  if (start_server)
+    VmbChannelStart(p->s.ch);
+  assert_int_equal(VmbChannelEnable(p->c.ch), STATUS_SUCCESS);
+  lb_pump();
+}
+
+static struct kh_pair kh_fixture_pair;
+
+int kh_fixture_open(void **state) {
+  kh_setup();
+  *state = &kh_fixture_pair;
+  return kh_pair_open(&kh_fixture_pair) ? 0 : -1;
+}
+
+int kh_fixture_alloc(void **state) {
+  kh_setup();
+  kh_pair_alloc(&kh_fixture_pair);
+  *state = &kh_fixture_pair;
+  return 0;
+}
+
+int kh_fixture_done(void **state) {
+  kh_pair_done(*state);
+  return 0;
+}
+
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags) {
   VMBPACKET pkt = VmbPacketAllocate(e->ch);
   if (!pkt)
@@ -278,6 +330,15 @@ NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags
   if (!NT_SUCCESS(st))
     VmbPacketFree(pkt);
   return st;
+}
+
+void kh_held_requests(struct kh_pair *p, const void *buf, uint32_t len, uint32_t n) {
+  uint32_t rx = p->s.rx_count;
+  p->s.hold = true;
+  for (uint32_t i = 0; i < n; i++)
+    assert_int_equal(kh_send(&p->c, buf, len, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
+                     STATUS_SUCCESS);
+  assert_true(kh_wait_rx(&p->s, rx + n));
 }
 
 void kh_complete_held(struct kh_end *e) {
@@ -307,4 +368,33 @@ bool kh_wait_rx(struct kh_end *e, uint32_t n) {
 bool kh_wait_comp(struct kh_end *e, uint32_t n) {
   struct kh_cnt c = {&e->comp_count, n};
   return kh_wait(kh_cnt_ok, &c, 2000);
+}
+
+/* ---- the NIC over the loopback bus ---------------------------------------------- */
+
+void kh_nic_host(struct kh_nic *k, uint32_t id, const struct netvsp_config *hc,
+                 const struct netvsp_backend *be) {
+  kh_setup();
+  k->lb = lb_create(id);
+  assert_non_null(k->lb);
+  assert_int_equal(sim_nic_host(&k->n, lb_device(k->lb), hc, be), 0);
+}
+
+void kh_nic_guest(struct kh_nic *k, const struct netvsc_config *gc, bool net) {
+  assert_int_equal(sim_nic_guest(&k->n, lb_device(k->lb), gc), 0);
+  if (net)
+    assert_int_equal(sim_nic_net(&k->n, NULL), 0);
+  lb_pump();
+}
+
+void kh_nic_up(struct kh_nic *k, uint32_t id, const struct netvsp_config *hc) {
+  kh_nic_host(k, id, hc, NULL);
+  kh_nic_guest(k, NULL, true);
+}
+
+void kh_nic_down(struct kh_nic *k) {
+  sim_nic_down(&k->n);
+  lb_pump();
+  lb_destroy(k->lb);
+  assert_true(kh_no_leaks());
 }

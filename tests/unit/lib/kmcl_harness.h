@@ -16,6 +16,7 @@
 
 #include "kmcl/kmcl_priv.h"
 #include "kmcl/vmbkmcl.h"
+#include "sim/sim.h"
 #include "tests/unit/lib/loopback_bus.h"
 
 #define KH_MAX_HELD 4096
@@ -91,11 +92,45 @@ VMBCHANNEL kh_alloc(struct kh_pair *p, struct kh_end *e, bool server);
 bool kh_pair_open(struct kh_pair *p);
 /** Allocate and configure both ends without enabling them. */
 void kh_pair_alloc(struct kh_pair *p);
+/** Enable the server, Start it, enable the client, and run the loop until
+ * both are started. Returns true on success. */
+bool kh_pair_start(struct kh_pair *p);
+/** kh_wait condition: both ends of the kh_pair `arg` are started. */
+bool kh_pair_started(void *arg);
 /** Disable and clean up both ends, destroy the bus. */
 void kh_pair_close(struct kh_pair *p);
+/** kh_pair_close, then assert nothing leaked since kh_setup (kh_no_leaks). */
+void kh_pair_done(struct kh_pair *p);
+/** Before Enable: the client's rings `pages` pages each way, its maximum
+ * packet `client_max` and external data 4096 bytes in one MDL; the server's
+ * maximum packet `server_max` (it must fit the client's ring, D3). Asserts
+ * each call succeeds. */
+void kh_pair_small_rings(struct kh_pair *p, uint32_t client_max, uint32_t pages,
+                         uint32_t server_max);
+/** Enable the server (and Start it when `start_server`), then the client,
+ * asserting both succeed; pumped. */
+void kh_pair_enable(struct kh_pair *p, bool start_server);
+
+/* ---- cmocka fixtures: the pair as the test's *state ------------------------ */
+/** kh_setup, then a pair opened (kh_pair_open) or only allocated
+ * (kh_pair_alloc); *state is the pair. Nonzero (the test fails) when the
+ * pair does not open. */
+int kh_fixture_open(void **state);
+int kh_fixture_alloc(void **state);
+/** kh_pair_done on the pair: closed, and nothing leaked since kh_setup. */
+int kh_fixture_done(void **state);
+/** A test run on a fresh open (or allocated) pair, closed and checked for
+ * leaks after it. */
+#define KH_TEST_OPEN(f) cmocka_unit_test_setup_teardown(f, kh_fixture_open, kh_fixture_done)
+#define KH_TEST_ALLOC(f) cmocka_unit_test_setup_teardown(f, kh_fixture_alloc, kh_fixture_done)
 
 /** Send `len` bytes from `buf` with a fresh packet (Allocate + Send). */
 NTSTATUS kh_send(struct kh_end *e, const void *buf, uint32_t len, uint32_t flags);
+/** The server holds its tokens; the client sends `n` requests of `len`
+ * bytes from `buf`, each waiting for completion; returns once the server
+ * received them (their tokens are the last n of p->s.held). Asserts the
+ * sends and the wait succeed. */
+void kh_held_requests(struct kh_pair *p, const void *buf, uint32_t len, uint32_t n);
 /** Complete every held token, echoing its payload size `n` bytes of 0xC0. */
 void kh_complete_held(struct kh_end *e);
 /** Run the loop until cond or timeout. */
@@ -105,8 +140,31 @@ bool kh_wait_rx(struct kh_end *e, uint32_t n);
 /** Run the loop until e->comp_count >= n. */
 bool kh_wait_comp(struct kh_end *e, uint32_t n);
 
+/** A server channel on device `dev` for interface `type`, instance `type`
+ * with Data1 = `data1`, whose packets kh_complete_at_once completes; not
+ * enabled. Asserts each call succeeds. */
+VMBCHANNEL kh_server_channel(PDEVICE_OBJECT dev, GUID type, uint32_t data1);
+
 /** Completion routine that records into the kh_end given by the packet's
  * pointer and frees the packet. */
 EVT_VMB_PACKET_COMPLETION_ROUTINE kh_comp_free;
+
+/* ---- the NIC over the loopback bus (sim/sim.h's sim_nic) ------------------ */
+struct kh_nic {
+  struct lb_bus *lb;
+  struct sim_nic n;
+};
+/** kh_setup, a loopback bus with instance id `id`, and the host's NetVSP
+ * device on it with `hc` and back end `be` (NULL: hc defaults, the built-in
+ * peer). */
+void kh_nic_host(struct kh_nic *k, uint32_t id, const struct netvsp_config *hc,
+                 const struct netvsp_backend *be);
+/** The guest's netvsc on the bus with `gc` (NULL: defaults), net/ on it
+ * when `net`; pumped. */
+void kh_nic_guest(struct kh_nic *k, const struct netvsc_config *gc, bool net);
+/** Host (built-in peer) and guest with net/. */
+void kh_nic_up(struct kh_nic *k, uint32_t id, const struct netvsp_config *hc);
+/** Guest, device, peer and bus down; nothing leaked since kh_nic_host. */
+void kh_nic_down(struct kh_nic *k);
 
 #endif

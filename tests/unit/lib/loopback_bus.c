@@ -265,37 +265,38 @@ static void lb_signal(struct kmcl_bus *b, VMBCHANNEL ch) {
 
 /* ---- server-side ops ----------------------------------------------------------- */
 
+/* The first offer kept across a save for instance `inst`, or NULL. */
+static struct lb_offer *lb_kept_offer(struct lb_bus *lb, const GUID *inst) {
+  for (int i = 0; i < LB_MAX_OFFERS; i++) {
+    struct lb_offer *o = &lb->lb_offers[i];
+    if (o->o_used && o->o_kept && !memcmp(&o->o_offer.bo_instance, inst, sizeof(GUID)))
+      return o;
+  }
+  return NULL;
+}
+
 static int lb_offer_op(struct kmcl_bus *b, VMBCHANNEL ch, const struct kmcl_bus_offer *offer) {
   struct lb_bus *lb = lb_of(b);
-  if (offer->bo_restore) {
-    for (int i = 0; i < LB_MAX_OFFERS; i++) {
-      struct lb_offer *o = &lb->lb_offers[i];
-      if (!o->o_used || !o->o_kept ||
-          memcmp(&o->o_offer.bo_instance, &offer->bo_instance, sizeof(GUID)))
-        continue;
-      o->o_server = ch;
-      o->o_kept = false;
-      if (o->o_open) {
-        o->o_handover = true;
-        lb_post(lb, KMCL_UP_OPEN_REQUEST, ch, &o->o_req);
-      }
-      return 0;
+  struct lb_offer *k = lb_kept_offer(lb, &offer->bo_instance);
+  if (offer->bo_restore && k) {
+    k->o_server = ch;
+    k->o_kept = false;
+    if (k->o_open) {
+      k->o_handover = true;
+      lb_post(lb, KMCL_UP_OPEN_REQUEST, ch, &k->o_req);
     }
+    return 0;
   }
   /* A new offer for the instance of a kept connection (FORCE_NEW_CHANNEL):
    * the old connection is rescinded first. */
-  for (int i = 0; i < LB_MAX_OFFERS; i++) {
-    struct lb_offer *o = &lb->lb_offers[i];
-    if (!o->o_used || !o->o_kept ||
-        memcmp(&o->o_offer.bo_instance, &offer->bo_instance, sizeof(GUID)))
-      continue;
-    o->o_kept = false;
-    o->o_rescinded = true;
-    o->o_open = false;
+  for (; k; k = lb_kept_offer(lb, &offer->bo_instance)) {
+    k->o_kept = false;
+    k->o_rescinded = true;
+    k->o_open = false;
     lb->lb_st.st_rescinds++;
-    if (o->o_client)
-      lb_post(lb, KMCL_UP_RESCINDED, o->o_client, NULL);
-    lb_offer_maybe_free(o);
+    if (k->o_client)
+      lb_post(lb, KMCL_UP_RESCINDED, k->o_client, NULL);
+    lb_offer_maybe_free(k);
   }
   for (int i = 0; i < LB_MAX_OFFERS; i++) {
     struct lb_offer *o = &lb->lb_offers[i];

@@ -1,8 +1,8 @@
-/* kernel/guest.h: the portable part of the kernel's life, after the
+/* guest/guest.h: the portable part of the kernel's life, after the
  * platform is up: Hyper-V, VMBus, drivers, then serving until stopped.
  * kernel_main (target) and hvsim (in-process) both call it. */
-#ifndef KERNEL_GUEST_H
-#define KERNEL_GUEST_H
+#ifndef GUEST_GUEST_H
+#define GUEST_GUEST_H
 
 /** Run the guest stack with the options of kernel_cmdline. Returns the
  * kernel's exit status: 0 success, 1 failure (DESIGN.md, exit status).

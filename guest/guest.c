@@ -1,5 +1,5 @@
-/* kernel/guest.c: guest_main: Hyper-V, VMBus, serve, clean stop. */
-#include "kernel/guest.h"
+/* guest/guest.c: guest_main: Hyper-V, VMBus, serve, clean stop. */
+#include "guest/guest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include "drivers/netvsc/netvsc.h"
 #include "hv/hv.h"
 #include "hv/vmbus.h"
+#include "hv/vmbus_trace.h"
 #include "kernel/cmdline.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
@@ -19,12 +20,10 @@ static int guest_vmbus_options(struct vmbus_options *opt) {
   memset(opt, 0, sizeof(*opt));
   const char *mv = cmdline_get(&kernel_cmdline, "vmbus.max_version");
   if (mv) {
-    uint16_t maj, min;
-    if (cmdline_parse_version(mv, &maj, &min) != 0) {
+    if (vmbus_version_parse(mv, &opt->vo_max_version) != 0) {
       pr_err("cmdline: vmbus.max_version=%s is not X.Y\n", mv);
       return -1;
     }
-    opt->vo_max_version = VMBUS_VERSION(maj, min);
   }
   const char *tr = cmdline_get(&kernel_cmdline, "vmbus.trace");
   opt->vo_trace = tr && strcmp(tr, "0") != 0;
