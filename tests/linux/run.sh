@@ -41,7 +41,8 @@ lx() {
   local name=$1 done=$2; shift 2
   local log=$out/$name.log t0 pid
   t0=$(t_now_ms)
-  "$hvhost" --timeout "$LIMIT" --mem 64 --trace "$@" "$peer" -- $CMDLINE >"$log" 2>&1 </dev/null &
+  : >"$log" # empty before the first look: the last run's lines must not match
+  "$hvhost" --timeout "$LIMIT" --mem 64 --trace "$@" "$peer" -- $CMDLINE >>"$log" 2>&1 </dev/null &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     if grep -qE -- "$done" "$log" 2>/dev/null; then
