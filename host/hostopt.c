@@ -310,7 +310,7 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
   return hostopt_cmdline(o, argc, argv, optind);
 usage:
   fprintf(stderr, "usage: %s [options] %s[-- kernel command line]; %s --help lists the options\n",
-          prog, needs_kernel ? "kernel.elf " : "", prog);
+          prog, needs_kernel ? "kernel.elf|bzImage|vmlinux " : "", prog);
   return -1;
 }
 
