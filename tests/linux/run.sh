@@ -6,7 +6,8 @@
 # lands on the expected version, seen in its log and in the host's trace,
 # and takes the host's offer; hv_netvsc brings up eth0 with the MAC hvhost
 # gave it at NVSP 6.1, 5 and 2, `ip=` configures it, and the built-in peer's
-# pings are answered. KVM only; skipped with the reason elsewhere.
+# pings are answered; capped at 1.1, below what Linux supports, it gives
+# up cleanly. KVM only; skipped with the reason elsewhere.
 #
 # Linux waits for the host forever in places (netvsc's probe), so every run
 # is bounded: hvhost's --timeout, and the script stops hvhost (SIGTERM) as
@@ -20,7 +21,7 @@ hvhost=${1:-build/hvhost} peer=${2:-build/linux-peer/vmlinux}
 out=build/test-logs/linux
 mkdir -p "$out"
 
-if ! why=$(t_kvm_usable); then
+if ! why=$(HVHOST=$hvhost t_kvm_usable); then
   t_skip linux "$why"
   t_summary linux
   exit $?
@@ -148,5 +149,15 @@ for v in 3.0 2.4; do
   lx cap$v '^vmbus: <- OPENCHANNEL_RESULT relid=' --vmbus-version $v
   vmbus_checks cap$v $v
 done
+
+# Below what Linux 6.1 supports (2.4): every version refused by the host,
+# and Linux says so and goes on booting without VMBus.
+lx cap1.1 'hv_vmbus: Unable to connect to host|Run /init' --vmbus-version 1.1
+if t_expect_lines cap1.1 "$out/cap1.1.log" \
+    '^vmbus: -> INITIATE_CONTACT version=2\.4 ' '^vmbus: <- VERSION_RESPONSE supported=0' \
+    '^\[ *[0-9.]+\] hv_vmbus: Unable to connect to host' &&
+   ! grep -q '^vmbus: <- VERSION_RESPONSE supported=1' "$out/cap1.1.log"; then
+  t_pass cap1.1-refused "Linux gave up after 2.4, ${LAST_S} s"
+else t_fail cap1.1-refused "expected every version refused (log: $out/cap1.1.log)"; fi
 
 t_summary linux
