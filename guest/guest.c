@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drivers/ic/ic.h"
 #include "drivers/netvsc/netvsc.h"
 #include "hv/hv.h"
 #include "hv/vmbus.h"
@@ -36,7 +37,10 @@ static int guest_vmbus_options(struct vmbus_options *opt) {
 
 static struct netvsc *guest_nic;
 static struct net *guest_net;
+static struct ic *guest_ic;
 
+/* The clean stop (also after a shutdown request): NIC halted, IC channels
+ * closed, VMBus UNLOAD, SynIC and hypercall page off. */
 static void guest_stop_platform(void) {
   if (guest_net)
     net_detach(guest_net);
@@ -44,6 +48,8 @@ static void guest_stop_platform(void) {
     netvsc_halt(guest_nic);
   guest_net = NULL;
   guest_nic = NULL;
+  ic_stop(guest_ic);
+  guest_ic = NULL;
   vmbus_disconnect();
   hv_shutdown();
 }
@@ -53,14 +59,30 @@ static bool guest_link_is_up(void *arg) {
   return guest_nic && netvsc_link_up(guest_nic);
 }
 
+/* ip=ADDR/PREFIX [gw=ADDR] | ip=dhcp (the default), hostname=NAME. A bad
+ * value is an error naming the key, and the kernel falls back to DHCP
+ * rather than running with a half-parsed address. */
+static void guest_net_config(struct net_config *nc) {
+  const char *ip = cmdline_get(&kernel_cmdline, "ip");
+  const char *gw = cmdline_get(&kernel_cmdline, "gw");
+  const char *hn = cmdline_get(&kernel_cmdline, "hostname");
+  if (net_config_parse(nc, ip ? ip : "dhcp") != 0) {
+    pr_err("cmdline: ip=%s is not ADDR/PREFIX or dhcp; using DHCP\n", ip);
+    net_config_parse(nc, "dhcp");
+  } else if (gw && nc->nc_dhcp) {
+    pr_warn("cmdline: gw=%s is ignored with DHCP (the lease names the router)\n", gw);
+  } else if (gw && net_config_set_gw(nc, gw) != 0) {
+    pr_err("cmdline: gw=%s is not an IPv4 address; using DHCP\n", gw);
+    net_config_parse(nc, "dhcp");
+  }
+  if (hn && net_config_set_hostname(nc, hn) != 0)
+    pr_err("cmdline: hostname=%s is not 1-63 letters, digits or '-'; sending none\n", hn);
+}
+
 /* The NIC, when the host offers one: netvsc + net/ (ARP, ICMP, UDP echo). */
 static int guest_net_up(void) {
   struct net_config nc;
-  const char *ip = cmdline_get(&kernel_cmdline, "ip");
-  if (net_config_parse(&nc, ip) != 0) {
-    pr_err("cmdline: ip=%s is not ADDR/PREFIX\n", ip);
-    return -1;
-  }
+  guest_net_config(&nc);
   static const struct vmbus_guid net_type = VMBUS_GUID_NETWORK;
   if (!vmbus_has_offer(&net_type)) {
     printf("kernel: the host offers no network device\n");
@@ -80,6 +102,61 @@ static int guest_net_up(void) {
   if (!guest_net)
     printf("kernel: no memory for the network stack\n");
   return 0;
+}
+
+/* The shutdown IC accepted a request (channel DPC): stop serving. */
+static void guest_on_shutdown(void *arg, bool restart) {
+  (void)arg;
+  if (restart)
+    guest_request_restart(); /* guest_end resets instead of powering off */
+  ev_request_stop(EXIT_STATUS_OK);
+}
+
+/* KVP's view of the NIC: its MAC and net/'s address. */
+static bool guest_ipv4(void *arg, struct ic_ipv4 *out) {
+  (void)arg;
+  struct net_ipv4_info ni;
+  if (!guest_nic || !guest_net || !netvsc_alive(guest_nic) || !net_ipv4_info(guest_net, &ni))
+    return false;
+  netvsc_mac(guest_nic, out->mac);
+  memcpy(out->addr, ni.addr, 4);
+  out->prefix = ni.prefix;
+  memcpy(out->gw, ni.gw, 4);
+  out->dhcp = ni.dhcp;
+  return true;
+}
+
+static void guest_ic_up(void) {
+  struct ic_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.icc_shutdown = guest_on_shutdown;
+  cfg.icc_ipv4 = guest_ipv4;
+  int rc = ic_start(vmbus_device(), &cfg, &guest_ic);
+  if (rc) {
+    printf("kernel: integration services unavailable (%d)\n", rc);
+    guest_ic = NULL;
+  }
+}
+
+/* A NIC offered after connect, or offered again after a rescind: probe it
+ * (again) and attach net/ to it. */
+static void guest_net_recheck(void) {
+  static const struct vmbus_guid net_type = VMBUS_GUID_NETWORK;
+  static bool failed; /* a probe failed: no retry storm on a broken offer */
+  if ((guest_nic && netvsc_alive(guest_nic)) || failed)
+    return;
+  if (!vmbus_has_offer(&net_type))
+    return;
+  if (guest_nic) {
+    printf("kernel: the network device is offered again; probing it\n");
+    if (guest_net)
+      net_detach(guest_net);
+    netvsc_halt(guest_nic);
+    guest_net = NULL;
+    guest_nic = NULL;
+  }
+  guest_net_up();
+  failed = !guest_nic;
 }
 
 int guest_main(void) {
@@ -119,6 +196,7 @@ int guest_main(void) {
     guest_stop_platform();
     return EXIT_STATUS_OK;
   }
+  guest_ic_up();
   if (guest_net_up() != 0) {
     guest_stop_platform();
     return EXIT_STATUS_FAIL;
@@ -144,6 +222,12 @@ int guest_main(void) {
     if (guest_nic && !netvsc_alive(guest_nic) && !nic_gone_said) {
       printf("kernel: the network device is gone (rescinded); still running\n");
       nic_gone_said = true;
+    }
+    if (!ev_stop_requested(NULL)) {
+      bool had = guest_nic && netvsc_alive(guest_nic);
+      guest_net_recheck();
+      if (!had && guest_nic && netvsc_alive(guest_nic))
+        nic_gone_said = false;
     }
   }
   guest_stop_platform();

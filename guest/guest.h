@@ -4,6 +4,8 @@
 #ifndef GUEST_GUEST_H
 #define GUEST_GUEST_H
 
+#include <stdbool.h>
+
 /** Run the guest stack with the options of kernel_cmdline. Returns the
  * kernel's exit status: 0 success, 1 failure (DESIGN.md, exit status).
  * Without Hyper-V it prints the verdict and returns 0, unless an

@@ -93,6 +93,33 @@ static int hostopt_set_mac(const struct hostopt_def *d, struct hostopt *o, const
   return 0;
 }
 
+static int hostopt_set_offers(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  (void)d;
+  if (strcmp(v, "gen1") == 0)
+    o->ho_offers_minimal = false;
+  else if (strcmp(v, "minimal") == 0)
+    o->ho_offers_minimal = true;
+  else
+    return -1;
+  return 0;
+}
+
+/* "A.B.C.D/P" with P in 8..29 (room for a router and a pool). */
+static int hostopt_set_subnet(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  unsigned b[4], p;
+  char tail;
+  (void)d;
+  if (sscanf(v, "%u.%u.%u.%u/%u%c", &b[0], &b[1], &b[2], &b[3], &p, &tail) != 5 || p < 8 || p > 29)
+    return -1;
+  for (int i = 0; i < 4; i++) {
+    if (b[i] > 255)
+      return -1;
+    o->ho_subnet[i] = (uint8_t)b[i];
+  }
+  o->ho_subnet_prefix = (uint8_t)p;
+  return 0;
+}
+
 static int hostopt_set_fault(const struct hostopt_def *d, struct hostopt *o, const char *v) {
   static const char *const names[] = {
       [HOSTOPT_FAULT_SILENT_CONTACT] = "silent-contact",
@@ -139,7 +166,17 @@ static const struct hostopt_def hostopt_defs[] = {
     HO_FN("mac", "MAC", hostopt_set_mac, "the NIC's MAC (default 00:15:5d:00:00:02)"),
     HO_STR("tap", "NAME", ho_tap,
            "network back end: the existing TAP device NAME\n"
-           "(default: the built-in peer 192.0.2.1)"),
+           "(default: the built-in switch: router 192.0.2.1 with\n"
+           "a DHCP server, and a peer 198.51.100.7 behind it)"),
+    HO_FLAG("no-dhcp", ho_no_dhcp, "the built-in switch serves no DHCP (static guests)"),
+    HO_U64("dhcp-lease", "SECONDS", ho_dhcp_lease_s, 4, 0xfffffffeu,
+           "lease time of the built-in DHCP server (default 3600)"),
+    HO_FN("subnet", "A.B.C.D/P", hostopt_set_subnet,
+          "the built-in switch's subnet (default 192.0.2.0/24;\n"
+          "prefix 8..29, the router is its first address)"),
+    HO_U64("net-change-after", "S", ho_net_change_s, 1, 0,
+           "the NIC reports a network change (and a media\n"
+           "disconnect/connect) after S seconds"),
     HO_STR("pcap", "FILE", ho_pcap, "write every frame of the NIC to FILE (pcap)"),
     HO_U64("link-flap", "SECONDS", ho_link_flap_s, 0, 0, "toggle the link every SECONDS"),
     HO_U64("rescind-net-after", "S", ho_rescind_net_s, 0, 0, "rescind the NIC after S seconds"),
@@ -155,6 +192,17 @@ static const struct hostopt_def hostopt_defs[] = {
             "the NIC refuses the guest's send buffer: every\n"
             "frame goes GPA direct"),
     HO_FN("fault", "NAME", hostopt_set_fault, "silent-contact | refuse-versions | no-alloffers"),
+    HO_FN("offers", "SET", hostopt_set_offers,
+          "gen1 (default): the offers of a Gen1 VM (dynamic\n"
+          "memory, IDE, mouse, keyboard, video, the four ICs,\n"
+          "NIC, SCSI); minimal: the NIC alone"),
+    HO_U64("late-offer", "S", ho_late_offer_s, 0, 0,
+           "offer a PCI pass-through channel after S seconds"),
+    HO_U64("reoffer-net-after", "S", ho_reoffer_net_s, 0, 0,
+           "offer the NIC again S seconds after its rescind"),
+    HO_U64("stop-timeout", "S", ho_stop_timeout_s, 0, 3600,
+           "Ctrl-C/SIGTERM: the shutdown service asks the guest\n"
+           "to stop; turned off after S seconds (default 10)"),
     {"check-kvm", 0, NULL, hostopt_set_flag, HO_FIELD(ho_check_kvm, bool), 0, 0, true,
      "say whether KVM is usable here (exit 0) or why not (exit 1)"},
     {"verbose", 'v', NULL, hostopt_set_flag, HO_FIELD(ho_verbose, bool), 0, 0, false,
@@ -274,6 +322,10 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
   static const uint8_t default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
   memcpy(o->ho_mac, default_mac, 6);
   o->ho_mem_mib = 128;
+  o->ho_stop_timeout_s = 10;
+  static const uint8_t default_subnet[4] = {192, 0, 2, 0};
+  memcpy(o->ho_subnet, default_subnet, 4);
+  o->ho_subnet_prefix = 24;
   struct option longopts[HOSTOPT_NDEFS + 1];
   char shorts[3 + 2 * HOSTOPT_NDEFS];
   hostopt_getopt_tables(needs_kernel, longopts, shorts);
@@ -352,10 +404,18 @@ void hostopt_print_summary(FILE *f, const char *prog, const struct hostopt_outco
     snprintf(link_ms, sizeof(link_ms), "%lld", (long long)oc->oc_link_ms);
   else
     snprintf(link_ms, sizeof(link_ms), "-");
-  fprintf(f, "%s: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s power=%s\n",
+  char gip[16] = "-";
+  if (oc->oc_has_guest_ip)
+    snprintf(gip, sizeof(gip), "%u.%u.%u.%u", oc->oc_guest_ip[0], oc->oc_guest_ip[1],
+             oc->oc_guest_ip[2], oc->oc_guest_ip[3]);
+  fprintf(f,
+          "%s: exit=%s vmbus=%s offers=%u link=%s t_connected_ms=%s t_link_ms=%s guest_ip=%s "
+          "power=%s heartbeats=%lu kvp_ip=%s ics=%s\n",
           prog, exit_s, vmbus, oc->oc_offers,
-          oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn, link_ms,
-          acpifw_power_name((enum acpifw_power)oc->oc_power));
+          oc->oc_link < 0 ? "none" : (oc->oc_link ? "up" : "down"), conn, link_ms, gip,
+          acpifw_power_name((enum acpifw_power)oc->oc_power), (unsigned long)oc->oc_heartbeats,
+          oc->oc_kvp_ip && oc->oc_kvp_ip[0] ? oc->oc_kvp_ip : "-",
+          oc->oc_ics && oc->oc_ics[0] ? oc->oc_ics : "-");
   fflush(f);
 }
 
@@ -374,8 +434,17 @@ int hostopt_exit_status(const struct hostopt_outcome *oc) {
 
 int hostopt_report(const struct hostopt *o, const struct hostopt_outcome *oc,
                    const struct hostdev *dev) {
-  if (dev)
+  struct hostopt_outcome out = *oc;
+  char ics[64] = "";
+  if (dev) {
     hostdev_print_stats(dev, stderr, o->ho_prog);
-  hostopt_print_summary(stdout, o->ho_prog, oc);
-  return hostopt_exit_status(oc);
+    hostdev_print_ics(dev, stderr, o->ho_prog);
+    hostdev_ics(dev, ics, sizeof(ics));
+    out.oc_heartbeats = hostdev_heartbeats(dev);
+    out.oc_kvp_ip = hostdev_kvp_ip(dev);
+    out.oc_ics = ics;
+    out.oc_has_guest_ip = hostdev_guest_ip(dev, out.oc_guest_ip);
+  }
+  hostopt_print_summary(stdout, o->ho_prog, &out);
+  return hostopt_exit_status(&out);
 }

@@ -3,7 +3,8 @@
  * one-line summary (DESIGN.md), whose first word is the program's name:
  *   hvhost: exit=<status|stopped|timeout> vmbus=<X.Y|none> offers=<n>
  *           link=<up|down|none> t_connected_ms=<ms|-> t_link_ms=<ms|->
- *           power=<off|reset|none>
+ *           guest_ip=<A.B.C.D|-> power=<off|reset|none> heartbeats=<n>
+ *           kvp_ip=<addr|-> ics=<list|->
  * exit=none: the guest powered off or reset without writing a status.
  *
  * Options are parsed with getopt_long from one table in hostopt.c, which
@@ -41,11 +42,20 @@ struct hostopt {
   uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
   uint64_t ho_peer_traffic;    /* --peer-traffic N: host/peertest.c, N echo requests */
   bool ho_peer_no_udp;         /* --peer-no-udp: no UDP part in the peer test */
+  bool ho_no_dhcp;             /* --no-dhcp: the built-in switch serves no DHCP */
+  uint64_t ho_dhcp_lease_s;    /* --dhcp-lease S (0: host/dhcpsrv.h default) */
+  uint8_t ho_subnet[4];        /* --subnet A.B.C.D/P (default 192.0.2.0/24) */
+  uint8_t ho_subnet_prefix;    /* its prefix (default 24) */
+  uint64_t ho_net_change_s;    /* --net-change-after S */
   bool ho_refuse_msrs;         /* --refuse-msrs */
   bool ho_refuse_send_buf;     /* --refuse-send-buf: the NIC refuses send sections */
   bool ho_verbose;             /* -v, --verbose */
   bool ho_check_kvm;           /* hvhost --check-kvm */
   enum hostopt_fault ho_fault; /* --fault NAME */
+  bool ho_offers_minimal;      /* --offers minimal (default gen1: host/icdev.h, hostdev.c) */
+  uint64_t ho_late_offer_s;    /* --late-offer S: a PCI pass-through offer after S s */
+  uint64_t ho_stop_timeout_s;  /* --stop-timeout S (default 10): shutdown IC, then off */
+  uint64_t ho_reoffer_net_s;   /* --reoffer-net-after S: the NIC again S s after its rescind */
 };
 
 /** Parse argv into o (o zeroed, ho_prog set by the caller). needs_kernel:
@@ -67,7 +77,13 @@ struct hostopt_outcome {
   int oc_link;             /* -1 none, 0 down, 1 up */
   int64_t oc_connected_ms; /* -1: never */
   int64_t oc_link_ms;      /* -1: never */
+  bool oc_has_guest_ip;    /* the guest sent from an address (hostopt_report fills it) */
+  uint8_t oc_guest_ip[4];  /* the last one */
   int oc_power;            /* enum acpifw_power (host/acpi_fw.h): 0 none, 1 off, 2 reset */
+  /* Filled by hostopt_report from the devices (host/icdev.h): */
+  uint64_t oc_heartbeats; /* heartbeat answers */
+  const char *oc_kvp_ip;  /* the guest's address by KVP; NULL or "": - */
+  const char *oc_ics;     /* services the guest opened, comma-separated; NULL or "": - */
 };
 /** Milliseconds from start_ns to t_ns (hw_now_ns values), -1 when t_ns is
  * 0 (it never happened): the summary's t_connected_ms and t_link_ms. */
@@ -81,8 +97,9 @@ int hostopt_exit_status(const struct hostopt_outcome *oc);
 
 struct hostdev;
 /** The end of a run, the same for both programs: the counters of dev's
- * devices (stderr; dev may be NULL) and then the summary line (stdout),
- * both prefixed with o->ho_prog. Returns hostopt_exit_status(oc). */
+ * devices and integration services (stderr; dev may be NULL) and then the
+ * summary line (stdout) with the ICs' keys taken from dev, both prefixed
+ * with o->ho_prog. Returns hostopt_exit_status(oc). */
 int hostopt_report(const struct hostopt *o, const struct hostopt_outcome *oc,
                    const struct hostdev *dev);
 

@@ -20,9 +20,10 @@
 #include "kernel/hw.h"
 
 static volatile bool hvhost_stop;
+static volatile sig_atomic_t hvhost_signals; /* SIGINT/SIGTERM received */
 static void hvhost_sigint(int sig) {
   (void)sig;
-  hvhost_stop = true;
+  hvhost_signals++;
 }
 
 /* Counters at a phase boundary (the bench reads the per-phase lines). */
@@ -43,6 +44,9 @@ struct hvhost_state {
   int64_t hs_ping_ms; /* the built-in peer's first echo reply */
   struct hostdev *hs_dev;
   uint32_t hs_version; /* negotiated, kept after the guest's UNLOAD */
+  uint64_t hs_stop_timeout_ms;
+  uint64_t hs_stop_asked_ns; /* the shutdown IC's request went out */
+  bool hs_stop_handled;
 };
 
 static void hvhost_snapshot(struct hvhost_state *st, struct hvhost_snap *sn) {
@@ -70,6 +74,23 @@ static void hvhost_print_phase(const char *name, const struct hvhost_snap *a,
 /* Between exits: note when VMBus became connected (ALLOFFERS_DELIVERED). */
 static void hvhost_tick(void *arg) {
   struct hvhost_state *st = arg;
+  /* Stop-VM on the first SIGINT/SIGTERM: the shutdown IC's request; the VM
+   * is turned off --stop-timeout later, at once without the service, or on
+   * a second signal. */
+  if (hvhost_signals && !st->hs_stop_handled) {
+    st->hs_stop_handled = true;
+    if (hostdev_request_shutdown(st->hs_dev) == 0)
+      st->hs_stop_asked_ns = hw_now_ns();
+    else
+      hvhost_stop = true;
+  }
+  if (st->hs_stop_asked_ns && !hvhost_stop &&
+      (hvhost_signals > 1 ||
+       hw_now_ns() - st->hs_stop_asked_ns >= st->hs_stop_timeout_ms * 1000000ull)) {
+    fprintf(stderr, "hvhost: the guest did not stop%s: turned off\n",
+            hvhost_signals > 1 ? " (second signal)" : " within --stop-timeout");
+    hvhost_stop = true;
+  }
   if (st->hs_connected_ms < 0 && vmbsrv_offers_delivered(st->hs_srv)) {
     st->hs_connected_ms = hostopt_ms_since(st->hs_start_ns, hw_now_ns());
     st->hs_version = vmbsrv_version(st->hs_srv);
@@ -106,6 +127,7 @@ static int hvhost_build(struct hvhost_state *st, const struct hostopt *o, char *
                             .hc_apic_hz = hvk_apic_hz(st->hs_vm)};
   st->hs_emu = hvemu_create(hvk_partition(st->hs_vm), &hc);
   struct vmbsrv_config sc = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace};
+  hostdev_vmbsrv_config(o, &sc);
   st->hs_srv = st->hs_emu ? vmbsrv_create(st->hs_emu, &sc) : NULL;
   if (!st->hs_srv) {
     snprintf(err, errlen, "cannot create the emulator (out of memory or bad --vmbus-version)");
@@ -185,6 +207,7 @@ int main(int argc, char **argv) {
   st.hs_connected_ms = -1;
   st.hs_link_ms = -1;
   st.hs_ping_ms = -1;
+  st.hs_stop_timeout_ms = o.ho_stop_timeout_s * 1000u;
   char err[512];
   if (hvhost_build(&st, &o, err, sizeof(err)) != 0) {
     fprintf(stderr, "hvhost: %s\n", err);
@@ -199,6 +222,9 @@ int main(int argc, char **argv) {
 
   struct hvk_result res;
   hvk_run(st.hs_vm, &hvhost_stop, o.ho_timeout_s * 1000u, &res);
+  if (st.hs_stop_asked_ns && res.kr_end == HVK_END_EXIT)
+    fprintf(stderr, "hvhost: shutdown request to exit %.1f ms\n",
+            (double)(hw_now_ns() - st.hs_stop_asked_ns) / 1e6);
 
   struct hostopt_outcome oc = {
       .oc_end = res.kr_end == HVK_END_EXIT      ? HOSTOPT_END_EXIT

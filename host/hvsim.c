@@ -12,9 +12,12 @@
  * Exit status: the kernel's (0, 1, 2), 124 timeout, 130 stopped, 2 usage,
  * 3 host error (hostopt_exit_status).
  *
- * --timeout and Ctrl-C first ask the guest to stop (ev_request_stop, which
- * its serving loop honours); a guest still busy HVSIM_GRACE_MS later is cut
- * off from the emulator's poller (longjmp), as stopping a VM would. */
+ * Ctrl-C/SIGTERM sends the shutdown IC's request when the guest has opened
+ * that service (Stop-VM) and turns the guest off --stop-timeout seconds
+ * later if it is still running; without the service, and on --timeout, it
+ * asks the guest to stop (ev_request_stop, which its serving loop honours)
+ * and a guest still busy HVSIM_GRACE_MS later is cut off from the event
+ * loop's idle hook (longjmp), as turning a VM off would. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +48,8 @@ static uint64_t hvsim_deadline_ns; /* 0: no --timeout */
 static uint64_t hvsim_stop_ns;     /* when the stop was asked */
 static bool hvsim_timed_out, hvsim_stopped;
 static struct hostdev *hvsim_dev;
+static uint64_t hvsim_grace_ms = HVSIM_GRACE_MS; /* the shutdown IC: --stop-timeout */
+static bool hvsim_ic_stop;                       /* the shutdown IC carried the stop */
 
 static void hvsim_on_signal(int sig) {
   (void)sig;
@@ -66,15 +71,28 @@ static bool hvsim_poll(void *ctx) {
   (void)ctx;
   uint64_t now = hw_now_ns();
   if (!hvsim_stop_ns) {
-    if (hvsim_sigint)
+    if (hvsim_sigint && hostdev_request_shutdown(hvsim_dev) == 0) {
+      /* Stop-VM: the guest's shutdown service gets the request; a guest
+       * that has not ended by --stop-timeout is turned off. */
+      hvsim_ic_stop = true;
+      hvsim_stop_ns = now;
+    } else if (hvsim_sigint) {
       hvsim_stopped = true;
-    else if (hvsim_deadline_ns && now >= hvsim_deadline_ns)
+    } else if (hvsim_deadline_ns && now >= hvsim_deadline_ns) {
       hvsim_timed_out = true;
+    }
     if (hvsim_stopped || hvsim_timed_out) {
       hvsim_stop_ns = now;
       ev_request_stop(EXIT_STATUS_OK);
     }
-  } else if (now - hvsim_stop_ns >= HVSIM_GRACE_MS * 1000000ull && hvsim_jmp_armed) {
+  } else if (now - hvsim_stop_ns >=
+                 (hvsim_ic_stop ? hvsim_grace_ms : HVSIM_GRACE_MS) * 1000000ull &&
+             hvsim_jmp_armed) {
+    if (hvsim_ic_stop) {
+      fprintf(stderr, "hvsim: the guest did not stop within %lu ms: turned off\n",
+              (unsigned long)hvsim_grace_ms);
+      hvsim_stopped = true;
+    }
     hvsim_exit_status = -1;
     longjmp(hvsim_jmp, 1);
   }
@@ -104,6 +122,7 @@ static int hvsim_build(struct sim *sys, const struct hostopt *o, char *err, size
       .sc_srv = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace},
       .sc_quiet = true, /* a guest cut off at its timeout keeps its pages */
   };
+  hostdev_vmbsrv_config(o, &cfg.sc_srv);
   if (sim_start(sys, &cfg, SIM_HOST) != 0) {
     snprintf(err, errlen, "cannot set up the host (memory, or a bad --vmbus-version)");
     return -1;
@@ -189,9 +208,14 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   if (o.ho_timeout_s)
     hvsim_deadline_ns = start_ns + o.ho_timeout_s * 1000000000ull;
+  hvsim_grace_ms = o.ho_stop_timeout_s * 1000u;
 
   int status = hvsim_run_guest();
   fflush(stdout);
+  uint64_t sd_ns = hostdev_shutdown_sent_ns(hvsim_dev);
+  if (sd_ns && status >= 0)
+    fprintf(stderr, "hvsim: shutdown request to exit %.1f ms\n",
+            (double)(hw_now_ns() - sd_ns) / 1e6);
 
   int rc = hvsim_report(&sys, &o, status, start_ns);
   inproc_set_exit(NULL);

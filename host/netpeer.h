@@ -4,6 +4,13 @@
  * patterned payloads, and checks every reply (checksums, addresses,
  * payload), counting what comes back. Used by tests and by hvsim to "ping"
  * the guest in-process.
+ *
+ * As a small Default Switch (netpeer_set_switch): it is the router of the
+ * guest's subnet (answers ARP for the router address), serves DHCP there
+ * (host/dhcpsrv.c) and sends its requests from an address on a second
+ * subnet behind that router, so every reply must come back through the
+ * gateway's MAC. It learns the guest's address from the lease it gives, or
+ * from what the guest uses as a source (a gratuitous ARP).
  */
 #ifndef HOST_NETPEER_H
 #define HOST_NETPEER_H
@@ -21,9 +28,12 @@ struct netpeer_stats {
   uint64_t tx_refused; /* netvsp_rx_frame refused (link down, busy) */
   uint64_t rx_other;   /* frames it did not expect */
   uint64_t rx_vlan;    /* replies that carried our VLAN tag */
+  uint64_t garp_seen;  /* gratuitous ARP from the guest */
+  uint64_t dhcp_in, dhcp_out;
 };
 
 struct netpeer;
+struct dhcpsrv;
 
 /** A peer; `ip`/`mac` NULL = 192.0.2.1 / 00:15:5d:00:00:01; `guest_ip`
  * NULL = 192.0.2.2. */
@@ -50,5 +60,15 @@ void netpeer_set_vlan(struct netpeer *p, uint16_t vid);
 /** Corrupt the UDP checksum of the next datagram (bad-checksum path). */
 void netpeer_corrupt_next_udp(struct netpeer *p);
 const struct netpeer_stats *netpeer_stats(const struct netpeer *p);
+/** Switch mode: answer ARP for `router` (the guest's gateway), serve DHCP
+ * with `srv` (NULL: none; the peer does not own it), and send requests from
+ * `remote` (an address off the guest's subnet). The guest's address is then
+ * unknown until it gets a lease or announces itself. */
+void netpeer_set_switch(struct netpeer *p, const uint8_t router[4], struct dhcpsrv *srv,
+                        const uint8_t remote[4]);
+/** The guest's address is known (static, leased or announced). */
+bool netpeer_guest_known(const struct netpeer *p);
+/** The address the guest last used as a source (ARP or IPv4); false: none. */
+bool netpeer_guest_ip(const struct netpeer *p, uint8_t ip[4]);
 
 #endif

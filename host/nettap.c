@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/wire.h"
+
 struct nettap {
   int t_fd;
   char t_name[IFNAMSIZ];
@@ -164,7 +166,7 @@ void nettap_attach(struct nettap *t, struct netvsp *dev) { t->t_dev = dev; }
 /* A frame from the guest: straight to Linux. */
 static void nettap_tx(void *ctx, const uint8_t *frame, uint32_t len) {
   struct nettap *t = ctx;
-  if (!frame || len < 14 || len > NETTAP_MAX_FRAME) {
+  if (!frame || len < ETH_HLEN || len > NETTAP_MAX_FRAME) {
     t->t_st.tx_drop_size++;
     return;
   }

@@ -8,6 +8,7 @@
  */
 #include "drivers/netvsc/rndis_build.h"
 #include "net/inet.h"
+#include "net/wire.h"
 #include "host/netvsp.h"
 
 #include <errno.h>
@@ -39,7 +40,7 @@ static const uint32_t netvsp_versions[] = {
 /** Room for the RNDIS PACKET header and our PPIs in a receive section. */
 #define NETVSP_RX_HDR_ROOM 128u
 /** Largest RNDIS message the guest may send us (bytes; policy). */
-#define NETVSP_TX_MSG_MAX (NETVSP_RX_HDR_ROOM + NETVSP_MTU_MAX + 18u + 4096u)
+#define NETVSP_TX_MSG_MAX (NETVSP_RX_HDR_ROOM + NETVSP_MTU_MAX + ETH_VLAN_HLEN + 4096u)
 /** INIT_CMPLT values (OpenVMM host: 8 packets, 8-byte alignment). */
 /** Largest inline payload the server sends (NVSP messages, 40 bytes, after
  * a transfer-page header of up to 64 ranges); VmbChannelInitSetMaximumPacketSize. */
@@ -57,6 +58,8 @@ struct netvsp {
   struct netvsp_stats nd_st;
   bool nd_open;
   bool nd_link;
+  bool nd_have_guest_ip;
+  uint8_t nd_guest_ip[4]; /* the guest's last source address */
 
   /* NVSP state (reset on close) */
   uint32_t nd_version;
@@ -243,27 +246,48 @@ static void netvsp_ctrl_reply(struct netvsp *d, const void *msg, uint32_t len, c
  * optional 802.1Q tag. false when it is not a well-formed IPv4 frame. */
 static bool netvsp_ipv4(const uint8_t *f, uint32_t len, uint32_t *ip, uint32_t *ihl,
                         uint32_t *iplen) {
-  uint32_t o = 12;
-  if (len < 14)
+  if (len < ETH_HLEN)
     return false;
-  uint16_t et = inet_get16(f + o);
-  if (et == 0x8100) {
-    if (len < 18)
+  uint32_t o = ETH_HLEN;
+  uint16_t et = inet_get16(((const struct eth_hdr *)f)->eh_type);
+  if (et == ETH_P_8021Q) {
+    if (len < ETH_VLAN_HLEN)
       return false;
-    o += 4;
-    et = inet_get16(f + o);
+    o = ETH_VLAN_HLEN;
+    et = inet_get16(((const struct eth_vlan_hdr *)f)->ev_type);
   }
-  o += 2;
-  if (et != 0x0800 || len - o < 20 || (f[o] >> 4) != 4)
+  if (et != ETH_P_IP || len - o < IPV4_HLEN || (f[o] >> 4) != 4)
     return false;
-  uint32_t h = (f[o] & 0xfu) * 4u;
-  uint32_t tl = inet_get16(f + o + 2);
-  if (h < 20 || tl < h || tl > len - o)
+  const struct ipv4_hdr *h = (const struct ipv4_hdr *)(f + o);
+  uint32_t hl = (h->ih_vhl & 0xfu) * 4u;
+  uint32_t tl = inet_get16(h->ih_len);
+  if (hl < IPV4_HLEN || tl < hl || tl > len - o)
     return false;
   *ip = o;
-  *ihl = h;
+  *ihl = hl;
   *iplen = tl;
   return true;
+}
+
+/** Remember the source address of a frame the guest sent (ARP sender or
+ * IPv4 source; 0.0.0.0 is not an address): the summary's guest_ip. */
+static void netvsp_note_src(struct netvsp *d, const uint8_t *f, uint32_t len) {
+  uint32_t ip, ihl, tl;
+  const uint8_t *src = NULL;
+  if (netvsp_ipv4(f, len, &ip, &ihl, &tl))
+    src = ((const struct ipv4_hdr *)(f + ip))->ih_src;
+  else if (len >= ARP_FRAME_LEN && inet_get16(((const struct eth_hdr *)f)->eh_type) == ETH_P_ARP)
+    src = ((const struct arp_pkt *)(f + ETH_HLEN))->ar_spa;
+  if (!src || src[0] == 0)
+    return;
+  memcpy(d->nd_guest_ip, src, 4);
+  d->nd_have_guest_ip = true;
+}
+
+bool netvsp_guest_ip(const struct netvsp *d, uint8_t ip[4]) {
+  if (d->nd_have_guest_ip)
+    memcpy(ip, d->nd_guest_ip, 4);
+  return d->nd_have_guest_ip;
 }
 
 /** Fill the checksums the guest asked for (TCPIP_CHKSUM PPI, transmit). */
@@ -271,20 +295,22 @@ static void netvsp_tx_csum(struct netvsp *d, uint8_t *f, uint32_t len, uint32_t 
   uint32_t ip, ihl, tl;
   if (!netvsp_ipv4(f, len, &ip, &ihl, &tl))
     return;
+  struct ipv4_hdr *h = (struct ipv4_hdr *)(f + ip);
   if (req & RNDIS_TXCSUM_IP_HDR) {
-    f[ip + 10] = f[ip + 11] = 0;
-    inet_put16(f + ip + 10, inet_csum_fold(inet_csum_add(0, f + ip, ihl)));
+    h->ih_csum[0] = h->ih_csum[1] = 0;
+    inet_put16(h->ih_csum, inet_csum_fold(inet_csum_add(0, f + ip, ihl)));
     d->nd_st.tx_csum_offload++;
   }
-  if ((req & RNDIS_TXCSUM_UDP) && f[ip + 9] == 17 && tl - ihl >= 8) {
+  if ((req & RNDIS_TXCSUM_UDP) && h->ih_proto == IP_PROTO_UDP && tl - ihl >= UDP_HLEN) {
     uint8_t *u = f + ip + ihl;
     uint32_t ulen = tl - ihl;
-    u[6] = u[7] = 0;
-    uint32_t s = inet_csum_add(0, f + ip + 12, 8);
-    s += 17u + ulen;
+    struct udp_hdr *uh = (struct udp_hdr *)u;
+    uh->uh_csum[0] = uh->uh_csum[1] = 0;
+    uint32_t s = inet_csum_add(0, h->ih_src, 8);
+    s += IP_PROTO_UDP + ulen;
     s = inet_csum_add(s, u, ulen);
     uint16_t c = inet_csum_fold(s);
-    inet_put16(u + 6, c ? c : 0xffff);
+    inet_put16(uh->uh_csum, c ? c : 0xffff);
     d->nd_st.tx_csum_offload++;
   }
 }
@@ -294,14 +320,15 @@ static uint32_t netvsp_rx_csum(const uint8_t *f, uint32_t len) {
   uint32_t ip, ihl, tl, v = 0;
   if (!netvsp_ipv4(f, len, &ip, &ihl, &tl))
     return 0;
+  const struct ipv4_hdr *h = (const struct ipv4_hdr *)(f + ip);
   v |= inet_csum_fold(inet_csum_add(0, f + ip, ihl)) == 0 ? RNDIS_RXCSUM_IP_OK
                                                           : RNDIS_RXCSUM_IP_FAILED;
-  if (f[ip + 9] == 17 && tl - ihl >= 8) {
+  if (h->ih_proto == IP_PROTO_UDP && tl - ihl >= UDP_HLEN) {
     const uint8_t *u = f + ip + ihl;
     uint32_t ulen = tl - ihl;
-    if (inet_get16(u + 6) != 0) {
-      uint32_t s = inet_csum_add(0, f + ip + 12, 8);
-      s += 17u + ulen;
+    if (inet_get16(((const struct udp_hdr *)u)->uh_csum) != 0) {
+      uint32_t s = inet_csum_add(0, h->ih_src, 8);
+      s += IP_PROTO_UDP + ulen;
       s = inet_csum_add(s, u, ulen);
       v |= inet_csum_fold(s) == 0 ? RNDIS_RXCSUM_UDP_OK : RNDIS_RXCSUM_UDP_FAILED;
     }
@@ -328,25 +355,27 @@ int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
     d->nd_st.rx_drop_down++;
     return -ENETDOWN;
   }
-  bool tagged = len >= 18 && inet_get16(frame + 12) == 0x8100;
-  if (len < 14 || len > d->nd_cfg.cf_mtu + 14u + (tagged ? 4u : 0u)) {
+  bool tagged =
+      len >= ETH_VLAN_HLEN && inet_get16(((const struct eth_hdr *)frame)->eh_type) == ETH_P_8021Q;
+  if (len < ETH_HLEN || len > d->nd_cfg.cf_mtu + (tagged ? ETH_VLAN_HLEN : ETH_HLEN)) {
     d->nd_st.rx_drop_size++;
     return -EMSGSIZE;
   }
   uint8_t hdr[NETVSP_RX_HDR_ROOM];
   uint32_t ppi = 0;
   uint8_t *pp = hdr + sizeof(struct rndis_packet);
-  uint8_t untagged[14];
+  struct eth_hdr untagged;
   const uint8_t *body = frame;
   uint32_t blen = len;
   bool split = false;
   if (tagged && (d->nd_ndis_caps & NVSP_NDIS_CAP_IEEE8021Q)) {
     /* Strip the tag into an IEEE_8021Q PPI (what the VSP does for a guest
      * that announced 802.1Q). */
-    uint16_t tci = inet_get16(frame + 14);
+    uint16_t tci = inet_get16(((const struct eth_vlan_hdr *)frame)->ev_tci);
     ppi += rndis_put_ppi(pp + ppi, RNDIS_PPI_IEEE_8021Q, RNDIS_VLAN_MAKE(tci & 0xfffu, tci >> 13));
-    memcpy(untagged, frame, 12);
-    memcpy(untagged + 12, frame + 16, 2);
+    memcpy(untagged.eh_dst, frame, ETH_ALEN);
+    memcpy(untagged.eh_src, frame + ETH_ALEN, ETH_ALEN);
+    memcpy(untagged.eh_type, ((const struct eth_vlan_hdr *)frame)->ev_type, 2);
     split = true;
   }
   if (d->nd_csum_rx) {
@@ -357,10 +386,10 @@ int netvsp_rx_frame(struct netvsp *d, const uint8_t *frame, uint32_t len) {
   uint32_t flen = split ? len - 4u : len;
   uint32_t hlen = rndis_packet_header(hdr, ppi, flen);
   if (split) {
-    memcpy(hdr + hlen, untagged, 14);
-    hlen += 14;
-    body = frame + 18;
-    blen = len - 18u;
+    memcpy(hdr + hlen, &untagged, ETH_HLEN);
+    hlen += ETH_HLEN;
+    body = frame + ETH_VLAN_HLEN;
+    blen = len - ETH_VLAN_HLEN;
   }
   int rc = netvsp_rx_msg(d, hdr, hlen, body, blen);
   if (rc == -EAGAIN)
@@ -395,6 +424,16 @@ void netvsp_set_link(struct netvsp *d, bool up) {
   pr_info("netvsp: link %s\n", up ? "up" : "down");
   if (d->nd_open && d->nd_rx_mdl && d->nd_rndis_init)
     netvsp_indicate(d, up ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT);
+}
+
+void netvsp_network_change(struct netvsp *d) {
+  pr_info("netvsp: network change\n");
+  if (d->nd_open && d->nd_rx_mdl && d->nd_rndis_init)
+    netvsp_indicate(d, RNDIS_STATUS_NETWORK_CHANGE);
+  if (d->nd_link) {
+    netvsp_set_link(d, false);
+    netvsp_set_link(d, true);
+  }
 }
 
 /* ---- RNDIS device emulation -------------------------------------------------------- */
@@ -452,7 +491,7 @@ static void netvsp_rndis_query(struct netvsp *d, const uint8_t *msg, uint32_t le
     v = d->nd_cfg.cf_mtu;
     break;
   case RNDIS_OID_GEN_MAXIMUM_TOTAL_SIZE:
-    v = d->nd_cfg.cf_mtu + 14u;
+    v = d->nd_cfg.cf_mtu + ETH_HLEN;
     break;
   case RNDIS_OID_GEN_LINK_SPEED:
     v = NETVSP_LINK_SPEED;
@@ -570,7 +609,8 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
   memcpy(&p, msg, sizeof(p));
   uint32_t body = len - 8u;
   if (p.data_offset < RNDIS_PACKET_BODY || p.data_offset > body ||
-      p.data_len > body - p.data_offset || p.data_len < 14 || p.data_len > d->nd_cfg.cf_mtu + 18u) {
+      p.data_len > body - p.data_offset || p.data_len < ETH_HLEN ||
+      p.data_len > d->nd_cfg.cf_mtu + ETH_VLAN_HLEN) {
     netvsp_bad(d, "RNDIS PACKET data outside the message");
     return NVSP_STAT_INVALID_RNDIS_PKT;
   }
@@ -590,8 +630,9 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
      * data (data_offset >= 36), so move the MACs back by 4. */
     f -= 4;
     memmove(f, f + 4, 12);
-    inet_put16(f + 12, 0x8100);
-    inet_put16(f + 14, (uint16_t)((RNDIS_VLAN_PRIO(tag) << 13) | RNDIS_VLAN_ID(tag)));
+    inet_put16(((struct eth_vlan_hdr *)f)->ev_tpid, ETH_P_8021Q);
+    inet_put16(((struct eth_vlan_hdr *)f)->ev_tci,
+               (uint16_t)((RNDIS_VLAN_PRIO(tag) << 13) | RNDIS_VLAN_ID(tag)));
     flen += 4;
     d->nd_st.tx_vlan++;
   }
@@ -599,6 +640,7 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
     netvsp_tx_csum(d, f, flen, csum);
   d->nd_st.tx_frames++;
   d->nd_st.tx_bytes += p.data_len;
+  netvsp_note_src(d, f, flen);
   if (d->nd_mon.nm_frame)
     d->nd_mon.nm_frame(d->nd_mon.nm_ctx, false, f, flen);
   if (d->nd_be.nb_tx)
@@ -764,7 +806,7 @@ static void netvsp_recv_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, 
   PMDL p = netvsp_map(d, m.gpadl_handle, &size);
   if (!p)
     return;
-  uint32_t sub = (NETVSP_RX_HDR_ROOM + d->nd_cfg.cf_mtu + 18u + 63u) & ~63u;
+  uint32_t sub = (NETVSP_RX_HDR_ROOM + d->nd_cfg.cf_mtu + ETH_VLAN_HLEN + 63u) & ~63u;
   uint32_t count = size / sub;
   if (count > NETVSP_RX_SECTIONS_MAX)
     count = NETVSP_RX_SECTIONS_MAX;

@@ -116,6 +116,11 @@ uint32_t netvsp_version_from(uint16_t major, uint16_t minor);
 /** Plug or unplug the cable: MEDIA_CONNECT / MEDIA_DISCONNECT indications. */
 void netvsp_set_link(struct netvsp *d, bool up);
 bool netvsp_link(const struct netvsp *d);
+/** The switch changed (--net-change-after): RNDIS_STATUS_NETWORK_CHANGE,
+ * then a media disconnect and connect when the cable is in. */
+void netvsp_network_change(struct netvsp *d);
+/** The source address the guest last sent from (ARP or IPv4); false: none. */
+bool netvsp_guest_ip(const struct netvsp *d, uint8_t ip[4]);
 /** The guest set a packet filter and its buffers are mapped. */
 bool netvsp_ready(const struct netvsp *d);
 /** hw_now_ns() when the guest's data path was first up with the link up

@@ -96,6 +96,8 @@ static void pt_tick(void *arg) {
       t->t_next = 0;
       t->t_base = *netpeer_stats(t->t_peer);
       t->t_first_ns = hw_now_ns();
+    } else if (!netpeer_guest_known(t->t_peer)) {
+      t->t_ticks = 0; /* the guest has no address yet (DHCP under way) */
     } else if (t->t_ticks % PT_ARP_RETRY == 1) {
       netpeer_arp_resolve(t->t_peer);
     }

@@ -1,5 +1,6 @@
 /* host/peertest.h: the built-in peer's traffic test (prefix peertest_):
- * once the guest's link is up, resolve it by ARP, send `count` ICMP echo
+ * once the guest's link is up and its address known (static, leased or
+ * announced), resolve it by ARP, send `count` ICMP echo
  * requests (payload sizes cycling from 1 to the largest that fits the MTU)
  * and then one UDP datagram to port 7 of every size from 1 to the largest,
  * at most PEERTEST_WINDOW outstanding, and check every reply (the peer

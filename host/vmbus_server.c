@@ -317,7 +317,7 @@ static bool vs_upcall_gate(void *ctx, const struct kmcl_up_event *e) {
 static void vs_chan_event(void *ctx, uint32_t conn_id, uint16_t flag) {
   struct vmbsrv *srv = ctx;
   (void)flag;
-  uint32_t relid = conn_id - VMBSRV_CHANNEL_CONN_BASE;
+  uint32_t relid = conn_id - srv->s_cfg.vc_conn_base;
   struct vs_chan *c = vs_chan_relid(srv, relid);
   if (!c || c->c_phase != VS_OPEN || !c->c_ch)
     return;
@@ -428,10 +428,12 @@ static void vs_send_offer(struct vmbsrv *srv, struct vs_chan *c) {
   m.reserved3 = c->c_offer.bo_mmio_mb_optional;
   m.child_relid = c->c_relid;
   bool win8 = srv->s_version >= VMBUS_VERSION_WIN8;
-  c->c_monitored =
-      srv->s_cfg.vc_monitored_offers && srv->s_mon_ok && srv->s_version >= VMBUS_VERSION_WIN7;
+  c->c_monitored = srv->s_cfg.vc_monitored_offers && srv->s_mon_ok &&
+                   srv->s_version >= VMBUS_VERSION_WIN7 &&
+                   (!srv->s_cfg.vc_monitored_type ||
+                    memcmp(srv->s_cfg.vc_monitored_type, &c->c_offer.bo_type, sizeof(GUID)) == 0);
   c->c_monitor_id = (uint8_t)(c->c_relid - 1);
-  c->c_conn_id = win8 ? VMBSRV_CHANNEL_CONN_BASE + c->c_relid : VMBUS_EVENT_CONNECTION_ID;
+  c->c_conn_id = win8 ? srv->s_cfg.vc_conn_base + c->c_relid : VMBUS_EVENT_CONNECTION_ID;
   m.monitorid = c->c_monitored ? c->c_monitor_id : 0xff;
   m.monitor_allocated = c->c_monitored ? 1 : 0;
   m.is_dedicated_interrupt = win8 ? 1 : 0;
@@ -1117,6 +1119,8 @@ struct vmbsrv *vmbsrv_create(struct hvemu *hv, const struct vmbsrv_config *cfg) 
     c.vc_max_version = VMBUS_VERSION_WIN10_V6_0;
   if (!c.vc_msg_conn_id)
     c.vc_msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID_4;
+  if (!c.vc_conn_base)
+    c.vc_conn_base = VMBSRV_CHANNEL_CONN_BASE;
   if (!c.vc_instance_id)
     c.vc_instance_id = 1;
   if (!vmbus_version_known(c.vc_max_version))

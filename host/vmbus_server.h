@@ -50,7 +50,15 @@ struct vmbsrv_config {
   bool vc_monitored_offers; /* offer channels with a monitor id (1.1+) */
   bool vc_trace;            /* print each message (hv/vmbus_trace.h) */
   uint32_t vc_instance_id;  /* KMCL bus instance id (0: 1) */
+  /** With vc_monitored_offers: only offers of this class are monitored
+   * (a Gen1 host monitors the NIC, not the ICs); NULL: every offer. */
+  const GUID *vc_monitored_type;
+  /** Per-channel connection ids from 2.4: base + relid (0:
+   * VMBSRV_CHANNEL_CONN_BASE; VMBSRV_CONN_BASE_HYPERV: relid | 2 << 12, as
+   * HYPERV-REAL.md section 1 reports from OpenVMM). */
+  uint32_t vc_conn_base;
 };
+#define VMBSRV_CONN_BASE_HYPERV 0x2000u
 
 /** Counters tests read. */
 struct vmbsrv_stats {

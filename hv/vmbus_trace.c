@@ -62,19 +62,53 @@ void vmbus_version_format(uint32_t v, char out[12]) {
 
 /* Little-endian field reads bounded by len: a missing field reads as 0 and
  * the line says "(short)". */
-static uint32_t vt_u32(const uint8_t *m, size_t len, size_t off) {
-  uint32_t v = 0;
-  if (off <= len && 4 <= len - off)
-    memcpy(&v, m + off, 4);
-  return v;
-}
-static unsigned vt_u8(const uint8_t *m, size_t len, size_t off) { return off < len ? m[off] : 0u; }
-static uint64_t vt_u64(const uint8_t *m, size_t len, size_t off) {
+static uint64_t vt_le(const uint8_t *m, size_t len, size_t off, size_t width) {
   uint64_t v = 0;
-  if (off <= len && 8 <= len - off)
-    memcpy(&v, m + off, 8);
+  if (off <= len && width <= len - off)
+    memcpy(&v, m + off, width);
   return v;
 }
+static uint32_t vt_u32(const uint8_t *m, size_t len, size_t off) {
+  return (uint32_t)vt_le(m, len, off, 4);
+}
+static unsigned vt_u8(const uint8_t *m, size_t len, size_t off) {
+  return (unsigned)vt_le(m, len, off, 1);
+}
+
+/* One 32-bit field of a message: " key=" then the value at off, decimal or
+ * (hex set) as %#x. A list ends at a NULL key. */
+struct vt_field {
+  const char *key;
+  uint8_t off;
+  bool hex;
+};
+
+/* Appends " key=value" for every field of f to p (room bytes, truncated as
+ * snprintf truncates). */
+static void vt_fields(char *p, size_t room, const uint8_t *m, size_t len,
+                      const struct vt_field *f) {
+  size_t used = 0;
+  if (room)
+    p[0] = '\0';
+  for (; f->key && used < room; f++) {
+    int n = snprintf(p + used, room - used, f->hex ? " %s=%#x" : " %s=%u", f->key,
+                     vt_u32(m, len, f->off));
+    if (n < 0)
+      return;
+    used += (size_t)n;
+  }
+}
+
+/* Defines the formatter fn that prints the listed fields. */
+#define VT_FIELDS(fn, ...)                                                                         \
+  static void fn(char *p, size_t room, const uint8_t *m, size_t len) {                             \
+    static const struct vt_field f[] = {__VA_ARGS__, {NULL, 0, false}};                            \
+    vt_fields(p, room, m, len, f);                                                                 \
+  }
+#define U(key, off)                                                                                \
+  { key, off, false }
+#define X(key, off)                                                                                \
+  { key, off, true }
 
 /* ---- one formatter per type: " key=value ..." after the name ---------------- */
 
@@ -87,7 +121,7 @@ static void vt_initiate_contact(char *p, size_t room, const uint8_t *m, size_t l
              vt_u32(m, len, 12), vt_u8(m, len, 16), vt_u32(m, len, 20));
   else
     snprintf(p, room, " version=%s target_vcpu=%u interrupt_page=%#lx", ver, vt_u32(m, len, 12),
-             (unsigned long)vt_u64(m, len, 16));
+             (unsigned long)vt_le(m, len, 16, 8));
 }
 
 static void vt_version_response(char *p, size_t room, const uint8_t *m, size_t len) {
@@ -108,20 +142,12 @@ static void vt_offer(char *p, size_t room, const uint8_t *m, size_t len) {
            vt_u8(m, len, 189) & 1u, vt_u8(m, len, 188), vt_u32(m, len, 192));
 }
 
-static void vt_relid(char *p, size_t room, const uint8_t *m, size_t len) {
-  snprintf(p, room, " relid=%u", vt_u32(m, len, 8));
-}
+VT_FIELDS(vt_relid, U("relid", 8))
 
-static void vt_open_channel(char *p, size_t room, const uint8_t *m, size_t len) {
-  snprintf(p, room, " relid=%u openid=%u gpadl=%#x target_vp=%u downstream_offset=%u",
-           vt_u32(m, len, 8), vt_u32(m, len, 12), vt_u32(m, len, 16), vt_u32(m, len, 20),
-           vt_u32(m, len, 24));
-}
+VT_FIELDS(vt_open_channel, U("relid", 8), U("openid", 12), X("gpadl", 16), U("target_vp", 20),
+          U("downstream_offset", 24))
 
-static void vt_open_result(char *p, size_t room, const uint8_t *m, size_t len) {
-  snprintf(p, room, " relid=%u openid=%u status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12),
-           vt_u32(m, len, 16));
-}
+VT_FIELDS(vt_open_result, U("relid", 8), U("openid", 12), X("status", 16))
 
 static void vt_gpadl_header(char *p, size_t room, const uint8_t *m, size_t len) {
   snprintf(p, room, " relid=%u gpadl=%#x range_buflen=%u rangecount=%u", vt_u32(m, len, 8),
@@ -133,26 +159,18 @@ static void vt_gpadl_body(char *p, size_t room, const uint8_t *m, size_t len) {
            (unsigned long)(len > 16 ? (len - 16) / 8 : 0));
 }
 
-static void vt_gpadl_created(char *p, size_t room, const uint8_t *m, size_t len) {
-  snprintf(p, room, " relid=%u gpadl=%#x status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12),
-           vt_u32(m, len, 16));
-}
+VT_FIELDS(vt_gpadl_created, U("relid", 8), X("gpadl", 12), X("status", 16))
 
-static void vt_gpadl_teardown(char *p, size_t room, const uint8_t *m, size_t len) {
-  snprintf(p, room, " relid=%u gpadl=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12));
-}
+VT_FIELDS(vt_gpadl_teardown, U("relid", 8), X("gpadl", 12))
 
-static void vt_gpadl_torndown(char *p, size_t room, const uint8_t *m, size_t len) {
-  snprintf(p, room, " gpadl=%#x", vt_u32(m, len, 8));
-}
+VT_FIELDS(vt_gpadl_torndown, X("gpadl", 8))
 
-static void vt_modify_channel(char *p, size_t room, const uint8_t *m, size_t len) {
-  snprintf(p, room, " relid=%u target_vp=%u", vt_u32(m, len, 8), vt_u32(m, len, 12));
-}
+VT_FIELDS(vt_modify_channel, U("relid", 8), U("target_vp", 12))
 
-static void vt_modify_response(char *p, size_t room, const uint8_t *m, size_t len) {
-  snprintf(p, room, " relid=%u status=%#x", vt_u32(m, len, 8), vt_u32(m, len, 12));
-}
+VT_FIELDS(vt_modify_response, U("relid", 8), X("status", 12))
+
+#undef U
+#undef X
 
 /* ---- the table ---------------------------------------------------------------- */
 

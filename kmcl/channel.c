@@ -381,35 +381,56 @@ NTSTATUS VmbChannelAllocate(PDEVICE_OBJECT ParentDeviceObject, BOOLEAN IsServer,
   return STATUS_SUCCESS;
 }
 
-/** Init calls are accepted only while Disabled (section (e), "Init calls"). */
-static bool chan_init_ok(const struct kmcl_channel *ch) {
-  return chan_valid(ch) && ch->ch_conn == KC_DISABLED && !ch->ch_save;
+/* Which channels an Init call is for. */
+enum chan_side { CHAN_EITHER, CHAN_CLIENT, CHAN_SERVER };
+
+/** Init calls are accepted only while Disabled (section (e), "Init calls"),
+ * the VmbClient and VmbServer ones only on their side. */
+static bool chan_init_ok(const struct kmcl_channel *ch, enum chan_side side) {
+  return chan_valid(ch) && ch->ch_conn == KC_DISABLED && !ch->ch_save &&
+         (side == CHAN_EITHER || ch->ch_server == (side == CHAN_SERVER));
+}
+
+/** The checks of an Init call that sets a number: the channel (parameter
+ * 1, chan_init_ok) and v within [lo, hi] (parameter 2). */
+static NTSTATUS chan_init_range(const struct kmcl_channel *ch, enum chan_side side, UINT32 v,
+                                UINT32 lo, UINT32 hi) {
+  if (!chan_init_ok(ch, side))
+    return STATUS_INVALID_PARAMETER_1;
+  if (v < lo || v > hi)
+    return STATUS_INVALID_PARAMETER_2;
+  return STATUS_SUCCESS;
+}
+
+/** The same for an Init call that sets flags: no flag outside known. */
+static NTSTATUS chan_init_flags(const struct kmcl_channel *ch, enum chan_side side, UINT32 flags,
+                                UINT32 known) {
+  if (!chan_init_ok(ch, side))
+    return STATUS_INVALID_PARAMETER_1;
+  if (flags & ~known)
+    return STATUS_INVALID_PARAMETER_2;
+  return STATUS_SUCCESS;
 }
 
 NTSTATUS VmbChannelInitSetFlags(VMBCHANNEL Channel, UINT32 Flags) {
-  if (!chan_init_ok(Channel))
-    return STATUS_INVALID_PARAMETER_1;
-  if (Flags & ~VMBUS_CHANNEL_INIT_FLAGS)
-    return STATUS_INVALID_PARAMETER_2;
-  Channel->ch_init_flags = Flags;
-  return STATUS_SUCCESS;
+  NTSTATUS st = chan_init_flags(Channel, CHAN_EITHER, Flags, VMBUS_CHANNEL_INIT_FLAGS);
+  if (NT_SUCCESS(st))
+    Channel->ch_init_flags = Flags;
+  return st;
 }
 
 NTSTATUS VmbChannelInitSetMaximumPacketSize(VMBCHANNEL Channel, UINT32 PacketSize) {
-  if (!chan_init_ok(Channel))
-    return STATUS_INVALID_PARAMETER_1;
-  if (PacketSize == 0 || PacketSize > KMCL_RING_MTU)
-    return STATUS_INVALID_PARAMETER_2;
-  Channel->ch_max_pkt = PacketSize;
-  return STATUS_SUCCESS;
+  NTSTATUS st = chan_init_range(Channel, CHAN_EITHER, PacketSize, 1, KMCL_RING_MTU);
+  if (NT_SUCCESS(st))
+    Channel->ch_max_pkt = PacketSize;
+  return st;
 }
 
 NTSTATUS VmbChannelInitSetMaximumExternalData(VMBCHANNEL Channel, UINT32 DataSize,
                                               UINT32 ChainLength) {
-  if (!chan_init_ok(Channel))
-    return STATUS_INVALID_PARAMETER_1;
-  if (DataSize == 0 || DataSize > KMCL_RING_MTU * 512u)
-    return STATUS_INVALID_PARAMETER_2;
+  NTSTATUS st = chan_init_range(Channel, CHAN_EITHER, DataSize, 1, KMCL_RING_MTU * 512u);
+  if (!NT_SUCCESS(st))
+    return st;
   if (ChainLength == 0 || ChainLength > 1024)
     return STATUS_INVALID_PARAMETER_3;
   Channel->ch_max_ext = DataSize;
@@ -418,17 +439,15 @@ NTSTATUS VmbChannelInitSetMaximumExternalData(VMBCHANNEL Channel, UINT32 DataSiz
 }
 
 NTSTATUS VmbChannelInitSetClientContextSize(VMBCHANNEL Channel, UINT32 ContextSize) {
-  if (!chan_init_ok(Channel))
-    return STATUS_INVALID_PARAMETER_1;
-  if (ContextSize > 65536)
-    return STATUS_INVALID_PARAMETER_2;
-  Channel->ch_ctx_size = ContextSize;
-  return STATUS_SUCCESS;
+  NTSTATUS st = chan_init_range(Channel, CHAN_EITHER, ContextSize, 0, 65536);
+  if (NT_SUCCESS(st))
+    Channel->ch_ctx_size = ContextSize;
+  return st;
 }
 
 NTSTATUS VmbChannelInitSetStateChangeCallbacks(VMBCHANNEL Channel,
                                                PVMB_CHANNEL_STATE_CHANGE_CALLBACKS cbs) {
-  if (!chan_init_ok(Channel))
+  if (!chan_init_ok(Channel, CHAN_EITHER))
     return STATUS_INVALID_PARAMETER_1;
   if (!cbs || cbs->Version != VMB_CHANNEL_STATE_CHANGE_CALLBACKS_VERSION_1 ||
       cbs->Size != sizeof(*cbs))
@@ -441,7 +460,7 @@ NTSTATUS
 VmbChannelInitSetProcessPacketCallbacks(
     VMBCHANNEL Channel, PFN_VMB_CHANNEL_PROCESS_PACKET ProcessPacketCallback,
     PFN_VMB_CHANNEL_PROCESSING_COMPLETE ProcessingCompleteCallback) {
-  if (!chan_init_ok(Channel))
+  if (!chan_init_ok(Channel, CHAN_EITHER))
     return STATUS_INVALID_PARAMETER_1;
   if (!ProcessPacketCallback)
     return STATUS_INVALID_PARAMETER_2;
@@ -451,7 +470,7 @@ VmbChannelInitSetProcessPacketCallbacks(
 }
 
 NTSTATUS VmbChannelInitSetFriendlyName(VMBCHANNEL Channel, PCUNICODE_STRING Name) {
-  if (!chan_init_ok(Channel))
+  if (!chan_init_ok(Channel, CHAN_EITHER))
     return STATUS_INVALID_PARAMETER_1;
   if (!Name || (Name->Length && !Name->Buffer) || (Name->Length & 1))
     return STATUS_INVALID_PARAMETER_2;
@@ -461,12 +480,11 @@ NTSTATUS VmbChannelInitSetFriendlyName(VMBCHANNEL Channel, PCUNICODE_STRING Name
 
 NTSTATUS VmbClientChannelInitSetRingBufferPageCount(VMBCHANNEL Channel, UINT32 IncomingPageCount,
                                                     UINT32 OutgoingPageCount) {
-  if (!chan_init_ok(Channel) || Channel->ch_server)
-    return STATUS_INVALID_PARAMETER_1;
   /* Each count includes the ring's control page; the data area of one ring
    * stays below 2^31 (ring.h) and a packet's len8 below the MTU. */
-  if (IncomingPageCount < 2 || IncomingPageCount > 65536)
-    return STATUS_INVALID_PARAMETER_2;
+  NTSTATUS st = chan_init_range(Channel, CHAN_CLIENT, IncomingPageCount, 2, 65536);
+  if (!NT_SUCCESS(st))
+    return st;
   if (OutgoingPageCount < 2 || OutgoingPageCount > 65536)
     return STATUS_INVALID_PARAMETER_3;
   Channel->ch_in_pages = IncomingPageCount;
@@ -477,7 +495,7 @@ NTSTATUS VmbClientChannelInitSetRingBufferPageCount(VMBCHANNEL Channel, UINT32 I
 NTSTATUS VmbClientChannelInitSetTargetPnp(VMBCHANNEL Channel, LPCGUID InterfaceType,
                                           LPCGUID InterfaceInstance,
                                           PFN_VMB_CHANNEL_PNP_FAILURE PnpFailureCallback) {
-  if (!chan_init_ok(Channel) || Channel->ch_server)
+  if (!chan_init_ok(Channel, CHAN_CLIENT))
     return STATUS_INVALID_PARAMETER_1;
   if (!InterfaceType)
     return STATUS_INVALID_PARAMETER_2;
@@ -494,7 +512,7 @@ NTSTATUS VmbClientChannelInitSetTargetPnp(VMBCHANNEL Channel, LPCGUID InterfaceT
 
 NTSTATUS VmbServerChannelInitSetTargetInterfaceId(VMBCHANNEL Channel, GUID InterfaceType,
                                                   GUID InterfaceInstance) {
-  if (!chan_init_ok(Channel) || !Channel->ch_server)
+  if (!chan_init_ok(Channel, CHAN_SERVER))
     return STATUS_INVALID_PARAMETER_1;
   Channel->ch_type = InterfaceType;
   Channel->ch_instance = InterfaceInstance;
@@ -503,16 +521,14 @@ NTSTATUS VmbServerChannelInitSetTargetInterfaceId(VMBCHANNEL Channel, GUID Inter
 }
 
 NTSTATUS VmbServerChannelInitSetFlags(VMBCHANNEL Channel, UINT32 Flags) {
-  if (!chan_init_ok(Channel) || !Channel->ch_server)
-    return STATUS_INVALID_PARAMETER_1;
-  if (Flags & ~VMBUS_SERVER_CHANNEL_INIT_FLAGS)
-    return STATUS_INVALID_PARAMETER_2;
-  Channel->ch_srv_flags = Flags;
-  return STATUS_SUCCESS;
+  NTSTATUS st = chan_init_flags(Channel, CHAN_SERVER, Flags, VMBUS_SERVER_CHANNEL_INIT_FLAGS);
+  if (NT_SUCCESS(st))
+    Channel->ch_srv_flags = Flags;
+  return st;
 }
 
 NTSTATUS VmbServerChannelInitSetVmbusHandle(VMBCHANNEL Channel, HANDLE VmbusHandle) {
-  if (!chan_init_ok(Channel) || !Channel->ch_server)
+  if (!chan_init_ok(Channel, CHAN_SERVER))
     return STATUS_INVALID_PARAMETER_1;
   for (struct kmcl_bus *b = SLIST_FIRST(&chan_buses); b; b = SLIST_NEXT(b, kb_link))
     if ((HANDLE)b == VmbusHandle) {
@@ -524,7 +540,7 @@ NTSTATUS VmbServerChannelInitSetVmbusHandle(VMBCHANNEL Channel, HANDLE VmbusHand
 
 NTSTATUS VmbServerChannelInitSetMmioMegabytes(VMBCHANNEL Channel, UINT16 MmioMegabytes,
                                               UINT16 MmioMegabytesOptional) {
-  if (!chan_init_ok(Channel) || !Channel->ch_server)
+  if (!chan_init_ok(Channel, CHAN_SERVER))
     return STATUS_INVALID_PARAMETER_1;
   if (MmioMegabytes == 0 && MmioMegabytesOptional == 0)
     return STATUS_INVALID_PARAMETER;
@@ -536,7 +552,7 @@ NTSTATUS VmbServerChannelInitSetMmioMegabytes(VMBCHANNEL Channel, UINT16 MmioMeg
 NTSTATUS VmbServerChannelInitSetSaveRestorePacketCallbacks(
     VMBCHANNEL Channel, PFN_VMB_CHANNEL_SAVE_PACKET SavePacketCallback,
     PFN_VMB_CHANNEL_RESTORE_PACKET RestorePacketCallback) {
-  if (!chan_init_ok(Channel) || !Channel->ch_server)
+  if (!chan_init_ok(Channel, CHAN_SERVER))
     return STATUS_INVALID_PARAMETER_1;
   if (!SavePacketCallback)
     return STATUS_INVALID_PARAMETER_2;
@@ -548,12 +564,10 @@ NTSTATUS VmbServerChannelInitSetSaveRestorePacketCallbacks(
 }
 
 NTSTATUS VmbServerChannelInitSetTargetVtl(VMBCHANNEL Channel, UINT8 TargetVtl) {
-  if (!chan_init_ok(Channel) || !Channel->ch_server)
-    return STATUS_INVALID_PARAMETER_1;
-  if (TargetVtl > 2) /* Hyper-V defines VTL 0..2 */
-    return STATUS_INVALID_PARAMETER_2;
-  Channel->ch_vtl = TargetVtl;
-  return STATUS_SUCCESS;
+  NTSTATUS st = chan_init_range(Channel, CHAN_SERVER, TargetVtl, 0, 2); /* VTL 0..2 */
+  if (NT_SUCCESS(st))
+    Channel->ch_vtl = TargetVtl;
+  return st;
 }
 
 void kmcl_bus_register(struct kmcl_bus *bus) {
@@ -680,12 +694,10 @@ bool kmcl_channel_is_open(VMBCHANNEL Channel) {
 }
 
 NTSTATUS kmcl_channel_init_set_max_incoming(VMBCHANNEL Channel, UINT32 Bytes) {
-  if (!chan_init_ok(Channel))
-    return STATUS_INVALID_PARAMETER_1;
-  if (Bytes > VMBUS_PKT_MAX_LEN)
-    return STATUS_INVALID_PARAMETER_2;
-  Channel->ch_max_in = Bytes;
-  return STATUS_SUCCESS;
+  NTSTATUS st = chan_init_range(Channel, CHAN_EITHER, Bytes, 0, VMBUS_PKT_MAX_LEN);
+  if (NT_SUCCESS(st))
+    Channel->ch_max_in = Bytes;
+  return st;
 }
 
 bool kmcl_channel_failed(VMBCHANNEL Channel) { return chan_valid(Channel) && Channel->ch_fail; }

@@ -959,6 +959,57 @@ VOID VmbChannelPacketComplete(VMBPACKETCOMPLETION PacketCompletionContext,
   (void)kmcl_packet_complete(PacketCompletionContext, PacketCompletionBuffer, BufSize);
 }
 
+NTSTATUS kmcl_packet_reply(VMBPACKETCOMPLETION PacketCompletionContext, PVOID Buffer,
+                           UINT32 BufSize) {
+  struct kmcl_incoming *t = PacketCompletionContext;
+  if (!tok_valid(t) || !t->in_state)
+    return STATUS_INVALID_PARAMETER_1;
+  struct kmcl_channel *ch = t->in_chan;
+  if (BufSize && !Buffer)
+    BufSize = 0;
+  bool pipe = (ch->ch_init_flags & VMBUS_CHANNEL_INIT_FLAG_IS_PIPE) != 0;
+  uint32_t hdr = PKT_DESC + (pipe ? KMCL_PIPE_HDR_SIZE : 0u);
+  NTSTATUS st = STATUS_SUCCESS;
+  uint64_t len = (uint64_t)hdr + BufSize;
+  if (!tok_current(t)) {
+    st = STATUS_INVALID_DEVICE_STATE; /* D2: its connection is gone, nothing sent */
+  } else if (!ch->ch_rings_up || ch->ch_fail) {
+    st = STATUS_DEVICE_REMOVED;
+  } else if (len > VMBUS_PKT_MAX_LEN || pkt_never_fits(ch, (uint32_t)len)) {
+    st = STATUS_BUFFER_OVERFLOW;
+  } else {
+    /* A completion-sized packet object carries it: written as in-band data. */
+    struct kmcl_packet *c = pkt_new_comp(ch, (uint32_t)len);
+    if (!c) {
+      st = STATUS_INSUFFICIENT_RESOURCES;
+    } else {
+      struct vmpacket_descriptor d;
+      memset(&d, 0, sizeof(d));
+      d.type = VM_PKT_DATA_INBAND;
+      d.offset8 = PKT_DESC / 8u;
+      d.len8 = (uint16_t)(RING_ALIGN8(len) / 8u);
+      d.trans_id = t->in_tid;
+      memset(c->pk_buf, 0, hdr);
+      memcpy(c->pk_buf, &d, sizeof(d));
+      if (pipe) {
+        uint32_t ph[2] = {KMCL_PIPE_TYPE_DATA, BufSize};
+        memcpy(c->pk_buf + PKT_DESC, ph, sizeof(ph));
+      }
+      if (BufSize)
+        memcpy(c->pk_buf + hdr, Buffer, BufSize);
+      c->pk_len = (uint32_t)len;
+      pkt_submit(ch, c);
+    }
+  }
+  tok_retire(t);
+  return st;
+}
+
+UINT64 kmcl_packet_trans_id(VMBPACKETCOMPLETION PacketCompletionContext) {
+  const struct kmcl_incoming *t = PacketCompletionContext;
+  return tok_valid(t) ? t->in_tid : 0;
+}
+
 VOID FASTCALL VmbChannelPacketDeferToPassive(VMBPACKETCOMPLETION PacketCompletionContext) {
   struct kmcl_incoming *t = PacketCompletionContext;
   if (!tok_valid(t) || !t->in_inline) {

@@ -233,6 +233,21 @@ int kmcl_channel_fail_reason(VMBCHANNEL Channel);
  * STATUS_INSUFFICIENT_RESOURCES (table full). */
 NTSTATUS kmcl_channel_bind_xfer_pageset(VMBCHANNEL Channel, UINT16 PagesetId, UINT32 GpadlHandle);
 
+/** Answer an incoming packet with an in-band data packet that carries the
+ * request's transaction id (no completion requested), then retire the
+ * packet as VmbChannelPacketComplete does. This is how Linux, FreeBSD and
+ * Windows guests answer integration-service messages (vmbus_sendpacket of
+ * the request buffer with its request id). On a pipe channel the pipe
+ * header is added. STATUS_SUCCESS (queued), STATUS_INVALID_PARAMETER_1 (not
+ * an outstanding token: nothing done), STATUS_INVALID_DEVICE_STATE (a token
+ * of a connection that has since closed: nothing sent), STATUS_DEVICE_REMOVED
+ * (closed or failed channel), STATUS_BUFFER_OVERFLOW (can never fit the
+ * ring), or STATUS_INSUFFICIENT_RESOURCES; the token is retired in every
+ * case but STATUS_INVALID_PARAMETER_1. */
+NTSTATUS kmcl_packet_reply(VMBPACKETCOMPLETION PacketCompletionContext, PVOID Buffer,
+                           UINT32 BufSize);
+/** The transaction id of an incoming packet (0 for an invalid one). */
+UINT64 kmcl_packet_trans_id(VMBPACKETCOMPLETION PacketCompletionContext);
 /** True while the channel is open with its rings up and not failed: a send
  * now goes to the ring (or queues behind earlier sends) instead of being
  * held until an open. For servers that must not queue while closed. */

@@ -124,6 +124,42 @@ seeds = [
     wrmsr(0x41, 1) + hcall(0x5C, 0, page=post) + wrmsr(0, 1 << 63) + wrmsr(0x41, 1) + hcall(0x5C, 0, page=post),
 ]
 put("fuzz_hvemu", seeds)
+# fuzz_ic: [svc][prep] + one message as hosts send them (pipe header, icmsg
+# header, body; drivers/ic/ic_proto.h), the formats Linux's hyperv.h gives.
+def icmsg(mtype, body, tid=1, fw=(3, 0), sv=(3, 0), size=None):
+    h = struct.pack("<HHHHHHIBB2x", fw[0], fw[1], mtype, sv[0], sv[1],
+                    len(body) if size is None else size, 0, tid, 3)
+    return struct.pack("<II", 1, len(h) + len(body)) + h + body
+def utf16(s, units):
+    return s.encode("utf-16-le").ljust(units * 2, b"\0")
+def neg(fws, svs):
+    b = struct.pack("<HHI", len(fws), len(svs), 0)
+    for v in fws + svs:
+        b += struct.pack("<HH", *v)
+    return icmsg(0, b)
+kvp_ip = (bytes([4, 0]) + utf16("00:15:5D:00:00:02", 128) + bytes([0, 0])
+          + b"\0" * (2048 * 2 + 1024 + 2048))
+kvp_enum = struct.pack("<BBHI", 3, 2, 0, 0) + b"\0" * 2572
+seeds = []
+for svc, svs in ((0, [(3, 0), (1, 0)]), (1, [(4, 0), (3, 0), (1, 0)]),
+                 (2, [(3, 2), (3, 1), (3, 0), (1, 0)]), (3, [(4, 0), (3, 0), (1, 0)])):
+    seeds.append(bytes([svc, 0]) + neg([(3, 0), (1, 0)], svs))
+seeds += [
+    bytes([0, 1]) + icmsg(1, struct.pack("<Q", 7) + b"\0" * 32, sv=(3, 0)),
+    bytes([1, 1]) + icmsg(2, kvp_ip, sv=(4, 0)),
+    bytes([1, 1]) + icmsg(2, kvp_enum, sv=(4, 0)),
+    bytes([2, 1]) + icmsg(3, struct.pack("<III", 0, 0, 0) + b"Stop-VM".ljust(2048, b"\0"), sv=(3, 2)),
+    bytes([2, 1]) + icmsg(3, struct.pack("<III", 0, 0, 2) + b"\0" * 2048, sv=(3, 2)),
+    bytes([3, 1]) + icmsg(4, struct.pack("<QQBBB3x", 133000000000000000, 0, 1, 0, 2), sv=(4, 0)),
+    bytes([3, 1 | 4]) + icmsg(4, struct.pack("<QQQB", 133000000000000000, 0, 0, 2), sv=(3, 0)),
+    bytes([0, 0]) + neg([(3, 0)] * 100, [(3, 0)] * 100),
+    bytes([1, 1]) + icmsg(2, struct.pack("<BBHIII", 1, 3, 0, 1, 18, 24) + utf16("HostName", 256)
+                          + utf16("hyperv-host", 1024), sv=(4, 0)),
+    bytes([1, 1]) + icmsg(2, struct.pack("<BBHIII", 0, 2, 0, 1, 14, 0) + utf16("OSName", 256)
+                          + b"\0" * 2048, sv=(4, 0)),
+    bytes([1, 1]) + icmsg(2, struct.pack("<BBHI", 2, 3, 0, 18) + utf16("HostName", 256), sv=(4, 0)),
+]
+put("fuzz_ic", seeds)
 EOF
 du -sh tests/fuzz/corpus/* | sed 's/^/  /'
 

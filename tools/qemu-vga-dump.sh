@@ -10,41 +10,26 @@
 # when QEMU or python3 is missing.
 set -uo pipefail
 elf=$1 screen=$2 append=${3:-}
-command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
-dir=$(mktemp -d)
-trap 'kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; rm -rf "$dir"' EXIT
+. "$(dirname "$0")/qemu-lib.sh"
+qemu_dump_begin
 qemu-system-x86_64 -M pc -accel tcg -cpu qemu64 -m 128 -display none -serial stdio \
   -monitor none -no-reboot -no-shutdown -kernel "$elf" -append "$append" \
   -qmp "unix:$dir/qmp.sock,server=on,wait=off" </dev/null &
 qpid=$!
 for _ in $(seq 1 50); do [ -S "$dir/qmp.sock" ] && break; sleep 0.1; done
 python3 - "$dir/qmp.sock" "$dir/vga.bin" "$screen" <<'PY'
-import json, socket, sys, time
+import sys, time
+from qmp import Qmp
 sock, raw, out = sys.argv[1:4]
-s = socket.socket(socket.AF_UNIX); s.connect(sock); f = s.makefile('rw')
-def cmd(c, **a):
-    f.write(json.dumps({"execute": c, "arguments": a} if a else {"execute": c}) + "\n"); f.flush()
-    while True:
-        line = f.readline()
-        if not line:
-            return {}
-        r = json.loads(line)
-        if "return" in r or "error" in r:
-            return r
-json.loads(f.readline())
-cmd("qmp_capabilities")
+q = Qmp(sock)
 end = time.time() + 60
 while time.time() < end:
-    if cmd("query-status").get("return", {}).get("status") == "shutdown":
+    if q.cmd("query-status").get("return", {}).get("status") == "shutdown":
         break
     time.sleep(0.05)
 else:
-    cmd("quit"); sys.exit(124)
-r = cmd("pmemsave", val=0xB8000, size=80 * 25 * 2, filename=raw)
-cmd("quit")
-if "error" in r:
-    sys.exit("pmemsave: %s" % r["error"])
+    q.cmd("quit"); sys.exit(124)
+q.save_and_quit(0xB8000, 80 * 25 * 2, raw)
 b = open(raw, "rb").read()
 with open(out, "w") as o:
     for row in range(25):

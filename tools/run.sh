@@ -4,7 +4,8 @@
 # scrolls by; where /dev/kvm is unusable it says why and runs the same guest
 # stack and host emulator in one process (build/hvsim) instead. BUILD=DIR
 # (make passes its own) uses DIR/ instead of build/.
-# Ctrl-C stops the VM; the last line is the summary (exit=stopped ...).
+# Ctrl-C is Stop-VM: the shutdown service asks the kernel to stop (a second
+# Ctrl-C turns the VM off); the last line is the summary (exit=0 ...).
 # Extra arguments go to the host tool; kernel arguments after --, e.g.
 #   make run ARGS="--tap tap0 --pcap build/run.pcap -- ip=192.0.2.2/24"
 set -uo pipefail

@@ -67,22 +67,19 @@ static inline int wrmsr_safe(uint32_t msr, uint64_t v) {
   return err;
 }
 
-static inline void outb(uint16_t port, uint8_t v) {
-  __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
-}
-static inline uint8_t inb(uint16_t port) {
-  uint8_t v;
-  __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-  return v;
-}
-static inline void outw(uint16_t port, uint16_t v) {
-  __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port));
-}
-static inline uint16_t inw(uint16_t port) {
-  uint16_t v;
-  __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-  return v;
-}
+/* Port I/O of one width: out##sfx(port, v) writes v, in##sfx(port) reads. */
+#define CPU_PORT_IO(sfx, type)                                                                     \
+  static inline void out##sfx(uint16_t port, type v) {                                             \
+    __asm__ volatile("out" #sfx " %0, %1" ::"a"(v), "Nd"(port));                                   \
+  }                                                                                                \
+  static inline type in##sfx(uint16_t port) {                                                      \
+    type v;                                                                                        \
+    __asm__ volatile("in" #sfx " %1, %0" : "=a"(v) : "Nd"(port));                                  \
+    return v;                                                                                      \
+  }
+CPU_PORT_IO(b, uint8_t)
+CPU_PORT_IO(w, uint16_t)
+#undef CPU_PORT_IO
 
 static inline uint64_t rdtsc(void) {
   uint32_t lo, hi;

@@ -15,21 +15,16 @@
 #define MB_MAX_MODULES 64
 #define LOW_MEMORY_END 0x100000ull /* BIOS, VGA, option ROMs: never allocated */
 
+/* A memory-map entry's type as the boot log names it. */
 static const char *mb_type_name(uint32_t t) {
-  switch (t) {
-  case MB_MEMORY_AVAILABLE:
-    return "available";
-  case MB_MEMORY_RESERVED:
-    return "reserved";
-  case MB_MEMORY_ACPI_RECLAIMABLE:
-    return "ACPI";
-  case MB_MEMORY_NVS:
-    return "ACPI NVS";
-  case MB_MEMORY_BADRAM:
-    return "bad";
-  default:
-    return "unknown";
-  }
+  static const char *const names[] = {
+      [MB_MEMORY_AVAILABLE] = "available",
+      [MB_MEMORY_RESERVED] = "reserved",
+      [MB_MEMORY_ACPI_RECLAIMABLE] = "ACPI",
+      [MB_MEMORY_NVS] = "ACPI NVS",
+      [MB_MEMORY_BADRAM] = "bad",
+  };
+  return t < sizeof(names) / sizeof(names[0]) && names[t] ? names[t] : "unknown";
 }
 
 const char *mb_cmdline(const struct mb_info *mbi) {

@@ -382,8 +382,13 @@ static VOID netvsc_processing_complete(VMBCHANNEL ch, UINT32 n) {
 /* ---- link -------------------------------------------------------------------------- */
 
 void netvsc_set_link(struct netvsc *nv, bool up, const char *why) {
-  if (nv->nv_link == up)
+  if (nv->nv_link == up) {
+    /* A repeated media connect: net/ announces itself again (gratuitous
+     * ARP), as Linux netvsc does. */
+    if (up && nv->nv_state == NV_UP && nv->nv_linkcb)
+      nv->nv_linkcb(nv->nv_cb_arg, true);
     return;
+  }
   nv->nv_link = up;
   nv->nv_st.link_changes++;
   pr_info("netvsc: link %s (%s)\n", up ? "up" : "down", why);

@@ -97,7 +97,8 @@ struct netvsc;
 /** Receive callback: `frame` is valid for the call only. */
 typedef void netvsc_rx_fn(void *arg, const uint8_t *frame, uint32_t len,
                           const struct netvsc_rx_info *info);
-/** Link state change (also called with up=false when the NIC goes away). */
+/** Link state change (also called with up=false when the NIC goes away, and
+ * with up=true while up on a repeated media connect). */
 typedef void netvsc_link_fn(void *arg, bool up);
 
 /**

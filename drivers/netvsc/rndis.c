@@ -367,7 +367,13 @@ static int rndis_rx_indicate(struct netvsc *nv, const uint8_t *msg, uint32_t len
     return 0;
   }
   case RNDIS_STATUS_NETWORK_CHANGE:
+    /* The switch changed: carrier off and on so DHCP runs again (Linux
+     * netvsc_link_change, FreeBSD hn_change_network). */
     pr_info("netvsc: network change indication\n");
+    if (nv->nv_link) {
+      netvsc_set_link(nv, false, "network change");
+      netvsc_set_link(nv, true, "network change");
+    }
     return 0;
   default:
     /* TASK_OFFLOAD_CURRENT_CONFIG and the rest: ignored (WS2012R2 sends

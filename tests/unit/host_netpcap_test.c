@@ -15,6 +15,7 @@
 #include "host/netvsp.h"
 #include "net/net.h"
 #include "tests/unit/lib/kmcl_harness.h"
+#include "tests/unit/lib/le_bytes.h"
 
 /* The whole file, read back. */
 static uint8_t *slurp(const char *path, size_t *len) {
@@ -24,17 +25,6 @@ static uint8_t *slurp(const char *path, size_t *len) {
   *len = fread(buf, 1, sizeof(buf), f);
   fclose(f);
   return buf;
-}
-
-static uint32_t rd32(const uint8_t *p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-static uint16_t rd16(const uint8_t *p) {
-  uint16_t v;
-  memcpy(&v, p, 2);
-  return v;
 }
 
 /** A capture file at this process's temporary path (left in `path`). */
@@ -68,19 +58,19 @@ static void test_format(void **state) {
   size_t len;
   const uint8_t *f = slurp(path, &len);
   assert_int_equal(len, 24 + 16 + sizeof(a) + 16 + sizeof(b));
-  assert_int_equal(rd32(f), 0xa1b2c3d4u); /* microsecond timestamps */
-  assert_int_equal(rd16(f + 4), 2);
-  assert_int_equal(rd16(f + 6), 4);
-  assert_int_equal(rd32(f + 16), 65535); /* snaplen */
-  assert_int_equal(rd32(f + 20), 1);     /* LINKTYPE_ETHERNET */
+  assert_int_equal(get32(f), 0xa1b2c3d4u); /* microsecond timestamps */
+  assert_int_equal(get16(f + 4), 2);
+  assert_int_equal(get16(f + 6), 4);
+  assert_int_equal(get32(f + 16), 65535); /* snaplen */
+  assert_int_equal(get32(f + 20), 1);     /* LINKTYPE_ETHERNET */
   const uint8_t *r = f + 24;
-  assert_true(rd32(r) > 1600000000u); /* wall clock seconds */
-  assert_true(rd32(r + 4) < 1000000u);
-  assert_int_equal(rd32(r + 8), sizeof(a));
-  assert_int_equal(rd32(r + 12), sizeof(a));
+  assert_true(get32(r) > 1600000000u); /* wall clock seconds */
+  assert_true(get32(r + 4) < 1000000u);
+  assert_int_equal(get32(r + 8), sizeof(a));
+  assert_int_equal(get32(r + 12), sizeof(a));
   assert_memory_equal(r + 16, a, sizeof(a));
   r += 16 + sizeof(a);
-  assert_int_equal(rd32(r + 8), sizeof(b));
+  assert_int_equal(get32(r + 8), sizeof(b));
   assert_memory_equal(r + 16, b, sizeof(b));
   unlink(path);
 }
@@ -137,8 +127,8 @@ static void test_monitor_counts(void **state) {
   size_t off = 24;
   uint64_t n = 0;
   while (off + 16 <= len) {
-    uint32_t incl = rd32(f + off + 8);
-    assert_true(incl >= 14 && incl == rd32(f + off + 12));
+    uint32_t incl = get32(f + off + 8);
+    assert_true(incl >= 14 && incl == get32(f + off + 12));
     assert_true(off + 16 + incl <= len);
     uint16_t type = (uint16_t)((f[off + 16 + 12] << 8) | f[off + 16 + 13]);
     assert_true(type == 0x0800 || type == 0x0806);

@@ -68,6 +68,27 @@ static void test_short_and_unknown_messages(void **state) {
   assert_int_equal(strlen(tiny), 7);
 }
 
+/* The field-list formatters: decimal and %#x fields in order, and a line cut
+ * by a short buffer is the full line's prefix. */
+static void test_open_channel_fields_and_cut(void **state) {
+  (void)state;
+  uint8_t m[VMBUS_OPEN_CHANNEL_SIZE] = {0};
+  char line[200], cut[40];
+  put32(m, 0, VMBUS_MSG_OPENCHANNEL);
+  put32(m, 8, 3);
+  put32(m, 12, 9);
+  put32(m, 16, 0xe1e10);
+  put32(m, 20, 1);
+  put32(m, 24, 4096);
+  vmbus_msg_describe(line, sizeof(line), VMBUS_DIR_TO_HOST, m, sizeof(m));
+  assert_string_equal(
+      line,
+      "vmbus: -> OPENCHANNEL relid=3 openid=9 gpadl=0xe1e10 target_vp=1 downstream_offset=4096");
+  vmbus_msg_describe(cut, sizeof(cut), VMBUS_DIR_TO_HOST, m, sizeof(m));
+  assert_int_equal(strlen(cut), sizeof(cut) - 1);
+  assert_memory_equal(cut, line, sizeof(cut) - 1);
+}
+
 static void test_version_response_and_names(void **state) {
   (void)state;
   uint8_t m[16] = {0};
@@ -164,5 +185,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_offer_names_the_class),
     cmocka_unit_test(test_short_and_unknown_messages),
     cmocka_unit_test(test_version_response_and_names),
+    cmocka_unit_test(test_open_channel_fields_and_cut),
 };
 UNIT_MAIN("hv_trace", tests)

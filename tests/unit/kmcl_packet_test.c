@@ -15,16 +15,13 @@
 #include "kernel/hw.h"
 #include "kernel/page.h"
 #include "tests/unit/lib/kmcl_harness.h"
+#include "tests/unit/lib/le_bytes.h"
 
 #define WAIT VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION
 
 static uint8_t msg[24] = "0123456789abcdefghijklm";
 
 /* ---- helpers --------------------------------------------------------------------- */
-
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /** Write raw bytes as one packet into `from`'s outgoing ring (a hostile
  * peer's view), then interrupt the other side. */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kmcl/ring.h"
+#include "tests/unit/lib/le_bytes.h"
 
 #define PAGE 4096u
 
@@ -70,15 +71,6 @@ static int tring_teardown(void **state) {
 }
 #define TRING_TEST(f) cmocka_unit_test_setup_teardown(f, tring_setup, tring_teardown)
 #define TRING2_TEST(f) cmocka_unit_test_setup_teardown(f, tring2_setup, tring_teardown)
-
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Write a packet: descriptor built here (type, flags, trans_id, offset8 = 2)
  * and `len` payload bytes. Returns ring_write's result. */

@@ -1,0 +1,678 @@
+/* host/icdev.c: integration-service devices and Gen1 placeholders (see
+ * host/icdev.h). Wire formats: drivers/ic/ic_proto.h. */
+#include "host/icdev.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "drivers/ic/ic_proto.h"
+#include "kernel/hw.h"
+#include "kernel/log.h"
+#include "kernel/timer.h"
+#include "kmcl/kmcl_test.h" /* icdev_send_raw with a chosen transaction id (tests) */
+#include "kmcl/vmbus_ring_proto.h"
+
+#define ICDEV_TICK_MS 250u
+#define ICDEV_ANSWER_WAIT_MS 5000u
+#define ICDEV_KVP_RETRY_MS                                                                         \
+  1000u /* GET_IP_INFO failed: next round after this */ /* an unanswered request is given up       \
+                                                           (counted) */
+#define ICDEV_BUF (IC_MSG_MAX - sizeof(struct ic_pipe_hdr))
+
+struct icdev_kind_desc {
+  const char *name;
+  GUID type, instance;
+  uint16_t msgtype;
+  uint32_t versions[4]; /* service versions the host lists, newest first */
+  uint32_t nversions;
+};
+
+static const struct icdev_kind_desc icdev_kinds[ICDEV_NKINDS] = {
+    [ICDEV_HEARTBEAT] = {"heartbeat",
+                         IC_GUID_HEARTBEAT,
+                         IC_GUID_HEARTBEAT_INST,
+                         IC_MSGTYPE_HEARTBEAT,
+                         {IC_VER(3, 0), IC_VER(1, 0)},
+                         2},
+    [ICDEV_KVP] = {"kvp",
+                   IC_GUID_KVP,
+                   IC_GUID_KVP_INST,
+                   IC_MSGTYPE_KVPEXCHANGE,
+                   {IC_VER(4, 0), IC_VER(3, 0), IC_VER(1, 0)},
+                   3},
+    [ICDEV_SHUTDOWN] = {"shutdown",
+                        IC_GUID_SHUTDOWN,
+                        IC_GUID_SHUTDOWN_INST,
+                        IC_MSGTYPE_SHUTDOWN,
+                        {IC_VER(3, 2), IC_VER(3, 1), IC_VER(3, 0), IC_VER(1, 0)},
+                        4},
+    [ICDEV_TIMESYNC] = {"timesync",
+                        IC_GUID_TIMESYNC,
+                        IC_GUID_TIMESYNC_INST,
+                        IC_MSGTYPE_TIMESYNC,
+                        {IC_VER(4, 0), IC_VER(3, 0), IC_VER(1, 0)},
+                        3},
+};
+static const uint32_t icdev_fw[] = {IC_FW_VERSION_3, IC_FW_VERSION_1};
+
+struct icdev_kvp_item {
+  char key[40];
+  char value[64];
+};
+
+struct icdev {
+  enum icdev_kind d_kind;
+  struct icdev_config d_cfg;
+  VMBCHANNEL d_ch;
+  bool d_open, d_ever_open;
+  uint32_t d_fw, d_srv;
+  bool d_negotiating;
+  /* the one outstanding request */
+  bool d_out;
+  uint16_t d_out_type;
+  uint8_t d_out_tid;
+  uint64_t d_out_ns;
+  uint8_t d_tid;
+  uint64_t d_last_hb_ns, d_last_ts_ns, d_last_kvp_ns;
+  uint64_t d_hb_seq;
+  bool d_ts_synced;
+  /* shutdown */
+  uint32_t d_sd_flags;
+  bool d_sd_pending; /* asked before the channel was ready: sent when it is */
+  uint64_t d_sd_sent_ns;
+  bool d_sd_answered;
+  uint32_t d_sd_status;
+  /* KVP */
+  int32_t d_kvp_index; /* next ENUMERATE index, -1: GET_IP_INFO next */
+  char d_kvp_ip[64];
+  struct icdev_kvp_item d_items[ICDEV_KVP_ITEMS];
+  uint32_t d_nitems;
+  /* tests */
+  uint8_t d_last[ICDEV_BUF];
+  uint32_t d_last_len;
+  uint64_t d_last_tid;
+  uint64_t d_seen;
+  struct icdev_stats d_st;
+  struct timer d_tick;
+  struct log_ratelimit d_rl;
+  uint8_t d_msg[ICDEV_BUF];
+};
+
+const char *icdev_name(enum icdev_kind kind) {
+  return (unsigned)kind < ICDEV_NKINDS ? icdev_kinds[kind].name : "?";
+}
+
+static struct icdev *icdev_of(VMBCHANNEL ch) { return VmbChannelGetPointer(ch); }
+
+static bool icdev_in(uint32_t v, uint32_t lo, uint32_t hi) {
+  return (!lo || v >= lo) && (!hi || v <= hi);
+}
+
+/** Send icmsg header + `body_len` bytes of d_msg's body as a request. */
+static int icdev_send(struct icdev *d, uint16_t type, uint32_t body_len) {
+  if (!d->d_open)
+    return -ENOTCONN;
+  struct ic_msg_hdr h;
+  memset(&h, 0, sizeof(h));
+  h.icverframe.major = IC_VER_MAJOR(d->d_fw ? d->d_fw : IC_FW_VERSION_1);
+  h.icverframe.minor = IC_VER_MINOR(d->d_fw ? d->d_fw : IC_FW_VERSION_1);
+  h.icmsgtype = type;
+  h.icvermsg.major = IC_VER_MAJOR(d->d_srv ? d->d_srv : IC_VER(1, 0));
+  h.icvermsg.minor = IC_VER_MINOR(d->d_srv ? d->d_srv : IC_VER(1, 0));
+  h.icmsgsize = (uint16_t)body_len;
+  h.ictransaction_id = ++d->d_tid;
+  h.icflags = IC_FLAG_TRANSACTION | IC_FLAG_REQUEST;
+  memcpy(d->d_msg, &h, sizeof(h));
+  VMBPACKET p = VmbPacketAllocate(d->d_ch);
+  if (!p)
+    return -ENOMEM;
+  NTSTATUS st = VmbPacketSend(p, d->d_msg, (UINT32)(sizeof(h) + body_len), NULL, 0);
+  if (!NT_SUCCESS(st)) {
+    VmbPacketFree(p);
+    return -EIO;
+  }
+  d->d_out = true;
+  d->d_out_type = type;
+  d->d_out_tid = h.ictransaction_id;
+  d->d_out_ns = hw_now_ns();
+  d->d_st.sent++;
+  return 0;
+}
+
+static uint8_t *icdev_body(struct icdev *d) { return d->d_msg + sizeof(struct ic_msg_hdr); }
+
+static int icdev_negotiate(struct icdev *d) {
+  const struct icdev_kind_desc *k = &icdev_kinds[d->d_kind];
+  uint8_t *b = icdev_body(d);
+  struct ic_version list[8];
+  uint16_t nfw = 0, nsrv = 0;
+  for (unsigned i = 0; i < 2; i++)
+    if (icdev_in(icdev_fw[i], d->d_cfg.cf_min_fw, d->d_cfg.cf_max_fw))
+      list[nfw++] = (struct ic_version){IC_VER_MAJOR(icdev_fw[i]), IC_VER_MINOR(icdev_fw[i])};
+  for (unsigned i = 0; i < k->nversions; i++)
+    if (icdev_in(k->versions[i], d->d_cfg.cf_min_srv, d->d_cfg.cf_max_srv)) {
+      list[nfw + nsrv++] =
+          (struct ic_version){IC_VER_MAJOR(k->versions[i]), IC_VER_MINOR(k->versions[i])};
+    }
+  struct ic_negotiate n = {nfw, nsrv, 0};
+  memcpy(b, &n, sizeof(n));
+  memcpy(b + sizeof(n), list, (size_t)(nfw + nsrv) * sizeof(list[0]));
+  d->d_negotiating = true;
+  return icdev_send(d, IC_MSGTYPE_NEGOTIATE,
+                    (uint32_t)(sizeof(n) + (size_t)(nfw + nsrv) * sizeof(list[0])));
+}
+
+/* The host's wall clock in 100 ns units since 1601 (host code: Linux's). */
+static uint64_t icdev_now_1601(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return IC_WLTIMEDELTA + (uint64_t)ts.tv_sec * 10000000u + (uint64_t)ts.tv_nsec / 100u;
+}
+
+static int icdev_timesync(struct icdev *d) {
+  uint8_t *b = icdev_body(d);
+  uint8_t flags = d->d_ts_synced ? IC_TIMESYNC_FLAG_SAMPLE : IC_TIMESYNC_FLAG_SYNC;
+  uint32_t len;
+  if (d->d_srv >= IC_VER(4, 0)) {
+    struct ic_timesync_ref t;
+    memset(&t, 0, sizeof(t));
+    t.parenttime = icdev_now_1601();
+    t.vmreferencetime = hw_now_ns() / 100u;
+    t.flags = flags;
+    t.stratum = 2;
+    memcpy(b, &t, sizeof(t));
+    len = sizeof(t);
+  } else {
+    struct ic_timesync t;
+    memset(&t, 0, sizeof(t));
+    t.parenttime = icdev_now_1601();
+    t.flags = flags;
+    memcpy(b, &t, sizeof(t));
+    len = sizeof(t);
+  }
+  d->d_last_ts_ns = hw_now_ns();
+  return icdev_send(d, IC_MSGTYPE_TIMESYNC, len);
+}
+
+static int icdev_heartbeat(struct icdev *d) {
+  struct ic_heartbeat hb;
+  memset(&hb, 0, sizeof(hb));
+  hb.seq_num = ++d->d_hb_seq * 1000u;
+  memcpy(icdev_body(d), &hb, sizeof(hb));
+  d->d_last_hb_ns = hw_now_ns();
+  return icdev_send(d, IC_MSGTYPE_HEARTBEAT, sizeof(hb));
+}
+
+static void icdev_utf16(uint8_t *dst, uint32_t units, const char *s) {
+  uint32_t i = 0;
+  for (; s[i] && i + 1 < units; i++) {
+    dst[2 * i] = (uint8_t)s[i];
+    dst[2 * i + 1] = 0;
+  }
+  dst[2 * i] = dst[2 * i + 1] = 0;
+}
+
+static void icdev_ascii(char *dst, uint32_t cap, const uint8_t *src, uint32_t units) {
+  uint32_t i = 0;
+  for (; i < units && i + 1 < cap; i++) {
+    uint16_t c;
+    memcpy(&c, src + 2 * i, 2);
+    if (!c)
+      break;
+    dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+  }
+  dst[i] = 0;
+}
+
+static int icdev_kvp_next(struct icdev *d) {
+  uint8_t *b = icdev_body(d);
+  if (d->d_kvp_index < 0) {
+    static struct ic_kvp_ip_msg m; /* 7 KiB: not on the stack */
+    memset(&m, 0, sizeof(m));
+    m.operation = IC_KVP_OP_GET_IP_INFO;
+    m.pool = IC_KVP_POOL_EXTERNAL;
+    char id[18];
+    const uint8_t *a = d->d_cfg.cf_mac;
+    snprintf(id, sizeof(id), "%02X:%02X:%02X:%02X:%02X:%02X", a[0], a[1], a[2], a[3], a[4], a[5]);
+    icdev_utf16((uint8_t *)&m + offsetof(struct ic_kvp_ip_msg, adapter_id), IC_KVP_ADAPTER_ID_SIZE,
+                id);
+    memcpy(b, &m, sizeof(m));
+    return icdev_send(d, IC_MSGTYPE_KVPEXCHANGE, sizeof(m));
+  }
+  struct ic_kvp_enumerate e;
+  memset(&e, 0, sizeof(e));
+  e.hdr.operation = IC_KVP_OP_ENUMERATE;
+  e.hdr.pool = IC_KVP_POOL_AUTO;
+  e.index = (uint32_t)d->d_kvp_index;
+  memcpy(b, &e, sizeof(e));
+  return icdev_send(d, IC_MSGTYPE_KVPEXCHANGE, sizeof(e));
+}
+
+int icdev_kvp_query(struct icdev *d) {
+  if (!d->d_open || !d->d_srv)
+    return -ENOTCONN;
+  if (d->d_out)
+    return -EBUSY;
+  d->d_kvp_index = -1;
+  d->d_last_kvp_ns = hw_now_ns();
+  return icdev_kvp_next(d);
+}
+
+/* The next KVP round ICDEV_KVP_RETRY_MS after the last one started,
+ * instead of a whole period later. */
+static void icdev_kvp_retry_soon(struct icdev *d) {
+  uint64_t period = (uint64_t)d->d_cfg.cf_kvp_period_ms * 1000000ull;
+  uint64_t retry = ICDEV_KVP_RETRY_MS * 1000000ull;
+  if (period > retry && d->d_last_kvp_ns > period - retry)
+    d->d_last_kvp_ns -= period - retry;
+  else
+    d->d_last_kvp_ns = 0;
+}
+
+/* What to send next, one request at a time (timer). */
+static void icdev_tick(void *arg) {
+  struct icdev *d = arg;
+  if (!d->d_open)
+    return;
+  uint64_t now = hw_now_ns();
+  timer_arm_ms(&d->d_tick, ICDEV_TICK_MS);
+  if (d->d_out) {
+    if (now - d->d_out_ns < ICDEV_ANSWER_WAIT_MS * 1000000ull)
+      return;
+    d->d_out = false; /* given up: counted */
+    d->d_negotiating = false;
+    d->d_st.timeouts++;
+    if (d->d_kind == ICDEV_KVP && !d->d_kvp_ip[0])
+      icdev_kvp_retry_soon(d); /* no address yet: ask again before the period */
+    if (log_ratelimit_ok(&d->d_rl))
+      fprintf(stderr, "icdev %s: no answer within %u ms\n", icdev_kinds[d->d_kind].name,
+              ICDEV_ANSWER_WAIT_MS);
+  }
+  if (d->d_cfg.cf_scripted)
+    return;
+  if (!d->d_srv) {
+    if (!d->d_negotiating && d->d_st.sent == 0)
+      icdev_negotiate(d);
+    return;
+  }
+  switch (d->d_kind) {
+  case ICDEV_HEARTBEAT:
+    if (now - d->d_last_hb_ns >= (uint64_t)d->d_cfg.cf_heartbeat_ms * 1000000ull)
+      icdev_heartbeat(d);
+    break;
+  case ICDEV_TIMESYNC:
+    if (!d->d_ts_synced || now - d->d_last_ts_ns >= (uint64_t)d->d_cfg.cf_timesync_ms * 1000000ull)
+      icdev_timesync(d);
+    break;
+  case ICDEV_KVP:
+    if ((!d->d_cfg.cf_kvp_ready || d->d_cfg.cf_kvp_ready(d->d_cfg.cf_arg)) &&
+        (!d->d_last_kvp_ns ||
+         now - d->d_last_kvp_ns >= (uint64_t)d->d_cfg.cf_kvp_period_ms * 1000000ull))
+      icdev_kvp_query(d);
+    break;
+  case ICDEV_SHUTDOWN:
+    if (d->d_sd_pending)
+      icdev_shutdown(d, d->d_sd_flags);
+    break;
+  default:
+    break;
+  }
+}
+
+int icdev_shutdown(struct icdev *d, uint32_t flags) {
+  if (d->d_kind != ICDEV_SHUTDOWN)
+    return -EINVAL;
+  d->d_sd_flags = flags;
+  if (!d->d_open || !d->d_srv) {
+    return -ENOTCONN;
+  }
+  if (d->d_out) {
+    d->d_sd_pending = true; /* after the answer in flight */
+    return 0;
+  }
+  d->d_sd_pending = false;
+  struct ic_shutdown m;
+  memset(&m, 0, sizeof(m));
+  m.reason_code = 0;
+  m.timeout_seconds = 0;
+  m.flags = flags;
+  snprintf((char *)m.display_message, sizeof(m.display_message), "Stop-VM");
+  memcpy(icdev_body(d), &m, sizeof(m));
+  int rc = icdev_send(d, IC_MSGTYPE_SHUTDOWN, sizeof(m));
+  if (!rc) {
+    d->d_sd_sent_ns = hw_now_ns();
+    fprintf(stderr, "icdev shutdown: request sent (flags %u)\n", flags);
+  }
+  return rc;
+}
+
+/* ---- answers ------------------------------------------------------------------- */
+
+static void icdev_bad(struct icdev *d, const char *why) {
+  d->d_st.bad_answers++;
+  if (log_ratelimit_ok(&d->d_rl))
+    fprintf(stderr, "icdev %s: bad answer: %s\n", icdev_kinds[d->d_kind].name, why);
+}
+
+static void icdev_answer(struct icdev *d, const uint8_t *buf, uint32_t len) {
+  if (len < sizeof(struct ic_msg_hdr)) {
+    icdev_bad(d, "shorter than the icmsg header");
+    return;
+  }
+  struct ic_msg_hdr h;
+  memcpy(&h, buf, sizeof(h));
+  if (!d->d_out || h.icmsgtype != d->d_out_type || h.ictransaction_id != d->d_out_tid ||
+      (h.icflags & (IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE)) !=
+          (IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE)) {
+    icdev_bad(d, "not the answer to the request in flight");
+    return;
+  }
+  d->d_out = false;
+  d->d_st.answers++;
+  const uint8_t *b = buf + sizeof(h);
+  uint32_t room = len - (uint32_t)sizeof(h);
+  if (h.status != IC_S_OK && !(h.status == IC_S_CONT && d->d_kind == ICDEV_KVP))
+    d->d_st.failed_answers++;
+  switch (h.icmsgtype) {
+  case IC_MSGTYPE_NEGOTIATE: {
+    d->d_negotiating = false;
+    struct ic_negotiate n;
+    struct ic_version v[2];
+    if (room < sizeof(n) + sizeof(v)) {
+      icdev_bad(d, "NEGOTIATE answer too short");
+      return;
+    }
+    memcpy(&n, b, sizeof(n));
+    memcpy(v, b + sizeof(n), sizeof(v));
+    if (n.icframe_vercnt != 1 || n.icmsg_vercnt != 1) {
+      fprintf(stderr, "icdev %s: the guest refused every version\n", icdev_kinds[d->d_kind].name);
+      return;
+    }
+    d->d_fw = IC_VER(v[0].major, v[0].minor);
+    d->d_srv = IC_VER(v[1].major, v[1].minor);
+    break;
+  }
+  case IC_MSGTYPE_HEARTBEAT: {
+    struct ic_heartbeat hb;
+    if (room < sizeof(hb)) {
+      icdev_bad(d, "heartbeat answer too short");
+      return;
+    }
+    memcpy(&hb, b, sizeof(hb));
+    if (h.status == IC_S_OK && hb.seq_num == d->d_hb_seq * 1000u + 1u)
+      d->d_st.heartbeats++;
+    else
+      icdev_bad(d, "heartbeat answer without seq + 1");
+    break;
+  }
+  case IC_MSGTYPE_TIMESYNC:
+    if (h.status == IC_S_OK) {
+      d->d_st.samples++;
+      d->d_ts_synced = true;
+    }
+    break;
+  case IC_MSGTYPE_SHUTDOWN:
+    d->d_sd_answered = true;
+    d->d_sd_status = h.status;
+    fprintf(stderr, "icdev shutdown: the guest answered status 0x%x after %lu ms\n", h.status,
+            (unsigned long)((hw_now_ns() - d->d_sd_sent_ns) / 1000000u));
+    break;
+  case IC_MSGTYPE_KVPEXCHANGE:
+    if (d->d_kvp_index < 0) {
+      if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_ip_msg)) {
+        char ip[64];
+        icdev_ascii(ip, sizeof(ip), b + offsetof(struct ic_kvp_ip_msg, ip_addr),
+                    IC_KVP_IP_ADDR_SIZE);
+        if (strcmp(ip, d->d_kvp_ip) != 0)
+          fprintf(stderr, "icdev kvp: the guest reports IPv4 %s\n", ip[0] ? ip : "(none)");
+        memcpy(d->d_kvp_ip, ip, sizeof(ip));
+      } else {
+        /* No address yet (the guest's stack comes up after the link). */
+        icdev_kvp_retry_soon(d);
+      }
+      d->d_kvp_index = 0;
+      icdev_kvp_next(d);
+    } else if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_enumerate)) {
+      const uint8_t *v = b + offsetof(struct ic_kvp_enumerate, data);
+      char key[40];
+      icdev_ascii(key, sizeof(key), v + offsetof(struct ic_kvp_value, key),
+                  IC_KVP_MAX_KEY_SIZE / 2);
+      struct icdev_kvp_item *it = NULL;
+      for (uint32_t i = 0; i < d->d_nitems && !it; i++)
+        if (strcmp(d->d_items[i].key, key) == 0)
+          it = &d->d_items[i];
+      if (!it && d->d_nitems < ICDEV_KVP_ITEMS)
+        it = &d->d_items[d->d_nitems++];
+      if (it) {
+        snprintf(it->key, sizeof(it->key), "%s", key);
+        icdev_ascii(it->value, sizeof(it->value), v + offsetof(struct ic_kvp_value, value),
+                    IC_KVP_MAX_VALUE_SIZE / 2);
+      }
+      if (++d->d_kvp_index < (int32_t)ICDEV_KVP_ITEMS)
+        icdev_kvp_next(d);
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+static VOID icdev_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UINT32 len,
+                          UINT32 flags) {
+  (void)flags;
+  struct icdev *d = icdev_of(ch);
+  d->d_seen++;
+  d->d_last_len = len;
+  d->d_last_tid = kmcl_packet_trans_id(pkt);
+  memcpy(d->d_last, buf, len < sizeof(d->d_last) ? len : sizeof(d->d_last));
+  icdev_answer(d, d->d_last, len < sizeof(d->d_last) ? len : (uint32_t)sizeof(d->d_last));
+  VmbChannelPacketComplete(pkt, NULL, 0);
+}
+
+static NTSTATUS icdev_opened(VMBCHANNEL ch) {
+  struct icdev *d = icdev_of(ch);
+  d->d_open = d->d_ever_open = true;
+  d->d_st.opens++;
+  d->d_fw = d->d_srv = 0;
+  d->d_out = d->d_negotiating = false;
+  d->d_st.sent = 0;
+  d->d_ts_synced = false;
+  d->d_last_kvp_ns = 0;
+  timer_arm_ms(&d->d_tick, 1);
+  return STATUS_SUCCESS;
+}
+
+static VOID icdev_closed(VMBCHANNEL ch) {
+  struct icdev *d = icdev_of(ch);
+  d->d_open = false;
+  d->d_out = false;
+  timer_cancel(&d->d_tick);
+}
+
+struct icdev *icdev_create(PDEVICE_OBJECT parent, enum icdev_kind kind,
+                           const struct icdev_config *cfg) {
+  if ((unsigned)kind >= ICDEV_NKINDS)
+    return NULL;
+  struct icdev *d = calloc(1, sizeof(*d));
+  if (!d)
+    return NULL;
+  d->d_kind = kind;
+  if (cfg)
+    d->d_cfg = *cfg;
+  if (!d->d_cfg.cf_heartbeat_ms)
+    d->d_cfg.cf_heartbeat_ms = ICDEV_HEARTBEAT_MS;
+  if (!d->d_cfg.cf_timesync_ms)
+    d->d_cfg.cf_timesync_ms = ICDEV_TIMESYNC_MS;
+  if (!d->d_cfg.cf_kvp_period_ms)
+    d->d_cfg.cf_kvp_period_ms = ICDEV_KVP_PERIOD_MS;
+  d->d_kvp_index = -1;
+  d->d_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 5);
+  timer_init(&d->d_tick, icdev_tick, d);
+  const struct icdev_kind_desc *k = &icdev_kinds[kind];
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS cb;
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&cb);
+  cb.EvtChannelOpened = icdev_opened;
+  cb.EvtChannelClosed = icdev_closed;
+  NTSTATUS st = VmbChannelAllocate(parent, TRUE, &d->d_ch);
+  if (NT_SUCCESS(st)) {
+    VmbChannelSetPointer(d->d_ch, d);
+    st = VmbChannelInitSetStateChangeCallbacks(d->d_ch, &cb);
+  }
+  if (NT_SUCCESS(st))
+    st = VmbChannelInitSetProcessPacketCallbacks(d->d_ch, icdev_process, NULL);
+  if (NT_SUCCESS(st))
+    st = VmbChannelInitSetFlags(d->d_ch, VMBUS_CHANNEL_INIT_FLAG_IS_PIPE);
+  if (NT_SUCCESS(st))
+    st = VmbServerChannelInitSetFlags(d->d_ch, VMBUS_SERVER_CHANNEL_INIT_FLAG_OFFER_AS_PIPE);
+  if (NT_SUCCESS(st))
+    st = VmbChannelInitSetMaximumPacketSize(d->d_ch, (UINT32)IC_MSG_MAX);
+  if (NT_SUCCESS(st))
+    st = VmbServerChannelInitSetTargetInterfaceId(d->d_ch, k->type, k->instance);
+  if (NT_SUCCESS(st))
+    st = VmbChannelEnable(d->d_ch);
+  if (NT_SUCCESS(st))
+    VmbChannelStart(d->d_ch);
+  if (!NT_SUCCESS(st)) {
+    pr_err("icdev %s: could not offer the channel: status 0x%lx\n", k->name,
+           (unsigned long)(uint32_t)st);
+    if (d->d_ch)
+      VmbChannelCleanup(d->d_ch);
+    free(d);
+    return NULL;
+  }
+  return d;
+}
+
+void icdev_destroy(struct icdev *d) {
+  if (!d)
+    return;
+  timer_cancel(&d->d_tick);
+  VmbChannelDisable(d->d_ch);
+  VmbChannelCleanup(d->d_ch);
+  timer_cancel(&d->d_tick);
+  free(d);
+}
+
+bool icdev_is_open(const struct icdev *d) { return d && d->d_open; }
+bool icdev_ever_opened(const struct icdev *d) { return d && d->d_ever_open; }
+uint32_t icdev_fw_version(const struct icdev *d) { return d->d_fw; }
+uint32_t icdev_srv_version(const struct icdev *d) { return d->d_srv; }
+const struct icdev_stats *icdev_stats(const struct icdev *d) { return &d->d_st; }
+uint64_t icdev_shutdown_sent_ns(const struct icdev *d) { return d->d_sd_sent_ns; }
+bool icdev_shutdown_answered(const struct icdev *d, uint32_t *status) {
+  if (d->d_sd_answered && status)
+    *status = d->d_sd_status;
+  return d->d_sd_answered;
+}
+const char *icdev_kvp_ip(const struct icdev *d) { return d->d_kvp_ip; }
+const char *icdev_kvp_item(const struct icdev *d, const char *key) {
+  for (uint32_t i = 0; i < d->d_nitems; i++)
+    if (strcmp(d->d_items[i].key, key) == 0)
+      return d->d_items[i].value;
+  return "";
+}
+
+int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len, uint64_t tid) {
+  if (!d->d_open)
+    return -ENOTCONN;
+  if (len > sizeof(d->d_msg))
+    return -EMSGSIZE;
+  d->d_out = false; /* raw: not matched against a request */
+  if (!tid) {
+    VMBPACKET p = VmbPacketAllocate(d->d_ch);
+    if (!p)
+      return -ENOMEM;
+    if (!NT_SUCCESS(VmbPacketSend(p, (PVOID)(uintptr_t)buf, len, NULL, 0))) {
+      VmbPacketFree(p);
+      return -EIO;
+    }
+    return 0;
+  }
+  /* A hand-built in-band packet carrying `tid` (no completion requested),
+   * as a Hyper-V host sends its IC requests: descriptor, pipe header, the
+   * message, padding to 8 bytes. */
+  static uint8_t
+      pkt[sizeof(struct vmpacket_descriptor) + sizeof(struct ic_pipe_hdr) + ICDEV_BUF + 8];
+  uint32_t hdr = (uint32_t)(sizeof(struct vmpacket_descriptor) + sizeof(struct ic_pipe_hdr));
+  uint32_t total = (hdr + len + 7u) & ~7u;
+  memset(pkt, 0, total);
+  struct vmpacket_descriptor desc = {VM_PKT_DATA_INBAND, sizeof(desc) / 8u, (uint16_t)(total / 8u),
+                                     0, tid};
+  struct ic_pipe_hdr ph = {IC_PIPE_FLAG_DATA, len};
+  memcpy(pkt, &desc, sizeof(desc));
+  memcpy(pkt + sizeof(desc), &ph, sizeof(ph));
+  memcpy(pkt + hdr, buf, len);
+  return kmcl_test_send_raw(d->d_ch, pkt, total);
+}
+
+uint32_t icdev_last_answer(const struct icdev *d, void *buf, uint32_t cap, uint64_t *tid) {
+  uint32_t n = d->d_last_len < cap ? d->d_last_len : cap;
+  if (n > sizeof(d->d_last))
+    n = sizeof(d->d_last);
+  memcpy(buf, d->d_last, n);
+  if (tid)
+    *tid = d->d_last_tid;
+  return d->d_last_len;
+}
+
+uint64_t icdev_answers_seen(const struct icdev *d) { return d->d_seen; }
+
+/* ---- placeholders ----------------------------------------------------------------- */
+
+struct icdev_placeholder {
+  VMBCHANNEL p_ch;
+  uint32_t p_opens;
+};
+
+static NTSTATUS icdev_ph_opened(VMBCHANNEL ch) {
+  struct icdev_placeholder *p = VmbChannelGetPointer(ch);
+  p->p_opens++;
+  return STATUS_NOT_SUPPORTED; /* offered, not implemented: the open is refused */
+}
+
+static VOID icdev_ph_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UINT32 len,
+                             UINT32 flags) {
+  (void)ch, (void)buf, (void)len, (void)flags;
+  VmbChannelPacketComplete(pkt, NULL, 0);
+}
+
+struct icdev_placeholder *icdev_placeholder_create(PDEVICE_OBJECT parent, const GUID *type,
+                                                   const GUID *instance) {
+  struct icdev_placeholder *p = calloc(1, sizeof(*p));
+  if (!p)
+    return NULL;
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS cb;
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&cb);
+  cb.EvtChannelOpened = icdev_ph_opened;
+  NTSTATUS st = VmbChannelAllocate(parent, TRUE, &p->p_ch);
+  if (NT_SUCCESS(st)) {
+    VmbChannelSetPointer(p->p_ch, p);
+    st = VmbChannelInitSetStateChangeCallbacks(p->p_ch, &cb);
+  }
+  if (NT_SUCCESS(st))
+    st = VmbChannelInitSetProcessPacketCallbacks(p->p_ch, icdev_ph_process, NULL);
+  if (NT_SUCCESS(st))
+    st = VmbServerChannelInitSetTargetInterfaceId(p->p_ch, *type, *instance);
+  if (NT_SUCCESS(st))
+    st = VmbChannelEnable(p->p_ch);
+  if (!NT_SUCCESS(st)) {
+    if (p->p_ch)
+      VmbChannelCleanup(p->p_ch);
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+void icdev_placeholder_destroy(struct icdev_placeholder *p) {
+  if (!p)
+    return;
+  VmbChannelDisable(p->p_ch);
+  VmbChannelCleanup(p->p_ch);
+  free(p);
+}
+
+uint32_t icdev_placeholder_opens(const struct icdev_placeholder *p) { return p->p_opens; }
