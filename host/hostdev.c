@@ -221,6 +221,9 @@ static int hostdev_switch(struct hostdev *d, const struct hostopt *o, char *err,
   else
     d->hd_dhcp = srv;
   netpeer_set_switch(d->hd_peer, router, d->hd_dhcp, hostdev_remote);
+  static const uint8_t none[4];
+  if (memcmp(o->ho_guest_ip, none, 4) != 0)
+    netpeer_set_guest_ip(d->hd_peer, o->ho_guest_ip);
   return 0;
 }
 

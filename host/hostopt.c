@@ -120,6 +120,21 @@ static int hostopt_set_subnet(const struct hostopt_def *d, struct hostopt *o, co
   return 0;
 }
 
+/* "A.B.C.D", not 0.0.0.0. */
+static int hostopt_set_guest_ip(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  unsigned b[4];
+  char tail;
+  (void)d;
+  if (sscanf(v, "%u.%u.%u.%u%c", &b[0], &b[1], &b[2], &b[3], &tail) != 4)
+    return -1;
+  for (int i = 0; i < 4; i++) {
+    if (b[i] > 255)
+      return -1;
+    o->ho_guest_ip[i] = (uint8_t)b[i];
+  }
+  return (b[0] | b[1] | b[2] | b[3]) ? 0 : -1;
+}
+
 static int hostopt_set_fault(const struct hostopt_def *d, struct hostopt *o, const char *v) {
   static const char *const names[] = {
       [HOSTOPT_FAULT_SILENT_CONTACT] = "silent-contact",
@@ -184,6 +199,9 @@ static const struct hostopt_def hostopt_defs[] = {
            "once the link is up, the built-in peer sends N ICMP\n"
            "echo requests, then a UDP datagram to port 7 of\n"
            "every size up to the MTU, and checks every reply"),
+    HO_FN("guest-ip", "A.B.C.D", hostopt_set_guest_ip,
+          "the guest's static address, for the built-in peer\n"
+          "(a guest that never announces itself)"),
     HO_FLAG("peer-no-udp", ho_peer_no_udp,
             "with --peer-traffic: pings only (a guest with no UDP\n"
             "echo service, e.g. Linux without user space)"),

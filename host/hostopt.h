@@ -42,6 +42,7 @@ struct hostopt {
   uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
   uint64_t ho_peer_traffic;    /* --peer-traffic N: host/peertest.c, N echo requests */
   bool ho_peer_no_udp;         /* --peer-no-udp: no UDP part in the peer test */
+  uint8_t ho_guest_ip[4];      /* --guest-ip A.B.C.D: a static guest's address (0: none) */
   bool ho_no_dhcp;             /* --no-dhcp: the built-in switch serves no DHCP */
   uint64_t ho_dhcp_lease_s;    /* --dhcp-lease S (0: host/dhcpsrv.h default) */
   uint8_t ho_subnet[4];        /* --subnet A.B.C.D/P (default 192.0.2.0/24) */

@@ -121,9 +121,28 @@ net_checks() {
 
 PEER_DONE='^hostdev: peer test: '
 # Default version, NVSP 6.1 (the host's newest), hvhost's MAC.
-lx default "$PEER_DONE" --mac $MAC --peer-traffic 10 --peer-no-udp
+# Linux with ip= and no user space never announces itself: the built-in
+# switch's peer is told its static address (--guest-ip) and DHCP is off.
+PEER="--no-dhcp --guest-ip 192.0.2.2 --peer-traffic 10 --peer-no-udp"
+lx default "$PEER_DONE" --mac $MAC $PEER
 vmbus_checks default 5.3
 net_checks default 0x60001
+# Integration services: Linux's hv_utils negotiates heartbeat, shutdown and
+# timesync and answers them; the script's SIGTERM is the host's shutdown
+# request (Stop-VM), and Linux powers off through ACPI.
+if t_expect_lines default-ic "$out/default.log" \
+    '^\[ *[0-9.]+\] hv_utils: Heartbeat IC version [0-9.]+' \
+    '^\[ *[0-9.]+\] hv_utils: Shutdown IC version [0-9.]+' \
+    '^\[ *[0-9.]+\] hv_utils: TimeSync IC version [0-9.]+' \
+    '^\[ *[0-9.]+\] hv_utils: Shutdown request received' \
+    '^\[ *[0-9.]+\] reboot: Power down' \
+    '^hvhost: ic heartbeat opened=1 .* answers=[1-9][0-9]* bad=0 ' \
+    '^hvhost: ic shutdown opened=1 .* answers=[1-9][0-9]* bad=0 ' \
+    '^hvhost: ic timesync opened=1 .* answers=[1-9][0-9]* bad=0 ' \
+    '^hvhost: exit=[a-z0-9]+ .* power=off heartbeats=[1-9]'; then
+  t_pass default-ic "$(grep -oE 'hv_utils: (Heartbeat|Shutdown|TimeSync) IC version [0-9.]+' "$out/default.log" | sed 's/hv_utils: //; s/ IC version / /' | tr '\n' ',' | sed 's/,$//'), power=off"
+else t_fail default-ic "heartbeat, shutdown, timesync or the ACPI power-off (log: $out/default.log)"; fi
+
 # The kvm-pvm words and emulations are said once, and only on kvm-pvm.
 if [ -d /sys/module/kvm_pvm ]; then
   if [ "$(grep -c '^hvhost: kvm-pvm (software-emulated guest kernel mode): appending "noxsave clearcpuid=' "$out/default.log")" -eq 1 ] &&
@@ -136,11 +155,11 @@ else
   else t_fail kvm-pvm-quirks "kvm-pvm words on a KVM without kvm_pvm"; fi
 fi
 
-lx cap5.0-nvsp5 "$PEER_DONE" --vmbus-version 5.0 --nvsp-version 5 --mac $MAC --peer-traffic 10 --peer-no-udp
+lx cap5.0-nvsp5 "$PEER_DONE" --vmbus-version 5.0 --nvsp-version 5 --mac $MAC $PEER
 vmbus_checks cap5.0-nvsp5 5.0
 net_checks cap5.0-nvsp5 0x50000
 
-lx cap4.0-nvsp2 "$PEER_DONE" --vmbus-version 4.0 --nvsp-version 2 --mac $MAC --peer-traffic 10 --peer-no-udp
+lx cap4.0-nvsp2 "$PEER_DONE" --vmbus-version 4.0 --nvsp-version 2 --mac $MAC $PEER
 vmbus_checks cap4.0-nvsp2 4.0
 net_checks cap4.0-nvsp2 0x30002
 
