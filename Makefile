@@ -109,7 +109,7 @@ ISO         := $(BUILD)/kernel.iso
 # and fuzz objects after linking and rebuild them next time).
 .SECONDARY:
 
-.PHONY: all iso vhd run run-qemu test test-unit test-boot test-e2e test-sim test-netns test-fuzz bench clean format lint deps newlib
+.PHONY: all iso vhd run run-qemu test test-unit test-linux test-boot test-e2e test-sim test-netns test-fuzz bench clean format lint deps newlib
 all: $(KERNEL_ELF)
 
 # ---- set-up -----------------------------------------------------------------
@@ -194,6 +194,23 @@ $(HVSIM): $(HDIR)/host/hvsim.o $(HOST_LIB)
 hvsim: $(HVSIM)
 .PHONY: hvsim
 # --- end hvsim ---------------------------------------------------------------
+
+# --- linux-peer --------------------------------------------------------------
+# Linux as a second guest of hvhost (issue 17): a minimal kernel from Debian's
+# linux-source-6.1 with hv_vmbus, hv_netvsc and hv_utils built in, cached in
+# build/linux-peer/ (keyed by tests/linux/peer.config, init.c and the script;
+# `make clean` keeps it, `make distclean` drops it). `make test` builds it
+# only where the linux tier can run (usable /dev/kvm).
+LINUX_PEER := $(BUILD)/linux-peer/bzImage
+linux-peer: | $(DEPS_STAMP)
+	$(Q)tools/linux-peer.sh $(BUILD)/linux-peer
+linux-peer-if-kvm: $(HVHOST)
+	$(Q)if why=$$($(HVHOST) --check-kvm); then tools/linux-peer.sh $(BUILD)/linux-peer; \
+	else echo "linux-peer: not built ($$why); the linux tier skips"; fi
+test-linux: $(HVHOST) $(KERNEL_ELF) linux-peer
+	$(Q)tests/run.sh --only linux
+.PHONY: linux-peer linux-peer-if-kvm test-linux
+# --- end linux-peer ----------------------------------------------------------
 
 # `make run`: the kernel under hvhost (KVM), or under hvsim where /dev/kvm
 # is unusable (tools/run.sh says which and why). ARGS="..." adds options.
@@ -293,7 +310,7 @@ fuzz-build: $(FUZZ_BINS)
 
 # ---- tests ------------------------------------------------------------------
 # Every tier prints `N passed, N failed[, N skipped]`; tests/run.sh adds a total.
-test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM) $(FUZZ_BINS)
+test: $(KERNEL_ELF) $(ISO) $(VHD) $(UNIT_BINS) $(HVHOST) $(HVSIM) $(FUZZ_BINS) linux-peer-if-kvm
 	$(Q)FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run.sh $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)

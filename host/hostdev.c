@@ -221,6 +221,9 @@ static int hostdev_switch(struct hostdev *d, const struct hostopt *o, char *err,
   else
     d->hd_dhcp = srv;
   netpeer_set_switch(d->hd_peer, router, d->hd_dhcp, hostdev_remote);
+  static const uint8_t none[4];
+  if (memcmp(o->ho_guest_ip, none, 4) != 0)
+    netpeer_set_guest_ip(d->hd_peer, o->ho_guest_ip);
   return 0;
 }
 
@@ -321,6 +324,7 @@ static int hostdev_start_nic(struct hostdev *d, struct vmbsrv *srv, const struct
     }
   }
   memcpy(cfg.cf_mac, o->ho_mac, 6);
+  cfg.cf_trace = o->ho_trace;
   cfg.cf_refuse_send_buf = o->ho_refuse_send_buf;
   d->hd_nic_cfg = cfg;
   d->hd_nic = netvsp_create(vmbsrv_device(srv), &cfg, be);
@@ -356,8 +360,8 @@ static int hostdev_start_scenarios(struct hostdev *d, const struct hostopt *o, c
       return -1;
     }
     netpeer_set_guest_mac(d->hd_peer, o->ho_mac);
-    d->hd_test = peertest_start(d->hd_peer, d->hd_nic, (unsigned)o->ho_peer_traffic, 0,
-                                hostdev_test_done, d);
+    d->hd_test = peertest_start(d->hd_peer, d->hd_nic, (unsigned)o->ho_peer_traffic,
+                                o->ho_peer_no_udp ? PEERTEST_NO_UDP : 0, hostdev_test_done, d);
     if (!d->hd_test) {
       snprintf(err, errlen, "out of memory");
       return -1;
@@ -465,6 +469,10 @@ uint64_t hostdev_link_up_ns(const struct hostdev *d) {
   if (d && d->hd_first_link_ns)
     return d->hd_first_link_ns;
   return d && d->hd_nic ? netvsp_link_up_ns(d->hd_nic) : 0;
+}
+
+uint64_t hostdev_echo_replies(const struct hostdev *d) {
+  return d && d->hd_peer ? netpeer_stats(d->hd_peer)->echo_ok : 0;
 }
 
 void hostdev_print_stats(const struct hostdev *d, FILE *f, const char *prog) {

@@ -39,6 +39,8 @@ int hostdev_link(const struct hostdev *d);
 bool hostdev_guest_ip(const struct hostdev *d, uint8_t ip[4]);
 /** hw_now_ns() of that first link-up, 0 when none. */
 uint64_t hostdev_link_up_ns(const struct hostdev *d);
+/** Echo replies the built-in peer has received so far (0 without it). */
+uint64_t hostdev_echo_replies(const struct hostdev *d);
 /** Counters of the NIC and its back ends (peer or TAP, capture), one line
  * each (nothing without a NIC). */
 void hostdev_print_stats(const struct hostdev *d, FILE *f, const char *prog);

@@ -120,6 +120,21 @@ static int hostopt_set_subnet(const struct hostopt_def *d, struct hostopt *o, co
   return 0;
 }
 
+/* "A.B.C.D", not 0.0.0.0. */
+static int hostopt_set_guest_ip(const struct hostopt_def *d, struct hostopt *o, const char *v) {
+  unsigned b[4];
+  char tail;
+  (void)d;
+  if (sscanf(v, "%u.%u.%u.%u%c", &b[0], &b[1], &b[2], &b[3], &tail) != 4)
+    return -1;
+  for (int i = 0; i < 4; i++) {
+    if (b[i] > 255)
+      return -1;
+    o->ho_guest_ip[i] = (uint8_t)b[i];
+  }
+  return (b[0] | b[1] | b[2] | b[3]) ? 0 : -1;
+}
+
 static int hostopt_set_fault(const struct hostopt_def *d, struct hostopt *o, const char *v) {
   static const char *const names[] = {
       [HOSTOPT_FAULT_SILENT_CONTACT] = "silent-contact",
@@ -158,6 +173,8 @@ static const struct hostopt_def hostopt_defs[] = {
           "highest NVSP version of the network device\n"
           "(6.1 6 5 4 2 1; default 6.1)"),
     HO_U64("mem", "MIB", ho_mem_mib, 16, 3072, "guest memory (default 128)"),
+    {"initrd", 0, "FILE", hostopt_set_str, HO_FIELD(ho_initrd, const char *), 0, 0, true,
+     "a Linux kernel's initrd (bzImage or vmlinux)"},
     HO_FLAG("trace", ho_trace, "print every VMBus message, decoded"),
     HO_U64("timeout", "SECONDS", ho_timeout_s, 0, 0, "stop the VM after this long (exit=timeout)"),
     HO_FLAG("no-net", ho_no_net, "no network device"),
@@ -182,6 +199,12 @@ static const struct hostopt_def hostopt_defs[] = {
            "once the link is up, the built-in peer sends N ICMP\n"
            "echo requests, then a UDP datagram to port 7 of\n"
            "every size up to the MTU, and checks every reply"),
+    HO_FN("guest-ip", "A.B.C.D", hostopt_set_guest_ip,
+          "the guest's static address, for the built-in peer\n"
+          "(a guest that never announces itself)"),
+    HO_FLAG("peer-no-udp", ho_peer_no_udp,
+            "with --peer-traffic: pings only (a guest with no UDP\n"
+            "echo service, e.g. Linux without user space)"),
     HO_FLAG("refuse-msrs", ho_refuse_msrs, "advertise Hyper-V but #GP on its MSRs"),
     HO_FLAG("refuse-send-buf", ho_refuse_send_buf,
             "the NIC refuses the guest's send buffer: every\n"
@@ -213,7 +236,7 @@ static bool hostopt_offered(const struct hostopt_def *d, bool needs_kernel) {
 
 void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
   fprintf(f, "usage: %s [options] %s[-- kernel command line]\n", prog,
-          needs_kernel ? "kernel.elf " : "");
+          needs_kernel ? "kernel.elf|bzImage|vmlinux " : "");
   for (size_t i = 0; i < HOSTOPT_NDEFS; i++) {
     const struct hostopt_def *d = &hostopt_defs[i];
     if (!hostopt_offered(d, needs_kernel))
@@ -357,7 +380,7 @@ int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
   return hostopt_cmdline(o, argc, argv, optind);
 usage:
   fprintf(stderr, "usage: %s [options] %s[-- kernel command line]; %s --help lists the options\n",
-          prog, needs_kernel ? "kernel.elf " : "", prog);
+          prog, needs_kernel ? "kernel.elf|bzImage|vmlinux " : "", prog);
   return -1;
 }
 

@@ -26,7 +26,8 @@ enum hostopt_fault {
 
 struct hostopt {
   const char *ho_prog;         /* "hvhost" or "hvsim" */
-  const char *ho_kernel;       /* hvhost: the kernel image */
+  const char *ho_kernel;       /* hvhost: the kernel image (multiboot ELF or bzImage) */
+  const char *ho_initrd;       /* --initrd FILE (bzImage) */
   char ho_cmdline[2048];       /* after "--" */
   uint32_t ho_vmbus_version;   /* --vmbus-version (0: newest) */
   uint32_t ho_nvsp_version;    /* --nvsp-version (0: newest) */
@@ -40,6 +41,8 @@ struct hostopt {
   uint64_t ho_link_flap_s;     /* --link-flap SECONDS */
   uint64_t ho_rescind_net_s;   /* --rescind-net-after SECONDS */
   uint64_t ho_peer_traffic;    /* --peer-traffic N: host/peertest.c, N echo requests */
+  bool ho_peer_no_udp;         /* --peer-no-udp: no UDP part in the peer test */
+  uint8_t ho_guest_ip[4];      /* --guest-ip A.B.C.D: a static guest's address (0: none) */
   bool ho_no_dhcp;             /* --no-dhcp: the built-in switch serves no DHCP */
   uint64_t ho_dhcp_lease_s;    /* --dhcp-lease S (0: host/dhcpsrv.h default) */
   uint8_t ho_subnet[4];        /* --subnet A.B.C.D/P (default 192.0.2.0/24) */

@@ -41,6 +41,7 @@ struct hvhost_state {
   uint64_t hs_start_ns;
   int64_t hs_connected_ms;
   int64_t hs_link_ms;
+  int64_t hs_ping_ms; /* the built-in peer's first echo reply */
   struct hostdev *hs_dev;
   uint32_t hs_version; /* negotiated, kept after the guest's UNLOAD */
   uint64_t hs_stop_timeout_ms;
@@ -95,6 +96,8 @@ static void hvhost_tick(void *arg) {
     st->hs_version = vmbsrv_version(st->hs_srv);
     hvhost_snapshot(st, &st->hs_at_connect);
   }
+  if (st->hs_ping_ms < 0 && hostdev_echo_replies(st->hs_dev))
+    st->hs_ping_ms = hostopt_ms_since(st->hs_start_ns, hw_now_ns());
   if (st->hs_link_ms < 0 && hostdev_link_up_ns(st->hs_dev)) {
     st->hs_link_ms = hostopt_ms_since(st->hs_start_ns, hostdev_link_up_ns(st->hs_dev));
     hvhost_snapshot(st, &st->hs_at_link);
@@ -109,6 +112,7 @@ static int hvhost_build(struct hvhost_state *st, const struct hostopt *o, char *
   struct hvk_config kc = {
       .kc_mem_bytes = o->ho_mem_mib << 20,
       .kc_kernel = o->ho_kernel,
+      .kc_initrd = o->ho_initrd,
       .kc_cmdline = o->ho_cmdline,
       .kc_console = stdout,
       .kc_verbose = o->ho_verbose,
@@ -119,7 +123,8 @@ static int hvhost_build(struct hvhost_state *st, const struct hostopt *o, char *
   if (!st->hs_vm)
     return -1;
   struct hvemu_config hc = {.hc_refuse_msrs = o->ho_refuse_msrs,
-                            .hc_tsc_hz = hvk_tsc_hz(st->hs_vm)};
+                            .hc_tsc_hz = hvk_tsc_hz(st->hs_vm),
+                            .hc_apic_hz = hvk_apic_hz(st->hs_vm)};
   st->hs_emu = hvemu_create(hvk_partition(st->hs_vm), &hc);
   struct vmbsrv_config sc = {.vc_max_version = o->ho_vmbus_version, .vc_trace = o->ho_trace};
   hostdev_vmbsrv_config(o, &sc);
@@ -132,7 +137,11 @@ static int hvhost_build(struct hvhost_state *st, const struct hostopt *o, char *
   if (hvk_setup(st->hs_vm, st->hs_emu, err, errlen) != 0)
     return -1;
   st->hs_dev = hostdev_create(st->hs_srv, st->hs_emu, o, err, errlen);
-  return st->hs_dev ? 0 : -1;
+  if (!st->hs_dev)
+    return -1;
+  fprintf(stderr, "hvhost: frequencies reported: TSC %lu kHz, APIC timer %lu kHz\n",
+          (unsigned long)(hc.hc_tsc_hz / 1000), (unsigned long)(hc.hc_apic_hz / 1000));
+  return 0;
 }
 
 /* Everything hvhost_build created, in reverse (each may be NULL). */
@@ -169,6 +178,9 @@ static void hvhost_print_stats(struct hvhost_state *st, const struct hvk_result 
   } else {
     hvhost_print_phase("entry->end", &zero, &end);
   }
+  if (st->hs_ping_ms >= 0)
+    fprintf(stderr, "hvhost: first echo reply from the guest t_ping_ms=%lld\n",
+            (long long)st->hs_ping_ms);
 }
 
 int main(int argc, char **argv) {
@@ -194,6 +206,7 @@ int main(int argc, char **argv) {
   st.hs_start_ns = hw_now_ns();
   st.hs_connected_ms = -1;
   st.hs_link_ms = -1;
+  st.hs_ping_ms = -1;
   st.hs_stop_timeout_ms = o.ho_stop_timeout_s * 1000u;
   char err[512];
   if (hvhost_build(&st, &o, err, sizeof(err)) != 0) {

@@ -18,6 +18,10 @@
 #include "arch/x86_64/multiboot.h"
 #include "host/acpi_fw.h"
 #include "host/hvemu.h"
+#include "host/kvm_pvm.h"
+#include "host/linux_boot.h"
+#include "host/linuxboot.h"
+#include "host/pcio.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/timer.h"
@@ -53,6 +57,12 @@ struct hvk {
   struct hvk_stats k_stats;
   uint64_t k_created_ns;
   uint32_t k_entry;
+  bool k_linux;               /* the image is a bzImage: 64-bit boot protocol */
+  struct lxb_entry k_lxentry; /* its entry state */
+  bool k_pvm;                 /* kvm-pvm: emulate what it refuses (host/kvm_pvm.h) */
+  unsigned k_pvm_seen;        /* bit per enum pvm_action already logged */
+  struct pcio_uart k_uart;
+  struct pcio_rtc k_rtc;
   char k_line[256]; /* console line being assembled */
   size_t k_line_len;
   struct acpifw_pm k_pm; /* PIIX4-style PM block, 0xCF9, 0x64 */
@@ -157,6 +167,7 @@ struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   vm->k_cfg = *cfg;
   vm->k_kvm = vm->k_vm = vm->k_vcpu = -1;
   vm->k_created_ns = hw_now_ns();
+  vm->k_pvm = pvm_detect();
   const char *step;
 #define HVK_TRY(call, what)                                                                        \
   do {                                                                                             \
@@ -273,36 +284,92 @@ static int hvk_set_cpuid(struct hvk *vm, char *err, size_t errlen) {
   return rc < 0 ? -errno : 0;
 }
 
-/* Load the kernel through its multiboot header's a.out-kludge fields (the
- * same fields GRUB and QEMU use; linker.ld explains the layout), checking
- * every field against the file and guest memory. */
-static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
-  FILE *f = fopen(vm->k_cfg.kc_kernel, "rb");
+/* Read a whole file of at most `max` bytes (the guest's memory) into a
+ * malloc'ed buffer: 0, or -errno with a message. */
+static int hvk_read_file(const char *path, uint64_t max, uint8_t **buf, long *size, char *err,
+                         size_t errlen) {
+  FILE *f = fopen(path, "rb");
   if (!f) {
-    hvk_err(err, errlen, "%s: %s", vm->k_cfg.kc_kernel, strerror(errno));
-    return -errno;
+    int e = errno;
+    hvk_err(err, errlen, "%s: %s", path, strerror(e));
+    return -e;
   }
   struct stat sb;
   const char *notk = NULL;
   if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
     notk = "not a regular file";
-  else if ((uint64_t)sb.st_size > vm->k_cfg.kc_mem_bytes)
+  else if ((uint64_t)sb.st_size > max)
     notk = "larger than guest memory";
   if (notk) {
-    hvk_err(err, errlen, "%s: not a kernel image (%s)", vm->k_cfg.kc_kernel, notk);
+    hvk_err(err, errlen, "%s: not a kernel image (%s)", path, notk);
     fclose(f);
     return -ENOEXEC;
   }
   long fsize = (long)sb.st_size;
   uint8_t *img = fsize > 0 ? malloc((size_t)fsize) : NULL;
   if (!img || fread(img, 1, (size_t)fsize, f) != (size_t)fsize) {
-    hvk_err(err, errlen, "%s: cannot read it", vm->k_cfg.kc_kernel);
+    hvk_err(err, errlen, "%s: cannot read it", path);
     fclose(f);
     free(img);
     return -EIO;
   }
   fclose(f);
-  int rc = -ENOEXEC;
+  *buf = img;
+  *size = fsize;
+  return 0;
+}
+
+/* A bzImage or vmlinux: the command line (plus the kvm-pvm words, said
+ * once in the log), the initrd, then host/linuxboot.c lays out the 64-bit
+ * boot. */
+static int hvk_load_linux(struct hvk *vm, const uint8_t *img, size_t len, bool vmlinux, char *err,
+                          size_t errlen) {
+  char cl[LXB_CMDLINE_MAX];
+  const char *user = vm->k_cfg.kc_cmdline ? vm->k_cfg.kc_cmdline : "";
+  const char *extra = vm->k_pvm ? pvm_linux_words() : "";
+  int n = snprintf(cl, sizeof(cl), "%s%s%s", user, *user && *extra ? " " : "", extra);
+  if (n < 0 || (size_t)n >= sizeof(cl)) {
+    hvk_err(err, errlen, "kernel command line longer than %u bytes", LXB_CMDLINE_MAX - 1);
+    return -E2BIG;
+  }
+  if (vm->k_pvm)
+    fprintf(stderr,
+            "hvhost: kvm-pvm (software-emulated guest kernel mode): appending \"%s\" to the "
+            "Linux command line; the int3 self-test, fwait and int3 at text-poke sites are "
+            "emulated\n",
+            extra);
+  uint8_t *initrd = NULL;
+  long initrd_len = 0;
+  if (vm->k_cfg.kc_initrd) {
+    int rc = hvk_read_file(vm->k_cfg.kc_initrd, vm->k_cfg.kc_mem_bytes, &initrd, &initrd_len, err,
+                           errlen);
+    if (rc)
+      return rc;
+  }
+  int rc = (vmlinux ? lxb_load_vmlinux : lxb_load)(vm->k_mem, vm->k_cfg.kc_mem_bytes, img, len,
+                                                   initrd, (size_t)initrd_len, cl, 0,
+                                                   &vm->k_lxentry, err, errlen);
+  free(initrd);
+  vm->k_linux = rc == 0;
+  return rc;
+}
+
+/* Load the kernel: a Linux image (host/linuxboot.c), or a multiboot one
+ * through its header's a.out-kludge fields (the same fields GRUB and QEMU
+ * use; linker.ld explains the layout), checking every field against the
+ * file and guest memory. */
+static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
+  uint8_t *img;
+  long fsize;
+  int rc = hvk_read_file(vm->k_cfg.kc_kernel, vm->k_cfg.kc_mem_bytes, &img, &fsize, err, errlen);
+  if (rc)
+    return rc;
+  if (lxb_is_bzimage(img, (size_t)fsize)) {
+    rc = hvk_load_linux(vm, img, (size_t)fsize, false, err, errlen);
+    free(img);
+    return rc;
+  }
+  rc = -ENOEXEC;
   long hoff = -1;
   uint32_t h[8];
   for (long o = 0; o + 32 <= fsize && o < 8192; o += 4) {
@@ -312,8 +379,14 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
       break;
     }
   }
+  if (hoff < 0 && lxb_is_vmlinux(img, (size_t)fsize)) {
+    rc = hvk_load_linux(vm, img, (size_t)fsize, true, err, errlen);
+    goto out;
+  }
   if (hoff < 0) {
-    hvk_err(err, errlen, "%s: not a multiboot kernel (no multiboot header in the first 8 KiB)",
+    hvk_err(err, errlen,
+            "%s: not a multiboot kernel (no multiboot header in the first 8 KiB), nor a Linux "
+            "bzImage or vmlinux",
             vm->k_cfg.kc_kernel);
     goto out;
   }
@@ -389,12 +462,77 @@ out:
 
 /* Multiboot machine state (spec 3.2): 32-bit protected mode, paging off,
  * flat 4 GiB code and data segments, IF clear, EAX magic, EBX info. */
+/* The 64-bit boot protocol (Linux boot.rst): long mode with the loader's
+ * identity map, __BOOT_CS/__BOOT_DS flat segments, interrupts off, RSI the
+ * zero page. */
+static int hvk_set_linux_state(struct hvk *vm, struct kvm_sregs *s, char *err, size_t errlen) {
+  struct kvm_segment code = {.base = 0,
+                             .limit = 0xffffffff,
+                             .selector = LXB_BOOT_CS,
+                             .type = 11,
+                             .present = 1,
+                             .dpl = 0,
+                             .db = 0,
+                             .s = 1,
+                             .l = 1,
+                             .g = 1};
+  struct kvm_segment data = code;
+  data.selector = LXB_BOOT_DS;
+  data.type = 3;
+  data.l = 0;
+  data.db = 1;
+  s->cs = code;
+  s->ds = s->es = s->fs = s->gs = s->ss = data;
+  s->gdt.base = vm->k_lxentry.le_gdt;
+  s->gdt.limit = LXB_GDT_LIMIT;
+  s->cr3 = vm->k_lxentry.le_cr3;
+  s->cr4 = 0x20;       /* PAE */
+  s->cr0 = 0x80000011; /* PG | ET | PE */
+  s->efer = 0x500;     /* LMA | LME */
+  if (ioctl(vm->k_vcpu, KVM_SET_SREGS, s) < 0) {
+    hvk_err(err, errlen, "KVM_SET_SREGS failed: %s", strerror(errno));
+    return -errno;
+  }
+  struct kvm_regs r;
+  memset(&r, 0, sizeof(r));
+  r.rip = vm->k_lxentry.le_rip;
+  r.rsi = vm->k_lxentry.le_rsi;
+  r.rflags = 0x2;
+  if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
+    hvk_err(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
+    return -errno;
+  }
+  return 0;
+}
+
+/* IA32_APIC_BASE as hardware leaves it at reset: the LAPIC enabled at
+ * 0xfee00000, this CPU the bootstrap processor. KVM derives CPUID.1:EDX.APIC
+ * from it (KVM-NOTES.md pitfall 4); a guest that finds it clear (Linux)
+ * believes there is no local APIC, and SINT interrupts never arrive. */
+static int hvk_set_apic_base(struct hvk *vm, char *err, size_t errlen) {
+  _Alignas(struct kvm_msrs) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+  struct kvm_msrs *m = (struct kvm_msrs *)buf;
+  memset(buf, 0, sizeof(buf));
+  m->nmsrs = 1;
+  m->entries[0].index = 0x1b;       /* IA32_APIC_BASE */
+  m->entries[0].data = 0xfee00900u; /* base | global enable | BSP */
+  if (ioctl(vm->k_vcpu, KVM_SET_MSRS, m) != 1) {
+    hvk_err(err, errlen, "KVM_SET_MSRS(IA32_APIC_BASE) failed: %s", strerror(errno));
+    return -EIO;
+  }
+  return 0;
+}
+
 static int hvk_set_entry_state(struct hvk *vm, char *err, size_t errlen) {
+  if (hvk_set_apic_base(vm, err, errlen))
+    return -EIO;
   struct kvm_sregs s;
   if (ioctl(vm->k_vcpu, KVM_GET_SREGS, &s) < 0) {
     hvk_err(err, errlen, "KVM_GET_SREGS failed: %s", strerror(errno));
     return -errno;
   }
+  if (vm->k_linux)
+    return hvk_set_linux_state(vm, &s, err, errlen);
   struct kvm_segment code = {.base = 0,
                              .limit = 0xffffffff,
                              .selector = 0x08,
@@ -559,17 +697,23 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
       res->kr_status_set = true;
       if (!vm->k_status_ns)
         vm->k_status_ns = hw_now_ns();
+    } else if (port == 0x80) {
+      /* the POST diagnostic port: Linux's I/O delay writes here; nothing listens */
     } else if (port == 0x61 && run->io.size == 1) {
       if (out)
         hvk_port61_write(vm, data[0]);
       else
         data[0] = hvk_port61_read(vm);
-    } else if (port >= HVK_COM1 && port < HVK_COM1 + 8) {
-      if (out && port == HVK_COM1)
+    } else if (port >= HVK_COM1 && port < HVK_COM1 + 8 && run->io.size == 1) {
+      if (!out)
+        data[0] = pcio_uart_read(&vm->k_uart, port - HVK_COM1);
+      else if (pcio_uart_write(&vm->k_uart, port - HVK_COM1, data[0]))
         hvk_console_byte(vm, data[0]);
-      else if (!out)
-        /* LSR: transmitter empty; everything else reads 0. */
-        memset(data, port == HVK_COM1 + 5 ? 0x60 : 0, run->io.size);
+    } else if ((port == PCIO_RTC_INDEX || port == PCIO_RTC_DATA) && run->io.size == 1) {
+      if (out)
+        pcio_rtc_write(&vm->k_rtc, port, data[0]);
+      else
+        data[0] = pcio_rtc_read(&vm->k_rtc, port, time(NULL));
     } else if (run->io.size <= 4 && hvk_pm_io(vm, port, out, data, run->io.size)) {
       if (vm->k_pm.pm_power != ACPIFW_POWER_NONE) {
         res->kr_power = vm->k_pm.pm_power;
@@ -608,6 +752,93 @@ static void hvk_msr(struct hvk *vm, bool write) {
     run->msr.data = v;
   }
   run->msr.error = rc ? 1 : 0;
+}
+
+/* Guest virtual -> host pointer for `len` bytes within one page (KVM walks
+ * the guest's page tables); NULL when unmapped or outside guest memory. */
+static uint8_t *hvk_gva(struct hvk *vm, uint64_t gva, size_t len) {
+  struct kvm_translation t;
+  memset(&t, 0, sizeof(t));
+  t.linear_address = gva;
+  if (ioctl(vm->k_vcpu, KVM_TRANSLATE, &t) < 0 || !t.valid)
+    return NULL;
+  if ((gva & 0xfff) + len > 4096 || t.physical_address + len > vm->k_cfg.kc_mem_bytes)
+    return NULL;
+  return vm->k_mem + t.physical_address;
+}
+
+/* KVM_EXIT_INTERNAL_ERROR: kvm-pvm's emulator refused an instruction.
+ * Emulate the ones host/kvm_pvm.h names (each logged the first time);
+ * anything else stops the VM with RIP and the instruction bytes. 0: go on. */
+static int hvk_refused(struct hvk *vm, struct hvk_result *res) {
+  struct kvm_run *run = vm->k_run;
+  struct kvm_regs r;
+  uint8_t insn[15];
+  size_t n = 0;
+  if (ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0) {
+    snprintf(res->kr_error, sizeof(res->kr_error),
+             "KVM internal error, suberror %u; "
+             "KVM_GET_REGS: %s",
+             run->internal.suberror, strerror(errno));
+    return -1;
+  }
+  for (; n < sizeof(insn); n++) {
+    const uint8_t *b = hvk_gva(vm, r.rip + n, 1);
+    if (!b)
+      break;
+    insn[n] = *b;
+  }
+  enum pvm_action a = vm->k_pvm && run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+                          ? pvm_classify(insn, n)
+                          : PVM_UNKNOWN;
+  if (a == PVM_INT3_SELFTEST) {
+    uint8_t *p = hvk_gva(vm, r.rdi, 4);
+    if (!p)
+      a = PVM_UNKNOWN;
+    else {
+      const uint32_t one = 1;
+      memcpy(p, &one, 4);
+      r.rip += 5;
+    }
+  } else if (a == PVM_SKIP_FWAIT) {
+    r.rip += 1;
+  } else if (a == PVM_INJECT_BP) {
+    struct kvm_vcpu_events ev;
+    r.rip += 1; /* #BP is a trap: the handler sees the address after int3 */
+    if (ioctl(vm->k_vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0)
+      a = PVM_UNKNOWN;
+    else {
+      ev.exception.injected = 1;
+      ev.exception.nr = 3;
+      ev.exception.has_error_code = 0;
+      ev.exception.error_code = 0;
+      ev.flags = 0;
+      if (ioctl(vm->k_vcpu, KVM_SET_VCPU_EVENTS, &ev) < 0)
+        a = PVM_UNKNOWN;
+    }
+  }
+  if (a == PVM_UNKNOWN) {
+    int o = snprintf(res->kr_error, sizeof(res->kr_error),
+                     "KVM internal error, suberror %u: this machine's KVM cannot run the "
+                     "instruction at RIP %#llx, bytes",
+                     run->internal.suberror, (unsigned long long)r.rip);
+    for (size_t i = 0; i < n && o > 0 && (size_t)o < sizeof(res->kr_error) - 4; i++)
+      o += snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " %02x", insn[i]);
+    if (n == 0 && o > 0 && (size_t)o < sizeof(res->kr_error) - 16)
+      snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " (unmapped)");
+    return -1;
+  }
+  vm->k_stats.ks_emulated++;
+  if (!(vm->k_pvm_seen & (1u << a))) {
+    vm->k_pvm_seen |= 1u << a;
+    fprintf(stderr, "hvhost: kvm-pvm refused %s at RIP %#llx: emulated (said once)\n",
+            pvm_action_name(a), (unsigned long long)(r.rip - (a == PVM_INT3_SELFTEST ? 5 : 1)));
+  }
+  if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
+    snprintf(res->kr_error, sizeof(res->kr_error), "KVM_SET_REGS: %s", strerror(errno));
+    return -1;
+  }
+  return 0;
 }
 
 /* What the guest's entry state really is, read back from KVM. */
@@ -746,10 +977,10 @@ static bool hvk_handle_exit(struct hvk *vm, const sigset_t *wake, struct hvk_res
   case KVM_EXIT_SHUTDOWN:
     return hvk_fail(res, "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
   case KVM_EXIT_INTERNAL_ERROR:
-    return hvk_fail(res,
-                    "KVM internal error, suberror %u (this machine's KVM cannot emulate an "
-                    "instruction the guest ran; see KVM-NOTES.md)",
-                    run->internal.suberror);
+    if (hvk_refused(vm, res) == 0)
+      return false;
+    res->kr_end = HVK_END_ERROR;
+    return true;
   case KVM_EXIT_FAIL_ENTRY:
     return hvk_fail(res, "VM entry failed, reason %#llx",
                     (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -798,6 +1029,14 @@ void hvk_run(struct hvk *vm, volatile bool *stop, uint64_t timeout_ms, struct hv
     vm->k_line_len = 0;
   }
   fflush(vm->k_cfg.kc_console);
+}
+
+uint64_t hvk_apic_hz(struct hvk *vm) {
+  (void)vm;
+  /* KVM's in-kernel LAPIC timer counts one tick per APIC bus cycle of
+   * 1 ns (KVM's default, api.rst KVM_CAP_X86_APIC_BUS_CYCLES_NS): 1 GHz
+   * before the divide register. */
+  return 1000000000ull;
 }
 
 uint64_t hvk_tsc_hz(struct hvk *vm) {

@@ -28,7 +28,8 @@ struct hvemu;
 
 struct hvk_config {
   uint64_t kc_mem_bytes;  /* guest RAM from 0 (>= 16 MiB) */
-  const char *kc_kernel;  /* multiboot ELF (a.out-kludge header) */
+  const char *kc_kernel;  /* multiboot ELF (a.out-kludge header) or Linux bzImage */
+  const char *kc_initrd;  /* bzImage only: the initrd file (may be NULL) */
   const char *kc_cmdline; /* kernel command line (may be NULL) */
   FILE *kc_console;       /* COM1 output (stdout) */
   bool kc_verbose;        /* log entry state and exits */
@@ -42,6 +43,7 @@ struct hvk_config {
 struct hvk_stats {
   uint64_t ks_exits, ks_io, ks_mmio, ks_msr, ks_hypercalls, ks_hlt, ks_intr_injected;
   uint64_t ks_console_bytes, ks_signals, ks_unknown_io;
+  uint64_t ks_emulated; /* instructions kvm-pvm refused and hvhost emulated */
 };
 
 enum hvk_end { HVK_END_EXIT, HVK_END_STOPPED, HVK_END_TIMEOUT, HVK_END_ERROR };
@@ -86,6 +88,11 @@ const struct hvk_stats *hvk_stats(const struct hvk *vm);
 /** The guest's TSC rate (KVM_GET_TSC_KHZ), for HV_X64_MSR_TSC_FREQUENCY;
  * 0 when KVM does not say. */
 uint64_t hvk_tsc_hz(struct hvk *vm);
+
+/** The in-kernel LAPIC timer's input frequency (before its divider), for
+ * HV_X64_MSR_APIC_FREQUENCY: what a guest that programs the timer from the
+ * MSR (Linux) must be told. */
+uint64_t hvk_apic_hz(struct hvk *vm);
 
 /** Why /dev/kvm is unusable here (NULL when it is usable): no device, no
  * permission, wrong API version. */

@@ -61,6 +61,12 @@ void netpeer_corrupt_next_udp(struct netpeer *p) { p->p_corrupt_udp = true; }
 const struct netpeer_stats *netpeer_stats(const struct netpeer *p) { return &p->p_st; }
 bool netpeer_guest_known(const struct netpeer *p) { return p->p_gip_known; }
 
+void netpeer_set_guest_ip(struct netpeer *p, const uint8_t ip[4]) {
+  memcpy(p->p_gip, ip, 4);
+  p->p_gip_known = true;
+  p->p_resolved = false;
+}
+
 void netpeer_set_switch(struct netpeer *p, const uint8_t router[4], struct dhcpsrv *srv,
                         const uint8_t remote[4]) {
   memcpy(p->p_arp_ip, router, 4);

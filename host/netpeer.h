@@ -66,6 +66,10 @@ const struct netpeer_stats *netpeer_stats(const struct netpeer *p);
  * unknown until it gets a lease or announces itself. */
 void netpeer_set_switch(struct netpeer *p, const uint8_t router[4], struct dhcpsrv *srv,
                         const uint8_t remote[4]);
+/** Tell the peer a static guest's address (--guest-ip): a guest that never
+ * announces itself (Linux with `ip=` and no user space sends nothing
+ * before it is asked) is then reachable at once. */
+void netpeer_set_guest_ip(struct netpeer *p, const uint8_t ip[4]);
 /** The guest's address is known (static, leased or announced). */
 bool netpeer_guest_known(const struct netpeer *p);
 /** The address the guest last used as a source (ARP or IPv4); false: none. */

@@ -69,7 +69,7 @@ struct netvsp {
   uint32_t nd_guest_mtu;
 
   uint32_t nd_rx_gpadl; /* 0 = none */
-  uint8_t *nd_rxbuf;
+  PMDL nd_rx_mdl;       /* the mapped receive buffer: pages, not one pointer */
   uint32_t nd_rxbuf_size;
   uint16_t nd_rx_set;
   uint32_t nd_rx_sub, nd_rx_count;
@@ -77,7 +77,8 @@ struct netvsp {
   uint32_t nd_rx_inflight;
 
   uint32_t nd_tx_gpadl;
-  uint8_t *nd_txbuf;
+  PMDL nd_tx_mdl;
+  uint64_t nd_direct_seen; /* tx_direct at the last traced RNDIS message */
   uint32_t nd_txbuf_size;
   uint32_t nd_tx_sec, nd_tx_count;
 
@@ -170,26 +171,55 @@ static VOID netvsp_rx_done(VMBPACKET pkt, NTSTATUS status, PVOID buf, UINT32 len
     if (c.msg_type != NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE || c.status != NVSP_STAT_SUCCESS)
       d->nd_st.rx_nack++;
   }
-  if (tag && d->nd_rxbuf)
+  if (tag && d->nd_rx_mdl)
     netvsp_rx_release(d, (uint32_t)(tag - 1u));
   VmbPacketFree(pkt);
+}
+
+/** Copy between `buf` and bytes [off, off+len) of a guest buffer's MDL,
+ * page by page (the pages may be scattered). False when the range leaves
+ * the MDL or a page is not guest memory. */
+static bool netvsp_mdl_copy(struct netvsp *d, PMDL mdl, uint64_t off, void *buf, uint32_t len,
+                            bool to_guest) {
+  uint8_t *b = buf;
+  if (off > mdl->ByteCount || len > mdl->ByteCount - off)
+    return false;
+  while (len) {
+    uint32_t n = PAGE_SIZE - (uint32_t)((mdl->ByteOffset + off) % PAGE_SIZE);
+    if (n > len)
+      n = len;
+    uint8_t *p = kmcl_mdl_map(d->nd_ch, mdl, (uint32_t)off, n);
+    if (!p)
+      return false;
+    if (to_guest)
+      memcpy(p, b, n);
+    else
+      memcpy(b, p, n);
+    off += n;
+    b += n;
+    len -= n;
+  }
+  return true;
 }
 
 /** Put one RNDIS message (`hdr` then `body`) into a receive section and send
  * it. 0, -ENETDOWN, -EAGAIN. */
 static int netvsp_rx_msg(struct netvsp *d, const void *hdr, uint32_t hlen, const void *body,
                          uint32_t blen) {
-  if (!d->nd_open || !d->nd_rxbuf)
+  if (!d->nd_open || !d->nd_rx_mdl)
     return -ENETDOWN;
   if (hlen > d->nd_rx_sub || blen > d->nd_rx_sub - hlen)
     return -EMSGSIZE;
   int32_t s = netvsp_rx_alloc(d);
   if (s < 0)
     return -EAGAIN;
-  uint8_t *dst = d->nd_rxbuf + (uint64_t)(uint32_t)s * d->nd_rx_sub;
-  memcpy(dst, hdr, hlen);
-  if (blen)
-    memcpy(dst + hlen, body, blen);
+  uint64_t off = (uint64_t)(uint32_t)s * d->nd_rx_sub;
+  if (!netvsp_mdl_copy(d, d->nd_rx_mdl, off, (void *)(uintptr_t)hdr, hlen, true) ||
+      (blen &&
+       !netvsp_mdl_copy(d, d->nd_rx_mdl, off + hlen, (void *)(uintptr_t)body, blen, true))) {
+    netvsp_rx_release(d, (uint32_t)s);
+    return -ENETDOWN;
+  }
   struct vmtransfer_page_range r = {hlen + blen, (uint32_t)s * d->nd_rx_sub};
   NTSTATUS st = netvsp_send_xfer(d, d->nd_rx_set, &r, 1, netvsp_rx_done,
                                  (void *)(uintptr_t)((uint32_t)s + 1u));
@@ -204,6 +234,9 @@ static int netvsp_rx_msg(struct netvsp *d, const void *hdr, uint32_t hlen, const
 static void netvsp_ctrl_reply(struct netvsp *d, const void *msg, uint32_t len, const void *data,
                               uint32_t dlen) {
   d->nd_st.ctrl_msgs++;
+  if (d->nd_cfg.cf_trace && len >= 16)
+    pr_info("netvsp: -> RNDIS type %#x req_id=%u status %#x, %u bytes\n", rd32(msg),
+            rd32((const uint8_t *)msg + 8), rd32((const uint8_t *)msg + 12), len + dlen);
   if (netvsp_rx_msg(d, msg, len, data, dlen))
     d->nd_st.ctrl_drop++;
 }
@@ -307,7 +340,7 @@ static uint32_t netvsp_rx_csum(const uint8_t *f, uint32_t len) {
 /* ---- receive: frames for the guest ------------------------------------------------ */
 
 bool netvsp_ready(const struct netvsp *d) {
-  return d->nd_open && d->nd_rxbuf && d->nd_rndis_init && d->nd_filter != 0;
+  return d->nd_open && d->nd_rx_mdl && d->nd_rndis_init && d->nd_filter != 0;
 }
 
 /* Remember when the guest's link first came up (the tools' t_link_ms). */
@@ -390,13 +423,13 @@ void netvsp_set_link(struct netvsp *d, bool up) {
   d->nd_link = up;
   netvsp_note_up(d);
   pr_info("netvsp: link %s\n", up ? "up" : "down");
-  if (d->nd_open && d->nd_rxbuf && d->nd_rndis_init)
+  if (d->nd_open && d->nd_rx_mdl && d->nd_rndis_init)
     netvsp_indicate(d, up ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT);
 }
 
 void netvsp_network_change(struct netvsp *d) {
   pr_info("netvsp: network change\n");
-  if (d->nd_open && d->nd_rxbuf && d->nd_rndis_init)
+  if (d->nd_open && d->nd_rx_mdl && d->nd_rndis_init)
     netvsp_indicate(d, RNDIS_STATUS_NETWORK_CHANGE);
   if (d->nd_link) {
     netvsp_set_link(d, false);
@@ -438,9 +471,23 @@ static void netvsp_rndis_query(struct netvsp *d, const uint8_t *msg, uint32_t le
     return;
   }
   uint32_t oid = rd32(msg + 12);
-  uint8_t data[8];
+  uint8_t data[sizeof(struct ndis_offload_caps)];
   uint32_t n = 4, v = 0;
   switch (oid) {
+  case RNDIS_OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES: {
+    /* What this device can do: IPv4 header and UDP checksums, both ways
+     * (netvsp_set_offload); no TCP checksum, LSO, IPsec or RSC. */
+    struct ndis_offload_caps caps;
+    memset(&caps, 0, sizeof(caps));
+    caps.type = NDIS_OBJECT_TYPE_OFFLOAD;
+    caps.revision = NDIS_OFFLOAD_REVISION_1;
+    caps.size = sizeof(caps);
+    caps.ip4_txenc = caps.ip4_rxenc = NDIS_OFFLOAD_ENCAP_8023;
+    caps.ip4_txcsum = caps.ip4_rxcsum = NDIS_CSUM_CAP_IP4 | NDIS_CSUM_CAP_UDP4;
+    memcpy(data, &caps, sizeof(caps));
+    n = sizeof(caps);
+    break;
+  }
   case RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE:
     v = d->nd_cfg.cf_mtu;
     break;
@@ -466,7 +513,7 @@ static void netvsp_rndis_query(struct netvsp *d, const uint8_t *msg, uint32_t le
   }
   if (n == 4)
     memcpy(data, &v, 4);
-  else if (n)
+  else if (n && n <= 6)
     memcpy(data, d->nd_cfg.cf_mac, n);
   struct rndis_query_cmplt c;
   memset(&c, 0, sizeof(c));
@@ -615,6 +662,14 @@ static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
     return NVSP_STAT_INVALID_RNDIS_PKT;
   }
   len = h.msg_len;
+  if (d->nd_cfg.cf_trace && h.msg_type != RNDIS_MSG_PACKET)
+    pr_info("netvsp: <- RNDIS type %#x req_id=%u oid=%#x, %u bytes (%s)\n", h.msg_type,
+            len >= 12 ? rd32(msg + 8) : 0,
+            len >= 16 && (h.msg_type == RNDIS_MSG_QUERY || h.msg_type == RNDIS_MSG_SET)
+                ? rd32(msg + 12)
+                : 0,
+            len, d->nd_st.tx_direct > d->nd_direct_seen ? "GPA direct" : "send section");
+  d->nd_direct_seen = d->nd_st.tx_direct;
   switch (h.msg_type) {
   case RNDIS_MSG_PACKET:
     return netvsp_rndis_packet(d, msg, len);
@@ -655,20 +710,24 @@ static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
 static uint32_t netvsp_send_rndis(struct netvsp *d, VMBPACKETCOMPLETION pkt, const uint8_t *buf,
                                   uint32_t len, UINT32 flags) {
   struct nvsp_send_rndis_pkt m;
-  if (len < sizeof(m) || !d->nd_rxbuf) {
+  if (len < sizeof(m) || !d->nd_rx_mdl) {
     netvsp_bad(d, "SEND_RNDIS_PKT too short or before the receive buffer");
     return NVSP_STAT_FAIL;
   }
   memcpy(&m, buf, sizeof(m));
   uint32_t n = 0;
   if (m.send_buf_section_index != NVSP_INVALID_SECTION_INDEX) {
-    if (!d->nd_txbuf || m.send_buf_section_index >= d->nd_tx_count ||
+    if (!d->nd_tx_mdl || m.send_buf_section_index >= d->nd_tx_count ||
         m.send_buf_section_size > d->nd_tx_sec || m.send_buf_section_size == 0) {
       netvsp_bad(d, "send section index or size");
       return NVSP_STAT_FAIL;
     }
     n = m.send_buf_section_size;
-    memcpy(d->nd_msg, d->nd_txbuf + (uint64_t)m.send_buf_section_index * d->nd_tx_sec, n);
+    if (!netvsp_mdl_copy(d, d->nd_tx_mdl, (uint64_t)m.send_buf_section_index * d->nd_tx_sec,
+                         d->nd_msg, n, false)) {
+      netvsp_bad(d, "send section not mappable");
+      return NVSP_STAT_FAIL;
+    }
     d->nd_st.tx_section++;
   } else {
     PMDL mdl = NULL;
@@ -682,12 +741,10 @@ static uint32_t netvsp_send_rndis(struct netvsp *d, VMBPACKETCOMPLETION pkt, con
         netvsp_bad(d, "GPA-direct send too large");
         return NVSP_STAT_FAIL;
       }
-      const void *src = kmcl_mdl_map(d->nd_ch, x, 0, x->ByteCount);
-      if (!src) {
+      if (!netvsp_mdl_copy(d, x, 0, d->nd_msg + n, x->ByteCount, false)) {
         netvsp_bad(d, "GPA-direct pages not mappable");
         return NVSP_STAT_FAIL;
       }
-      memcpy(d->nd_msg + n, src, x->ByteCount);
       n += x->ByteCount;
     }
     d->nd_st.tx_direct++;
@@ -701,7 +758,7 @@ static void netvsp_unmap_rx(struct netvsp *d) {
   if (d->nd_rx_gpadl)
     VmbChannelUnmapGpadl(d->nd_ch, d->nd_rx_gpadl);
   d->nd_rx_gpadl = 0;
-  d->nd_rxbuf = NULL;
+  d->nd_rx_mdl = NULL;
   d->nd_rxbuf_size = 0;
   d->nd_rx_count = 0;
 }
@@ -710,23 +767,32 @@ static void netvsp_unmap_tx(struct netvsp *d) {
   if (d->nd_tx_gpadl)
     VmbChannelUnmapGpadl(d->nd_ch, d->nd_tx_gpadl);
   d->nd_tx_gpadl = 0;
-  d->nd_txbuf = NULL;
+  d->nd_tx_mdl = NULL;
   d->nd_txbuf_size = 0;
   d->nd_tx_count = 0;
 }
 
-/** Map a guest GPADL writable and get a local pointer to all of it. */
-static uint8_t *netvsp_map(struct netvsp *d, uint32_t gpadl, uint32_t *size) {
+/** Map a guest GPADL writable: its MDL (valid until the unmap), every page
+ * checked to be guest memory. The pages need not be contiguous: Linux
+ * vmallocs its receive and send buffers, so only the guest's virtual view
+ * is one range (issue 17: this host once took one pointer to all of it, and
+ * Linux's netvsc could not set up its receive buffer). */
+static PMDL netvsp_map(struct netvsp *d, uint32_t gpadl, uint32_t *size) {
   PMDL mdl = NULL;
   if (!NT_SUCCESS(VmbChannelMapGpadl(d->nd_ch, 0, gpadl, &mdl)) || !mdl)
     return NULL;
-  uint8_t *p = kmcl_mdl_map(d->nd_ch, mdl, 0, mdl->ByteCount);
-  if (!p) {
-    VmbChannelUnmapGpadl(d->nd_ch, gpadl);
-    return NULL;
+  for (uint64_t off = 0; off < mdl->ByteCount;) {
+    uint32_t n = PAGE_SIZE - (uint32_t)((mdl->ByteOffset + off) % PAGE_SIZE);
+    if (n > mdl->ByteCount - off)
+      n = (uint32_t)(mdl->ByteCount - off);
+    if (!kmcl_mdl_map(d->nd_ch, mdl, (uint32_t)off, n)) {
+      VmbChannelUnmapGpadl(d->nd_ch, gpadl);
+      return NULL;
+    }
+    off += n;
   }
   *size = mdl->ByteCount;
-  return p;
+  return mdl;
 }
 
 static void netvsp_recv_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, union nvsp_msg *r) {
@@ -738,7 +804,7 @@ static void netvsp_recv_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, 
     return;
   memcpy(&m, buf, sizeof(m));
   uint32_t size = 0;
-  uint8_t *p = netvsp_map(d, m.gpadl_handle, &size);
+  PMDL p = netvsp_map(d, m.gpadl_handle, &size);
   if (!p)
     return;
   uint32_t sub = (NETVSP_RX_HDR_ROOM + d->nd_cfg.cf_mtu + ETH_VLAN_HLEN + 63u) & ~63u;
@@ -750,7 +816,7 @@ static void netvsp_recv_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, 
     return;
   }
   d->nd_rx_gpadl = m.gpadl_handle;
-  d->nd_rxbuf = p;
+  d->nd_rx_mdl = p;
   d->nd_rxbuf_size = size;
   d->nd_rx_set = m.id;
   d->nd_rx_sub = sub;
@@ -789,7 +855,7 @@ static void netvsp_send_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, 
     return;
   memcpy(&m, buf, sizeof(m));
   uint32_t size = 0;
-  uint8_t *p = netvsp_map(d, m.gpadl_handle, &size);
+  PMDL p = netvsp_map(d, m.gpadl_handle, &size);
   if (!p)
     return;
   uint32_t sec = d->nd_cfg.cf_send_section;
@@ -798,7 +864,7 @@ static void netvsp_send_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, 
     return;
   }
   d->nd_tx_gpadl = m.gpadl_handle;
-  d->nd_txbuf = p;
+  d->nd_tx_mdl = p;
   d->nd_txbuf_size = size;
   d->nd_tx_sec = sec;
   d->nd_tx_count = size / sec;
@@ -838,6 +904,9 @@ static VOID netvsp_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UI
   memset(&r, 0, sizeof(r));
   uint32_t rlen = 0;
   uint32_t type = len >= 4 ? rd32(b) : 0;
+  if (d->nd_cfg.cf_trace && type != NVSP_MSG1_TYPE_SEND_RNDIS_PKT)
+    pr_info("netvsp: <- NVSP type %u, %u bytes: %#x %#x\n", type, len, len >= 8 ? rd32(b + 4) : 0,
+            len >= 12 ? rd32(b + 8) : 0);
   switch (type) {
   case NVSP_MSG_TYPE_INIT:
     netvsp_init(d, b, len, &r);
@@ -878,6 +947,15 @@ static VOID netvsp_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UI
     netvsp_bad(d, "unknown NVSP message");
     break;
   }
+  /* Every NVSP message goes out at the full size of the NVSP message union
+   * (Windows' NVSP_MESSAGE, Linux's struct nvsp_message: 40 bytes), as
+   * Hyper-V sends them: Linux's netvsc rejects an INIT completion shorter
+   * than 28 bytes ("nvsp_msg1 length too small"), which ours was (16). */
+  if (rlen && d->nd_cfg.cf_fault != NETVSP_FAULT_INIT_SHORT)
+    rlen = NVSP_MSG_SIZE;
+  if (d->nd_cfg.cf_trace && rlen && type != NVSP_MSG1_TYPE_SEND_RNDIS_PKT)
+    pr_info("netvsp: -> NVSP type %u, %u bytes: %#x %#x\n", rd32((const uint8_t *)&r), rlen,
+            rd32((const uint8_t *)&r + 4), rd32((const uint8_t *)&r + 8));
   VmbChannelPacketComplete(pkt, rlen ? &r : NULL, rlen);
 }
 
@@ -1009,14 +1087,14 @@ void netvsp_set_fault(struct netvsp *d, enum netvsp_fault f) { d->nd_cfg.cf_faul
 
 int netvsp_inject_rx(struct netvsp *d, const void *msg, uint32_t len, int64_t off_adj,
                      uint32_t count, uint16_t set_id) {
-  if (!d->nd_open || !d->nd_rxbuf)
+  if (!d->nd_open || !d->nd_rx_mdl)
     return -ENETDOWN;
   int32_t s = netvsp_rx_alloc(d);
   if (s < 0)
     return -EAGAIN;
   uint64_t start = (uint64_t)(uint32_t)s * d->nd_rx_sub;
   if (msg && len <= d->nd_rx_sub)
-    memcpy(d->nd_rxbuf + start, msg, len);
+    netvsp_mdl_copy(d, d->nd_rx_mdl, start, (void *)(uintptr_t)msg, len, true);
   struct vmtransfer_page_range r = {count, (uint32_t)((int64_t)start + off_adj)};
   NTSTATUS st = netvsp_send_xfer(d, set_id ? set_id : d->nd_rx_set, &r, 1, netvsp_rx_done,
                                  (void *)(uintptr_t)((uint32_t)s + 1u));

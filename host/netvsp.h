@@ -67,6 +67,7 @@ struct netvsp_config {
   bool cf_link_down;        /* start with the cable unplugged */
   uint32_t cf_instance;     /* makes the instance GUID unique */
   enum netvsp_fault cf_fault;
+  bool cf_trace; /* log every NVSP message and RNDIS control message (--trace) */
 };
 
 struct netvsp_stats {

@@ -18,7 +18,8 @@ struct peertest {
   struct netpeer *t_peer;
   struct netvsp *t_nic;
   unsigned t_count;
-  uint32_t t_udp_max;
+  uint32_t t_udp_max;   /* largest UDP payload (and ping payload) */
+  uint32_t t_udp_count; /* UDP datagrams to send: t_udp_max, or 0 */
   enum pt_state t_state;
   uint32_t t_next; /* next ping sequence number / UDP size */
   unsigned t_ticks;
@@ -47,7 +48,7 @@ static void pt_finish(struct peertest *t, bool timed_out) {
   r->pr_ns = t->t_first_ns ? hw_now_ns() - t->t_first_ns : 0;
   r->pr_timed_out = timed_out;
   r->pr_ok = !timed_out && r->pr_ping_ok == t->t_count && r->pr_ping_bad == 0 &&
-             r->pr_udp_ok == t->t_udp_max && r->pr_udp_bad == 0;
+             r->pr_udp_ok == t->t_udp_count && r->pr_udp_bad == 0;
   t->t_state = PT_DONE;
   if (t->t_done)
     t->t_done(t->t_arg, r);
@@ -57,7 +58,7 @@ static void pt_finish(struct peertest *t, bool timed_out) {
  * section free, link flapping) is retried on a later tick. */
 static void pt_pump(struct peertest *t, bool udp) {
   uint64_t *sent = udp ? &t->t_res.pr_udp_sent : &t->t_res.pr_ping_sent;
-  uint32_t last = udp ? t->t_udp_max : t->t_count;
+  uint32_t last = udp ? t->t_udp_count : t->t_count;
   while (t->t_next < last && *sent - pt_answered(t, udp) < PEERTEST_WINDOW) {
     int rc;
     if (udp) {
@@ -110,7 +111,7 @@ static void pt_tick(void *arg) {
     break;
   case PT_UDP:
     pt_pump(t, true);
-    if (t->t_next == t->t_udp_max && pt_answered(t, true) >= t->t_res.pr_udp_sent) {
+    if (t->t_next == t->t_udp_count && pt_answered(t, true) >= t->t_res.pr_udp_sent) {
       pt_finish(t, false);
       return;
     }
@@ -129,7 +130,8 @@ struct peertest *peertest_start(struct netpeer *peer, struct netvsp *nic, unsign
   t->t_peer = peer;
   t->t_nic = nic;
   t->t_count = count;
-  t->t_udp_max = udp_max ? udp_max : 1500u - 28u;
+  t->t_udp_max = udp_max && udp_max != PEERTEST_NO_UDP ? udp_max : 1500u - 28u;
+  t->t_udp_count = udp_max == PEERTEST_NO_UDP ? 0 : t->t_udp_max;
   t->t_done = done;
   t->t_arg = arg;
   t->t_start_ns = hw_now_ns();

@@ -30,8 +30,12 @@ struct peertest_result {
 struct peertest;
 typedef void peertest_done_fn(void *arg, const struct peertest_result *r);
 
+/** udp_max for a guest with no UDP echo service (Linux without user
+ * space): pings only. */
+#define PEERTEST_NO_UDP UINT32_MAX
+
 /** Start the test (it waits for the link by itself). udp_max: largest UDP
- * payload (0: MTU 1500 - 28). NULL on ENOMEM. */
+ * payload (0: MTU 1500 - 28; PEERTEST_NO_UDP: no UDP part). NULL on ENOMEM. */
 struct peertest *peertest_start(struct netpeer *peer, struct netvsp *nic, unsigned count,
                                 uint32_t udp_max, peertest_done_fn *done, void *arg);
 void peertest_stop(struct peertest *t);

@@ -82,6 +82,11 @@ tier_e2e() {
   run_script e2e tests/e2e/run.sh build/kernel.elf build/hvhost
 }
 
+tier_linux() {
+  echo "== linux (Linux's own hv_vmbus and hv_netvsc as a guest of hvhost)"
+  run_script linux tests/linux/run.sh build/hvhost build/linux-peer/vmlinux
+}
+
 tier_netns() {
   echo "== netns (Linux ping, arping and UDP echo over a TAP in a network namespace)"
   run_script netns tests/netns/run.sh build/kernel.elf build/hvhost build/hvsim
@@ -107,7 +112,7 @@ tier_lint() {
 }
 
 # The tiers in the order they run; the unit binaries are the arguments.
-for t in unit boot sim e2e netns fuzz docs lint; do
+for t in unit boot sim e2e linux netns fuzz docs lint; do
   selected $t || continue
   if [ $t = unit ]; then tier_unit "$@"; else tier_$t; fi
 done

@@ -501,8 +501,10 @@ static int nvsp_negotiate(struct netvsc *nv) {
     req.init.msg_type = NVSP_MSG_TYPE_INIT;
     req.init.min_protocol_ver = v;
     req.init.max_protocol_ver = v;
-    int rc = nvsp_call(nv, &req, &resp, NVSP_MSG_TYPE_INIT_COMPLETE,
-                       sizeof(struct nvsp_init_complete), "NVSP INIT");
+    /* As strict as Linux's netvsc: Hyper-V sends NVSP messages at their
+     * full size, and Linux rejects an INIT completion shorter than the
+     * version-1 message (28 bytes; issue 17 found our host sent 16). */
+    int rc = nvsp_call(nv, &req, &resp, NVSP_MSG_TYPE_INIT_COMPLETE, NVSP_MSG_SIZE_V1, "NVSP INIT");
     if (rc)
       return rc;
     if (resp.init_complete.status == NVSP_STAT_SUCCESS) {

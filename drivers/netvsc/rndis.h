@@ -233,4 +233,33 @@ struct rndis_ppi_u32 {
 };
 _Static_assert(sizeof(struct rndis_ppi_u32) == 16, "u32 PPI element is 16 bytes");
 
+/* ---- NDIS_OFFLOAD (OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES) ------------------- */
+#define NDIS_OBJECT_TYPE_OFFLOAD 0xa7u
+#define NDIS_OFFLOAD_REVISION_1 1u /* NDIS 6.0: through `flags`, 112 bytes */
+#define NDIS_OFFLOAD_ENCAP_8023 0x0002u
+#define NDIS_CSUM_CAP_IP4 0x100u /* ip4_txcsum / ip4_rxcsum bits */
+#define NDIS_CSUM_CAP_UDP4 0x040u
+#define NDIS_CSUM_CAP_TCP4 0x010u
+#define NDIS_CSUM_CAP_TCP4OPT 0x004u
+
+/** The device's offload capabilities, revision 1 (NDIS 6.0). Linux's
+ * netvsc requires this answer (type 0xa7, revision >= 1, size >= 112) or
+ * its probe fails; our guest never asks. */
+struct ndis_offload_caps {
+  uint8_t type; /* NDIS_OBJECT_TYPE_OFFLOAD */
+  uint8_t revision;
+  uint16_t size;
+  /* checksum */
+  uint32_t ip4_txenc, ip4_txcsum, ip4_rxenc, ip4_rxcsum;
+  uint32_t ip6_txenc, ip6_txcsum, ip6_rxenc, ip6_rxcsum;
+  uint32_t lsov1[4];   /* encap, maxsize, minsegs, opts: none */
+  uint32_t ipsecv1[7]; /* none */
+  uint32_t lsov2[7];   /* ip4 encap/max/minsegs, ip6 encap/max/minsegs/opts: none */
+  uint32_t flags;
+};
+_Static_assert(offsetof(struct ndis_offload_caps, ip4_txcsum) == 8, "csum @4");
+_Static_assert(offsetof(struct ndis_offload_caps, lsov1) == 36, "lsov1 @36");
+_Static_assert(offsetof(struct ndis_offload_caps, lsov2) == 80, "lsov2 @80");
+_Static_assert(sizeof(struct ndis_offload_caps) == 112, "NDIS_OFFLOAD rev 1 is 112 bytes");
+
 #endif
