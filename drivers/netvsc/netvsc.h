@@ -124,6 +124,13 @@ void netvsc_set_receiver(struct netvsc *nv, netvsc_rx_fn *rx, netvsc_link_fn *li
 int netvsc_send(struct netvsc *nv, const void *frame, uint32_t len,
                 const struct netvsc_tx_info *ti);
 
+/** RNDIS QUERY of `oid` (blocks up to the request timeout): the information
+ * the host returned copied to `out` (at most `cap` bytes). @ret its length,
+ * -EIO for a failure status (NOT_SUPPORTED too), -EPROTO for a malformed
+ * completion or one longer than `cap`, -ETIMEDOUT / -ENODEV as any request.
+ * Used by the tests to ask the host what Linux's netvsc asks. */
+int netvsc_query_oid(struct netvsc *nv, uint32_t oid, void *out, uint32_t cap);
+
 /* Accessors: nv from netvsc_probe, not yet halted; none of them blocks. */
 /** The media state the host last reported (connect / disconnect). */
 bool netvsc_link_up(const struct netvsc *nv);

@@ -167,6 +167,10 @@ static int rndis_query(struct netvsc *nv, uint32_t oid, void *out, uint32_t cap)
   return (int)c.info_buflen;
 }
 
+int netvsc_query_oid(struct netvsc *nv, uint32_t oid, void *out, uint32_t cap) {
+  return rndis_query(nv, oid, out, cap);
+}
+
 /** OID set. @ret 0, -EIO (failure status; -ENOTSUP for NOT_SUPPORTED). */
 static int rndis_set(struct netvsc *nv, uint32_t oid, const void *data, uint32_t len) {
   uint8_t msg[sizeof(struct rndis_set_req) + 64];

@@ -332,6 +332,56 @@ static void test_checksum_offload(void **state) {
   kh_nic_down(&f);
 }
 
+/* OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES, the query Linux's netvsc makes in
+ * its probe (rndis_netdev_set_hwcaps): a failure status there fails the
+ * probe (issue 17: this host once answered NOT_SUPPORTED). The answer is an
+ * NDIS_OFFLOAD, laid out here from the NDIS reference, not from our struct:
+ *   0  NDIS_OBJECT_HEADER {u8 Type = 0xA7 (NDIS_OBJECT_TYPE_OFFLOAD),
+ *                          u8 Revision >= 1, u16 Size}
+ *   4  Checksum.IPv4Transmit.Encapsulation (u32; 802.3 = 2)
+ *   8  Checksum.IPv4Transmit flags: IpOptions bits 0-1, TcpOptions 2-3,
+ *      TcpChecksum 4-5, UdpChecksum 6-7, IpChecksum 8-9
+ *  12  Checksum.IPv4Receive.Encapsulation, 16 its flags (same bits)
+ * Linux refuses Revision < 1 or Size < NDIS_OFFLOAD_SIZE_6_0 (112). */
+#define REF_NDIS_OBJECT_TYPE_OFFLOAD 0xA7u
+#define REF_NDIS_OFFLOAD_SIZE_6_0 112u
+#define REF_NDIS_ENCAPSULATION_IEEE_802_3 2u
+#define REF_CSUM_UDP (1u << 6)
+#define REF_CSUM_TCP (1u << 4)
+#define REF_CSUM_IP (1u << 8)
+
+static uint32_t le32_at(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void test_offload_hw_caps_query(void **state) {
+  (void)state;
+  struct kh_nic f;
+  fx_up(&f, NULL, NULL);
+  uint8_t caps[512];
+  memset(caps, 0xEE, sizeof(caps));
+  int n =
+      netvsc_query_oid(f.n.sn_nv, RNDIS_OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES, caps, sizeof(caps));
+  assert_true(n >= (int)REF_NDIS_OFFLOAD_SIZE_6_0);
+  assert_int_equal(caps[0], REF_NDIS_OBJECT_TYPE_OFFLOAD);
+  assert_true(caps[1] >= 1);
+  uint32_t size = (uint32_t)caps[2] | (uint32_t)caps[3] << 8;
+  assert_true(size >= REF_NDIS_OFFLOAD_SIZE_6_0);
+  assert_true(size <= (uint32_t)n);
+  /* IPv4 both ways: 802.3, IP header and UDP checksums, no TCP checksum. */
+  for (uint32_t off = 4; off <= 12; off += 8) {
+    assert_int_equal(le32_at(caps + off), REF_NDIS_ENCAPSULATION_IEEE_802_3);
+    uint32_t fl = le32_at(caps + off + 4);
+    assert_true(fl & REF_CSUM_IP);
+    assert_true(fl & REF_CSUM_UDP);
+    assert_false(fl & REF_CSUM_TCP);
+  }
+  /* IPv6 (20..35): nothing offered. */
+  for (uint32_t off = 20; off < 36; off++)
+    assert_int_equal(caps[off], 0);
+  kh_nic_down(&f);
+}
+
 static void test_vlan_ppi(void **state) {
   (void)state;
   struct kh_nic f;
@@ -803,6 +853,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_gpa_direct_only),
     cmocka_unit_test(test_header_never_crosses_page),
     cmocka_unit_test(test_checksum_offload),
+    cmocka_unit_test(test_offload_hw_caps_query),
     cmocka_unit_test(test_vlan_ppi),
     cmocka_unit_test(test_back_pressure),
     cmocka_unit_test(test_ring_full),
