@@ -73,6 +73,32 @@ static VOID netvsc_pnp_failure(VMBCHANNEL ch, NTSTATUS st) {
 
 static void netvsc_gone_work(void *arg) { netvsc_release(arg); }
 
+/* ---- shared buffers ---------------------------------------------------------------- */
+
+/** Copy between `p` and bytes [off, off+len) of a shared buffer whose GPADL
+ * page i is page perm[i] of `base` (perm NULL: in order), page by page.
+ * The caller has bounded the range by the buffer's size. */
+static void netvsc_buf_copy(uint8_t *base, const uint32_t *perm, uint64_t off, void *p,
+                            uint32_t len, bool to_buf) {
+  uint8_t *b = p;
+  while (len) {
+    uint32_t n = PAGE_SIZE - (uint32_t)(off % PAGE_SIZE);
+    if (!perm)
+      n = len;
+    else if (n > len)
+      n = len;
+    uint64_t page = perm ? perm[off / PAGE_SIZE] : off / PAGE_SIZE;
+    uint8_t *at = base + page * PAGE_SIZE + off % PAGE_SIZE;
+    if (to_buf)
+      memcpy(at, b, n);
+    else
+      memcpy(b, at, n);
+    off += n;
+    b += n;
+    len -= n;
+  }
+}
+
 /* ---- transmit ---------------------------------------------------------------------- */
 
 static int32_t netvsc_section_alloc(struct netvsc *nv) {
@@ -188,10 +214,11 @@ int netvsc_tx_rndis(struct netvsc *nv, uint32_t channel_type, const void *hdr, u
   NTSTATUS st;
   int32_t sec = netvsc_tx_section(nv, hlen, total);
   if (sec >= 0) {
-    uint8_t *dst = nv->nv_txbuf + (uint64_t)(uint32_t)sec * nv->nv_tx_sec_size;
-    memcpy(dst, hdr, hlen);
+    uint64_t at = (uint64_t)(uint32_t)sec * nv->nv_tx_sec_size;
+    netvsc_buf_copy(nv->nv_txbuf, nv->nv_tx_perm, at, (void *)(uintptr_t)hdr, hlen, true);
     if (flen)
-      memcpy(dst + hlen, frame, flen);
+      netvsc_buf_copy(nv->nv_txbuf, nv->nv_tx_perm, at + hlen, (void *)(uintptr_t)frame, flen,
+                      true);
     m.rndis.send_buf_section_index = (uint32_t)sec;
     m.rndis.send_buf_section_size = total;
     ts->ts_section = (uint32_t)sec;
@@ -271,17 +298,24 @@ static bool netvsc_range(const struct netvsc *nv, const MDL *m, uint32_t *off) {
   uint32_t count = m->ByteCount;
   if (count == 0 || count > nv->nv_rx_sub_size || m->ByteOffset >= PAGE_SIZE)
     return false;
-  uint64_t pa = m->PfnArray[0] * (uint64_t)PAGE_SIZE + m->ByteOffset;
-  if (pa < nv->nv_rxbuf_pa)
-    return false;
-  uint64_t o = pa - nv->nv_rxbuf_pa;
+  /* Each PFN names a page of the buffer; their places in the GPADL (the
+   * buffer's pages, or their nc_scatter_bufs order) must follow on. */
+  uint64_t base = nv->nv_rxbuf_pa / PAGE_SIZE, pages = nv->nv_rxbuf_size / PAGE_SIZE;
+  uint32_t np = kmcl_mdl_page_count(m);
+  uint64_t first = 0;
+  for (uint32_t i = 0; i < np; i++) {
+    uint64_t pfn = m->PfnArray[i];
+    if (pfn < base || pfn - base >= pages)
+      return false;
+    uint64_t at = nv->nv_rx_inv ? nv->nv_rx_inv[pfn - base] : pfn - base;
+    if (i == 0)
+      first = at;
+    else if (at != first + i)
+      return false;
+  }
+  uint64_t o = first * PAGE_SIZE + m->ByteOffset;
   if (o > nv->nv_rxbuf_size || count > nv->nv_rxbuf_size - o)
     return false;
-  uint32_t np = kmcl_mdl_page_count(m);
-  uint64_t pfn0 = nv->nv_rxbuf_pa / PAGE_SIZE + o / PAGE_SIZE;
-  for (uint32_t i = 0; i < np; i++)
-    if (m->PfnArray[i] != pfn0 + i)
-      return false;
   *off = (uint32_t)o;
   return true;
 }
@@ -327,7 +361,7 @@ static uint32_t netvsc_rx_xfer(struct netvsc *nv, VMBPACKETCOMPLETION pkt, const
       continue;
     }
     /* Copy out of shared memory before parsing (STYLE.md rule 5.2). */
-    memcpy(nv->nv_rx_copy, nv->nv_rxbuf + off, r->ByteCount);
+    netvsc_buf_copy(nv->nv_rxbuf, nv->nv_rx_perm, off, nv->nv_rx_copy, r->ByteCount, false);
     if (rndis_rx_msg(nv, nv->nv_rx_copy, r->ByteCount) != 0)
       status = NVSP_STAT_FAIL;
   }
@@ -539,16 +573,54 @@ static int nvsp_ndis_setup(struct netvsc *nv) {
   return nvsp_note(nv, &m) ? -EIO : 0;
 }
 
+/** nc_scatter_bufs: a GPADL of the `size` bytes at `buf` whose page i is
+ * page (i * k) mod n of the buffer (n pages, k odd and prime to n, k > 1:
+ * no two neighbours adjacent), that order into *perm (malloc'ed, kept by
+ * nv). Linux's netvsc shares vmalloc'ed buffers, scattered like this. */
+static NTSTATUS netvsc_scatter_gpadl(struct netvsc *nv, uint8_t *buf, uint32_t size, UINT32 *gh,
+                                     uint32_t **perm) {
+  uint32_t n = size / PAGE_SIZE, k = 3;
+  while (k < n) {
+    uint32_t a = k, b = n;
+    while (b) {
+      uint32_t t = a % b;
+      a = b;
+      b = t;
+    }
+    if (a == 1)
+      break;
+    k += 2;
+  }
+  PMDL mdl = kmcl_mdl_alloc(buf, size);
+  *perm = malloc(sizeof(uint32_t) * (n ? n : 1));
+  NTSTATUS st = STATUS_INSUFFICIENT_RESOURCES;
+  if (mdl && *perm) {
+    uint64_t pfn0 = mdl->PfnArray[0];
+    for (uint32_t i = 0; i < n; i++) {
+      (*perm)[i] = k < n ? (uint32_t)(((uint64_t)i * k) % n) : n - 1u - i;
+      mdl->PfnArray[i] = pfn0 + (*perm)[i];
+    }
+    st = VmbChannelCreateGpadlFromMdl(nv->nv_ch, 0, mdl, 0, size, gh);
+  }
+  if (mdl)
+    kmcl_mdl_free(mdl);
+  return st;
+}
+
 /** A buffer the host shares: `size` bytes of pages into *buf (kept by nv,
  * freed at release even on failure) and their GPADL into *gh. 0, -ENOMEM,
  * or -EIO (logged, naming `what`). */
 static int netvsc_buf_share(struct netvsc *nv, uint32_t size, const char *what, uint8_t **buf,
-                            UINT32 *gh) {
+                            UINT32 *gh, uint32_t **perm) {
   *buf = page_alloc(size / PAGE_SIZE);
   if (!*buf)
     return -ENOMEM;
   *gh = 0;
-  NTSTATUS st = VmbChannelCreateGpadlFromBuffer(nv->nv_ch, 0, *buf, size, gh);
+  NTSTATUS st;
+  if (nv->nv_cfg.nc_scatter_bufs)
+    st = netvsc_scatter_gpadl(nv, *buf, size, gh, perm);
+  else
+    st = VmbChannelCreateGpadlFromBuffer(nv->nv_ch, 0, *buf, size, gh);
   if (!NT_SUCCESS(st)) {
     pr_err("netvsc: %s buffer GPADL failed: status 0x%lx\n", what, (unsigned long)st);
     return -EIO;
@@ -561,10 +633,17 @@ static int netvsc_buf_share(struct netvsc *nv, uint32_t size, const char *what, 
 static int nvsp_recv_buf(struct netvsc *nv) {
   uint32_t size = nv->nv_cfg.nc_recv_buf_size;
   UINT32 gh;
-  int rc = netvsc_buf_share(nv, size, "receive", &nv->nv_rxbuf, &gh);
+  int rc = netvsc_buf_share(nv, size, "receive", &nv->nv_rxbuf, &gh, &nv->nv_rx_perm);
   if (nv->nv_rxbuf) {
     nv->nv_rxbuf_size = size;
     nv->nv_rxbuf_pa = hw_virt_to_phys(nv->nv_rxbuf);
+  }
+  if (!rc && nv->nv_rx_perm) {
+    nv->nv_rx_inv = malloc(sizeof(uint32_t) * (size / PAGE_SIZE));
+    if (!nv->nv_rx_inv)
+      return -ENOMEM;
+    for (uint32_t i = 0; i < size / PAGE_SIZE; i++)
+      nv->nv_rx_inv[nv->nv_rx_perm[i]] = i;
   }
   if (rc)
     return rc;
@@ -608,7 +687,7 @@ static int nvsp_send_buf(struct netvsc *nv) {
     return 0;
   uint32_t size = nv->nv_cfg.nc_send_buf_size;
   UINT32 gh;
-  int rc = netvsc_buf_share(nv, size, "send", &nv->nv_txbuf, &gh);
+  int rc = netvsc_buf_share(nv, size, "send", &nv->nv_txbuf, &gh, &nv->nv_tx_perm);
   if (nv->nv_txbuf)
     nv->nv_txbuf_size = size;
   if (rc)
@@ -813,6 +892,10 @@ static void netvsc_release(struct netvsc *nv) {
   if (nv->nv_txbuf)
     page_free(nv->nv_txbuf, nv->nv_txbuf_size / PAGE_SIZE);
   nv->nv_rxbuf = nv->nv_txbuf = NULL;
+  free(nv->nv_rx_perm);
+  free(nv->nv_rx_inv);
+  free(nv->nv_tx_perm);
+  nv->nv_rx_perm = nv->nv_rx_inv = nv->nv_tx_perm = NULL;
   for (uint32_t i = 0; i < NETVSC_DIRECT_BUFS; i++) {
     if (nv->nv_direct_mdl[i])
       kmcl_mdl_free(nv->nv_direct_mdl[i]);

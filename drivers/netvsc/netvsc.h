@@ -38,6 +38,8 @@ struct netvsc_config {
   uint32_t nc_send_buf_size; /* bytes, multiple of 4096; 0 = default */
   uint32_t nc_mtu;           /* requested IP MTU; 0 = 1500; capped by the host's */
   bool nc_no_send_buf;       /* never use the send buffer (GPA direct only) */
+  bool nc_scatter_bufs;      /* test: the receive and send buffers' GPADLs list their
+                                pages out of order, as Linux's vmalloc'ed buffers do */
   uint32_t nc_open_wait_ms;  /* 0 = NETVSC_OPEN_WAIT_MS */
   uint32_t nc_ring_pages;    /* per direction, control page included; 0 = 64 */
   bool nc_trace;             /* one decoded line per NVSP/RNDIS control message */

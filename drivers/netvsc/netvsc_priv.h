@@ -73,11 +73,15 @@ struct netvsc {
   uint32_t nv_rx_sub_size, nv_rx_sub_count;
   uint8_t *nv_rx_copy; /* private copy of one range (rule 5.2), nv_rx_sub_size bytes */
   bool nv_rx_revoke;   /* the host accepted it: REVOKE at halt */
+  /* nc_scatter_bufs: GPADL page i is page nv_rx_perm[i] of nv_rxbuf (and
+   * nv_rx_inv the inverse); NULL when in order. Likewise nv_tx_perm. */
+  uint32_t *nv_rx_perm, *nv_rx_inv;
 
   /* send buffer */
   uint8_t *nv_txbuf;
   uint32_t nv_txbuf_size;
   uint32_t nv_tx_gpadl;
+  uint32_t *nv_tx_perm;
   uint32_t nv_tx_sec_size; /* 0 = unusable: GPA direct only */
   uint32_t nv_tx_sec_count;
   uint64_t *nv_tx_free; /* bitmap, bit set = free */
