@@ -287,7 +287,7 @@ $(HDIR)/bench/%: $(HDIR)/bench-obj/bench/%.o $(filter-out $(HDIR)/bench-obj/benc
 FUZZCC := clang
 FDIR := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TEST_SECONDS ?= 20
+FUZZ_TEST_SECONDS ?= 10
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := $(filter-out -O1,$(HOST_CFLAGS)) -O1 -DFUZZ_BUILD=1 $(FUZZ_SAN) \
                -fsanitize=fuzzer-no-link

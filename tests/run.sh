@@ -93,8 +93,8 @@ tier_netns() {
 }
 
 tier_fuzz() {
-  echo "== fuzz (libFuzzer smoke: each target ${FUZZ_TEST_SECONDS:-20} s)"
-  run_script fuzz tools/fuzz.sh "${FUZZ_TEST_SECONDS:-20}" build/fuzz/fuzz_*
+  echo "== fuzz (libFuzzer smoke: each target ${FUZZ_TEST_SECONDS:-10} s)"
+  run_script fuzz tools/fuzz.sh "${FUZZ_TEST_SECONDS:-10}" build/fuzz/fuzz_*
 }
 
 tier_docs() {
