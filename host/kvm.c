@@ -462,47 +462,59 @@ out:
 
 /* Multiboot machine state (spec 3.2): 32-bit protected mode, paging off,
  * flat 4 GiB code and data segments, IF clear, EAX magic, EBX info. */
-/* The 64-bit boot protocol (Linux boot.rst): long mode with the loader's
- * identity map, __BOOT_CS/__BOOT_DS flat segments, interrupts off, RSI the
- * zero page. */
-static int hvk_set_linux_state(struct hvk *vm, struct kvm_sregs *s, char *err, size_t errlen) {
+/* Flat 4 GiB code and data segments (base 0, page granular, ring 0) in s:
+ * 32-bit protected mode, or 64-bit code when long_mode. */
+static void hvk_flat_segments(struct kvm_sregs *s, uint16_t cs, uint16_t ds, bool long_mode) {
   struct kvm_segment code = {.base = 0,
                              .limit = 0xffffffff,
-                             .selector = LXB_BOOT_CS,
+                             .selector = cs,
                              .type = 11,
                              .present = 1,
                              .dpl = 0,
-                             .db = 0,
+                             .db = !long_mode,
                              .s = 1,
-                             .l = 1,
+                             .l = long_mode,
                              .g = 1};
   struct kvm_segment data = code;
-  data.selector = LXB_BOOT_DS;
+  data.selector = ds;
   data.type = 3;
   data.l = 0;
   data.db = 1;
   s->cs = code;
   s->ds = s->es = s->fs = s->gs = s->ss = data;
+}
+
+/* Load the entry state into the vCPU: special registers s, then r. */
+static int hvk_load_entry(struct hvk *vm, const struct kvm_sregs *s, const struct kvm_regs *r,
+                          char *err, size_t errlen) {
+  if (ioctl(vm->k_vcpu, KVM_SET_SREGS, s) < 0) {
+    hvk_err(err, errlen, "KVM_SET_SREGS failed: %s", strerror(errno));
+    return -errno;
+  }
+  if (ioctl(vm->k_vcpu, KVM_SET_REGS, r) < 0) {
+    hvk_err(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
+    return -errno;
+  }
+  return 0;
+}
+
+/* The 64-bit boot protocol (Linux boot.rst): long mode with the loader's
+ * identity map, __BOOT_CS/__BOOT_DS flat segments, interrupts off, RSI the
+ * zero page. */
+static int hvk_set_linux_state(struct hvk *vm, struct kvm_sregs *s, char *err, size_t errlen) {
+  hvk_flat_segments(s, LXB_BOOT_CS, LXB_BOOT_DS, true);
   s->gdt.base = vm->k_lxentry.le_gdt;
   s->gdt.limit = LXB_GDT_LIMIT;
   s->cr3 = vm->k_lxentry.le_cr3;
   s->cr4 = 0x20;       /* PAE */
   s->cr0 = 0x80000011; /* PG | ET | PE */
   s->efer = 0x500;     /* LMA | LME */
-  if (ioctl(vm->k_vcpu, KVM_SET_SREGS, s) < 0) {
-    hvk_err(err, errlen, "KVM_SET_SREGS failed: %s", strerror(errno));
-    return -errno;
-  }
   struct kvm_regs r;
   memset(&r, 0, sizeof(r));
   r.rip = vm->k_lxentry.le_rip;
   r.rsi = vm->k_lxentry.le_rsi;
   r.rflags = 0x2;
-  if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
-    hvk_err(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
-    return -errno;
-  }
-  return 0;
+  return hvk_load_entry(vm, s, &r, err, errlen);
 }
 
 /* IA32_APIC_BASE as hardware leaves it at reset: the LAPIC enabled at
@@ -533,39 +545,17 @@ static int hvk_set_entry_state(struct hvk *vm, char *err, size_t errlen) {
   }
   if (vm->k_linux)
     return hvk_set_linux_state(vm, &s, err, errlen);
-  struct kvm_segment code = {.base = 0,
-                             .limit = 0xffffffff,
-                             .selector = 0x08,
-                             .type = 11,
-                             .present = 1,
-                             .dpl = 0,
-                             .db = 1,
-                             .s = 1,
-                             .l = 0,
-                             .g = 1};
-  struct kvm_segment data = code;
-  data.selector = 0x10;
-  data.type = 3;
-  s.cs = code;
-  s.ds = s.es = s.fs = s.gs = s.ss = data;
-  s.cr0 = 0x11; /* PE | ET */
+  hvk_flat_segments(&s, 0x08, 0x10, false); /* multiboot: 32-bit, paging off */
+  s.cr0 = 0x11;                             /* PE | ET */
   s.cr4 = 0;
   s.efer = 0;
-  if (ioctl(vm->k_vcpu, KVM_SET_SREGS, &s) < 0) {
-    hvk_err(err, errlen, "KVM_SET_SREGS failed: %s", strerror(errno));
-    return -errno;
-  }
   struct kvm_regs r;
   memset(&r, 0, sizeof(r));
   r.rip = vm->k_entry;
   r.rax = MB_BOOTLOADER_MAGIC;
   r.rbx = HVK_MBI_ADDR;
   r.rflags = 0x2;
-  if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
-    hvk_err(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
-    return -errno;
-  }
-  return 0;
+  return hvk_load_entry(vm, &s, &r, err, errlen);
 }
 
 int hvk_setup(struct hvk *vm, struct hvemu *emu, char *err, size_t errlen) {
