@@ -336,6 +336,15 @@ static void net_dhcp_due(void *arg) {
 
 /* ---- input --------------------------------------------------------------------------- */
 
+/** A reply's transmit options: none but the VLAN tag, so a reply goes out
+ * on the VLAN (and with the priority) its request came in on. */
+static void net_reply_tx_info(struct netvsc_tx_info *ti, const struct netvsc_rx_info *ri) {
+  memset(ti, 0, sizeof(*ti));
+  ti->ti_vlan = ri->ri_vlan;
+  ti->ti_vlan_id = ri->ri_vlan_id;
+  ti->ti_prio = ri->ri_prio;
+}
+
 static void net_rx_arp(struct net *n, const uint8_t *f, uint32_t len,
                        const struct netvsc_rx_info *ri) {
   if (len < ARP_FRAME_LEN) {
@@ -377,10 +386,7 @@ static void net_rx_arp(struct net *n, const uint8_t *f, uint32_t len,
     net_arp_frame(n, r, sha, ARP_OP_REPLY, sha, spa);
     n->n_st.arp_replies_sent++;
     struct netvsc_tx_info ti;
-    memset(&ti, 0, sizeof(ti));
-    ti.ti_vlan = ri->ri_vlan; /* answer on the VLAN it came from */
-    ti.ti_vlan_id = ri->ri_vlan_id;
-    ti.ti_prio = ri->ri_prio;
+    net_reply_tx_info(&ti, ri);
     net_send(n, r, sizeof(r), &ti);
   } else if (op == ARP_OP_REPLY) {
     n->n_st.arp_replies_seen++;
@@ -502,6 +508,78 @@ static void net_rx_udp(struct net *n, const uint8_t *ip, uint32_t ihl, uint32_t 
   net_ip_out(n, ih->ih_src, ETH_HLEN + tot, ti);
 }
 
+/** The IPv4 header's own checks, on the `avail` bytes after the Ethernet
+ * header (at least IPV4_HLEN): version 4, a header length of at least 20
+ * bytes, a total length from the header's end to at most the frame's end.
+ * Fills *ihl and *tot; false (counted) for a malformed header. */
+static bool net_ip_header_ok(struct net *n, const struct ipv4_hdr *ih, uint32_t avail,
+                             uint32_t *ihl, uint32_t *tot) {
+  *ihl = (ih->ih_vhl & 0xfu) * 4u;
+  *tot = inet_get16(ih->ih_len);
+  if ((ih->ih_vhl >> 4) != 4 || *ihl < IPV4_HLEN || *tot < *ihl || *tot > avail) {
+    n->n_st.drop_proto++;
+    return false;
+  }
+  return true;
+}
+
+/** Whether the datagram's destination is one this stack takes: never
+ * multicast; our address or a broadcast; without an address, any UDP while
+ * DHCP waits (a server may address the offer to the address it offers).
+ * Sets *to_us for our own address; false (counted) for anything else. */
+static bool net_ip_dst_ok(struct net *n, const struct ipv4_hdr *ih, bool *to_us) {
+  if (ih->ih_dst[0] >= 224 && ih->ih_dst[0] < 240) {
+    n->n_st.drop_mcast++;
+    return false;
+  }
+  *to_us = n->n_have_ip && memcmp(ih->ih_dst, n->n_cfg.nc_ip, 4) == 0;
+  bool bcast =
+      memcmp(ih->ih_dst, bcast_ip, 4) == 0 || (n->n_have_ip && net_is_subnet_bcast(n, ih->ih_dst));
+  bool dhcp_wait = n->n_cfg.nc_dhcp && !n->n_have_ip && ih->ih_proto == IP_PROTO_UDP;
+  if (!*to_us && !bcast && !dhcp_wait) {
+    if (n->n_have_ip)
+      n->n_st.drop_not_ours++;
+    else
+      n->n_st.drop_no_addr++;
+    return false;
+  }
+  return true;
+}
+
+/** The header checksum (unless the host verified it) and no fragments
+ * (not reassembled here). False (counted) otherwise. */
+static bool net_ip_intact_ok(struct net *n, const uint8_t *ip, uint32_t ihl,
+                             const struct netvsc_rx_info *ri) {
+  const struct ipv4_hdr *ih = (const struct ipv4_hdr *)ip;
+  if (!ri->ri_csum_ip_ok && inet_csum_fold(inet_csum_add(0, ip, ihl)) != 0) {
+    n->n_st.drop_csum++;
+    return false;
+  }
+  if ((inet_get16(ih->ih_frag) & IPV4_FRAG_MASK) != 0) {
+    n->n_st.drop_proto++;
+    return false;
+  }
+  return true;
+}
+
+/** Whether an echo request may be answered: from a unicast source (not
+ * 0/8, loopback, multicast or our subnet's broadcast), and the reply fits
+ * the MTU and n_tx. False (counted) otherwise. */
+static bool net_icmp_reply_ok(struct net *n, const struct ipv4_hdr *ih, uint32_t tot) {
+  const uint8_t *src = ih->ih_src;
+  if (src[0] == 0 || src[0] == 127 || src[0] >= 224 || net_is_subnet_bcast(n, src)) {
+    n->n_st.drop_bad_src++;
+    return false;
+  }
+  if (tot > n->n_mtu || ETH_HLEN + tot > sizeof(n->n_tx)) {
+    n->n_st.drop_too_big++;
+    return false;
+  }
+  return true;
+}
+
+/** One IPv4 frame: header, destination and integrity checks, then UDP (to
+ * us or broadcast) or ICMP echo (to us only). */
 static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
                       const struct netvsc_rx_info *ri) {
   if (len < ETH_HLEN + IPV4_HLEN) {
@@ -510,43 +588,13 @@ static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
   }
   const uint8_t *ip = f + ETH_HLEN;
   const struct ipv4_hdr *ih = (const struct ipv4_hdr *)ip;
-  uint32_t ihl = (ih->ih_vhl & 0xfu) * 4u, tot = inet_get16(ih->ih_len);
-  if ((ih->ih_vhl >> 4) != 4 || ihl < IPV4_HLEN || tot < ihl || tot > len - ETH_HLEN) {
-    n->n_st.drop_proto++;
+  uint32_t ihl, tot;
+  bool to_us;
+  if (!net_ip_header_ok(n, ih, len - ETH_HLEN, &ihl, &tot) || !net_ip_dst_ok(n, ih, &to_us) ||
+      !net_ip_intact_ok(n, ip, ihl, ri))
     return;
-  }
-  if (ih->ih_dst[0] >= 224 && ih->ih_dst[0] < 240) {
-    n->n_st.drop_mcast++;
-    return;
-  }
-  bool to_us = n->n_have_ip && memcmp(ih->ih_dst, n->n_cfg.nc_ip, 4) == 0;
-  bool bcast =
-      memcmp(ih->ih_dst, bcast_ip, 4) == 0 || (n->n_have_ip && net_is_subnet_bcast(n, ih->ih_dst));
-  /* Without an address only DHCP may come in, to any destination (a
-   * server may address the offer to the address it offers). */
-  bool dhcp_wait = n->n_cfg.nc_dhcp && !n->n_have_ip && ih->ih_proto == IP_PROTO_UDP;
-  if (!to_us && !bcast && !dhcp_wait) {
-    if (n->n_have_ip)
-      n->n_st.drop_not_ours++;
-    else
-      n->n_st.drop_no_addr++;
-    return;
-  }
-  if (!ri->ri_csum_ip_ok && inet_csum_fold(inet_csum_add(0, ip, ihl)) != 0) {
-    n->n_st.drop_csum++;
-    return;
-  }
-  if ((inet_get16(ih->ih_frag) & IPV4_FRAG_MASK) != 0) { /* fragments: not handled */
-    n->n_st.drop_proto++;
-    return;
-  }
   struct netvsc_tx_info ti;
-  memset(&ti, 0, sizeof(ti));
-  if (ri->ri_vlan) { /* answer on the VLAN it came from */
-    ti.ti_vlan = true;
-    ti.ti_vlan_id = ri->ri_vlan_id;
-    ti.ti_prio = ri->ri_prio;
-  }
+  net_reply_tx_info(&ti, ri);
   if (ih->ih_proto == IP_PROTO_UDP) {
     net_rx_udp(n, ip, ihl, tot, &ti, ri);
     return;
@@ -559,16 +607,8 @@ static void net_rx_ip(struct net *n, const uint8_t *f, uint32_t len,
     n->n_st.drop_proto++;
     return;
   }
-  const uint8_t *src = ih->ih_src;
-  if (src[0] == 0 || src[0] == 127 || src[0] >= 224 || net_is_subnet_bcast(n, src)) {
-    n->n_st.drop_bad_src++;
-    return;
-  }
-  if (tot > n->n_mtu || ETH_HLEN + tot > sizeof(n->n_tx)) {
-    n->n_st.drop_too_big++;
-    return;
-  }
-  net_rx_icmp(n, ip, ihl, tot, &ti);
+  if (net_icmp_reply_ok(n, ih, tot))
+    net_rx_icmp(n, ip, ihl, tot, &ti);
 }
 
 void net_input(struct net *n, const uint8_t *f, uint32_t len, const struct netvsc_rx_info *ri) {
