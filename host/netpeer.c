@@ -130,7 +130,7 @@ static uint32_t np_ip(struct netpeer *p, uint32_t o, uint8_t proto, uint32_t l4l
                       const uint8_t src[4], const uint8_t dst[4]) {
   struct ipv4_hdr *ip = (struct ipv4_hdr *)(p->p_f + o);
   memset(ip, 0, sizeof(*ip));
-  ip->ih_vhl = 0x45;
+  ip->ih_vhl = IPV4_VHL_NOOPT;
   inet_put16(ip->ih_len, (uint16_t)(IPV4_HLEN + l4len));
   inet_put16(ip->ih_id, id);
   ip->ih_ttl = 64;
@@ -144,8 +144,7 @@ static uint32_t np_ip(struct netpeer *p, uint32_t o, uint8_t proto, uint32_t l4l
 /** UDP checksum over the datagram at `u` of the IPv4 header at `ip`. */
 static uint16_t np_udp_csum(const uint8_t *ip, const uint8_t *u, uint32_t ulen) {
   const struct ipv4_hdr *ih = (const struct ipv4_hdr *)ip;
-  uint32_t s = inet_csum_add(0, ih->ih_src, 8) + IP_PROTO_UDP + ulen;
-  uint16_t c = inet_csum_fold(inet_csum_add(s, u, ulen));
+  uint16_t c = inet_udp4_csum(ih, u, ulen);
   return c ? c : 0xffff;
 }
 
@@ -153,7 +152,7 @@ int netpeer_ping(struct netpeer *p, uint16_t seq, uint32_t payload) {
   uint32_t o = np_eth(p, p->p_gmac, ETH_P_IP);
   if (payload > NP_FRAME_MAX - o - IPV4_HLEN - sizeof(struct icmp_echo))
     return -EMSGSIZE;
-  o = np_ip(p, o, IP_PROTO_ICMP, 8u + payload, seq, p->p_ip, p->p_gip);
+  o = np_ip(p, o, IP_PROTO_ICMP, ICMP_ECHO_HLEN + payload, seq, p->p_ip, p->p_gip);
   struct icmp_echo *ic = (struct icmp_echo *)(p->p_f + o);
   ic->ic_type = ICMP_ECHO_REQUEST;
   ic->ic_code = 0;
@@ -163,9 +162,10 @@ int netpeer_ping(struct netpeer *p, uint16_t seq, uint32_t payload) {
   uint8_t *data = p->p_f + o + sizeof(*ic);
   for (uint32_t i = 0; i < payload; i++)
     data[i] = pattern(seq, i);
-  inet_put16(ic->ic_csum, inet_csum_fold(inet_csum_add(0, (uint8_t *)ic, 8u + payload)));
+  inet_put16(ic->ic_csum,
+             inet_csum_fold(inet_csum_add(0, (uint8_t *)ic, ICMP_ECHO_HLEN + payload)));
   p->p_st.echo_sent++;
-  return np_send(p, o + 8u + payload);
+  return np_send(p, o + ICMP_ECHO_HLEN + payload);
 }
 
 int netpeer_udp(struct netpeer *p, uint16_t sport, uint32_t payload) {
@@ -230,8 +230,8 @@ static void np_dhcp(struct netpeer *p, const uint8_t *ip, const uint8_t *u, uint
 
 static void np_rx_ip(struct netpeer *p, const uint8_t *ip, uint32_t len) {
   const struct ipv4_hdr *ih = (const struct ipv4_hdr *)ip;
-  uint32_t ihl = (ih->ih_vhl & 0xfu) * 4u;
-  if (len < IPV4_HLEN || (ih->ih_vhl >> 4) != 4 || ihl < IPV4_HLEN ||
+  uint32_t ihl = inet_ipv4_hlen(ih);
+  if (len < IPV4_HLEN || inet_ipv4_version(ih) != IPV4_VERSION || ihl < IPV4_HLEN ||
       inet_get16(ih->ih_len) < ihl || inet_get16(ih->ih_len) > len ||
       inet_csum_fold(inet_csum_add(0, ip, ihl)) != 0 || memcmp(ih->ih_src, p->p_gip, 4) ||
       memcmp(ih->ih_dst, p->p_ip, 4)) {
@@ -246,8 +246,8 @@ static void np_rx_ip(struct netpeer *p, const uint8_t *ip, uint32_t len) {
     bool ok = l4len >= sizeof(*ic) && ic->ic_type == ICMP_ECHO_REPLY &&
               inet_csum_fold(inet_csum_add(0, l4, l4len)) == 0 &&
               inet_get16(ic->ic_id) == NP_ICMP_ID;
-    for (uint32_t i = 8; ok && i < l4len; i++)
-      ok = l4[i] == pattern(inet_get16(ic->ic_seq), i - 8u);
+    for (uint32_t i = ICMP_ECHO_HLEN; ok && i < l4len; i++)
+      ok = l4[i] == pattern(inet_get16(ic->ic_seq), i - ICMP_ECHO_HLEN);
     if (ok)
       p->p_st.echo_ok++;
     else
@@ -257,10 +257,8 @@ static void np_rx_ip(struct netpeer *p, const uint8_t *ip, uint32_t len) {
   if (ih->ih_proto == IP_PROTO_UDP) {
     const struct udp_hdr *u = (const struct udp_hdr *)l4;
     bool ok = l4len >= UDP_HLEN && inet_get16(u->uh_sport) == 7 && inet_get16(u->uh_len) == l4len;
-    if (ok && inet_get16(u->uh_csum) != 0) {
-      uint32_t s = inet_csum_add(0, ih->ih_src, 8) + IP_PROTO_UDP + l4len;
-      ok = inet_csum_fold(inet_csum_add(s, l4, l4len)) == 0;
-    }
+    if (ok && inet_get16(u->uh_csum) != 0)
+      ok = inet_udp4_csum(ih, l4, l4len) == 0;
     uint32_t n = l4len >= UDP_HLEN ? l4len - UDP_HLEN : 0;
     uint16_t sport = l4len >= UDP_HLEN ? inet_get16(u->uh_dport) : 0;
     for (uint32_t i = 0; ok && i < n; i++)
@@ -335,7 +333,7 @@ static void np_tx(void *ctx, const uint8_t *f, uint32_t len) {
   }
   if (et == ETH_P_IP && len - o >= IPV4_HLEN) {
     const struct ipv4_hdr *ih = (const struct ipv4_hdr *)(f + o);
-    uint32_t ihl = (ih->ih_vhl & 0xfu) * 4u, tot = inet_get16(ih->ih_len);
+    uint32_t ihl = inet_ipv4_hlen(ih), tot = inet_get16(ih->ih_len);
     np_note_src(p, ih->ih_src);
     if (p->p_dhcp && ih->ih_proto == IP_PROTO_UDP && ihl >= IPV4_HLEN && tot >= ihl + UDP_HLEN &&
         tot <= len - o) {

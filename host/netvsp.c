@@ -257,10 +257,12 @@ static bool netvsp_ipv4(const uint8_t *f, uint32_t len, uint32_t *ip, uint32_t *
     o = ETH_VLAN_HLEN;
     et = inet_get16(((const struct eth_vlan_hdr *)f)->ev_type);
   }
-  if (et != ETH_P_IP || len - o < IPV4_HLEN || (f[o] >> 4) != 4)
+  if (et != ETH_P_IP || len - o < IPV4_HLEN)
     return false;
   const struct ipv4_hdr *h = (const struct ipv4_hdr *)(f + o);
-  uint32_t hl = (h->ih_vhl & 0xfu) * 4u;
+  if (inet_ipv4_version(h) != IPV4_VERSION)
+    return false;
+  uint32_t hl = inet_ipv4_hlen(h);
   uint32_t tl = inet_get16(h->ih_len);
   if (hl < IPV4_HLEN || tl < hl || tl > len - o)
     return false;
@@ -307,10 +309,7 @@ static void netvsp_tx_csum(struct netvsp *d, uint8_t *f, uint32_t len, uint32_t 
     uint32_t ulen = tl - ihl;
     struct udp_hdr *uh = (struct udp_hdr *)u;
     uh->uh_csum[0] = uh->uh_csum[1] = 0;
-    uint32_t s = inet_csum_add(0, h->ih_src, 8);
-    s += IP_PROTO_UDP + ulen;
-    s = inet_csum_add(s, u, ulen);
-    uint16_t c = inet_csum_fold(s);
+    uint16_t c = inet_udp4_csum(h, u, ulen);
     inet_put16(uh->uh_csum, c ? c : 0xffff);
     d->nd_st.tx_csum_offload++;
   }
@@ -327,12 +326,8 @@ static uint32_t netvsp_rx_csum(const uint8_t *f, uint32_t len) {
   if (h->ih_proto == IP_PROTO_UDP && tl - ihl >= UDP_HLEN) {
     const uint8_t *u = f + ip + ihl;
     uint32_t ulen = tl - ihl;
-    if (inet_get16(((const struct udp_hdr *)u)->uh_csum) != 0) {
-      uint32_t s = inet_csum_add(0, h->ih_src, 8);
-      s += IP_PROTO_UDP + ulen;
-      s = inet_csum_add(s, u, ulen);
-      v |= inet_csum_fold(s) == 0 ? RNDIS_RXCSUM_UDP_OK : RNDIS_RXCSUM_UDP_FAILED;
-    }
+    if (inet_get16(((const struct udp_hdr *)u)->uh_csum) != 0)
+      v |= inet_udp4_csum(h, u, ulen) == 0 ? RNDIS_RXCSUM_UDP_OK : RNDIS_RXCSUM_UDP_FAILED;
   }
   return v;
 }
@@ -628,13 +623,13 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
   uint32_t flen = p.data_len;
   if (vlan) {
     /* Insert the 802.1Q tag: the message copy has room in front of the
-     * data (data_offset >= 36), so move the MACs back by 4. */
-    f -= 4;
-    memmove(f, f + 4, 12);
+     * data (data_offset >= 36), so move the MACs back by the tag's 4. */
+    f -= ETH_VLAN_TAG_LEN;
+    memmove(f, f + ETH_VLAN_TAG_LEN, 2u * ETH_ALEN);
     inet_put16(((struct eth_vlan_hdr *)f)->ev_tpid, ETH_P_8021Q);
     inet_put16(((struct eth_vlan_hdr *)f)->ev_tci,
                (uint16_t)((RNDIS_VLAN_PRIO(tag) << 13) | RNDIS_VLAN_ID(tag)));
-    flen += 4;
+    flen += ETH_VLAN_TAG_LEN;
     d->nd_st.tx_vlan++;
   }
   if (csum & (RNDIS_TXCSUM_IP_HDR | RNDIS_TXCSUM_UDP))

@@ -8,6 +8,7 @@
 #include "host/netvsp.h"
 #include "kernel/hw.h"
 #include "kernel/timer.h"
+#include "net/wire.h"
 
 #define PT_TICK_NS 200000ull /* 0.2 ms between steps */
 #define PT_ARP_RETRY 500     /* ticks between ARP requests (100 ms) */
@@ -130,7 +131,7 @@ struct peertest *peertest_start(struct netpeer *peer, struct netvsp *nic, unsign
   t->t_peer = peer;
   t->t_nic = nic;
   t->t_count = count;
-  t->t_udp_max = udp_max && udp_max != PEERTEST_NO_UDP ? udp_max : 1500u - 28u;
+  t->t_udp_max = udp_max && udp_max != PEERTEST_NO_UDP ? udp_max : 1500u - IPV4_HLEN - UDP_HLEN;
   t->t_udp_count = udp_max == PEERTEST_NO_UDP ? 0 : t->t_udp_max;
   t->t_done = done;
   t->t_arg = arg;

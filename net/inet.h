@@ -45,6 +45,25 @@ static inline uint16_t inet_csum_fold(uint32_t sum) {
   return (uint16_t)~sum;
 }
 
+/** An IPv4 header's version (4 for IPv4) and its length in bytes (20 to 60),
+ * from ih_vhl; the caller checks both against what it received. */
+static inline uint32_t inet_ipv4_version(const struct ipv4_hdr *ih) { return ih->ih_vhl >> 4; }
+static inline uint32_t inet_ipv4_hlen(const struct ipv4_hdr *ih) {
+  return (ih->ih_vhl & 0xfu) * 4u;
+}
+
+/** The UDP checksum (RFC 768) over the IPv4 pseudo-header of `ih` (source,
+ * destination, protocol, the UDP length `ulen`) and the `ulen` bytes of UDP
+ * header and data at `udp`, folded. A received datagram is intact when this
+ * is 0 (its checksum field included); a sender computes it with the field
+ * zeroed and writes 0 as 0xffff (0 on the wire means "no checksum"). */
+static inline uint16_t inet_udp4_csum(const struct ipv4_hdr *ih, const uint8_t *udp,
+                                      uint32_t ulen) {
+  uint32_t s = inet_csum_add(0, ih->ih_src, sizeof(ih->ih_src));
+  s = inet_csum_add(s, ih->ih_dst, sizeof(ih->ih_dst)) + IP_PROTO_UDP + ulen;
+  return inet_csum_fold(inet_csum_add(s, udp, ulen));
+}
+
 /** Fill an Ethernet/IPv4 ARP packet (RFC 826): operation `op` from
  * `sha`/`spa` to `tha`/`tpa`; `tha` NULL writes zeros (a request). */
 static inline void inet_arp_fill(struct arp_pkt *a, uint16_t op, const uint8_t sha[6],

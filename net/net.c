@@ -269,7 +269,7 @@ static void net_dhcp_send(void *arg, const uint8_t *msg, uint32_t len, const uin
   memset(f, 0, ETH_HLEN + IPV4_HLEN + UDP_HLEN);
   memcpy(e->eh_src, n->n_mac, 6);
   inet_put16(e->eh_type, ETH_P_IP);
-  ip->ih_vhl = 0x45;
+  ip->ih_vhl = IPV4_VHL_NOOPT;
   inet_put16(ip->ih_len, (uint16_t)tot);
   ip->ih_ttl = 64;
   ip->ih_proto = IP_PROTO_UDP;
@@ -281,8 +281,7 @@ static void net_dhcp_send(void *arg, const uint8_t *msg, uint32_t len, const uin
   inet_put16(u->uh_dport, DHCP_SERVER_PORT);
   inet_put16(u->uh_len, (uint16_t)(UDP_HLEN + len));
   memcpy(f + ETH_HLEN + IPV4_HLEN + UDP_HLEN, msg, len);
-  uint32_t s = inet_csum_add(0, ip->ih_src, 8) + IP_PROTO_UDP + UDP_HLEN + len;
-  uint16_t c = inet_csum_fold(inet_csum_add(s, (uint8_t *)u, UDP_HLEN + len));
+  uint16_t c = inet_udp4_csum(ip, (const uint8_t *)u, UDP_HLEN + len);
   inet_put16(u->uh_csum, c ? c : 0xffff);
   if (!dst) {
     memcpy(e->eh_dst, bcast_mac, 6);
@@ -410,7 +409,7 @@ static void net_ip_reply_hdr(struct net *n, const uint8_t *req, uint32_t ihl, ui
   memcpy(e->eh_src, n->n_mac, 6);
   inet_put16(e->eh_type, ETH_P_IP);
   memcpy(o, req, ihl);
-  o->ih_vhl = (uint8_t)(0x40u | (ihl / 4u));
+  o->ih_vhl = (uint8_t)((IPV4_VERSION << 4) | (ihl / 4u));
   inet_put16(o->ih_len, (uint16_t)tot);
   o->ih_ttl = 64;
   memcpy(o->ih_src, n->n_cfg.nc_ip, 4);
@@ -458,12 +457,9 @@ static void net_rx_udp(struct net *n, const uint8_t *ip, uint32_t ihl, uint32_t 
   }
   uint32_t ulen = inet_get16(uh->uh_len);
   uint16_t dport = inet_get16(uh->uh_dport);
-  if (!ri->ri_csum_l4_ok && inet_get16(uh->uh_csum) != 0) {
-    uint32_t s = inet_csum_add(0, ih->ih_src, 8) + IP_PROTO_UDP + ulen;
-    if (inet_csum_fold(inet_csum_add(s, l4, ulen)) != 0) {
-      n->n_st.drop_csum++;
-      return;
-    }
+  if (!ri->ri_csum_l4_ok && inet_get16(uh->uh_csum) != 0 && inet_udp4_csum(ih, l4, ulen) != 0) {
+    n->n_st.drop_csum++;
+    return;
   }
   if (dport == DHCP_CLIENT_PORT && inet_get16(uh->uh_sport) == DHCP_SERVER_PORT &&
       n->n_cfg.nc_dhcp) {
@@ -500,8 +496,7 @@ static void net_rx_udp(struct net *n, const uint8_t *ip, uint32_t ihl, uint32_t 
     ti->ti_csum_udp = true;
     ti->ti_l4_off = (uint16_t)(ETH_HLEN + ihl);
   } else {
-    uint32_t s = inet_csum_add(0, o + 12, 8) + IP_PROTO_UDP + ulen;
-    uint16_t c = inet_csum_fold(inet_csum_add(s, u, ulen));
+    uint16_t c = inet_udp4_csum((const struct ipv4_hdr *)o, u, ulen);
     inet_put16(ru->uh_csum, c ? c : 0xffff);
   }
   n->n_st.udp_echo++;
@@ -514,9 +509,9 @@ static void net_rx_udp(struct net *n, const uint8_t *ip, uint32_t ihl, uint32_t 
  * Fills *ihl and *tot; false (counted) for a malformed header. */
 static bool net_ip_header_ok(struct net *n, const struct ipv4_hdr *ih, uint32_t avail,
                              uint32_t *ihl, uint32_t *tot) {
-  *ihl = (ih->ih_vhl & 0xfu) * 4u;
+  *ihl = inet_ipv4_hlen(ih);
   *tot = inet_get16(ih->ih_len);
-  if ((ih->ih_vhl >> 4) != 4 || *ihl < IPV4_HLEN || *tot < *ihl || *tot > avail) {
+  if (inet_ipv4_version(ih) != IPV4_VERSION || *ihl < IPV4_HLEN || *tot < *ihl || *tot > avail) {
     n->n_st.drop_proto++;
     return false;
   }

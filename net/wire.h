@@ -25,7 +25,8 @@
 #define ETH_P_ARP 0x0806 /* EtherType ARP */
 #define ETH_P_8021Q 0x8100
 #define ETH_P_IPV6 0x86DD
-#define ETH_VLAN_HLEN 18u /* with one 802.1Q tag */
+#define ETH_VLAN_HLEN 18u                           /* with one 802.1Q tag */
+#define ETH_VLAN_TAG_LEN (ETH_VLAN_HLEN - ETH_HLEN) /* 4: TPID and TCI */
 
 struct eth_hdr {
   uint8_t eh_dst[ETH_ALEN];
@@ -72,6 +73,8 @@ _Static_assert(offsetof(struct arp_pkt, ar_tpa) == 24, "ARP tpa at 24");
 
 /* ---- IPv4 ---------------------------------------------------------------------------- */
 #define IPV4_HLEN 20u /* without options */
+#define IPV4_VERSION 4u
+#define IPV4_VHL_NOOPT 0x45u /* ih_vhl: version 4, 5 32-bit words (no options) */
 #define IP_PROTO_ICMP 1u
 #define IP_PROTO_UDP 17u
 #define IPV4_FRAG_MASK 0x3fffu /* MF flag and fragment offset */
@@ -105,7 +108,8 @@ struct icmp_echo {
   uint8_t ic_id[2];
   uint8_t ic_seq[2];
 };
-_Static_assert(sizeof(struct icmp_echo) == 8, "ICMP echo header is 8 bytes");
+#define ICMP_ECHO_HLEN 8u
+_Static_assert(sizeof(struct icmp_echo) == ICMP_ECHO_HLEN, "ICMP echo header is 8 bytes");
 
 /* ---- UDP ----------------------------------------------------------------------------- */
 #define UDP_HLEN 8u

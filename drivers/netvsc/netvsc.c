@@ -14,6 +14,7 @@
 #include "drivers/netvsc/netvsc_priv.h"
 #include "kernel/hw.h"
 #include "kernel/page.h"
+#include "net/wire.h" /* the Ethernet header lengths only: layouts, no code */
 
 static const GUID netvsc_guid = NVSP_GUID_NETWORK_INIT;
 
@@ -25,6 +26,12 @@ static const uint32_t netvsc_versions[] = {
 
 /** Largest packet accepted from the host (kmcl_channel_init_set_max_incoming). */
 #define NETVSC_MAX_INCOMING 8192u
+
+/** A GPA-direct bounce buffer, in whole pages: the RNDIS header room and the
+ * largest frame (the MTU, the Ethernet header and one 802.1Q tag); also the
+ * largest external data a send describes. */
+#define NETVSC_DIRECT_BYTES                                                                        \
+  ((NETVSC_TX_HDR_ROOM + NETVSC_MTU_MAX + ETH_VLAN_HLEN + PAGE_SIZE - 1u) & ~(PAGE_SIZE - 1u))
 
 static struct netvsc *netvsc_of(VMBCHANNEL ch) { return VmbChannelGetPointer(ch); }
 
@@ -266,8 +273,8 @@ int netvsc_send(struct netvsc *nv, const void *frame, uint32_t len,
     nv->nv_st.tx_drop_down++;
     return -ENETDOWN;
   }
-  /* 14-byte Ethernet header at least; at most the MTU plus header and tag. */
-  if (len < 14 || len > nv->nv_mtu + 18u) {
+  /* An Ethernet header at least; at most the MTU plus header and tag. */
+  if (len < ETH_HLEN || len > nv->nv_mtu + ETH_VLAN_HLEN) {
     nv->nv_st.tx_drop_size++;
     return -EMSGSIZE;
   }
@@ -555,7 +562,7 @@ static int nvsp_ndis_setup(struct netvsc *nv) {
   if (nv->nv_nvsp_ver >= NVSP_PROTOCOL_VERSION_2) {
     memset(&m, 0, sizeof(m));
     m.ndis_config.msg_type = NVSP_MSG2_TYPE_SEND_NDIS_CONFIG;
-    m.ndis_config.mtu = nv->nv_cfg.nc_mtu + 14u;
+    m.ndis_config.mtu = nv->nv_cfg.nc_mtu + ETH_HLEN;
     uint64_t cap = NVSP_NDIS_CAP_IEEE8021Q;
     if (nv->nv_nvsp_ver >= NVSP_PROTOCOL_VERSION_5)
       cap |= NVSP_NDIS_CAP_TEAMING; /* link speed updates */
@@ -724,8 +731,8 @@ static int nvsp_send_buf(struct netvsc *nv) {
 
 /** Bounce buffers for GPA-direct sends and the packet object of every slot. */
 static int netvsc_tx_setup(struct netvsc *nv) {
-  uint32_t pages = (NETVSC_TX_HDR_ROOM + NETVSC_MTU_MAX + 18u + PAGE_SIZE - 1u) / PAGE_SIZE;
-  nv->nv_direct_size = pages * PAGE_SIZE;
+  uint32_t pages = NETVSC_DIRECT_BYTES / PAGE_SIZE;
+  nv->nv_direct_size = NETVSC_DIRECT_BYTES;
   for (uint32_t i = 0; i < NETVSC_DIRECT_BUFS; i++) {
     nv->nv_direct[i] = page_alloc(pages);
     if (!nv->nv_direct[i])
@@ -779,9 +786,7 @@ static int netvsc_channel_setup(struct netvsc *nv, PDEVICE_OBJECT bus_dev) {
   if (NT_SUCCESS(st))
     st = VmbChannelInitSetMaximumPacketSize(nv->nv_ch, NVSP_MSG_SIZE);
   if (NT_SUCCESS(st))
-    st = VmbChannelInitSetMaximumExternalData(
-        nv->nv_ch, (NETVSC_TX_HDR_ROOM + NETVSC_MTU_MAX + 18u + PAGE_SIZE - 1u) & ~(PAGE_SIZE - 1u),
-        1);
+    st = VmbChannelInitSetMaximumExternalData(nv->nv_ch, NETVSC_DIRECT_BYTES, 1);
   /* What the host sends is larger than what we send: transfer-page headers
    * of up to NVSP's 562 RSC ranges, the send indirection table. */
   if (NT_SUCCESS(st))

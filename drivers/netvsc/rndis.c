@@ -11,6 +11,7 @@
 
 #include "drivers/netvsc/rndis_build.h"
 #include "drivers/netvsc/netvsc_priv.h"
+#include "net/wire.h" /* the Ethernet header length only: layouts, no code */
 
 /** RNDIS INITIALIZE's max_transfer_size (4.3 step 7: at least 0x4000). */
 #define RNDIS_MAX_XFER_SIZE 0x4000u
@@ -425,7 +426,7 @@ static int rndis_rx_packet(struct netvsc *nv, const uint8_t *msg, uint32_t len) 
   memcpy(&p, msg, sizeof(p));
   uint32_t body = len - 8u; /* offsets count from byte 8 */
   if (p.data_offset < RNDIS_PACKET_BODY || p.data_offset > body ||
-      p.data_len > body - p.data_offset || p.data_len < 14u) {
+      p.data_len > body - p.data_offset || p.data_len < ETH_HLEN) {
     nv->nv_st.rx_drop_rndis++;
     return -EPROTO;
   }
