@@ -567,11 +567,7 @@ static void netvsp_rndis_set(struct netvsp *d, const uint8_t *msg, uint32_t len)
     }
   }
   struct rndis_set_cmplt c;
-  memset(&c, 0, sizeof(c));
-  c.hdr.msg_type = RNDIS_MSG_SET_C;
-  c.hdr.msg_len = sizeof(c);
-  c.req_id = s.req_id;
-  c.status = status;
+  rndis_status_cmplt(&c, RNDIS_MSG_SET_C, s.req_id, status);
   netvsp_ctrl_reply(d, &c, sizeof(c), NULL, 0);
 }
 
@@ -685,10 +681,7 @@ static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
     if (len < sizeof(struct rndis_keepalive_req))
       return NVSP_STAT_INVALID_RNDIS_PKT;
     struct rndis_set_cmplt c;
-    memset(&c, 0, sizeof(c));
-    c.hdr.msg_type = RNDIS_MSG_KEEPALIVE_C;
-    c.hdr.msg_len = sizeof(c);
-    c.req_id = rd32(msg + 8);
+    rndis_status_cmplt(&c, RNDIS_MSG_KEEPALIVE_C, rd32(msg + 8), RNDIS_STATUS_SUCCESS);
     netvsp_ctrl_reply(d, &c, sizeof(c), NULL, 0);
     return NVSP_STAT_SUCCESS;
   }

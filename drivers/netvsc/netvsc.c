@@ -805,14 +805,9 @@ static int netvsc_channel_setup(struct netvsc *nv, PDEVICE_OBJECT bus_dev) {
   return 0;
 }
 
-int netvsc_probe(PDEVICE_OBJECT bus_dev, const struct netvsc_config *cfg, struct netvsc **out) {
-  *out = NULL;
-  struct netvsc *nv = calloc(1, sizeof(*nv));
-  if (!nv)
-    return -ENOMEM;
-  if (cfg)
-    nv->nv_cfg = *cfg;
-  struct netvsc_config *c = &nv->nv_cfg;
+/** The configuration's zeros become the defaults; sizes are rounded up to
+ * whole pages and the MTU capped at NETVSC_MTU_MAX. */
+static void netvsc_config_defaults(struct netvsc_config *c) {
   if (!c->nc_recv_buf_size)
     c->nc_recv_buf_size = NETVSC_RECV_BUF_DEFAULT;
   if (!c->nc_send_buf_size)
@@ -825,6 +820,23 @@ int netvsc_probe(PDEVICE_OBJECT bus_dev, const struct netvsc_config *cfg, struct
     c->nc_ring_pages = NETVSC_RING_PAGES;
   if (c->nc_mtu > NETVSC_MTU_MAX)
     c->nc_mtu = NETVSC_MTU_MAX;
+}
+
+/** The bring-up once the channel is open, in order (PROTOCOL-REFERENCE.md
+ * 4.3): NVSP version, NDIS config, receive and send buffers, the transmit
+ * slots, RNDIS. Each returns 0 or a negative errno; the first error stops it. */
+static int (*const netvsc_bringup[])(struct netvsc *nv) = {
+    nvsp_negotiate, nvsp_ndis_setup, nvsp_recv_buf, nvsp_send_buf, netvsc_tx_setup, rndis_dev_init,
+};
+
+int netvsc_probe(PDEVICE_OBJECT bus_dev, const struct netvsc_config *cfg, struct netvsc **out) {
+  *out = NULL;
+  struct netvsc *nv = calloc(1, sizeof(*nv));
+  if (!nv)
+    return -ENOMEM;
+  if (cfg)
+    nv->nv_cfg = *cfg;
+  netvsc_config_defaults(&nv->nv_cfg);
   nv->nv_state = NV_PROBING;
   nv->nv_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 10);
   ev_item_init(&nv->nv_gone_work, netvsc_gone_work, nv);
@@ -832,18 +844,8 @@ int netvsc_probe(PDEVICE_OBJECT bus_dev, const struct netvsc_config *cfg, struct
     nv->nv_tx[i].ts_nv = nv;
 
   int rc = netvsc_channel_setup(nv, bus_dev);
-  if (!rc)
-    rc = nvsp_negotiate(nv);
-  if (!rc)
-    rc = nvsp_ndis_setup(nv);
-  if (!rc)
-    rc = nvsp_recv_buf(nv);
-  if (!rc)
-    rc = nvsp_send_buf(nv);
-  if (!rc)
-    rc = netvsc_tx_setup(nv);
-  if (!rc)
-    rc = rndis_dev_init(nv);
+  for (size_t i = 0; !rc && i < sizeof(netvsc_bringup) / sizeof(netvsc_bringup[0]); i++)
+    rc = netvsc_bringup[i](nv);
   if (!rc && (nv->nv_closed || kmcl_channel_failed(nv->nv_ch)))
     rc = -ENODEV;
   if (rc) {

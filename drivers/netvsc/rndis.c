@@ -489,11 +489,7 @@ int rndis_rx_msg(struct netvsc *nv, const uint8_t *msg, uint32_t len) {
       return -EPROTO;
     }
     struct rndis_set_cmplt c;
-    memset(&c, 0, sizeof(c));
-    c.hdr.msg_type = RNDIS_MSG_KEEPALIVE_C;
-    c.hdr.msg_len = sizeof(c);
-    c.req_id = rd32(msg + 8);
-    c.status = RNDIS_STATUS_SUCCESS;
+    rndis_status_cmplt(&c, RNDIS_MSG_KEEPALIVE_C, rd32(msg + 8), RNDIS_STATUS_SUCCESS);
     netvsc_tx_rndis(nv, NVSP_RNDIS_CHANNEL_CONTROL, &c, sizeof(c), NULL, 0);
     return 0;
   }

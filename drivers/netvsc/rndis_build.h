@@ -40,6 +40,18 @@ static inline uint32_t rndis_packet_header(uint8_t *hdr, uint32_t ppi, uint32_t 
   return (uint32_t)sizeof(p) + ppi;
 }
 
+/** A completion that carries only a status, for request `req_id`: SET_C and
+ * KEEPALIVE_C (`type`) share this layout. Both ends answer a KEEPALIVE with
+ * one; the device also answers SET with one. */
+static inline void rndis_status_cmplt(struct rndis_set_cmplt *c, uint32_t type, uint32_t req_id,
+                                      uint32_t status) {
+  memset(c, 0, sizeof(*c));
+  c->hdr.msg_type = type;
+  c->hdr.msg_len = sizeof(*c);
+  c->req_id = req_id;
+  c->status = status;
+}
+
 /* A walk over the per-packet info of a received PACKET (4.7, reference
  * E.3): every element must fit what remains, its data offset must lie
  * inside it, and a size of 0 is an error, so the walk always advances or
