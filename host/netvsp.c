@@ -31,10 +31,7 @@ static const GUID netvsp_guid = NVSP_GUID_NETWORK_INIT;
 static const uint8_t netvsp_default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
 
 /** Versions this host speaks (4.1). */
-static const uint32_t netvsp_versions[] = {
-    NVSP_PROTOCOL_VERSION_1, NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_4,
-    NVSP_PROTOCOL_VERSION_5, NVSP_PROTOCOL_VERSION_6, NVSP_PROTOCOL_VERSION_61,
-};
+static const uint32_t netvsp_versions[] = NVSP_VERSIONS_NEWEST_FIRST_INIT;
 
 /** Receive sections tracked at most (bitmap; policy). */
 #define NETVSP_RX_SECTIONS_MAX 4096u
@@ -873,7 +870,7 @@ static void netvsp_init(struct netvsp *d, const uint8_t *buf, uint32_t len, unio
   uint32_t best = 0;
   for (size_t i = 0; i < sizeof(netvsp_versions) / sizeof(netvsp_versions[0]); i++) {
     uint32_t v = netvsp_versions[i];
-    if (v >= m.min_protocol_ver && v <= m.max_protocol_ver && v <= cap)
+    if (v > best && v >= m.min_protocol_ver && v <= m.max_protocol_ver && v <= cap)
       best = v;
   }
   if (!best)

@@ -19,10 +19,7 @@
 static const GUID netvsc_guid = NVSP_GUID_NETWORK_INIT;
 
 /** NVSP versions tried, newest first (4.3 step 2; rule 8: a const array). */
-static const uint32_t netvsc_versions[] = {
-    NVSP_PROTOCOL_VERSION_61, NVSP_PROTOCOL_VERSION_6, NVSP_PROTOCOL_VERSION_5,
-    NVSP_PROTOCOL_VERSION_4,  NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_1,
-};
+static const uint32_t netvsc_versions[] = NVSP_VERSIONS_NEWEST_FIRST_INIT;
 
 /** Largest packet accepted from the host (kmcl_channel_init_set_max_incoming). */
 #define NETVSC_MAX_INCOMING 8192u

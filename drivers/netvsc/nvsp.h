@@ -26,6 +26,14 @@
 #define NVSP_PROTOCOL_VERSION_5 0x00050000u
 #define NVSP_PROTOCOL_VERSION_6 0x00060000u
 #define NVSP_PROTOCOL_VERSION_61 0x00060001u
+/** Every version above, newest first (the order a guest offers them, 4.3
+ * step 2), as an array initializer: the driver's offers, the device's
+ * accepted versions and the tests' host caps are this one list. */
+#define NVSP_VERSIONS_NEWEST_FIRST_INIT                                                            \
+  {                                                                                                \
+    NVSP_PROTOCOL_VERSION_61, NVSP_PROTOCOL_VERSION_6, NVSP_PROTOCOL_VERSION_5,                    \
+        NVSP_PROTOCOL_VERSION_4, NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_1                  \
+  }
 
 /* NDIS versions sent with SEND_NDIS_VER (4.3 step 4). */
 #define NVSP_NDIS_VERSION_6_1 0x00060001u  /* NVSP <= 4 */

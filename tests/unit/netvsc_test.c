@@ -98,9 +98,7 @@ static bool rx_at_least(void *arg) { return g_rx.frames >= *(uint32_t *)arg; }
 
 static void test_init_every_version(void **state) {
   (void)state;
-  static const uint32_t caps[] = {NVSP_PROTOCOL_VERSION_61, NVSP_PROTOCOL_VERSION_6,
-                                  NVSP_PROTOCOL_VERSION_5,  NVSP_PROTOCOL_VERSION_4,
-                                  NVSP_PROTOCOL_VERSION_2,  NVSP_PROTOCOL_VERSION_1};
+  static const uint32_t caps[] = NVSP_VERSIONS_NEWEST_FIRST_INIT;
   for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
     struct kh_nic f;
     struct netvsp_config hc = {.cf_max_nvsp = caps[i]};
