@@ -183,6 +183,23 @@ static void fx_answer(struct fx *f, uint8_t type, const uint8_t server[4], uint3
   give(f, &r);
 }
 
+/** The client, in state `want`, drops the scripted server's answer (`type`
+ * from `server`, fx_answer): the counter `drop` (a field of f->c.c_st)
+ * goes up by one, and the state (still `want`), the lease held and the
+ * number of binds stay as they were. */
+static void fx_answer_dropped(struct fx *f, uint8_t type, const uint8_t server[4], uint32_t lease,
+                              const uint64_t *drop, enum dhcp_state want) {
+  assert_int_equal(f->c.c_state, want);
+  uint64_t drops = *drop;
+  bool bound = f->bound;
+  unsigned binds = f->binds;
+  fx_answer(f, type, server, lease);
+  assert_int_equal(*drop, drops + 1);
+  assert_int_equal(f->c.c_state, want);
+  assert_int_equal(f->bound, bound);
+  assert_int_equal(f->binds, binds);
+}
+
 /** A reply offering `addr` with the options `o` (reply_raw). */
 static void give_opts(struct fx *f, const uint8_t *o, uint32_t olen) {
   struct reply r;
@@ -413,8 +430,7 @@ static void test_stop_and_restart(void **state) {
   assert_int_equal(f.c.c_state, DHCP_OFF);
   assert_true(f.deadline == UINT64_MAX);
   assert_true(f.bound); /* kept until the link comes back */
-  fx_answer(&f, 5, srv1, 600);
-  assert_int_equal(f.c.c_st.drop_not_ours, 1);
+  fx_answer_dropped(&f, 5, srv1, 600, &f.c.c_st.drop_not_ours, DHCP_OFF);
   dhcp_start(&f.c, f.now); /* link up again, or a network change */
   assert_false(f.bound);
   assert_int_equal(f.c.c_state, DHCP_SELECTING);
@@ -454,12 +470,9 @@ static void test_nak_where_not_expected(void **state) {
   (void)state;
   struct fx f;
   fx_selecting(&f);
-  fx_answer(&f, 6, srv1, 0); /* SELECTING */
-  assert_int_equal(f.c.c_st.drop_state, 1);
-  assert_int_equal(f.c.c_state, DHCP_SELECTING);
+  fx_answer_dropped(&f, 6, srv1, 0, &f.c.c_st.drop_state, DHCP_SELECTING);
   fx_bound(&f, 600);
-  fx_answer(&f, 6, srv1, 0); /* BOUND */
-  assert_int_equal(f.c.c_st.drop_state, 1);
+  fx_answer_dropped(&f, 6, srv1, 0, &f.c.c_st.drop_state, DHCP_BOUND);
   assert_true(f.bound);
 }
 
@@ -467,9 +480,7 @@ static void test_nak_from_other_server(void **state) {
   (void)state;
   struct fx f;
   fx_requesting(&f, 600);
-  fx_answer(&f, 6, srv2, 0);
-  assert_int_equal(f.c.c_st.drop_server, 1);
-  assert_int_equal(f.c.c_state, DHCP_REQUESTING);
+  fx_answer_dropped(&f, 6, srv2, 0, &f.c.c_st.drop_server, DHCP_REQUESTING);
 }
 
 /* ---- hostile replies ----------------------------------------------------------------- */
@@ -487,8 +498,7 @@ static void test_second_server(void **state) {
   const uint8_t *v;
   assert_int_equal(sent_opt(&f, 54, &v), 4);
   assert_memory_equal(v, srv1, 4);
-  fx_answer(&f, 5, srv2, 600); /* its ACK too */
-  assert_int_equal(f.c.c_st.drop_server, 1);
+  fx_answer_dropped(&f, 5, srv2, 600, &f.c.c_st.drop_server, DHCP_REQUESTING); /* its ACK too */
   assert_false(f.bound);
   fx_answer(&f, 5, srv1, 600);
   assert_true(f.bound);
@@ -607,9 +617,7 @@ static void test_lease_zero(void **state) {
   (void)state;
   struct fx f;
   fx_requesting(&f, 600);
-  fx_answer(&f, 5, srv1, 0);
-  assert_int_equal(f.c.c_st.drop_bad_lease, 1);
-  assert_int_equal(f.c.c_state, DHCP_REQUESTING);
+  fx_answer_dropped(&f, 5, srv1, 0, &f.c.c_st.drop_bad_lease, DHCP_REQUESTING);
   uint8_t o[] = {53, 1, 5, 54, 4, 10, 1, 0, 1, 255}; /* no lease time at all */
   give_opts(&f, o, sizeof(o));
   assert_int_equal(f.c.c_st.drop_bad_lease, 2);
@@ -725,8 +733,7 @@ static void test_ack_in_bound_ignored(void **state) {
   (void)state;
   struct fx f;
   fx_bound(&f, 600);
-  fx_answer(&f, 5, srv1, 9999);
-  assert_int_equal(f.c.c_st.drop_state, 1);
+  fx_answer_dropped(&f, 5, srv1, 9999, &f.c.c_st.drop_state, DHCP_BOUND);
   assert_int_equal(f.lease.dl_lease_s, 600); /* configuration unchanged */
 }
 
