@@ -61,6 +61,7 @@ struct netvsp {
 
   /* NVSP state (reset on close) */
   uint32_t nd_version;
+  uint32_t nd_last_version; /* kept after the guest closes: the summary's nvsp= */
   uint32_t nd_ndis_ver;
   uint64_t nd_ndis_caps;
   uint32_t nd_guest_mtu;
@@ -876,6 +877,7 @@ static void netvsp_init(struct netvsp *d, const uint8_t *buf, uint32_t len, unio
   if (!best)
     return;
   d->nd_version = best;
+  d->nd_last_version = best;
   r->init_complete.negotiated_protocol_ver = best;
   r->init_complete.max_mdl_chain_len = 34;
   r->init_complete.status = NVSP_STAT_SUCCESS;
@@ -1060,7 +1062,7 @@ void netvsp_set_monitor(struct netvsp *d, const struct netvsp_monitor *m) {
 }
 
 bool netvsp_link(const struct netvsp *d) { return d->nd_link; }
-uint32_t netvsp_version(const struct netvsp *d) { return d->nd_version; }
+uint32_t netvsp_version(const struct netvsp *d) { return d->nd_last_version; }
 uint32_t netvsp_recv_buf_size(const struct netvsp *d) { return d->nd_rxbuf_size; }
 uint32_t netvsp_send_buf_size(const struct netvsp *d) { return d->nd_txbuf_size; }
 uint32_t netvsp_rx_in_flight(const struct netvsp *d) { return d->nd_rx_inflight; }

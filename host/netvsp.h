@@ -126,7 +126,9 @@ bool netvsp_ready(const struct netvsp *d);
 /** hw_now_ns() when the guest's data path was first up with the link up
  * (RNDIS initialised, packet filter set), 0 while it never was. */
 uint64_t netvsp_link_up_ns(const struct netvsp *d);
-/** NVSP version the guest negotiated (0 before). */
+/** The NVSP version the guest last negotiated: 0 while it never did; kept
+ * after the guest closes the channel (a clean stop), so a summary printed
+ * after it still reports the version that was used. */
 uint32_t netvsp_version(const struct netvsp *d);
 /** Buffers the guest gave (0 when none), and receive sections in flight. */
 uint32_t netvsp_recv_buf_size(const struct netvsp *d);

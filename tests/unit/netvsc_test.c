@@ -589,6 +589,25 @@ static void test_clean_stop_revokes(void **state) {
   kh_nic_down(&f); /* pages, GPADLs, channels, packets back to start */
 }
 
+/* The device reports the NVSP version last negotiated after the guest has
+ * closed (hvhost's summary, nvsp=, is printed after a clean Stop-VM), and a
+ * new guest's negotiation replaces it. */
+static void test_version_kept_after_stop(void **state) {
+  (void)state;
+  struct kh_nic f;
+  fx_up(&f, NULL, NULL);
+  assert_int_equal(netvsp_version(f.n.sn_dev), NVSP_PROTOCOL_VERSION_61);
+  netvsc_halt(f.n.sn_nv);
+  f.n.sn_nv = NULL;
+  lb_pump();
+  assert_int_equal(netvsp_recv_buf_size(f.n.sn_dev), 0); /* closed */
+  assert_int_equal(netvsp_version(f.n.sn_dev), NVSP_PROTOCOL_VERSION_61);
+  struct netvsc_config gc = {.nc_max_nvsp = NVSP_PROTOCOL_VERSION_5};
+  assert_int_equal(fx_guest(&f, &gc), 0);
+  assert_int_equal(netvsp_version(f.n.sn_dev), NVSP_PROTOCOL_VERSION_5);
+  kh_nic_down(&f);
+}
+
 static void test_rescind_while_traffic(void **state) {
   (void)state;
   struct kh_nic f;
@@ -887,6 +906,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_receive_sections_exhausted),
     cmocka_unit_test(test_link_indications),
     cmocka_unit_test(test_clean_stop_revokes),
+    cmocka_unit_test(test_version_kept_after_stop),
     cmocka_unit_test(test_rescind_while_traffic),
     cmocka_unit_test(test_rescind_by_device_removal),
     cmocka_unit_test(test_hostile_init),
