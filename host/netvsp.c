@@ -10,6 +10,7 @@
 #include "net/inet.h"
 #include "net/wire.h"
 #include "host/netvsp.h"
+#include "host/netvsp_test.h" /* the hostile-host hooks defined here */
 
 #include <errno.h>
 #include <stdlib.h>

@@ -137,20 +137,10 @@ uint32_t netvsp_rx_in_flight(const struct netvsp *d);
 const struct netvsp_stats *netvsp_stats(const struct netvsp *d);
 VMBCHANNEL netvsp_channel(const struct netvsp *d);
 void netvsp_set_fault(struct netvsp *d, enum netvsp_fault f);
-
-/* ---- hostile-host test hooks -------------------------------------------- */
-/** Write `msg` into a free receive section and send a transfer-page packet
- * whose single range is {byte_offset = section start + off_adj, byte_count
- * = count} on page set `set_id` (0 = the guest's). A NULL `msg` writes
- * nothing. 0 or -errno. */
-int netvsp_inject_rx(struct netvsp *d, const void *msg, uint32_t len, int64_t off_adj,
-                     uint32_t count, uint16_t set_id);
 /** Send the RNDIS status indication `status` (RNDIS_STATUS_*) now, as a
  * link change does, whatever the link state (a repeated MEDIA_CONNECT, a
  * bare NETWORK_CHANGE). Needs the guest's RNDIS initialized; counted in
  * the stats (indications, and ctrl_drop when it could not be sent). */
 void netvsp_indicate(struct netvsp *d, uint32_t status);
-/** Send a VM_PKT_COMP whose transaction id the guest never used. */
-int netvsp_inject_bad_completion(struct netvsp *d);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "drivers/netvsc/netvsc.h"
 #include "host/netvsp.h"
+#include "host/netvsp_test.h"
 #include "kernel/event.h"
 #include "kernel/log.h"
 #include "sim/sim.h"

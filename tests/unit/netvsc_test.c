@@ -16,6 +16,7 @@
 #include "drivers/netvsc/rndis.h"
 #include "drivers/netvsc/rndis_build.h"
 #include "host/netvsp.h"
+#include "host/netvsp_test.h"
 #include "kernel/event.h"
 #include "kernel/page.h"
 #include "tests/unit/lib/kmcl_harness.h"

@@ -11,6 +11,7 @@
 #include "drivers/netvsc/netvsc.h"
 #include "host/netpeer.h"
 #include "host/netvsp.h"
+#include "host/netvsp_test.h"
 #include "kernel/event.h"
 #include "kernel/hw.h"
 #include "kernel/log.h"
