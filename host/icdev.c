@@ -14,8 +14,6 @@
 #include "kernel/hw.h"
 #include "kernel/log.h"
 #include "kernel/timer.h"
-#include "kmcl/kmcl_test.h" /* icdev_send_raw with a chosen transaction id (tests) */
-#include "kmcl/vmbus_ring_proto.h"
 
 #define ICDEV_TICK_MS 250u
 #define ICDEV_ANSWER_WAIT_MS 5000u
@@ -34,25 +32,25 @@ struct icdev_kind_desc {
 
 static const struct icdev_kind_desc icdev_kinds[ICDEV_NKINDS] = {
     [ICDEV_HEARTBEAT] = {"heartbeat",
-                         IC_GUID_HEARTBEAT,
+                         VMBUS_GUID_HEARTBEAT,
                          IC_GUID_HEARTBEAT_INST,
                          IC_MSGTYPE_HEARTBEAT,
                          {IC_VER(3, 0), IC_VER(1, 0)},
                          2},
     [ICDEV_KVP] = {"kvp",
-                   IC_GUID_KVP,
+                   VMBUS_GUID_KVP,
                    IC_GUID_KVP_INST,
                    IC_MSGTYPE_KVPEXCHANGE,
                    {IC_VER(4, 0), IC_VER(3, 0), IC_VER(1, 0)},
                    3},
     [ICDEV_SHUTDOWN] = {"shutdown",
-                        IC_GUID_SHUTDOWN,
+                        VMBUS_GUID_SHUTDOWN,
                         IC_GUID_SHUTDOWN_INST,
                         IC_MSGTYPE_SHUTDOWN,
                         {IC_VER(3, 2), IC_VER(3, 1), IC_VER(3, 0), IC_VER(1, 0)},
                         4},
     [ICDEV_TIMESYNC] = {"timesync",
-                        IC_GUID_TIMESYNC,
+                        VMBUS_GUID_TIMESYNC,
                         IC_GUID_TIMESYNC_INST,
                         IC_MSGTYPE_TIMESYNC,
                         {IC_VER(4, 0), IC_VER(3, 0), IC_VER(1, 0)},
@@ -539,37 +537,22 @@ const char *icdev_kvp_item(const struct icdev *d, const char *key) {
   return "";
 }
 
-int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len, uint64_t tid) {
+VMBCHANNEL icdev_channel(const struct icdev *d) { return d->d_ch; }
+
+int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len) {
   if (!d->d_open)
     return -ENOTCONN;
   if (len > sizeof(d->d_msg))
     return -EMSGSIZE;
   d->d_out = false; /* raw: not matched against a request */
-  if (!tid) {
-    VMBPACKET p = VmbPacketAllocate(d->d_ch);
-    if (!p)
-      return -ENOMEM;
-    if (!NT_SUCCESS(VmbPacketSend(p, (PVOID)(uintptr_t)buf, len, NULL, 0))) {
-      VmbPacketFree(p);
-      return -EIO;
-    }
-    return 0;
+  VMBPACKET p = VmbPacketAllocate(d->d_ch);
+  if (!p)
+    return -ENOMEM;
+  if (!NT_SUCCESS(VmbPacketSend(p, (PVOID)(uintptr_t)buf, len, NULL, 0))) {
+    VmbPacketFree(p);
+    return -EIO;
   }
-  /* A hand-built in-band packet carrying `tid` (no completion requested),
-   * as a Hyper-V host sends its IC requests: descriptor, pipe header, the
-   * message, padding to 8 bytes. */
-  static uint8_t
-      pkt[sizeof(struct vmpacket_descriptor) + sizeof(struct ic_pipe_hdr) + ICDEV_BUF + 8];
-  uint32_t hdr = (uint32_t)(sizeof(struct vmpacket_descriptor) + sizeof(struct ic_pipe_hdr));
-  uint32_t total = (hdr + len + 7u) & ~7u;
-  memset(pkt, 0, total);
-  struct vmpacket_descriptor desc = {VM_PKT_DATA_INBAND, sizeof(desc) / 8u, (uint16_t)(total / 8u),
-                                     0, tid};
-  struct ic_pipe_hdr ph = {IC_PIPE_FLAG_DATA, len};
-  memcpy(pkt, &desc, sizeof(desc));
-  memcpy(pkt + sizeof(desc), &ph, sizeof(ph));
-  memcpy(pkt + hdr, buf, len);
-  return kmcl_test_send_raw(d->d_ch, pkt, total);
+  return 0;
 }
 
 uint32_t icdev_last_answer(const struct icdev *d, void *buf, uint32_t cap, uint64_t *tid) {

@@ -92,10 +92,13 @@ const char *icdev_kvp_item(const struct icdev *d, const char *key);
 int icdev_kvp_query(struct icdev *d);
 
 /** Send `len` raw bytes as one message (a test hook: the scripted hostile
- * host), with the pipe header added, in an in-band packet whose
- * transaction id is `tid` (0: KMCL's own send). The answer is kept:
- * icdev_last_answer. 0 or -ENOTCONN, -EMSGSIZE, -EIO, -ENOMEM. */
-int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len, uint64_t tid);
+ * host), with the pipe header added, by KMCL's own send; not matched
+ * against a request. The answer is kept: icdev_last_answer. 0 or
+ * -ENOTCONN, -EMSGSIZE, -EIO, -ENOMEM. */
+int icdev_send_raw(struct icdev *d, const void *buf, uint32_t len);
+/** The device's server channel (a test sending a hand-built packet on it
+ * with kmcl/kmcl_test.h). */
+VMBCHANNEL icdev_channel(const struct icdev *d);
 /** The last message the guest sent (pipe header stripped): its length, and
  * min(len, cap) bytes into buf; `tid` its transaction id. */
 uint32_t icdev_last_answer(const struct icdev *d, void *buf, uint32_t cap, uint64_t *tid);

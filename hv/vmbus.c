@@ -329,15 +329,20 @@ static void vc_msg_open_result(const void *m, uint32_t size) {
   vc_offer_event(o, KMCL_UP_OPEN_RESULT, &status);
 }
 
+/* The GPADL wait slot in use for `handle`; NULL when none. */
+static struct vmbus_gpadl_wait *vc_gpadl_by_handle(uint32_t handle) {
+  for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS; i++)
+    if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
+      return &vc.vc_gpadls[i];
+  return NULL;
+}
+
 /* GPADL_CREATED and GPADL_TORNDOWN: taken only for the handle, the channel
  * and the step we wait for: an unknown handle, another relid's answer, a
  * duplicate or a CREATED during teardown changes nothing (2.4 B6). */
 static void vc_gpadl_answer(uint32_t type, uint32_t handle, uint32_t relid, uint32_t status) {
   bool created = type == VMBUS_MSG_GPADL_CREATED;
-  struct vmbus_gpadl_wait *w = NULL;
-  for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
-    if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
-      w = &vc.vc_gpadls[i];
+  struct vmbus_gpadl_wait *w = vc_gpadl_by_handle(handle);
   if (!w || (created ? !w->gw_creating || w->gw_relid != relid : !w->gw_tearing)) {
     vc.vc_stats.vs_msgs_unsolicited++;
     if (log_ratelimit_ok(&vc_rl))
@@ -860,10 +865,7 @@ static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *
 static int vc_gpadl_teardown(struct kmcl_bus *bus, VMBCHANNEL ch, uint32_t handle) {
   (void)bus;
   (void)ch; /* may be detached already: the GPADL names its relid itself */
-  struct vmbus_gpadl_wait *w = NULL;
-  for (unsigned i = 0; i < VMBUS_MAX_GPADL_WAITS && !w; i++)
-    if (vc.vc_gpadls[i].gw_used && vc.vc_gpadls[i].gw_handle == handle)
-      w = &vc.vc_gpadls[i];
+  struct vmbus_gpadl_wait *w = vc_gpadl_by_handle(handle);
   if (!w)
     return -ENOENT;
   const struct vmbus_offer_rec *o = vc_gpadl_offer(w);

@@ -75,9 +75,41 @@ _Static_assert(sizeof(struct vmbus_guid) == 16, "GUID is 16 bytes");
     (a), (b), (c), { (d0), (d1), (d2), (d3), (d4), (d5), (d6), (d7) }                              \
   }
 
-/* f8615163-df3e-46c5-913f-f2d2f965ed0e: wire bytes 63 51 61 f8 3e df c5 46 91 3f ... */
+/* Device classes (PROTOCOL-REFERENCE 2.4): the offer's if_type, named once
+ * here for the guest's drivers, the host's devices and the trace.
+ * f8615163-df3e-46c5-913f-f2d2f965ed0e: wire bytes 63 51 61 f8 3e df c5 46 91 3f ... */
 #define VMBUS_GUID_NETWORK                                                                         \
   VMBUS_GUID(0xf8615163, 0xdf3e, 0x46c5, 0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e)
+#define VMBUS_GUID_SCSI                                                                            \
+  VMBUS_GUID(0xba6163d9, 0x04a1, 0x4d29, 0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f)
+#define VMBUS_GUID_IDE                                                                             \
+  VMBUS_GUID(0x32412632, 0x86cb, 0x44a2, 0x9b, 0x5c, 0x50, 0xd1, 0x41, 0x73, 0x54, 0xf5)
+#define VMBUS_GUID_SHUTDOWN                                                                        \
+  VMBUS_GUID(0x0e0b6031, 0x5213, 0x4934, 0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb)
+#define VMBUS_GUID_TIMESYNC                                                                        \
+  VMBUS_GUID(0x9527e630, 0xd0ae, 0x497b, 0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf)
+#define VMBUS_GUID_HEARTBEAT                                                                       \
+  VMBUS_GUID(0x57164f39, 0x9115, 0x4e78, 0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d)
+#define VMBUS_GUID_KVP                                                                             \
+  VMBUS_GUID(0xa9a0f4e7, 0x5a45, 0x4d96, 0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6)
+#define VMBUS_GUID_VSS                                                                             \
+  VMBUS_GUID(0x35fa2e29, 0xea23, 0x4236, 0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40)
+#define VMBUS_GUID_DYNMEM                                                                          \
+  VMBUS_GUID(0x525074dc, 0x8985, 0x46e2, 0x80, 0x57, 0xa3, 0x07, 0xdc, 0x18, 0xa5, 0x02)
+#define VMBUS_GUID_VIDEO                                                                           \
+  VMBUS_GUID(0xda0a7802, 0xe377, 0x4aac, 0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10, 0x73, 0xf8)
+#define VMBUS_GUID_KEYBOARD                                                                        \
+  VMBUS_GUID(0xf912ad6d, 0x2b17, 0x48ea, 0xbd, 0x65, 0xf9, 0x27, 0xa6, 0x1c, 0x76, 0x84)
+#define VMBUS_GUID_MOUSE                                                                           \
+  VMBUS_GUID(0xcfa8b69e, 0x5b4a, 0x4cc0, 0xb9, 0x8b, 0x8b, 0xa1, 0xa1, 0xf3, 0xf9, 0x5a)
+#define VMBUS_GUID_PCI                                                                             \
+  VMBUS_GUID(0x44c4f61d, 0x4444, 0x4400, 0x9d, 0x52, 0x80, 0x2e, 0x27, 0xed, 0xe1, 0x9f)
+#define VMBUS_GUID_FCOPY                                                                           \
+  VMBUS_GUID(0x34d14be3, 0xdee4, 0x41c8, 0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92)
+#define VMBUS_GUID_ND                                                                              \
+  VMBUS_GUID(0x8c2eaf3d, 0x32a7, 0x4b09, 0xab, 0x99, 0xbd, 0x1f, 0x1c, 0x86, 0xb5, 0x01)
+#define VMBUS_GUID_FC                                                                              \
+  VMBUS_GUID(0x2f9bcc4a, 0x0069, 0x4af3, 0xb7, 0x6b, 0x6f, 0xd0, 0xbe, 0x52, 0x8c, 0xda)
 
 /* ---- Messages (section 2.2) ----------------------------------------------- */
 enum vmbus_msgtype {

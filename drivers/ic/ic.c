@@ -51,10 +51,10 @@ struct ic_desc {
 };
 
 static const struct ic_desc ic_descs[IC_NSERVICES] = {
-    [IC_HEARTBEAT] = {"heartbeat", IC_GUID_HEARTBEAT, IC_MSGTYPE_HEARTBEAT, ic_hb_versions, 2},
-    [IC_KVP] = {"kvp", IC_GUID_KVP, IC_MSGTYPE_KVPEXCHANGE, ic_kvp_versions, 3},
-    [IC_SHUTDOWN] = {"shutdown", IC_GUID_SHUTDOWN, IC_MSGTYPE_SHUTDOWN, ic_sd_versions, 4},
-    [IC_TIMESYNC] = {"timesync", IC_GUID_TIMESYNC, IC_MSGTYPE_TIMESYNC, ic_ts_versions, 3},
+    [IC_HEARTBEAT] = {"heartbeat", VMBUS_GUID_HEARTBEAT, IC_MSGTYPE_HEARTBEAT, ic_hb_versions, 2},
+    [IC_KVP] = {"kvp", VMBUS_GUID_KVP, IC_MSGTYPE_KVPEXCHANGE, ic_kvp_versions, 3},
+    [IC_SHUTDOWN] = {"shutdown", VMBUS_GUID_SHUTDOWN, IC_MSGTYPE_SHUTDOWN, ic_sd_versions, 4},
+    [IC_TIMESYNC] = {"timesync", VMBUS_GUID_TIMESYNC, IC_MSGTYPE_TIMESYNC, ic_ts_versions, 3},
 };
 
 struct ic_svc {

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hv/vmbus_proto.h"
+
 #define IC_PACKED __attribute__((packed))
 
 /** Version as Linux writes it in its tables: major << 16 | minor. */
@@ -230,26 +232,16 @@ _Static_assert(offsetof(struct ic_kvp_ip_msg, dns_addr) == 5380, "dns_addr at 53
 /** Largest IC message: KVP IP info with both headers (Linux's KVP buffer is 4 pages). */
 #define IC_MSG_MAX (IC_HDR_SIZE + sizeof(struct ic_kvp_ip_msg))
 
-/* ---- interface GUIDs (class / instance, HYPERV-REAL.md section 2) -------------- */
-#define IC_GUID(a, b, c, d0, d1, d2, d3, d4, d5, d6, d7)                                           \
-  {                                                                                                \
-    (a), (b), (c), { (d0), (d1), (d2), (d3), (d4), (d5), (d6), (d7) }                              \
-  }
-#define IC_GUID_HEARTBEAT                                                                          \
-  IC_GUID(0x57164f39, 0x9115, 0x4e78, 0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d)
+/* ---- instance GUIDs (HYPERV-REAL.md section 2) ---------------------------------
+ * The class GUIDs are hv/vmbus_proto.h's VMBUS_GUID_HEARTBEAT, _KVP, _SHUTDOWN
+ * and _TIMESYNC; these are the instances Hyper-V offers them with. */
 #define IC_GUID_HEARTBEAT_INST                                                                     \
-  IC_GUID(0xfd149e91, 0x82e0, 0x4a7d, 0xaf, 0xa6, 0x2a, 0x41, 0x66, 0xcb, 0xd7, 0xc0)
-#define IC_GUID_KVP                                                                                \
-  IC_GUID(0xa9a0f4e7, 0x5a45, 0x4d96, 0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6)
+  VMBUS_GUID(0xfd149e91, 0x82e0, 0x4a7d, 0xaf, 0xa6, 0x2a, 0x41, 0x66, 0xcb, 0xd7, 0xc0)
 #define IC_GUID_KVP_INST                                                                           \
-  IC_GUID(0x242ff919, 0x07db, 0x4180, 0x9c, 0x2e, 0xb8, 0x6c, 0xb6, 0x8c, 0x8c, 0x55)
-#define IC_GUID_SHUTDOWN                                                                           \
-  IC_GUID(0x0e0b6031, 0x5213, 0x4934, 0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb)
+  VMBUS_GUID(0x242ff919, 0x07db, 0x4180, 0x9c, 0x2e, 0xb8, 0x6c, 0xb6, 0x8c, 0x8c, 0x55)
 #define IC_GUID_SHUTDOWN_INST                                                                      \
-  IC_GUID(0xb6650ff7, 0x33bc, 0x4840, 0x80, 0x48, 0xe0, 0x67, 0x67, 0x86, 0xf3, 0x93)
-#define IC_GUID_TIMESYNC                                                                           \
-  IC_GUID(0x9527e630, 0xd0ae, 0x497b, 0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf)
+  VMBUS_GUID(0xb6650ff7, 0x33bc, 0x4840, 0x80, 0x48, 0xe0, 0x67, 0x67, 0x86, 0xf3, 0x93)
 #define IC_GUID_TIMESYNC_INST                                                                      \
-  IC_GUID(0x2dd1ce17, 0x079e, 0x403c, 0xb3, 0x52, 0xa1, 0x92, 0x1e, 0xe2, 0x07, 0xee)
+  VMBUS_GUID(0x2dd1ce17, 0x079e, 0x403c, 0xb3, 0x52, 0xa1, 0x92, 0x1e, 0xe2, 0x07, 0xee)
 
 #endif
