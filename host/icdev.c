@@ -512,9 +512,8 @@ struct icdev *icdev_create(PDEVICE_OBJECT parent, enum icdev_kind kind,
 void icdev_destroy(struct icdev *d) {
   if (!d)
     return;
-  timer_cancel(&d->d_tick);
+  timer_cancel(&d->d_tick); /* icdev_closed cancels it too, if the channel is open */
   srvchan_destroy(d->d_ch);
-  timer_cancel(&d->d_tick);
   free(d);
 }
 
