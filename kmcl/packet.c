@@ -770,6 +770,55 @@ static void pkt_sync_cancel(struct kmcl_channel *ch, struct kmcl_packet *p) {
   p->pk_orphan = true;
 }
 
+/** The fire-and-forget form after pkt_send accepted p: a packet that did
+ * not fit (queued) is taken back, STATUS_BUFFER_OVERFLOW; a written one is
+ * left to the done list, which frees it, STATUS_SUCCESS with no completion
+ * bytes. */
+static NTSTATUS pkt_sync_sent_nowait(struct kmcl_channel *ch, struct kmcl_packet *p,
+                                     PUINT32 CompletionBufferSize) {
+  if (p->pk_state == KP_QUEUED) { /* did not fit */
+    pkt_txq_remove(ch, p);
+    p->pk_state = KP_IDLE;
+    pkt_release(p);
+    return STATUS_BUFFER_OVERFLOW;
+  }
+  /* Written; the completion routine frees it from the done list. */
+  p->pk_orphan = true;
+  if (CompletionBufferSize)
+    *CompletionBufferSize = 0;
+  return STATUS_SUCCESS;
+}
+
+/** Wait up to ms milliseconds (UINT64_MAX: until done or the channel goes)
+ * for the completion of the sent request p, whose pkt_sync_done fills *s;
+ * free or cancel p; store the completion's length; return the request's
+ * status. */
+static NTSTATUS pkt_sync_wait(struct kmcl_channel *ch, struct kmcl_packet *p, struct pkt_sync *s,
+                              uint64_t ms, PUINT32 CompletionBufferSize) {
+  /* Bounded slices, so that a channel going away ends a long wait. */
+  int rc;
+  do {
+    rc = chan_wait(pkt_sync_is_done, s, ms > 1000u ? 1000u : ms);
+    if (ms != UINT64_MAX)
+      ms = ms > 1000u ? ms - 1000u : 0;
+  } while (rc && ms && ch->ch_conn != KC_DISABLED);
+  if (!s->ps_done) {
+    pkt_sync_cancel(ch, p);
+    if (CompletionBufferSize)
+      *CompletionBufferSize = 0;
+    return (ch->ch_conn == KC_DISABLED || ch->ch_conn == KC_CLOSING) ? STATUS_DEVICE_REMOVED
+                                                                     : STATUS_CANCELLED;
+  }
+  pkt_release(p);
+  if (CompletionBufferSize)
+    *CompletionBufferSize = s->ps_len;
+  if (s->ps_status == STATUS_CANCELLED)
+    return STATUS_DEVICE_REMOVED; /* cancelled by the channel closing */
+  if (s->ps_truncated)
+    return STATUS_BUFFER_OVERFLOW;
+  return s->ps_status;
+}
+
 NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT32 BufferSize,
                                           PMDL ExternalDataMdl, UINT32 Flags,
                                           PVOID CompletionBuffer, PUINT32 CompletionBufferSize,
@@ -822,41 +871,9 @@ NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT
     pkt_release(p);
     return st;
   }
-  if (ms == 0 && !wait_comp) {
-    if (p->pk_state == KP_QUEUED) { /* did not fit */
-      pkt_txq_remove(ch, p);
-      p->pk_state = KP_IDLE;
-      pkt_release(p);
-      return STATUS_BUFFER_OVERFLOW;
-    }
-    /* Written; the completion routine frees it from the done list. */
-    p->pk_orphan = true;
-    if (CompletionBufferSize)
-      *CompletionBufferSize = 0;
-    return STATUS_SUCCESS;
-  }
-  /* NULL timeout: wait in bounded slices until done or the channel goes. */
-  int rc;
-  do {
-    rc = chan_wait(pkt_sync_is_done, &s, ms > 1000u ? 1000u : ms);
-    if (ms != UINT64_MAX)
-      ms = ms > 1000u ? ms - 1000u : 0;
-  } while (rc && ms && ch->ch_conn != KC_DISABLED);
-  if (!s.ps_done) {
-    pkt_sync_cancel(ch, p);
-    if (CompletionBufferSize)
-      *CompletionBufferSize = 0;
-    return (ch->ch_conn == KC_DISABLED || ch->ch_conn == KC_CLOSING) ? STATUS_DEVICE_REMOVED
-                                                                     : STATUS_CANCELLED;
-  }
-  pkt_release(p);
-  if (CompletionBufferSize)
-    *CompletionBufferSize = s.ps_len;
-  if (s.ps_status == STATUS_CANCELLED)
-    return STATUS_DEVICE_REMOVED; /* cancelled by the channel closing */
-  if (s.ps_truncated)
-    return STATUS_BUFFER_OVERFLOW;
-  return s.ps_status;
+  if (ms == 0 && !wait_comp)
+    return pkt_sync_sent_nowait(ch, p, CompletionBufferSize);
+  return pkt_sync_wait(ch, p, &s, ms, CompletionBufferSize);
 }
 
 /* ---- incoming --------------------------------------------------------------- */
