@@ -284,6 +284,13 @@ void gpadl_channel_release(struct kmcl_channel *ch);
 /** Server, after Closed: unmap GPADLs the driver left mapped. */
 void gpadl_close_cleanup(struct kmcl_channel *ch);
 struct kmcl_gpadl *gpadl_find(struct kmcl_channel *ch, uint32_t handle, bool server);
+/** A heap MDL without a virtual address over the n page numbers at pfns
+ * (copied; any alignment), describing count bytes from byte off of the
+ * first page; NULL when out of memory. Freed with free() or, chained
+ * through Next, with gpadl_mdl_chain_free. */
+PMDL gpadl_pfn_mdl(const void *pfns, uint32_t n, uint32_t off, uint32_t count);
+/** Free every MDL of a chain linked through Next (NULL: nothing). */
+void gpadl_mdl_chain_free(PMDL head);
 /** Build an MDL chain for ranges of a client GPADL (transfer pages). */
 PMDL gpadl_xfer_mdl(struct kmcl_channel *ch, uint16_t set_id, const struct vmtransfer_page_range *r,
                     uint32_t n);

@@ -879,10 +879,7 @@ NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT
 /* ---- incoming --------------------------------------------------------------- */
 
 static void tok_free(struct kmcl_incoming *t) {
-  for (PMDL m = t->in_mdl, n; m; m = n) {
-    n = m->Next;
-    free(m);
-  }
+  gpadl_mdl_chain_free(t->in_mdl);
   tok_set_del(t);
   t->in_magic = 0;
   kmcl_live_tokens--;
@@ -1069,18 +1066,11 @@ static PMDL tok_gpa_mdl(struct kmcl_incoming *t) {
     struct vmbus_gpa_range r;
     memcpy(&r, p + pos, sizeof(r));
     uint32_t np = (uint32_t)(((uint64_t)r.byte_offset + r.byte_count + PAGE_SIZE - 1) / PAGE_SIZE);
-    PMDL m = calloc(1, sizeof(MDL) + 8ull * np);
+    PMDL m = gpadl_pfn_mdl(p + pos + 8, np, r.byte_offset, r.byte_count);
     if (!m) {
-      for (PMDL x = head, n; x; x = n) {
-        n = x->Next;
-        free(x);
-      }
+      gpadl_mdl_chain_free(head);
       return NULL;
     }
-    m->Size = (CSHORT)(sizeof(MDL) + 8u * np > 0x7fff ? 0x7fff : sizeof(MDL) + 8u * np);
-    m->ByteCount = r.byte_count;
-    m->ByteOffset = r.byte_offset;
-    memcpy(m->PfnArray, p + pos + 8, 8ull * np);
     *tail = m;
     tail = &m->Next;
     pos += 8 + 8 * np;
