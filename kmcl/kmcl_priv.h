@@ -247,6 +247,9 @@ NTSTATUS chan_errno_status(int err);
 int chan_wait(bool (*done)(void *), void *arg, uint64_t timeout_ms);
 /** The incoming queue may deliver packets now. */
 bool chan_rx_enabled(const struct kmcl_channel *ch);
+/** Queued packets may be written into the ring now: rings up, not failed,
+ * Opened or closing (before Opened and after Closed they wait queued). */
+bool chan_tx_enabled(const struct kmcl_channel *ch);
 /** packet.c tells the channel its outstanding count dropped (finishes a
  * close that waited for it). */
 void chan_outstanding_dropped(struct kmcl_channel *ch);

@@ -431,8 +431,7 @@ void pkt_enqueue_restored(struct kmcl_channel *ch, struct kmcl_packet *p) { pkt_
  * after Closed, packets are queued but not sent"). */
 static void pkt_submit(struct kmcl_channel *ch, struct kmcl_packet *p) {
   pkt_enqueue(ch, p);
-  /* Closing: completions the driver still owes go out until Closed. */
-  if ((ch->ch_conn == KC_OPEN || ch->ch_conn == KC_CLOSING) && ch->ch_rings_up && !ch->ch_fail)
+  if (chan_tx_enabled(ch))
     pkt_tx_drain(ch);
 }
 
@@ -508,6 +507,28 @@ static int pkt_put_mdl(struct kmcl_channel *ch, const struct pkt_ext *e, uint8_t
   return (int)ranges;
 }
 
+/** The packet object a send is given: valid, not freed, and with its
+ * completion routine set (reference 2.5). Parameter 1 of every send. */
+static bool pkt_send_obj_ok(const struct kmcl_packet *p) {
+  return pkt_valid(p) && p->pk_state != KP_FREE && p->pk_done;
+}
+
+/** When flags ask the peer for a completion, give p a transaction slot and
+ * mark its descriptor d (COMPLETION_REQUESTED, trans_id); otherwise p has
+ * none. False when the transaction table is full. */
+static bool pkt_want_completion(struct kmcl_channel *ch, struct kmcl_packet *p, uint32_t flags,
+                                struct vmpacket_descriptor *d) {
+  p->pk_slot = 0;
+  p->pk_tid = 0;
+  if (!(flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION))
+    return true;
+  if (!pkt_xid_alloc(ch, p))
+    return false;
+  d->flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
+  d->trans_id = p->pk_tid;
+  return true;
+}
+
 /**
  * Build and send one packet (all VmbPacketSend* variants).
  * @ret STATUS_SUCCESS (written or queued), or the error for a bad argument;
@@ -515,7 +536,7 @@ static int pkt_put_mdl(struct kmcl_channel *ch, const struct pkt_ext *e, uint8_t
  */
 static NTSTATUS pkt_send(struct kmcl_packet *p, const void *buf, uint32_t len,
                          const struct pkt_ext *e, uint32_t flags) {
-  if (!pkt_valid(p) || p->pk_state == KP_FREE || !p->pk_done)
+  if (!pkt_send_obj_ok(p))
     return STATUS_INVALID_PARAMETER_1;
   struct kmcl_channel *ch = p->pk_chan;
   if (len && !buf)
@@ -573,17 +594,11 @@ static NTSTATUS pkt_send(struct kmcl_packet *p, const void *buf, uint32_t len,
   d.len8 = (uint16_t)(RING_ALIGN8(pos) / 8u);
   p->pk_flags = flags;
   p->pk_payload = len;
-  p->pk_slot = 0;
-  p->pk_tid = 0;
   /* D3: a packet the peer's ring can never carry fails here, not later. */
   if (ch->ch_rings_up && pkt_never_fits(ch, pos))
     return STATUS_INVALID_BUFFER_SIZE;
-  if (flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) {
-    if (!pkt_xid_alloc(ch, p))
-      return STATUS_INSUFFICIENT_RESOURCES;
-    d.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
-    d.trans_id = p->pk_tid;
-  }
+  if (!pkt_want_completion(ch, p, flags, &d))
+    return STATUS_INSUFFICIENT_RESOURCES;
   memcpy(w, &d, sizeof(d));
   p->pk_len = pos;
   pkt_submit(ch, p);
@@ -624,7 +639,7 @@ NTSTATUS kmcl_packet_send_xfer_pages(VMBPACKET PacketObject, UINT16 PagesetId,
                                      const struct vmtransfer_page_range *Ranges, UINT32 RangeCount,
                                      PVOID Buffer, UINT32 BufferLength, UINT32 Flags) {
   struct kmcl_packet *p = PacketObject;
-  if (!pkt_valid(p) || p->pk_state == KP_FREE || !p->pk_done)
+  if (!pkt_send_obj_ok(p))
     return STATUS_INVALID_PARAMETER_1;
   struct kmcl_channel *ch = p->pk_chan;
   if (!Ranges || RangeCount == 0 || RangeCount > 64 || (BufferLength && !Buffer))
@@ -649,14 +664,8 @@ NTSTATUS kmcl_packet_send_xfer_pages(VMBPACKET PacketObject, UINT16 PagesetId,
   h.xfer_pageset_id = PagesetId;
   h.sender_owns_set = 1;
   h.range_cnt = RangeCount;
-  p->pk_slot = 0;
-  p->pk_tid = 0;
-  if (Flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) {
-    if (!pkt_xid_alloc(ch, p))
-      return STATUS_INSUFFICIENT_RESOURCES;
-    h.d.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
-    h.d.trans_id = p->pk_tid;
-  }
+  if (!pkt_want_completion(ch, p, Flags, &h.d))
+    return STATUS_INSUFFICIENT_RESOURCES;
   memset(p->pk_buf, 0, RING_ALIGN8(total)); /* rule 5.8: no stale bytes */
   memcpy(p->pk_buf, &h, sizeof(h));
   memcpy(p->pk_buf + sizeof(h), Ranges, 8ull * RangeCount);
