@@ -1314,6 +1314,32 @@ static bool pkt_rx_quota_ok(const struct kmcl_channel *ch) {
  * unmasking (ring.h) so no wake-up is lost. ProcessingComplete runs when a
  * batch ends with the ring empty.
  */
+/** Read the completion packet of len bytes at the ring's read index (peeked)
+ * into the channel's scratch buffer, grown as needed, and complete its
+ * transaction. 0, a ring error, -EPROTO for reserved flags, or -ENOMEM
+ * (the channel has then failed, the packet is still in the ring). */
+static int pkt_rx_comp(struct kmcl_channel *ch, uint32_t len) {
+  if (len > ch->ch_scratch_cap) {
+    uint8_t *nb = malloc(len);
+    if (!nb) {
+      chan_fail(ch, -ENOMEM, "no memory for a completion");
+      return -ENOMEM;
+    }
+    free(ch->ch_scratch);
+    ch->ch_scratch = nb;
+    ch->ch_scratch_cap = len;
+  }
+  int rc = ring_read(&ch->ch_in, ch->ch_scratch, ch->ch_scratch_cap, &len);
+  if (rc)
+    return rc;
+  struct vmpacket_descriptor d;
+  memcpy(&d, ch->ch_scratch, sizeof(d));
+  if (d.flags & ~VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED)
+    return -EPROTO;
+  pkt_rx_completion(ch, ch->ch_scratch, len);
+  return 0;
+}
+
 void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
   if (ch->ch_in_rx)
     return;
@@ -1337,24 +1363,9 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
     if (rc == -EAGAIN)
       break;
     if (rc == 0 && d.type == VM_PKT_COMP) {
-      if (len > ch->ch_scratch_cap) {
-        uint8_t *nb = malloc(len);
-        if (!nb) {
-          chan_fail(ch, -ENOMEM, "no memory for a completion");
-          break;
-        }
-        free(ch->ch_scratch);
-        ch->ch_scratch = nb;
-        ch->ch_scratch_cap = len;
-      }
-      rc = ring_read(&ch->ch_in, ch->ch_scratch, ch->ch_scratch_cap, &len);
-      if (rc == 0) {
-        memcpy(&d, ch->ch_scratch, sizeof(d));
-        if (d.flags & ~VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED)
-          rc = -EPROTO;
-        else
-          pkt_rx_completion(ch, ch->ch_scratch, len);
-      }
+      rc = pkt_rx_comp(ch, len);
+      if (rc == -ENOMEM)
+        break; /* the channel failed */
     } else if (rc == 0) {
       rc = pkt_rx_data(ch, len, at_passive);
     }
