@@ -37,8 +37,9 @@ uint32_t kmcl_live_tokens;
  * cannot starve it). A count is no time bound: on hvhost each of our
  * signals lets the host write more before we return, so a run lasts as
  * long as the host takes to produce this many (1024 took seconds under
- * --peer-traffic). The run also yields, after its first packet, as soon
- * as a timer is due (ev_timer_due). */
+ * --peer-traffic). So a run also ends at the write index it began with,
+ * and yields, after its first packet, as soon as a timer is due
+ * (ev_timer_due). */
 #define PKT_RX_BUDGET 64u
 #define PKT_DESC ((uint32_t)sizeof(struct vmpacket_descriptor))
 
@@ -1346,6 +1347,12 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
   ch->ch_in_rx = true;
   unsigned since_commit = 0, budget = PKT_RX_BUDGET;
   ring_mask_interrupts(&ch->ch_in);
+  /* The run reads what the ring held when it began (bytes up to the write
+   * index read here): what the peer writes meanwhile, on our signals, waits
+   * for the next run like what races with the unmask below. At least one
+   * packet is read, so a ring that is empty now, or corrupt, still ends in
+   * -EAGAIN or the channel failing as before. */
+  uint32_t run_left = ring_read_avail(&ch->ch_in);
   bool stop = false;
   while (chan_rx_enabled(ch)) {
     if (!pkt_rx_quota_ok(ch) || !TAILQ_EMPTY(&ch->ch_defer)) {
@@ -1381,6 +1388,10 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
       if (ring_read_commit(&ch->ch_in))
         chan_signal(ch);
     }
+    uint32_t space = len + VMBUS_PKT_TRAILER_SIZE; /* what the packet took in the ring */
+    if (space >= run_left)
+      break; /* the write index this run began with */
+    run_left -= space;
   }
   if (ring_read_commit(&ch->ch_in))
     chan_signal(ch);
