@@ -110,6 +110,11 @@ bool chan_rx_enabled(const struct kmcl_channel *ch) {
   return ch->ch_conn == KC_OPEN && ch->ch_started && !ch->ch_fail && ch->ch_rings_up;
 }
 
+bool chan_tx_enabled(const struct kmcl_channel *ch) {
+  /* Closing: completions the driver still owes go out until Closed. */
+  return (ch->ch_conn == KC_OPEN || ch->ch_conn == KC_CLOSING) && ch->ch_rings_up && !ch->ch_fail;
+}
+
 /** True when the caller may block: not inside a KMCL DPC callback. */
 static bool chan_can_block(const struct kmcl_channel *ch, const char *what) {
   if (kmcl_dispatch_depth) {
@@ -866,7 +871,7 @@ static void chan_dpc(void *arg) {
   struct kmcl_channel *ch = arg;
   kmcl_dispatch_depth++;
   pkt_run_done(ch);
-  if (ch->ch_rings_up && !ch->ch_fail && (ch->ch_conn == KC_OPEN || ch->ch_conn == KC_CLOSING))
+  if (chan_tx_enabled(ch))
     pkt_tx_drain(ch);
   if (chan_rx_enabled(ch)) {
     if (!TAILQ_EMPTY(&ch->ch_defer)) /* deferred: redeliver at passive level first */

@@ -20,6 +20,10 @@ uint32_t kmcl_live_gpadls;
 
 /* ---- MDL helpers ------------------------------------------------------------ */
 
+/** An MDL's Size field: its bytes, header and PFN array, capped at what
+ * the CSHORT holds (nothing here reads it back). */
+static CSHORT mdl_size_field(size_t sz) { return (CSHORT)(sz > 0x7fff ? 0x7fff : sz); }
+
 size_t kmcl_mdl_size(const void *va, uint32_t len) {
   return sizeof(MDL) + sizeof(PFN_NUMBER) * ADDRESS_AND_SIZE_TO_SPAN_PAGES(va, len);
 }
@@ -30,8 +34,7 @@ bool kmcl_mdl_init(PMDL mdl, void *va, uint32_t len) {
   uint32_t np = ADDRESS_AND_SIZE_TO_SPAN_PAGES(va, len);
   uintptr_t start = (uintptr_t)va & ~(uintptr_t)(PAGE_SIZE - 1);
   memset(mdl, 0, sizeof(*mdl));
-  size_t sz = kmcl_mdl_size(va, len);
-  mdl->Size = (CSHORT)(sz > 0x7fff ? 0x7fff : sz);
+  mdl->Size = mdl_size_field(kmcl_mdl_size(va, len));
   mdl->StartVa = (void *)start;
   mdl->MappedSystemVa = va;
   mdl->ByteOffset = (ULONG)((uintptr_t)va & (PAGE_SIZE - 1));
@@ -55,6 +58,25 @@ PMDL kmcl_mdl_alloc(void *va, uint32_t len) {
 }
 
 void kmcl_mdl_free(PMDL mdl) { free(mdl); }
+
+PMDL gpadl_pfn_mdl(const void *pfns, uint32_t n, uint32_t off, uint32_t count) {
+  size_t sz = sizeof(MDL) + sizeof(PFN_NUMBER) * (size_t)n;
+  PMDL m = calloc(1, sz);
+  if (!m)
+    return NULL;
+  m->Size = mdl_size_field(sz);
+  m->ByteOffset = off;
+  m->ByteCount = count;
+  memcpy(m->PfnArray, pfns, sizeof(PFN_NUMBER) * (size_t)n); /* no StartVa: "map it yourself" */
+  return m;
+}
+
+void gpadl_mdl_chain_free(PMDL head) {
+  for (PMDL m = head, next; m; m = next) {
+    next = m->Next;
+    free(m);
+  }
+}
 
 void *kmcl_mdl_map(VMBCHANNEL Channel, PMDL Mdl, uint32_t offset, uint32_t len) {
   struct kmcl_channel *ch = Channel;
@@ -279,17 +301,13 @@ NTSTATUS VmbChannelMapGpadl(VMBCHANNEL Channel, UINT32 Flags, UINT32 GpadlHandle
   if (rc)
     return chan_errno_status(rc);
   struct kmcl_gpadl *g = calloc(1, sizeof(*g));
-  PMDL m = calloc(1, sizeof(MDL) + 8ull * n);
+  PMDL m = gpadl_pfn_mdl(pfns, n, off, count);
   if (!g || !m) {
     free(g);
     free(m);
     ch->ch_bus->kb_ops->gpadl_unmap(ch->ch_bus, ch, GpadlHandle);
     return STATUS_INSUFFICIENT_RESOURCES;
   }
-  m->Size = (CSHORT)(sizeof(MDL) + 8ull * n > 0x7fff ? 0x7fff : sizeof(MDL) + 8ull * n);
-  m->ByteOffset = off;
-  m->ByteCount = count;
-  memcpy(m->PfnArray, pfns, 8ull * n); /* no StartVa: "map it yourself" */
   g->g_server = true;
   g->g_mdl = m;
   gpadl_link(ch, g, GpadlHandle, ro, m->PfnArray, n, off, count);
@@ -383,21 +401,14 @@ PMDL gpadl_xfer_mdl(struct kmcl_channel *ch, uint16_t set_id, const struct vmtra
       chan_fail(ch, -EPROTO, "transfer page range outside its page set");
       goto fail;
     }
-    PMDL m = calloc(1, sizeof(MDL) + 8ull * np);
+    PMDL m = gpadl_pfn_mdl(g->g_pfns + first, np, (uint32_t)(abs % PAGE_SIZE), rr.byte_count);
     if (!m)
       goto fail;
-    m->Size = (CSHORT)(sizeof(MDL) + 8ull * np > 0x7fff ? 0x7fff : sizeof(MDL) + 8ull * np);
-    m->ByteOffset = (ULONG)(abs % PAGE_SIZE);
-    m->ByteCount = rr.byte_count;
-    memcpy(m->PfnArray, g->g_pfns + first, 8ull * np);
     *tail = m;
     tail = &m->Next;
   }
   return head;
 fail:
-  for (PMDL m = head, nx; m; m = nx) {
-    nx = m->Next;
-    free(m);
-  }
+  gpadl_mdl_chain_free(head);
   return NULL;
 }

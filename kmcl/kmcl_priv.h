@@ -247,6 +247,9 @@ NTSTATUS chan_errno_status(int err);
 int chan_wait(bool (*done)(void *), void *arg, uint64_t timeout_ms);
 /** The incoming queue may deliver packets now. */
 bool chan_rx_enabled(const struct kmcl_channel *ch);
+/** Queued packets may be written into the ring now: rings up, not failed,
+ * Opened or closing (before Opened and after Closed they wait queued). */
+bool chan_tx_enabled(const struct kmcl_channel *ch);
 /** packet.c tells the channel its outstanding count dropped (finishes a
  * close that waited for it). */
 void chan_outstanding_dropped(struct kmcl_channel *ch);
@@ -284,6 +287,13 @@ void gpadl_channel_release(struct kmcl_channel *ch);
 /** Server, after Closed: unmap GPADLs the driver left mapped. */
 void gpadl_close_cleanup(struct kmcl_channel *ch);
 struct kmcl_gpadl *gpadl_find(struct kmcl_channel *ch, uint32_t handle, bool server);
+/** A heap MDL without a virtual address over the n page numbers at pfns
+ * (copied; any alignment), describing count bytes from byte off of the
+ * first page; NULL when out of memory. Freed with free() or, chained
+ * through Next, with gpadl_mdl_chain_free. */
+PMDL gpadl_pfn_mdl(const void *pfns, uint32_t n, uint32_t off, uint32_t count);
+/** Free every MDL of a chain linked through Next (NULL: nothing). */
+void gpadl_mdl_chain_free(PMDL head);
 /** Build an MDL chain for ranges of a client GPADL (transfer pages). */
 PMDL gpadl_xfer_mdl(struct kmcl_channel *ch, uint16_t set_id, const struct vmtransfer_page_range *r,
                     uint32_t n);

@@ -37,8 +37,9 @@ uint32_t kmcl_live_tokens;
  * cannot starve it). A count is no time bound: on hvhost each of our
  * signals lets the host write more before we return, so a run lasts as
  * long as the host takes to produce this many (1024 took seconds under
- * --peer-traffic). The run also yields, after its first packet, as soon
- * as a timer is due (ev_timer_due). */
+ * --peer-traffic). So a run also ends at the write index it began with,
+ * and yields, after its first packet, as soon as a timer is due
+ * (ev_timer_due). */
 #define PKT_RX_BUDGET 64u
 #define PKT_DESC ((uint32_t)sizeof(struct vmpacket_descriptor))
 
@@ -431,8 +432,7 @@ void pkt_enqueue_restored(struct kmcl_channel *ch, struct kmcl_packet *p) { pkt_
  * after Closed, packets are queued but not sent"). */
 static void pkt_submit(struct kmcl_channel *ch, struct kmcl_packet *p) {
   pkt_enqueue(ch, p);
-  /* Closing: completions the driver still owes go out until Closed. */
-  if ((ch->ch_conn == KC_OPEN || ch->ch_conn == KC_CLOSING) && ch->ch_rings_up && !ch->ch_fail)
+  if (chan_tx_enabled(ch))
     pkt_tx_drain(ch);
 }
 
@@ -508,6 +508,28 @@ static int pkt_put_mdl(struct kmcl_channel *ch, const struct pkt_ext *e, uint8_t
   return (int)ranges;
 }
 
+/** The packet object a send is given: valid, not freed, and with its
+ * completion routine set (reference 2.5). Parameter 1 of every send. */
+static bool pkt_send_obj_ok(const struct kmcl_packet *p) {
+  return pkt_valid(p) && p->pk_state != KP_FREE && p->pk_done;
+}
+
+/** When flags ask the peer for a completion, give p a transaction slot and
+ * mark its descriptor d (COMPLETION_REQUESTED, trans_id); otherwise p has
+ * none. False when the transaction table is full. */
+static bool pkt_want_completion(struct kmcl_channel *ch, struct kmcl_packet *p, uint32_t flags,
+                                struct vmpacket_descriptor *d) {
+  p->pk_slot = 0;
+  p->pk_tid = 0;
+  if (!(flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION))
+    return true;
+  if (!pkt_xid_alloc(ch, p))
+    return false;
+  d->flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
+  d->trans_id = p->pk_tid;
+  return true;
+}
+
 /**
  * Build and send one packet (all VmbPacketSend* variants).
  * @ret STATUS_SUCCESS (written or queued), or the error for a bad argument;
@@ -515,7 +537,7 @@ static int pkt_put_mdl(struct kmcl_channel *ch, const struct pkt_ext *e, uint8_t
  */
 static NTSTATUS pkt_send(struct kmcl_packet *p, const void *buf, uint32_t len,
                          const struct pkt_ext *e, uint32_t flags) {
-  if (!pkt_valid(p) || p->pk_state == KP_FREE || !p->pk_done)
+  if (!pkt_send_obj_ok(p))
     return STATUS_INVALID_PARAMETER_1;
   struct kmcl_channel *ch = p->pk_chan;
   if (len && !buf)
@@ -573,17 +595,11 @@ static NTSTATUS pkt_send(struct kmcl_packet *p, const void *buf, uint32_t len,
   d.len8 = (uint16_t)(RING_ALIGN8(pos) / 8u);
   p->pk_flags = flags;
   p->pk_payload = len;
-  p->pk_slot = 0;
-  p->pk_tid = 0;
   /* D3: a packet the peer's ring can never carry fails here, not later. */
   if (ch->ch_rings_up && pkt_never_fits(ch, pos))
     return STATUS_INVALID_BUFFER_SIZE;
-  if (flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) {
-    if (!pkt_xid_alloc(ch, p))
-      return STATUS_INSUFFICIENT_RESOURCES;
-    d.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
-    d.trans_id = p->pk_tid;
-  }
+  if (!pkt_want_completion(ch, p, flags, &d))
+    return STATUS_INSUFFICIENT_RESOURCES;
   memcpy(w, &d, sizeof(d));
   p->pk_len = pos;
   pkt_submit(ch, p);
@@ -624,7 +640,7 @@ NTSTATUS kmcl_packet_send_xfer_pages(VMBPACKET PacketObject, UINT16 PagesetId,
                                      const struct vmtransfer_page_range *Ranges, UINT32 RangeCount,
                                      PVOID Buffer, UINT32 BufferLength, UINT32 Flags) {
   struct kmcl_packet *p = PacketObject;
-  if (!pkt_valid(p) || p->pk_state == KP_FREE || !p->pk_done)
+  if (!pkt_send_obj_ok(p))
     return STATUS_INVALID_PARAMETER_1;
   struct kmcl_channel *ch = p->pk_chan;
   if (!Ranges || RangeCount == 0 || RangeCount > 64 || (BufferLength && !Buffer))
@@ -649,14 +665,8 @@ NTSTATUS kmcl_packet_send_xfer_pages(VMBPACKET PacketObject, UINT16 PagesetId,
   h.xfer_pageset_id = PagesetId;
   h.sender_owns_set = 1;
   h.range_cnt = RangeCount;
-  p->pk_slot = 0;
-  p->pk_tid = 0;
-  if (Flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) {
-    if (!pkt_xid_alloc(ch, p))
-      return STATUS_INSUFFICIENT_RESOURCES;
-    h.d.flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
-    h.d.trans_id = p->pk_tid;
-  }
+  if (!pkt_want_completion(ch, p, Flags, &h.d))
+    return STATUS_INSUFFICIENT_RESOURCES;
   memset(p->pk_buf, 0, RING_ALIGN8(total)); /* rule 5.8: no stale bytes */
   memcpy(p->pk_buf, &h, sizeof(h));
   memcpy(p->pk_buf + sizeof(h), Ranges, 8ull * RangeCount);
@@ -770,6 +780,55 @@ static void pkt_sync_cancel(struct kmcl_channel *ch, struct kmcl_packet *p) {
   p->pk_orphan = true;
 }
 
+/** The fire-and-forget form after pkt_send accepted p: a packet that did
+ * not fit (queued) is taken back, STATUS_BUFFER_OVERFLOW; a written one is
+ * left to the done list, which frees it, STATUS_SUCCESS with no completion
+ * bytes. */
+static NTSTATUS pkt_sync_sent_nowait(struct kmcl_channel *ch, struct kmcl_packet *p,
+                                     PUINT32 CompletionBufferSize) {
+  if (p->pk_state == KP_QUEUED) { /* did not fit */
+    pkt_txq_remove(ch, p);
+    p->pk_state = KP_IDLE;
+    pkt_release(p);
+    return STATUS_BUFFER_OVERFLOW;
+  }
+  /* Written; the completion routine frees it from the done list. */
+  p->pk_orphan = true;
+  if (CompletionBufferSize)
+    *CompletionBufferSize = 0;
+  return STATUS_SUCCESS;
+}
+
+/** Wait up to ms milliseconds (UINT64_MAX: until done or the channel goes)
+ * for the completion of the sent request p, whose pkt_sync_done fills *s;
+ * free or cancel p; store the completion's length; return the request's
+ * status. */
+static NTSTATUS pkt_sync_wait(struct kmcl_channel *ch, struct kmcl_packet *p, struct pkt_sync *s,
+                              uint64_t ms, PUINT32 CompletionBufferSize) {
+  /* Bounded slices, so that a channel going away ends a long wait. */
+  int rc;
+  do {
+    rc = chan_wait(pkt_sync_is_done, s, ms > 1000u ? 1000u : ms);
+    if (ms != UINT64_MAX)
+      ms = ms > 1000u ? ms - 1000u : 0;
+  } while (rc && ms && ch->ch_conn != KC_DISABLED);
+  if (!s->ps_done) {
+    pkt_sync_cancel(ch, p);
+    if (CompletionBufferSize)
+      *CompletionBufferSize = 0;
+    return (ch->ch_conn == KC_DISABLED || ch->ch_conn == KC_CLOSING) ? STATUS_DEVICE_REMOVED
+                                                                     : STATUS_CANCELLED;
+  }
+  pkt_release(p);
+  if (CompletionBufferSize)
+    *CompletionBufferSize = s->ps_len;
+  if (s->ps_status == STATUS_CANCELLED)
+    return STATUS_DEVICE_REMOVED; /* cancelled by the channel closing */
+  if (s->ps_truncated)
+    return STATUS_BUFFER_OVERFLOW;
+  return s->ps_status;
+}
+
 NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT32 BufferSize,
                                           PMDL ExternalDataMdl, UINT32 Flags,
                                           PVOID CompletionBuffer, PUINT32 CompletionBufferSize,
@@ -822,50 +881,15 @@ NTSTATUS VmbChannelSendSynchronousRequest(VMBCHANNEL Channel, PVOID Buffer, UINT
     pkt_release(p);
     return st;
   }
-  if (ms == 0 && !wait_comp) {
-    if (p->pk_state == KP_QUEUED) { /* did not fit */
-      pkt_txq_remove(ch, p);
-      p->pk_state = KP_IDLE;
-      pkt_release(p);
-      return STATUS_BUFFER_OVERFLOW;
-    }
-    /* Written; the completion routine frees it from the done list. */
-    p->pk_orphan = true;
-    if (CompletionBufferSize)
-      *CompletionBufferSize = 0;
-    return STATUS_SUCCESS;
-  }
-  /* NULL timeout: wait in bounded slices until done or the channel goes. */
-  int rc;
-  do {
-    rc = chan_wait(pkt_sync_is_done, &s, ms > 1000u ? 1000u : ms);
-    if (ms != UINT64_MAX)
-      ms = ms > 1000u ? ms - 1000u : 0;
-  } while (rc && ms && ch->ch_conn != KC_DISABLED);
-  if (!s.ps_done) {
-    pkt_sync_cancel(ch, p);
-    if (CompletionBufferSize)
-      *CompletionBufferSize = 0;
-    return (ch->ch_conn == KC_DISABLED || ch->ch_conn == KC_CLOSING) ? STATUS_DEVICE_REMOVED
-                                                                     : STATUS_CANCELLED;
-  }
-  pkt_release(p);
-  if (CompletionBufferSize)
-    *CompletionBufferSize = s.ps_len;
-  if (s.ps_status == STATUS_CANCELLED)
-    return STATUS_DEVICE_REMOVED; /* cancelled by the channel closing */
-  if (s.ps_truncated)
-    return STATUS_BUFFER_OVERFLOW;
-  return s.ps_status;
+  if (ms == 0 && !wait_comp)
+    return pkt_sync_sent_nowait(ch, p, CompletionBufferSize);
+  return pkt_sync_wait(ch, p, &s, ms, CompletionBufferSize);
 }
 
 /* ---- incoming --------------------------------------------------------------- */
 
 static void tok_free(struct kmcl_incoming *t) {
-  for (PMDL m = t->in_mdl, n; m; m = n) {
-    n = m->Next;
-    free(m);
-  }
+  gpadl_mdl_chain_free(t->in_mdl);
   tok_set_del(t);
   t->in_magic = 0;
   kmcl_live_tokens--;
@@ -1052,18 +1076,11 @@ static PMDL tok_gpa_mdl(struct kmcl_incoming *t) {
     struct vmbus_gpa_range r;
     memcpy(&r, p + pos, sizeof(r));
     uint32_t np = (uint32_t)(((uint64_t)r.byte_offset + r.byte_count + PAGE_SIZE - 1) / PAGE_SIZE);
-    PMDL m = calloc(1, sizeof(MDL) + 8ull * np);
+    PMDL m = gpadl_pfn_mdl(p + pos + 8, np, r.byte_offset, r.byte_count);
     if (!m) {
-      for (PMDL x = head, n; x; x = n) {
-        n = x->Next;
-        free(x);
-      }
+      gpadl_mdl_chain_free(head);
       return NULL;
     }
-    m->Size = (CSHORT)(sizeof(MDL) + 8u * np > 0x7fff ? 0x7fff : sizeof(MDL) + 8u * np);
-    m->ByteCount = r.byte_count;
-    m->ByteOffset = r.byte_offset;
-    memcpy(m->PfnArray, p + pos + 8, 8ull * np);
     *tail = m;
     tail = &m->Next;
     pos += 8 + 8 * np;
@@ -1298,12 +1315,44 @@ static bool pkt_rx_quota_ok(const struct kmcl_channel *ch) {
  * unmasking (ring.h) so no wake-up is lost. ProcessingComplete runs when a
  * batch ends with the ring empty.
  */
+/** Read the completion packet of len bytes at the ring's read index (peeked)
+ * into the channel's scratch buffer, grown as needed, and complete its
+ * transaction. 0, a ring error, -EPROTO for reserved flags, or -ENOMEM
+ * (the channel has then failed, the packet is still in the ring). */
+static int pkt_rx_comp(struct kmcl_channel *ch, uint32_t len) {
+  if (len > ch->ch_scratch_cap) {
+    uint8_t *nb = malloc(len);
+    if (!nb) {
+      chan_fail(ch, -ENOMEM, "no memory for a completion");
+      return -ENOMEM;
+    }
+    free(ch->ch_scratch);
+    ch->ch_scratch = nb;
+    ch->ch_scratch_cap = len;
+  }
+  int rc = ring_read(&ch->ch_in, ch->ch_scratch, ch->ch_scratch_cap, &len);
+  if (rc)
+    return rc;
+  struct vmpacket_descriptor d;
+  memcpy(&d, ch->ch_scratch, sizeof(d));
+  if (d.flags & ~VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED)
+    return -EPROTO;
+  pkt_rx_completion(ch, ch->ch_scratch, len);
+  return 0;
+}
+
 void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
   if (ch->ch_in_rx)
     return;
   ch->ch_in_rx = true;
   unsigned since_commit = 0, budget = PKT_RX_BUDGET;
   ring_mask_interrupts(&ch->ch_in);
+  /* The run reads what the ring held when it began (bytes up to the write
+   * index read here): what the peer writes meanwhile, on our signals, waits
+   * for the next run like what races with the unmask below. At least one
+   * packet is read, so a ring that is empty now, or corrupt, still ends in
+   * -EAGAIN or the channel failing as before. */
+  uint32_t run_left = ring_read_avail(&ch->ch_in);
   bool stop = false;
   while (chan_rx_enabled(ch)) {
     if (!pkt_rx_quota_ok(ch) || !TAILQ_EMPTY(&ch->ch_defer)) {
@@ -1321,24 +1370,9 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
     if (rc == -EAGAIN)
       break;
     if (rc == 0 && d.type == VM_PKT_COMP) {
-      if (len > ch->ch_scratch_cap) {
-        uint8_t *nb = malloc(len);
-        if (!nb) {
-          chan_fail(ch, -ENOMEM, "no memory for a completion");
-          break;
-        }
-        free(ch->ch_scratch);
-        ch->ch_scratch = nb;
-        ch->ch_scratch_cap = len;
-      }
-      rc = ring_read(&ch->ch_in, ch->ch_scratch, ch->ch_scratch_cap, &len);
-      if (rc == 0) {
-        memcpy(&d, ch->ch_scratch, sizeof(d));
-        if (d.flags & ~VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED)
-          rc = -EPROTO;
-        else
-          pkt_rx_completion(ch, ch->ch_scratch, len);
-      }
+      rc = pkt_rx_comp(ch, len);
+      if (rc == -ENOMEM)
+        break; /* the channel failed */
     } else if (rc == 0) {
       rc = pkt_rx_data(ch, len, at_passive);
     }
@@ -1354,6 +1388,10 @@ void pkt_rx_process(struct kmcl_channel *ch, bool at_passive) {
       if (ring_read_commit(&ch->ch_in))
         chan_signal(ch);
     }
+    uint32_t space = len + VMBUS_PKT_TRAILER_SIZE; /* what the packet took in the ring */
+    if (space >= run_left)
+      break; /* the write index this run began with */
+    run_left -= space;
   }
   if (ring_read_commit(&ch->ch_in))
     chan_signal(ch);

@@ -147,7 +147,7 @@ static uint64_t ring_get_word(const struct ring *r, uint32_t idx) {
 
 /** One 16-bit load of the caller's memory that the compiler may not merge
  * with its neighbours into a wider load (GCC merges adjacent loads that
- * are shifted and or-ed together): see the descriptor in ring_put_pkt. */
+ * are shifted and or-ed together): see ring_load_desc. */
 static inline uint16_t ring_load16(const uint8_t *p) {
   uint16_t v;
   memcpy(&v, p, sizeof(v));
@@ -249,25 +249,24 @@ void ring_reset_ctl(void *ctl_page) {
  * it. Linux applies the same rule to one packet made of many pieces.
  */
 
+/** A packet the caller handed in, checked (ring_check_out): the
+ * descriptor's two words as they go into the ring, the packet's length
+ * len8*8, and the bytes its pieces hold (padded - 8 < total <= padded). */
+struct ring_out {
+  uint64_t desc_w0;
+  uint64_t trans_id;
+  uint32_t padded;
+  uint32_t total;
+};
+
 /**
- * Write one packet at the private write index *wrp, not published, where
- * *roomp bytes are known free (see r_wr_room); advance both. On 0,
- * *paddedp is the packet's len8*8. The caller keeps *wrp / *roomp in
- * registers across a batch and stores them back into r. Nothing in the
- * ring's visible part changes on any error.
+ * Read the caller's descriptor at dp (16 bytes) into o->desc_w0,
+ * o->trans_id and o->padded. False when offset8 does not lie inside the
+ * packet: a wrong len8 desynchronises the peer's parser for good, so our
+ * own descriptor must describe exactly this packet.
  */
-static inline __attribute__((always_inline)) int ring_put_pkt(struct ring *r,
-                                                              const struct ring_iov *iov,
-                                                              unsigned n, uint32_t *wrp,
-                                                              uint32_t *roomp, uint32_t *paddedp) {
-  if (!iov || n == 0)
-    return -EINVAL;
-  const uint8_t *dp = iov[0].ri_base;
-  uint32_t len0 = iov[0].ri_len;
-  /* Our own descriptor, checked because a wrong len8 desynchronises the
-   * peer's parser for good: it must describe exactly this packet. */
-  if (len0 < RING_DESC_SIZE || !dp)
-    return -EINVAL;
+static inline __attribute__((always_inline)) bool ring_load_desc(const uint8_t *dp,
+                                                                 struct ring_out *o) {
   /* The descriptor is read field by field, never as one 16-byte block:
    * callers build it field by field just before, and a wider load than the
    * stores that wrote it stalls on store forwarding (measured: a fifth of
@@ -278,15 +277,32 @@ static inline __attribute__((always_inline)) int ring_put_pkt(struct ring *r,
   uint16_t offset8 = ring_load16(dp + offsetof(struct vmpacket_descriptor, offset8));
   uint16_t len8 = ring_load16(dp + offsetof(struct vmpacket_descriptor, len8));
   uint16_t flags = ring_load16(dp + offsetof(struct vmpacket_descriptor, flags));
-  uint64_t trans_id;
-  memcpy(&trans_id, dp + offsetof(struct vmpacket_descriptor, trans_id), sizeof(trans_id));
-  uint64_t desc_w0 = type | (uint64_t)offset8 << 16 | (uint64_t)len8 << 32 | (uint64_t)flags << 48;
-  uint32_t padded = (uint32_t)len8 * VMBUS_PKT_ALIGN; /* <= VMBUS_PKT_MAX_LEN */
-  if (offset8 < 2 || offset8 > len8)
+  memcpy(&o->trans_id, dp + offsetof(struct vmpacket_descriptor, trans_id), sizeof(o->trans_id));
+  o->desc_w0 = type | (uint64_t)offset8 << 16 | (uint64_t)len8 << 32 | (uint64_t)flags << 48;
+  o->padded = (uint32_t)len8 * VMBUS_PKT_ALIGN; /* <= VMBUS_PKT_MAX_LEN */
+  return offset8 >= 2 && offset8 <= len8;
+}
+
+/**
+ * Check the packet in iov[0..n) (iov[0] starts with its descriptor) and
+ * fill *o. -EINVAL when the pieces are missing or do not add up to what
+ * the descriptor says, -EMSGSIZE when the packet could never fit in this
+ * ring, even empty.
+ */
+static inline __attribute__((always_inline)) int
+ring_check_out(const struct ring *r, const struct ring_iov *iov, unsigned n, struct ring_out *o) {
+  if (!iov || n == 0)
+    return -EINVAL;
+  const uint8_t *dp = iov[0].ri_base;
+  uint32_t len0 = iov[0].ri_len;
+  if (len0 < RING_DESC_SIZE || !dp)
+    return -EINVAL;
+  if (!ring_load_desc(dp, o))
     return -EINVAL;
   /* The pieces must add up to what len8 says: ALIGN8(total) == padded,
    * i.e. padded - 8 < total <= padded. Summed against padded, so no sum
    * can overflow, and a piece with bytes needs a buffer. */
+  uint32_t padded = o->padded;
   uint32_t total = len0;
   if (total > padded)
     return -EINVAL;
@@ -298,12 +314,21 @@ static inline __attribute__((always_inline)) int ring_put_pkt(struct ring *r,
   }
   if (padded - total >= VMBUS_PKT_ALIGN)
     return -EINVAL;
-  uint32_t space = padded + VMBUS_PKT_TRAILER_SIZE;
+  o->total = total;
   /* Could never fit, even in an empty ring: say so instead of -EAGAIN, or
    * the caller would wait forever (OpenVMM: total >= ring size - 8). */
-  if (space >= r->r_size)
+  if (padded + VMBUS_PKT_TRAILER_SIZE >= r->r_size)
     return -EMSGSIZE;
+  return 0;
+}
 
+/**
+ * Take `space` bytes of the *roomp known free after the private write
+ * index wr. 0 with *roomp reduced; -EAGAIN when the ring is too full;
+ * -EPROTO when the peer's read_index is bad (the view is then dead).
+ */
+static inline __attribute__((always_inline)) int ring_reserve(struct ring *r, uint32_t wr,
+                                                              uint32_t space, uint32_t *roomp) {
   /* Free space must stay strictly greater than what we write: a write that
    * fills the ring would make write_index == read_index, which means empty
    * (3.3 step 2); *roomp already holds back those 8 bytes. It comes from
@@ -312,61 +337,105 @@ static inline __attribute__((always_inline)) int ring_put_pkt(struct ring *r,
    * CPUs once per batch (the commit's store), not twice. ACQUIRE: the
    * consumer's copies out of the bytes below read_index are complete before
    * we overwrite them. Staged packets count as used: they are ours. */
-  uint32_t old_wr = *wrp;
   if (space > *roomp) {
     uint32_t rd = LOAD_ACQ(&r->r_ctl->read_index);
     if (!ring_index_ok(r, rd))
       return ring_set_corrupt(r);
     r->r_rd_seen = rd;
-    *roomp = ring_free(r, old_wr, rd) - VMBUS_PKT_ALIGN;
+    *roomp = ring_free(r, wr, rd) - VMBUS_PKT_ALIGN;
     if (space > *roomp) {
       r->r_stat_full++;
       return -EAGAIN;
     }
   }
   *roomp -= space;
+  return 0;
+}
 
-  /* The bytes the payload does not cover, up to 8-byte alignment, are zero
-   * padding: zero the packet's last word first (only when there is
-   * padding), then the payload over it, then the trailer word: high half
-   * the packet's start index, low half reserved (0). */
-  uint32_t end = old_wr + space; /* < 2 * RING_MAX_SIZE: no overflow */
-  if (end <= r->r_size) {
-    /* The usual case: the packet does not wrap; plain pointer copies. */
-    uint8_t *p = r->r_data + old_wr;
-    if (padded != total)
-      __builtin_memset(p + padded - VMBUS_PKT_ALIGN, 0, VMBUS_PKT_ALIGN);
-    ring_put_word(r, old_wr, desc_w0);
-    ring_put_word(r, old_wr + VMBUS_PKT_ALIGN, trans_id);
-    p += RING_DESC_SIZE;
-    if (len0 > RING_DESC_SIZE) {
-      ring_memcpy(p, dp + RING_DESC_SIZE, len0 - RING_DESC_SIZE);
-      p += len0 - RING_DESC_SIZE;
-    }
-    for (unsigned i = 1; i < n; i++) {
-      uint32_t len = iov[i].ri_len;
-      ring_memcpy(p, iov[i].ri_base, len);
-      p += len;
-    }
-    ring_put_word(r, old_wr + padded, (uint64_t)old_wr << 32);
-    *wrp = end == r->r_size ? 0 : end;
-  } else {
-    /* 8-byte words at 8-aligned indices never straddle the wrap. */
-    uint32_t wr = ring_index_add(r, old_wr, RING_DESC_SIZE);
-    if (padded != total)
-      ring_put_word(r, ring_index_add(r, old_wr, padded - VMBUS_PKT_ALIGN), 0);
-    ring_put_word(r, old_wr, desc_w0);
-    ring_put_word(r, ring_index_add(r, old_wr, VMBUS_PKT_ALIGN), trans_id);
-    if (len0 > RING_DESC_SIZE)
-      wr = ring_copy_in(r, wr, dp + RING_DESC_SIZE, len0 - RING_DESC_SIZE);
-    for (unsigned i = 1; i < n; i++)
-      if (iov[i].ri_len)
-        wr = ring_copy_in(r, wr, iov[i].ri_base, iov[i].ri_len);
-    wr = ring_index_add(r, old_wr, padded);
-    ring_put_word(r, wr, (uint64_t)old_wr << 32);
-    *wrp = ring_index_add(r, wr, VMBUS_PKT_TRAILER_SIZE);
+/*
+ * Copying a checked packet in at wr, where its space is reserved. The
+ * bytes the payload does not cover, up to 8-byte alignment, are zero
+ * padding: zero the packet's last word first (only when there is padding),
+ * then the payload over it, then the trailer word: high half the packet's
+ * start index, low half reserved (0). Both return the index after the
+ * trailer.
+ */
+
+/** The usual case: the packet does not wrap (wr + space <= size); plain
+ * pointer copies. */
+static inline __attribute__((always_inline)) uint32_t ring_put_flat(struct ring *r, uint32_t wr,
+                                                                    const struct ring_iov *iov,
+                                                                    unsigned n,
+                                                                    const struct ring_out *o) {
+  const uint8_t *dp = iov[0].ri_base;
+  uint32_t len0 = iov[0].ri_len;
+  uint8_t *p = r->r_data + wr;
+  if (o->padded != o->total)
+    __builtin_memset(p + o->padded - VMBUS_PKT_ALIGN, 0, VMBUS_PKT_ALIGN);
+  ring_put_word(r, wr, o->desc_w0);
+  ring_put_word(r, wr + VMBUS_PKT_ALIGN, o->trans_id);
+  p += RING_DESC_SIZE;
+  if (len0 > RING_DESC_SIZE) {
+    ring_memcpy(p, dp + RING_DESC_SIZE, len0 - RING_DESC_SIZE);
+    p += len0 - RING_DESC_SIZE;
   }
-  *paddedp = padded;
+  for (unsigned i = 1; i < n; i++) {
+    uint32_t len = iov[i].ri_len;
+    ring_memcpy(p, iov[i].ri_base, len);
+    p += len;
+  }
+  ring_put_word(r, wr + o->padded, (uint64_t)wr << 32);
+  uint32_t end = wr + o->padded + VMBUS_PKT_TRAILER_SIZE;
+  return end == r->r_size ? 0 : end;
+}
+
+/** The packet runs past the end of the data area and wraps to its start.
+ * 8-byte words at 8-aligned indices never straddle the wrap. */
+static inline __attribute__((always_inline)) uint32_t
+ring_put_wrapped(struct ring *r, uint32_t old_wr, const struct ring_iov *iov, unsigned n,
+                 const struct ring_out *o) {
+  const uint8_t *dp = iov[0].ri_base;
+  uint32_t len0 = iov[0].ri_len;
+  uint32_t wr = ring_index_add(r, old_wr, RING_DESC_SIZE);
+  if (o->padded != o->total)
+    ring_put_word(r, ring_index_add(r, old_wr, o->padded - VMBUS_PKT_ALIGN), 0);
+  ring_put_word(r, old_wr, o->desc_w0);
+  ring_put_word(r, ring_index_add(r, old_wr, VMBUS_PKT_ALIGN), o->trans_id);
+  if (len0 > RING_DESC_SIZE)
+    wr = ring_copy_in(r, wr, dp + RING_DESC_SIZE, len0 - RING_DESC_SIZE);
+  for (unsigned i = 1; i < n; i++)
+    if (iov[i].ri_len)
+      wr = ring_copy_in(r, wr, iov[i].ri_base, iov[i].ri_len);
+  wr = ring_index_add(r, old_wr, o->padded);
+  ring_put_word(r, wr, (uint64_t)old_wr << 32);
+  return ring_index_add(r, wr, VMBUS_PKT_TRAILER_SIZE);
+}
+
+/**
+ * Write one packet at the private write index *wrp, not published, where
+ * *roomp bytes are known free (see r_wr_room); advance both. On 0,
+ * *paddedp is the packet's len8*8. The caller keeps *wrp / *roomp in
+ * registers across a batch and stores them back into r. Nothing in the
+ * ring's visible part changes on any error.
+ */
+static inline __attribute__((always_inline)) int ring_put_pkt(struct ring *r,
+                                                              const struct ring_iov *iov,
+                                                              unsigned n, uint32_t *wrp,
+                                                              uint32_t *roomp, uint32_t *paddedp) {
+  struct ring_out o;
+  int rc = ring_check_out(r, iov, n, &o);
+  if (rc)
+    return rc;
+  uint32_t wr = *wrp;
+  uint32_t space = o.padded + VMBUS_PKT_TRAILER_SIZE;
+  rc = ring_reserve(r, wr, space, roomp);
+  if (rc)
+    return rc;
+  if (wr + space <= r->r_size) /* < 2 * RING_MAX_SIZE: no overflow */
+    *wrp = ring_put_flat(r, wr, iov, n, &o);
+  else
+    *wrp = ring_put_wrapped(r, wr, iov, n, &o);
+  *paddedp = o.padded;
   return 0;
 }
 
