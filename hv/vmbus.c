@@ -843,6 +843,7 @@ static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *
      * KMCL the pages must be leaked, never reused (kmcl/bus.h, 2.4 F1). */
     pr_err("vmbus: no GPADL_CREATED for gpadl %#x within %u ms: its pages stay with the host\n",
            w->gw_handle, vc_wait_ms(KMCL_BUS_GPADL_WAIT_MS));
+    vc.vc_stats.vs_gpadls_unanswered++;
     rc = -ETIMEDOUT;
   } else if (rc == 0 && o->or_rescinded) {
     rc = -ENODEV;
@@ -889,6 +890,8 @@ static int vc_gpadl_teardown(struct kmcl_bus *bus, VMBCHANNEL ch, uint32_t handl
     } else if (rc) {
       rc = -ETIMEDOUT; /* the request never left: the host still maps the pages */
     }
+    if (rc)
+      vc.vc_stats.vs_gpadls_unanswered++;
   }
   memset(w, 0, sizeof(*w));
   return rc;

@@ -38,6 +38,10 @@ struct vmbus_stats {
   uint64_t vs_offers_refused;   /* offer with a relid, monitor id, connection
                                  * id or sub-channel index we do not accept */
   uint64_t vs_events_stray;     /* event bit of a relid no live channel owns */
+  /* GPADLs whose GPADL_CREATED or GPADL_TORNDOWN never came within the
+   * bounded wait (or whose TEARDOWN could not be posted): the host may
+   * still map their pages, so the owner keeps them from reuse (2.4 F1). */
+  uint64_t vs_gpadls_unanswered;
 };
 
 /** Options (from the kernel command line: vmbus.max_version, vmbus.trace). */

@@ -436,8 +436,8 @@ static void test_B4_rescind_unknown_double_and_racing(void **state) {
 
 /** The host corrupts byte `byte` of its next `type` message (a failure
  * status): the open fails with PnpFailure, no hang; closing gives back
- * every GPADL, and every page when `pages_back`. */
-static void open_fails_on_corrupt(struct sim *h, uint32_t type, uint32_t byte, bool pages_back) {
+ * every GPADL and every page. */
+static void open_fails_on_corrupt(struct sim *h, uint32_t type, uint32_t byte) {
   uint64_t pages0 = page_free_count();
   uint32_t gp0 = kmcl_live_gpadls;
   henv_fault(h, true, type, 1, VMBSRV_FAULT_CORRUPT, byte);
@@ -445,8 +445,7 @@ static void open_fails_on_corrupt(struct sim *h, uint32_t type, uint32_t byte, b
   assert_false(hclient_open(&c, 2000));
   assert_true(c.pnp_failed);
   hclient_close(&c);
-  if (pages_back)
-    assert_int_equal(page_free_count(), pages0);
+  assert_int_equal(page_free_count(), pages0);
   assert_int_equal(kmcl_live_gpadls, gp0);
 }
 
@@ -456,6 +455,7 @@ static void test_B5_open_result_unsolicited_wrong_id_or_failing(void **state) {
   struct hclient c;
   assert_true(hclient_open(&c, 2000));
   uint32_t relid = ((struct kmcl_channel *)c.ch)->ch_offer.bo_relid;
+  uint32_t ring_pages = ((struct kmcl_channel *)c.ch)->ch_ring_pages;
   uint64_t uns0 = st()->vs_msgs_unsolicited;
   struct vmbus_msg_open_result orr = {{VMBUS_MSG_OPENCHANNEL_RESULT, 0}, relid, relid, 0};
   henv_slot_msg(h, &orr, sizeof(orr)); /* not opening any more */
@@ -469,6 +469,7 @@ static void test_B5_open_result_unsolicited_wrong_id_or_failing(void **state) {
    * driver's Disable from "opening" returns and frees everything */
   uint64_t pages0 = page_free_count();
   uint32_t gp0 = kmcl_live_gpadls;
+  uint64_t kept0 = st()->vs_gpadls_unanswered;
   henv_fault(h, true, VMBUS_MSG_OPENCHANNEL_RESULT, 1, VMBSRV_FAULT_CORRUPT, 12);
   assert_false(hclient_open(&c, WAIT_MS));
   assert_false(c.opened);
@@ -476,8 +477,36 @@ static void test_B5_open_result_unsolicited_wrong_id_or_failing(void **state) {
   assert_int_equal(page_free_count(), pages0);
   assert_int_equal(kmcl_live_gpadls, gp0);
 
-  /* failing status: the open fails (PnpFailure), no hang */
-  open_fails_on_corrupt(h, VMBUS_MSG_OPENCHANNEL_RESULT, 16, false);
+  /* A lying host: it opened the channel but its OPENCHANNEL_RESULT says it
+   * failed (the fault flips the status on the wire only). The guest does
+   * what Linux (__vmbus_open) and FreeBSD (vmbus_chan_open_br) do on a
+   * failing result: no CLOSECHANNEL, tear the ring GPADL down, free the
+   * ring once GPADL_TORNDOWN comes. This host still has the ring mapped
+   * for its open channel, so TORNDOWN never comes: the bounded wait ends
+   * and the ring pages are quarantined, not leaked by mistake (F1). */
+  henv_fault(h, true, VMBUS_MSG_OPENCHANNEL_RESULT, 1, VMBSRV_FAULT_CORRUPT, 16);
+  uint64_t t0 = hw_now_ns();
+  assert_false(hclient_open(&c, 2000));
+  assert_true(c.pnp_failed);
+  assert_true(elapsed_ms(t0) < BOUND_MS);
+  assert_int_equal(((struct kmcl_channel *)c.ch)->ch_offer.bo_relid, relid);
+  hclient_close(&c);
+  assert_true(vmbsrv_channel_open(h->s_srv, relid)); /* the reason: open on the host */
+  assert_int_equal(st()->vs_gpadls_unanswered, kept0 + 1);
+  assert_int_equal(page_free_count(), pages0 - ring_pages);
+  assert_int_equal(kmcl_live_gpadls, gp0);
+
+  /* An honest failing result (the host refuses a second open of that
+   * channel and maps nothing): TORNDOWN comes and every page is back. */
+  pages0 = page_free_count();
+  assert_false(hclient_open(&c, 2000));
+  assert_true(c.pnp_failed);
+  assert_int_equal(((struct kmcl_channel *)c.ch)->ch_offer.bo_relid, relid);
+  hclient_close(&c);
+  assert_int_equal(st()->vs_gpadls_unanswered, kept0 + 1);
+  assert_int_equal(page_free_count(), pages0);
+  assert_int_equal(kmcl_live_gpadls, gp0);
+  /* works_then_down: the second echo device still round-trips */
 }
 
 /* B6: GPADL_CREATED/TORNDOWN for an unknown handle, for another relid,
@@ -500,7 +529,7 @@ static void test_B6_gpadl_answers_unknown_wrong_channel_dup_or_failing(void **st
   hclient_close(&c);
 
   /* failure status: the open fails; the host said no, the pages come back */
-  open_fails_on_corrupt(h, VMBUS_MSG_GPADL_CREATED, 16, true);
+  open_fails_on_corrupt(h, VMBUS_MSG_GPADL_CREATED, 16);
   uint64_t pages0 = page_free_count(); /* as before it (checked there) */
   uint32_t gp0 = kmcl_live_gpadls;
 
@@ -547,6 +576,7 @@ static void test_F1_unanswered_gpadl_pages_never_reused(void **state) {
   struct sim *h = *state;
   uint64_t pages0 = page_free_count();
   uint32_t gp0 = kmcl_live_gpadls;
+  uint64_t kept0 = st()->vs_gpadls_unanswered;
   struct hclient c;
   /* teardown unanswered */
   assert_true(hclient_open(&c, 2000));
@@ -554,12 +584,14 @@ static void test_F1_unanswered_gpadl_pages_never_reused(void **state) {
   assert_true(ring_pages >= 4);
   henv_fault(h, true, VMBUS_MSG_GPADL_TORNDOWN, 1, VMBSRV_FAULT_DROP, 0);
   hclient_close(&c);
+  assert_int_equal(st()->vs_gpadls_unanswered, kept0 + 1);
   assert_int_equal(page_free_count(), pages0 - ring_pages);
   assert_int_equal(kmcl_live_gpadls, gp0);
   /* creation unanswered */
   henv_fault(h, true, VMBUS_MSG_GPADL_CREATED, 1, VMBSRV_FAULT_DROP, 0);
   assert_false(hclient_open(&c, 4 * WAIT_MS));
   hclient_close(&c);
+  assert_int_equal(st()->vs_gpadls_unanswered, kept0 + 2);
   assert_int_equal(page_free_count(), pages0 - 2 * ring_pages);
   assert_int_equal(kmcl_live_gpadls, gp0);
   /* a caller's buffer: STATUS_IO_TIMEOUT tells it not to reuse the buffer */
@@ -570,6 +602,7 @@ static void test_F1_unanswered_gpadl_pages_never_reused(void **state) {
   UINT32 handle = 0;
   assert_int_equal(VmbChannelCreateGpadlFromBuffer(c.ch, 0, buf, 4 * PAGE_SIZE, &handle),
                    STATUS_IO_TIMEOUT);
+  assert_int_equal(st()->vs_gpadls_unanswered, kept0 + 3);
   assert_int_equal(hclient_round_trip(&c, 50, 5000), 50);
   hclient_close(&c);
 }
