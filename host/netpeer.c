@@ -235,10 +235,9 @@ static void np_rx_ip(struct netpeer *p, const uint8_t *ip, uint32_t len) {
     return;
   }
   uint32_t ihl = inet_ipv4_hlen(ih);
-  if (inet_ipv4_version(ih) != IPV4_VERSION || ihl < IPV4_HLEN ||
-      inet_get16(ih->ih_len) < ihl || inet_get16(ih->ih_len) > len ||
-      inet_csum_fold(inet_csum_add(0, ip, ihl)) != 0 || memcmp(ih->ih_src, p->p_gip, 4) ||
-      memcmp(ih->ih_dst, p->p_ip, 4)) {
+  if (inet_ipv4_version(ih) != IPV4_VERSION || ihl < IPV4_HLEN || inet_get16(ih->ih_len) < ihl ||
+      inet_get16(ih->ih_len) > len || inet_csum_fold(inet_csum_add(0, ip, ihl)) != 0 ||
+      memcmp(ih->ih_src, p->p_gip, 4) || memcmp(ih->ih_dst, p->p_ip, 4)) {
     p->p_st.rx_other++;
     return;
   }
