@@ -70,6 +70,7 @@ struct hvemu {
   unsigned hv_nevents;
   struct hvemu_poller hv_pollers[HVEMU_MAX_POLLERS];
   /* faults */
+  unsigned hv_pass_posts; /* delivered before hv_fail_posts start */
   unsigned hv_fail_posts;
   uint16_t hv_fail_status;
   struct hvemu_stats hv_st;
@@ -467,7 +468,9 @@ static uint16_t hvemu_post(struct hvemu *hv, uint64_t control, uint64_t gpa) {
   uint32_t conn = m.connection_id & 0xffffffu;
   if (!hvemu_port_find(hv, conn))
     return HV_STATUS_INVALID_CONNECTION_ID;
-  if (hv->hv_fail_posts) {
+  if (hv->hv_pass_posts) {
+    hv->hv_pass_posts--;
+  } else if (hv->hv_fail_posts) {
     hv->hv_fail_posts--;
     return hv->hv_fail_status;
   }
@@ -615,7 +618,12 @@ bool hvemu_poll(struct hvemu *hv) {
   return did;
 }
 
-void hvemu_fail_posts(struct hvemu *hv, unsigned n, uint16_t status) {
+void hvemu_fail_posts_after(struct hvemu *hv, unsigned pass, unsigned n, uint16_t status) {
+  hv->hv_pass_posts = n ? pass : 0;
   hv->hv_fail_posts = n;
   hv->hv_fail_status = status;
+}
+
+void hvemu_fail_posts(struct hvemu *hv, unsigned n, uint16_t status) {
+  hvemu_fail_posts_after(hv, 0, n, status);
 }

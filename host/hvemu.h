@@ -119,5 +119,8 @@ void hvemu_flush(struct hvemu *hv);
 /** Answer the next `n` HvPostMessage calls with `status` (e.g.
  * HV_STATUS_INSUFFICIENT_MEMORY) without delivering them. */
 void hvemu_fail_posts(struct hvemu *hv, unsigned n, uint16_t status);
+/** The same, after delivering the next `pass` posts (e.g. a GPADL_HEADER
+ * delivered and the GPADL_BODY after it refused). */
+void hvemu_fail_posts_after(struct hvemu *hv, unsigned pass, unsigned n, uint16_t status);
 
 #endif

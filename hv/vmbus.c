@@ -770,9 +770,10 @@ static bool vc_gpadl_done(void *arg) {
 /** Send a GPADL as GPADL_HEADER + GPADL_BODY messages. The range data is a
  * stream of 8-byte slots ({byte_count, byte_offset} per range, then its
  * PFNs): 27 slots fit the header (26 PFNs after one range header) and 28 a
- * body (PROTOCOL-REFERENCE 2.2, 2.5). */
+ * body (PROTOCOL-REFERENCE 2.2, 2.5). *header_sent says whether the host
+ * got the GPADL_HEADER (and so holds PFNs) when a later post failed. */
 static int vc_gpadl_send(uint32_t relid, uint32_t handle, const uint64_t *pfns, uint32_t npfn,
-                         uint32_t byte_offset, uint32_t byte_count) {
+                         uint32_t byte_offset, uint32_t byte_count, bool *header_sent) {
   uint64_t slot0 = (uint64_t)byte_count | ((uint64_t)byte_offset << 32);
   uint32_t nslots = 1 + npfn;
   union {
@@ -791,6 +792,7 @@ static int vc_gpadl_send(uint32_t relid, uint32_t handle, const uint64_t *pfns, 
   memcpy(u.b + sizeof(*h), &slot0, 8);
   memcpy(u.b + sizeof(*h) + 8, pfns, (size_t)(n - 1) * 8);
   int rc = vc_post(u.b, sizeof(*h) + (size_t)n * 8);
+  *header_sent = rc == 0;
   uint32_t done = n - 1; /* PFNs sent */
   while (rc == 0 && done < npfn) {
     memset(&u, 0, sizeof(u));
@@ -836,9 +838,18 @@ static int vc_gpadl_create(struct kmcl_bus *bus, VMBCHANNEL ch, const uint64_t *
   w->gw_offer = o;
   w->gw_relid = o->or_relid;
   w->gw_creating = true;
-  int rc = vc_gpadl_send(o->or_relid, w->gw_handle, pfns, npfn, byte_offset, byte_count);
+  bool header_sent = false;
+  int rc =
+      vc_gpadl_send(o->or_relid, w->gw_handle, pfns, npfn, byte_offset, byte_count, &header_sent);
   struct vc_gpadl_cond cond = {w, false};
-  if (rc == 0 && ev_wait(vc_gpadl_done, &cond, vc_wait_ms(KMCL_BUS_GPADL_WAIT_MS)) != 0) {
+  if (rc != 0 && header_sent) {
+    /* A GPADL_BODY never left: the host holds the header's PFNs, and no
+     * teardown can name a GPADL it never completed. As below: leak them. */
+    pr_err("vmbus: gpadl %#x cut short after its header: its pages stay with the host\n",
+           w->gw_handle);
+    vc.vc_stats.vs_gpadls_unanswered++;
+    rc = -ETIMEDOUT;
+  } else if (rc == 0 && ev_wait(vc_gpadl_done, &cond, vc_wait_ms(KMCL_BUS_GPADL_WAIT_MS)) != 0) {
     /* The host holds the PFNs and may have mapped them: -ETIMEDOUT tells
      * KMCL the pages must be leaked, never reused (kmcl/bus.h, 2.4 F1). */
     pr_err("vmbus: no GPADL_CREATED for gpadl %#x within %u ms: its pages stay with the host\n",

@@ -39,7 +39,8 @@ struct vmbus_stats {
                                  * id or sub-channel index we do not accept */
   uint64_t vs_events_stray;     /* event bit of a relid no live channel owns */
   /* GPADLs whose GPADL_CREATED or GPADL_TORNDOWN never came within the
-   * bounded wait (or whose TEARDOWN could not be posted): the host may
+   * bounded wait (or whose TEARDOWN, or a GPADL_BODY after the header,
+   * could not be posted): the host may
    * still map their pages, so the owner keeps them from reuse (2.4 F1). */
   uint64_t vs_gpadls_unanswered;
 };

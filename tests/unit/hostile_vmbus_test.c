@@ -603,6 +603,16 @@ static void test_F1_unanswered_gpadl_pages_never_reused(void **state) {
   assert_int_equal(VmbChannelCreateGpadlFromBuffer(c.ch, 0, buf, 4 * PAGE_SIZE, &handle),
                    STATUS_IO_TIMEOUT);
   assert_int_equal(st()->vs_gpadls_unanswered, kept0 + 3);
+  /* cut short: the header (26 PFNs) delivered, the body refused. The host
+   * holds PFNs of a GPADL no teardown can name: the same answer. */
+  uint8_t *big = page_alloc(40);
+  assert_non_null(big);
+  uint64_t bodies0 = st()->vs_gpadl_bodies;
+  hvemu_fail_posts_after(h->s_emu, 1, 1, HV_STATUS_INVALID_PARAMETER);
+  assert_int_equal(VmbChannelCreateGpadlFromBuffer(c.ch, 0, big, 40 * PAGE_SIZE, &handle),
+                   STATUS_IO_TIMEOUT);
+  assert_int_equal(st()->vs_gpadl_bodies, bodies0 + 1);
+  assert_int_equal(st()->vs_gpadls_unanswered, kept0 + 4);
   assert_int_equal(hclient_round_trip(&c, 50, 5000), 50);
   hclient_close(&c);
 }
