@@ -18,6 +18,32 @@ struct netpcap {
   struct netpcap_stats pc_st;
 };
 
+/* The capture's dumper on a file we create (fopen ourselves, so the message
+ * carries errno's words), its header written through: 0, or -1 with err set. */
+static int netpcap_start_file(struct netpcap *pc, const char *path, char *err, size_t errlen) {
+  pc->pc_pcap = pcap_open_dead(DLT_EN10MB, NETPCAP_SNAPLEN);
+  if (!pc->pc_pcap) {
+    snprintf(err, errlen, "--pcap: out of memory");
+    return -1;
+  }
+  FILE *f = fopen(path, "wb");
+  if (!f) {
+    snprintf(err, errlen, "--pcap: cannot create capture file %s: %s", path, strerror(errno));
+    return -1;
+  }
+  pc->pc_dump = pcap_dump_fopen(pc->pc_pcap, f);
+  if (!pc->pc_dump) {
+    snprintf(err, errlen, "--pcap: %s: %s", path, pcap_geterr(pc->pc_pcap));
+    fclose(f);
+    return -1;
+  }
+  if (pcap_dump_flush(pc->pc_dump) != 0) {
+    snprintf(err, errlen, "--pcap: cannot write capture file %s: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 struct netpcap *netpcap_open(const char *path, char *err, size_t errlen) {
   struct netpcap *pc = calloc(1, sizeof(*pc));
   char *copy = path ? strdup(path) : NULL;
@@ -28,29 +54,8 @@ struct netpcap *netpcap_open(const char *path, char *err, size_t errlen) {
     return NULL;
   }
   pc->pc_path = copy;
-  pc->pc_pcap = pcap_open_dead(DLT_EN10MB, NETPCAP_SNAPLEN);
-  if (!pc->pc_pcap) {
-    snprintf(err, errlen, "--pcap: out of memory");
-    netpcap_close(pc);
-    return NULL;
-  }
-  /* fopen ourselves, so the message carries errno's words. */
-  FILE *f = fopen(path, "wb");
-  if (!f) {
-    snprintf(err, errlen, "--pcap: cannot create capture file %s: %s", path, strerror(errno));
-    netpcap_close(pc);
-    return NULL;
-  }
-  pc->pc_dump = pcap_dump_fopen(pc->pc_pcap, f);
-  if (!pc->pc_dump) {
-    snprintf(err, errlen, "--pcap: %s: %s", path, pcap_geterr(pc->pc_pcap));
-    fclose(f);
-    netpcap_close(pc);
-    return NULL;
-  }
-  if (pcap_dump_flush(pc->pc_dump) != 0) {
-    snprintf(err, errlen, "--pcap: cannot write capture file %s: %s", path, strerror(errno));
-    netpcap_close(pc);
+  if (netpcap_start_file(pc, path, err, errlen) != 0) {
+    netpcap_close(pc); /* takes a partial one apart */
     return NULL;
   }
   return pc;
