@@ -661,6 +661,36 @@ static bool hvk_pm_io(struct hvk *vm, uint16_t port, bool out, uint8_t *data, un
   return true;
 }
 
+/* OUT to the hypercall port: the hypercall in RCX/RDX/R8, its status into
+ * RAX. 0, or -1 with the reason in res. */
+static int hvk_io_hypercall(struct hvk *vm, struct hvk_result *res) {
+  struct kvm_regs r;
+  if (ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0) {
+    snprintf(res->kr_error, sizeof(res->kr_error), "KVM_GET_REGS: %s", strerror(errno));
+    return -1;
+  }
+  /* RIP already points past the OUT (kvm-pvm) or KVM skips it on the
+   * next run (VMX/SVM): write it back unchanged (KVM-NOTES.md 2). */
+  r.rax = hvemu_hypercall(vm->k_emu, r.rcx, r.rdx, r.r8);
+  vm->k_stats.ks_hypercalls++;
+  if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
+    snprintf(res->kr_error, sizeof(res->kr_error), "KVM_SET_REGS: %s", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* The guest powered the VM off or reset it through `port`: say so, and
+ * how long after its exit status. */
+static void hvk_log_power(const struct hvk *vm, uint16_t port) {
+  const char *what = vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset";
+  if (vm->k_status_ns)
+    fprintf(stderr, "hvhost: the guest %s the VM (port %#x) %.3f ms after its exit status\n", what,
+            port, (double)(hw_now_ns() - vm->k_status_ns) / 1e6);
+  else
+    fprintf(stderr, "hvhost: the guest %s the VM (port %#x)\n", what, port);
+}
+
 /* Port I/O. Returns 1 when the guest powered the VM off or reset it. */
 static int hvk_io(struct hvk *vm, struct hvk_result *res) {
   struct kvm_run *run = vm->k_run;
@@ -671,19 +701,8 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
   /* data_offset and the sizes come from KVM, not the guest: in bounds. */
   for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
     if (port == PART_HYPERCALL_PORT && out) {
-      struct kvm_regs r;
-      if (ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0) {
-        snprintf(res->kr_error, sizeof(res->kr_error), "KVM_GET_REGS: %s", strerror(errno));
+      if (hvk_io_hypercall(vm, res) < 0)
         return -1;
-      }
-      /* RIP already points past the OUT (kvm-pvm) or KVM skips it on the
-       * next run (VMX/SVM): write it back unchanged (KVM-NOTES.md 2). */
-      r.rax = hvemu_hypercall(vm->k_emu, r.rcx, r.rdx, r.r8);
-      vm->k_stats.ks_hypercalls++;
-      if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
-        snprintf(res->kr_error, sizeof(res->kr_error), "KVM_SET_REGS: %s", strerror(errno));
-        return -1;
-      }
     } else if (port == HVK_EXIT_PORT && out) {
       /* The status; the kernel powers off through ACPI next. */
       res->kr_status = data[0];
@@ -710,13 +729,7 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
     } else if (run->io.size <= 4 && hvk_pm_io(vm, port, out, data, run->io.size)) {
       if (vm->k_pm.pm_power != ACPIFW_POWER_NONE) {
         res->kr_power = vm->k_pm.pm_power;
-        if (vm->k_status_ns)
-          fprintf(stderr, "hvhost: the guest %s the VM (port %#x) %.3f ms after its exit status\n",
-                  vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset", port,
-                  (double)(hw_now_ns() - vm->k_status_ns) / 1e6);
-        else
-          fprintf(stderr, "hvhost: the guest %s the VM (port %#x)\n",
-                  vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset", port);
+        hvk_log_power(vm, port);
         return 1;
       }
     } else {
@@ -760,14 +773,72 @@ static uint8_t *hvk_gva(struct hvk *vm, uint64_t gva, size_t len) {
   return vm->k_mem + t.physical_address;
 }
 
+/* Up to 15 bytes of the instruction at guest virtual rip into insn: how
+ * many were readable (fewer where the mapping ends). */
+static size_t hvk_read_insn(struct hvk *vm, uint64_t rip, uint8_t insn[15]) {
+  size_t n = 0;
+  for (; n < 15; n++) {
+    const uint8_t *b = hvk_gva(vm, rip + n, 1);
+    if (!b)
+      break;
+    insn[n] = *b;
+  }
+  return n;
+}
+
+/* Do what kvm-pvm refused (host/kvm_pvm.h), action a, on the registers r,
+ * which the caller writes back. a, or PVM_UNKNOWN when it cannot be done. */
+static enum pvm_action hvk_pvm_emulate(struct hvk *vm, enum pvm_action a, struct kvm_regs *r) {
+  switch (a) {
+  case PVM_INT3_SELFTEST: {
+    uint8_t *p = hvk_gva(vm, r->rdi, 4);
+    if (!p)
+      return PVM_UNKNOWN;
+    const uint32_t one = 1;
+    memcpy(p, &one, 4);
+    r->rip += 5;
+    return a;
+  }
+  case PVM_SKIP_FWAIT:
+    r->rip += 1;
+    return a;
+  case PVM_INJECT_BP: {
+    struct kvm_vcpu_events ev;
+    r->rip += 1; /* #BP is a trap: the handler sees the address after int3 */
+    if (ioctl(vm->k_vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0)
+      return PVM_UNKNOWN;
+    ev.exception.injected = 1;
+    ev.exception.nr = 3;
+    ev.exception.has_error_code = 0;
+    ev.exception.error_code = 0;
+    ev.flags = 0;
+    return ioctl(vm->k_vcpu, KVM_SET_VCPU_EVENTS, &ev) < 0 ? PVM_UNKNOWN : a;
+  }
+  default:
+    return PVM_UNKNOWN;
+  }
+}
+
+/* The reason the VM stops at an instruction this KVM cannot run: the
+ * suberror, RIP and the n bytes read there. */
+static void hvk_refused_error(struct hvk_result *res, uint32_t suberror, uint64_t rip,
+                              const uint8_t *insn, size_t n) {
+  int o = snprintf(res->kr_error, sizeof(res->kr_error),
+                   "KVM internal error, suberror %u: this machine's KVM cannot run the "
+                   "instruction at RIP %#llx, bytes",
+                   suberror, (unsigned long long)rip);
+  for (size_t i = 0; i < n && o > 0 && (size_t)o < sizeof(res->kr_error) - 4; i++)
+    o += snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " %02x", insn[i]);
+  if (n == 0 && o > 0 && (size_t)o < sizeof(res->kr_error) - 16)
+    snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " (unmapped)");
+}
+
 /* KVM_EXIT_INTERNAL_ERROR: kvm-pvm's emulator refused an instruction.
  * Emulate the ones host/kvm_pvm.h names (each logged the first time);
  * anything else stops the VM with RIP and the instruction bytes. 0: go on. */
 static int hvk_refused(struct hvk *vm, struct hvk_result *res) {
   struct kvm_run *run = vm->k_run;
   struct kvm_regs r;
-  uint8_t insn[15];
-  size_t n = 0;
   if (ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0) {
     snprintf(res->kr_error, sizeof(res->kr_error),
              "KVM internal error, suberror %u; "
@@ -775,50 +846,14 @@ static int hvk_refused(struct hvk *vm, struct hvk_result *res) {
              run->internal.suberror, strerror(errno));
     return -1;
   }
-  for (; n < sizeof(insn); n++) {
-    const uint8_t *b = hvk_gva(vm, r.rip + n, 1);
-    if (!b)
-      break;
-    insn[n] = *b;
-  }
+  uint8_t insn[15];
+  size_t n = hvk_read_insn(vm, r.rip, insn);
   enum pvm_action a = vm->k_pvm && run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
                           ? pvm_classify(insn, n)
                           : PVM_UNKNOWN;
-  if (a == PVM_INT3_SELFTEST) {
-    uint8_t *p = hvk_gva(vm, r.rdi, 4);
-    if (!p)
-      a = PVM_UNKNOWN;
-    else {
-      const uint32_t one = 1;
-      memcpy(p, &one, 4);
-      r.rip += 5;
-    }
-  } else if (a == PVM_SKIP_FWAIT) {
-    r.rip += 1;
-  } else if (a == PVM_INJECT_BP) {
-    struct kvm_vcpu_events ev;
-    r.rip += 1; /* #BP is a trap: the handler sees the address after int3 */
-    if (ioctl(vm->k_vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0)
-      a = PVM_UNKNOWN;
-    else {
-      ev.exception.injected = 1;
-      ev.exception.nr = 3;
-      ev.exception.has_error_code = 0;
-      ev.exception.error_code = 0;
-      ev.flags = 0;
-      if (ioctl(vm->k_vcpu, KVM_SET_VCPU_EVENTS, &ev) < 0)
-        a = PVM_UNKNOWN;
-    }
-  }
+  a = hvk_pvm_emulate(vm, a, &r);
   if (a == PVM_UNKNOWN) {
-    int o = snprintf(res->kr_error, sizeof(res->kr_error),
-                     "KVM internal error, suberror %u: this machine's KVM cannot run the "
-                     "instruction at RIP %#llx, bytes",
-                     run->internal.suberror, (unsigned long long)r.rip);
-    for (size_t i = 0; i < n && o > 0 && (size_t)o < sizeof(res->kr_error) - 4; i++)
-      o += snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " %02x", insn[i]);
-    if (n == 0 && o > 0 && (size_t)o < sizeof(res->kr_error) - 16)
-      snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " (unmapped)");
+    hvk_refused_error(res, run->internal.suberror, r.rip, insn, n);
     return -1;
   }
   vm->k_stats.ks_emulated++;
