@@ -109,7 +109,7 @@ int lxb_load(uint8_t *mem, uint64_t mem_bytes, const uint8_t *img, size_t len,
     snprintf(err, errlen,
              "bzImage boot protocol %u.%02u without the 64-bit entry (need 2.12 and "
              "XLF_KERNEL_64)",
-             h.version >> 8, h.version & 0xff);
+             (unsigned)(h.version >> 8), (unsigned)(h.version & 0xff));
     return -ENOEXEC;
   }
   /* The header's own length: 0x202 + the jump's displacement byte. */
