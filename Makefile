@@ -175,25 +175,21 @@ vhd: $(VHD)
 run-qemu: $(ISO)
 	$(Q)tools/qemu-run.sh --iso $(ISO)
 
-# --- hvhost ------------------------------------------------------------------
+# --- hvhost and hvsim --------------------------------------------------------
+# The host programs, each its main (HOST_MAIN_SRCS, kept out of the library)
+# linked with libhvstack.a: build/hvhost runs the kernel under KVM, and
+# build/hvsim is the in-process twin, guest stack and host emulator in one
+# Linux process.
 HVHOST := $(BUILD)/hvhost
-$(HVHOST): $(HDIR)/host/hvhost.o $(HOST_LIB)
+HVSIM := $(BUILD)/hvsim
+HOST_PROGS := $(patsubst host/%.c,$(BUILD)/%,$(HOST_MAIN_SRCS))
+$(HOST_PROGS): $(BUILD)/%: $(HDIR)/host/%.o $(HOST_LIB)
 	$(E) "  LINK    $@"
 	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^ $(HOST_LDLIBS)
 hvhost: $(HVHOST)
-.PHONY: hvhost
-# --- end hvhost --------------------------------------------------------------
-
-# --- hvsim -------------------------------------------------------------------
-# The in-process program: guest stack and host emulator in one Linux process
-# (host/hvsim.c; its main is kept out of libhvstack.a by HOST_MAIN_SRCS).
-HVSIM := $(BUILD)/hvsim
-$(HVSIM): $(HDIR)/host/hvsim.o $(HOST_LIB)
-	$(E) "  LINK    $@"
-	$(Q)$(HOSTCC) $(SANITIZE) -o $@ $^ $(HOST_LDLIBS)
 hvsim: $(HVSIM)
-.PHONY: hvsim
-# --- end hvsim ---------------------------------------------------------------
+.PHONY: hvhost hvsim
+# --- end hvhost and hvsim ----------------------------------------------------
 
 # --- linux-peer --------------------------------------------------------------
 # Linux as a second guest of hvhost (issue 17): a minimal kernel from Debian's
@@ -356,7 +352,7 @@ lint: | $(DEPS_STAMP)
 # stamp); `make distclean` removes build/ whole.
 clean:
 	rm -rf $(TDIR) $(HDIR) $(FDIR) $(BUILD)/gen $(BUILD)/iso $(BUILD)/iso.log $(ISO) $(VHD) $(KERNEL_ELF) \
-	  $(HVHOST) $(HVSIM) $(BUILD)/test-logs $(BUILD)/gitrev
+	  $(HOST_PROGS) $(BUILD)/test-logs $(BUILD)/gitrev
 # `make distclean` also drops the cached newlib build.
 distclean:
 	rm -rf $(BUILD)

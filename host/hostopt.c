@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,8 +336,9 @@ static void hostopt_refused(const char *prog, const char *typed) {
     fprintf(stderr, "%s: unknown option %s\n", prog, typed);
 }
 
-int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel) {
-  const char *prog = o->ho_prog;
+int hostopt_parse(struct hostopt *o, const char *prog, int argc, char **argv, bool needs_kernel) {
+  memset(o, 0, sizeof(*o));
+  o->ho_prog = prog;
   static const uint8_t default_mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x02};
   memcpy(o->ho_mac, default_mac, 6);
   o->ho_mem_mib = 128;
@@ -382,6 +384,14 @@ usage:
   fprintf(stderr, "usage: %s [options] %s[-- kernel command line]; %s --help lists the options\n",
           prog, needs_kernel ? "kernel.elf|bzImage|vmlinux " : "", prog);
   return -1;
+}
+
+void hostopt_catch_stop_signals(void (*on_signal)(int sig)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal; /* no SA_RESTART */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
 }
 
 int64_t hostopt_ms_since(uint64_t start_ns, uint64_t t_ns) {

@@ -59,13 +59,17 @@ struct hostopt {
   uint64_t ho_reoffer_net_s;   /* --reoffer-net-after S: the NIC again S s after its rescind */
 };
 
-/** Parse argv into o (o zeroed, ho_prog set by the caller). needs_kernel:
- * the program is hvhost, which takes the kernel image as its one
- * non-option argument and has the hvhost-only options. Everything after
- * "--" becomes ho_cmdline. Returns 0, 1 when --help was printed (exit 0),
- * or -1 after printing the error and a one-line usage to stderr (exit 2).
- * o's strings point into argv. */
-int hostopt_parse(struct hostopt *o, int argc, char **argv, bool needs_kernel);
+/** Fill o with the defaults, ho_prog = prog ("hvhost" or "hvsim", the
+ * first word of every message), then argv. needs_kernel: the program is
+ * hvhost, which takes the kernel image as its one non-option argument and
+ * has the hvhost-only options. Everything after "--" becomes ho_cmdline.
+ * Returns 0, 1 when --help was printed (exit 0), or -1 after printing the
+ * error and a one-line usage to stderr (exit 2). o's strings point into
+ * argv and prog. */
+int hostopt_parse(struct hostopt *o, const char *prog, int argc, char **argv, bool needs_kernel);
+/** Ctrl-C and SIGTERM call on_signal from now on (the Stop-VM request
+ * both programs honour, --stop-timeout; no SA_RESTART). */
+void hostopt_catch_stop_signals(void (*on_signal)(int sig));
 /** Print the usage, from the same table the parser reads. */
 void hostopt_usage(FILE *f, const char *prog, bool needs_kernel);
 

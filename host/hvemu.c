@@ -17,16 +17,22 @@
 #define HVEMU_VERSION_MAJOR 10u
 #define HVEMU_VERSION_MINOR 0u
 
-struct hvemu_port {
-  uint32_t hp_conn_id;
-  hvemu_port_fn *hp_fn;
-  void *hp_ctx;
+/* A connection the host listens on (the TLFS's message and event ports):
+ * c_post takes the guest's HvPostMessage on a message connection,
+ * c_signal its HvSignalEvent on an event connection. A slot with neither
+ * is free. */
+struct hvemu_conn {
+  uint32_t c_conn_id;
+  hvemu_port_fn *c_post;
+  hvemu_event_fn *c_signal;
+  void *c_ctx;
 };
 
-struct hvemu_event {
-  uint32_t he_conn_id;
-  hvemu_event_fn *he_fn;
-  void *he_ctx;
+/* A table of connections (one per kind): cs_max slots, the used ones all
+ * below cs_n, so a lookup on the hypercall path scans only that far. */
+struct hvemu_conns {
+  struct hvemu_conn *cs_slot;
+  unsigned cs_max, cs_n;
 };
 
 struct hvemu_poller {
@@ -65,9 +71,9 @@ struct hvemu {
   struct hvemu_rx hv_rxq[HVEMU_RXQ];
   unsigned hv_rx_head, hv_rx_n;
   struct ev_item hv_rx_work;
-  struct hvemu_port hv_ports[HVEMU_MAX_PORTS];
-  struct hvemu_event hv_events[HVEMU_MAX_EVENTS];
-  unsigned hv_nevents;
+  struct hvemu_conns hv_ports, hv_events; /* message and event connections */
+  struct hvemu_conn hv_port_slots[HVEMU_MAX_PORTS];
+  struct hvemu_conn hv_event_slots[HVEMU_MAX_EVENTS];
   struct hvemu_poller hv_pollers[HVEMU_MAX_POLLERS];
   /* faults */
   unsigned hv_pass_posts; /* delivered before hv_fail_posts start */
@@ -93,6 +99,8 @@ struct hvemu *hvemu_create(struct partition *p, const struct hvemu_config *cfg) 
   hv->hv_start_ns = hw_now_ns();
   for (unsigned i = 0; i < HV_SINT_COUNT; i++)
     hv->hv_sint[i] = HV_SINT_MASKED; /* the TLFS reset value */
+  hv->hv_ports = (struct hvemu_conns){hv->hv_port_slots, HVEMU_MAX_PORTS, 0};
+  hv->hv_events = (struct hvemu_conns){hv->hv_event_slots, HVEMU_MAX_EVENTS, 0};
   ev_item_init(&hv->hv_rx_work, hvemu_rx_work, hv);
   hv->hv_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 10);
   return hv;
@@ -429,23 +437,14 @@ static uint64_t hvemu_status(struct hvemu *hv, uint16_t st) {
   return st;
 }
 
-static struct hvemu_port *hvemu_port_find(struct hvemu *hv, uint32_t conn_id) {
-  for (unsigned i = 0; i < HVEMU_MAX_PORTS; i++)
-    if (hv->hv_ports[i].hp_fn && hv->hv_ports[i].hp_conn_id == conn_id)
-      return &hv->hv_ports[i];
+static bool hvemu_conn_used(const struct hvemu_conn *c) { return c->c_post || c->c_signal; }
+
+/* The used slot of t for conn_id (bits 23:0), or NULL. */
+static struct hvemu_conn *hvemu_conn_find(const struct hvemu_conns *t, uint32_t conn_id) {
+  for (unsigned i = 0; i < t->cs_n; i++)
+    if (hvemu_conn_used(&t->cs_slot[i]) && t->cs_slot[i].c_conn_id == conn_id)
+      return &t->cs_slot[i];
   return NULL;
-}
-
-static int hvemu_event_index(const struct hvemu *hv, uint32_t conn_id) {
-  for (unsigned i = 0; i < hv->hv_nevents; i++)
-    if (hv->hv_events[i].he_fn && hv->hv_events[i].he_conn_id == conn_id)
-      return (int)i;
-  return -1;
-}
-
-static struct hvemu_event *hvemu_event_find(struct hvemu *hv, uint32_t conn_id) {
-  int i = hvemu_event_index(hv, conn_id);
-  return i < 0 ? NULL : &hv->hv_events[i];
 }
 
 static uint16_t hvemu_post(struct hvemu *hv, uint64_t control, uint64_t gpa) {
@@ -466,7 +465,7 @@ static uint16_t hvemu_post(struct hvemu *hv, uint64_t control, uint64_t gpa) {
       (m.message_type & 0x80000000u))
     return HV_STATUS_INVALID_PARAMETER;
   uint32_t conn = m.connection_id & 0xffffffu;
-  if (!hvemu_port_find(hv, conn))
+  if (!hvemu_conn_find(&hv->hv_ports, conn))
     return HV_STATUS_INVALID_CONNECTION_ID;
   if (hv->hv_pass_posts) {
     hv->hv_pass_posts--;
@@ -495,9 +494,9 @@ static void hvemu_rx_work(void *arg) {
     struct hvemu_rx rx = hv->hv_rxq[hv->hv_rx_head];
     hv->hv_rx_head = (hv->hv_rx_head + 1) % HVEMU_RXQ;
     hv->hv_rx_n--;
-    struct hvemu_port *port = hvemu_port_find(hv, rx.rx_conn_id);
+    const struct hvemu_conn *port = hvemu_conn_find(&hv->hv_ports, rx.rx_conn_id);
     if (port)
-      port->hp_fn(port->hp_ctx, rx.rx_conn_id, rx.rx_type, rx.rx_payload, rx.rx_size);
+      port->c_post(port->c_ctx, rx.rx_conn_id, rx.rx_type, rx.rx_payload, rx.rx_size);
   }
 }
 
@@ -516,11 +515,11 @@ static uint16_t hvemu_signal(struct hvemu *hv, uint64_t control, uint64_t input)
   if (in.flag_number >= HV_EVENT_FLAGS_COUNT)
     return HV_STATUS_INVALID_PARAMETER;
   uint32_t conn = in.connection_id & 0xffffffu;
-  struct hvemu_event *ev = hvemu_event_find(hv, conn);
+  const struct hvemu_conn *ev = hvemu_conn_find(&hv->hv_events, conn);
   if (!ev)
     return HV_STATUS_INVALID_CONNECTION_ID;
   hv->hv_st.hs_signal_event++;
-  ev->he_fn(ev->he_ctx, conn, in.flag_number);
+  ev->c_signal(ev->c_ctx, conn, in.flag_number);
   return HV_STATUS_SUCCESS;
 }
 
@@ -545,54 +544,57 @@ uint64_t hvemu_hypercall(struct hvemu *hv, uint64_t control, uint64_t input, uin
 
 /* ---- registration ----------------------------------------------------------------- */
 
-int hvemu_register_port(struct hvemu *hv, uint32_t conn_id, hvemu_port_fn *fn, void *ctx) {
-  conn_id &= 0xffffffu;
-  if (!fn)
-    return -EINVAL;
-  if (hvemu_port_find(hv, conn_id))
+/* Put c (its id already masked) in the first free slot of t. 0, -EEXIST
+ * when t has the id already, -ENOSPC when t is full. */
+static int hvemu_conn_add(struct hvemu_conns *t, struct hvemu_conn c) {
+  if (hvemu_conn_find(t, c.c_conn_id))
     return -EEXIST;
-  for (unsigned i = 0; i < HVEMU_MAX_PORTS; i++)
-    if (!hv->hv_ports[i].hp_fn) {
-      hv->hv_ports[i] = (struct hvemu_port){conn_id, fn, ctx};
-      return 0;
-    }
-  return -ENOSPC;
-}
-
-void hvemu_unregister_port(struct hvemu *hv, uint32_t conn_id) {
-  struct hvemu_port *p = hvemu_port_find(hv, conn_id & 0xffffffu);
-  if (p)
-    memset(p, 0, sizeof(*p));
-}
-
-int hvemu_register_event(struct hvemu *hv, uint32_t conn_id, hvemu_event_fn *fn, void *ctx) {
-  conn_id &= 0xffffffu;
-  if (!fn)
-    return -EINVAL;
-  if (hvemu_event_find(hv, conn_id))
-    return -EEXIST;
-  for (unsigned i = 0; i < HVEMU_MAX_EVENTS; i++) {
-    struct hvemu_event *e = &hv->hv_events[i];
-    if (e->he_fn)
+  for (unsigned i = 0; i < t->cs_max; i++) {
+    if (hvemu_conn_used(&t->cs_slot[i]))
       continue;
-    *e = (struct hvemu_event){conn_id, fn, ctx};
-    if (i >= hv->hv_nevents)
-      hv->hv_nevents = i + 1;
+    t->cs_slot[i] = c;
+    if (i >= t->cs_n)
+      t->cs_n = i + 1;
     return 0;
   }
   return -ENOSPC;
 }
 
+/* Free conn_id's slot in t, if it has one, and lower the high-water mark. */
+static void hvemu_conn_remove(struct hvemu_conns *t, uint32_t conn_id) {
+  struct hvemu_conn *c = hvemu_conn_find(t, conn_id);
+  if (c)
+    memset(c, 0, sizeof(*c));
+  while (t->cs_n && !hvemu_conn_used(&t->cs_slot[t->cs_n - 1]))
+    t->cs_n--;
+}
+
+int hvemu_register_port(struct hvemu *hv, uint32_t conn_id, hvemu_port_fn *fn, void *ctx) {
+  if (!fn)
+    return -EINVAL;
+  return hvemu_conn_add(
+      &hv->hv_ports,
+      (struct hvemu_conn){.c_conn_id = conn_id & 0xffffffu, .c_post = fn, .c_ctx = ctx});
+}
+
+void hvemu_unregister_port(struct hvemu *hv, uint32_t conn_id) {
+  hvemu_conn_remove(&hv->hv_ports, conn_id & 0xffffffu);
+}
+
+int hvemu_register_event(struct hvemu *hv, uint32_t conn_id, hvemu_event_fn *fn, void *ctx) {
+  if (!fn)
+    return -EINVAL;
+  return hvemu_conn_add(
+      &hv->hv_events,
+      (struct hvemu_conn){.c_conn_id = conn_id & 0xffffffu, .c_signal = fn, .c_ctx = ctx});
+}
+
 void hvemu_unregister_event(struct hvemu *hv, uint32_t conn_id) {
-  struct hvemu_event *e = hvemu_event_find(hv, conn_id & 0xffffffu);
-  if (e)
-    memset(e, 0, sizeof(*e));
-  while (hv->hv_nevents && !hv->hv_events[hv->hv_nevents - 1].he_fn)
-    hv->hv_nevents--;
+  hvemu_conn_remove(&hv->hv_events, conn_id & 0xffffffu);
 }
 
 bool hvemu_event_registered(const struct hvemu *hv, uint32_t conn_id) {
-  return hvemu_event_index(hv, conn_id & 0xffffffu) >= 0;
+  return hvemu_conn_find(&hv->hv_events, conn_id & 0xffffffu) != NULL;
 }
 
 int hvemu_add_poller(struct hvemu *hv, hvemu_poll_fn *fn, void *ctx) {

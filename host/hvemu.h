@@ -90,12 +90,17 @@ uint64_t hvemu_hypercall(struct hvemu *hv, uint64_t control, uint64_t input, uin
 bool hvemu_poll(struct hvemu *hv);
 
 /* ---- host services -------------------------------------------------------- */
-/** Listen for HvPostMessage on conn_id (bits 23:0). 0, -EEXIST, -ENOSPC. */
+/** Listen for HvPostMessage on conn_id (bits 23:0): fn gets each post at
+ * passive level. 0, -EINVAL (no fn), -EEXIST, -ENOSPC (HVEMU_MAX_PORTS). */
 int hvemu_register_port(struct hvemu *hv, uint32_t conn_id, hvemu_port_fn *fn, void *ctx);
+/** Stop listening on conn_id (nothing when it has no port). */
 void hvemu_unregister_port(struct hvemu *hv, uint32_t conn_id);
-/** Accept HvSignalEvent on conn_id. 0, -EEXIST, -ENOSPC. */
+/** Accept HvSignalEvent on conn_id (bits 23:0): fn is called inside the
+ * hypercall. 0, -EINVAL (no fn), -EEXIST, -ENOSPC (HVEMU_MAX_EVENTS). */
 int hvemu_register_event(struct hvemu *hv, uint32_t conn_id, hvemu_event_fn *fn, void *ctx);
+/** Refuse HvSignalEvent on conn_id again (nothing when it was not taken). */
 void hvemu_unregister_event(struct hvemu *hv, uint32_t conn_id);
+/** Whether conn_id is an event connection now. */
 bool hvemu_event_registered(const struct hvemu *hv, uint32_t conn_id);
 /** Add an idle poller (at most a few). 0 or -ENOSPC. */
 int hvemu_add_poller(struct hvemu *hv, hvemu_poll_fn *fn, void *ctx);

@@ -185,9 +185,7 @@ static void hvhost_print_stats(struct hvhost_state *st, const struct hvk_result 
 
 int main(int argc, char **argv) {
   struct hostopt o;
-  memset(&o, 0, sizeof(o));
-  o.ho_prog = "hvhost";
-  int prc = hostopt_parse(&o, argc, argv, true);
+  int prc = hostopt_parse(&o, "hvhost", argc, argv, true);
   if (prc)
     return prc > 0 ? 0 : 2;
   /* `hvhost --check-kvm`: say whether this machine can run it (make run). */
@@ -214,11 +212,7 @@ int main(int argc, char **argv) {
     hvhost_teardown(&st);
     return 3;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = hvhost_sigint;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  hostopt_catch_stop_signals(hvhost_sigint);
 
   struct hvk_result res;
   hvk_run(st.hs_vm, &hvhost_stop, o.ho_timeout_s * 1000u, &res);

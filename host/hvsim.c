@@ -22,7 +22,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "host/hostdev.h"
 #include "host/hostopt.h"
@@ -172,9 +171,7 @@ static int hvsim_report(struct sim *sys, const struct hostopt *o, int status, ui
 
 int main(int argc, char **argv) {
   struct hostopt o;
-  memset(&o, 0, sizeof(o));
-  o.ho_prog = "hvsim";
-  int prc = hostopt_parse(&o, argc, argv, false);
+  int prc = hostopt_parse(&o, "hvsim", argc, argv, false);
   if (prc)
     return prc > 0 ? 0 : 2;
   uint64_t start_ns = hw_now_ns();
@@ -201,11 +198,7 @@ int main(int argc, char **argv) {
   if (lvl && log_level_parse(lvl) >= 0)
     log_set_level((enum log_level)log_level_parse(lvl));
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = hvsim_on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  hostopt_catch_stop_signals(hvsim_on_signal);
   if (o.ho_timeout_s)
     hvsim_deadline_ns = start_ns + o.ho_timeout_s * 1000000000ull;
   hvsim_grace_ms = o.ho_stop_timeout_s * 1000u;

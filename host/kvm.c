@@ -70,15 +70,6 @@ struct hvk {
   uint64_t k_status_ns; /* when the kernel wrote port 0xf4 (0: not yet) */
 };
 
-static void hvk_err(char *err, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void hvk_err(char *err, size_t n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
-
 const char *hvk_unusable_reason(void) {
   static char why[160];
   int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -155,13 +146,13 @@ static int hvk_msr_exits(struct hvk *vm, const char **step) {
 struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   if (cfg->kc_mem_bytes < (16u << 20) || cfg->kc_mem_bytes > HVK_MAX_MEM ||
       (cfg->kc_mem_bytes & 0xfffff)) {
-    hvk_err(err, errlen, "memory size %lu MiB: need a whole number of MiB from 16 to %llu",
-            (unsigned long)(cfg->kc_mem_bytes >> 20), HVK_MAX_MEM >> 20);
+    snprintf(err, errlen, "memory size %lu MiB: need a whole number of MiB from 16 to %llu",
+             (unsigned long)(cfg->kc_mem_bytes >> 20), HVK_MAX_MEM >> 20);
     return NULL;
   }
   struct hvk *vm = calloc(1, sizeof(*vm));
   if (!vm) {
-    hvk_err(err, errlen, "out of memory");
+    snprintf(err, errlen, "out of memory");
     return NULL;
   }
   vm->k_cfg = *cfg;
@@ -213,14 +204,14 @@ struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
 
   part_init(&vm->k_part, &hvk_part_ops, vm);
   if (part_add_region(&vm->k_part, 0, cfg->kc_mem_bytes, vm->k_mem) != 0) {
-    hvk_err(err, errlen, "partition: cannot add the memory region");
+    snprintf(err, errlen, "partition: cannot add the memory region");
     hvk_destroy(vm);
     return NULL;
   }
   return vm;
 
 fail:
-  hvk_err(err, errlen, "%s failed: %s", step, strerror(errno));
+  snprintf(err, errlen, "%s failed: %s", step, strerror(errno));
   hvk_destroy(vm);
   return NULL;
 }
@@ -250,7 +241,7 @@ static int hvk_set_cpuid(struct hvk *vm, char *err, size_t errlen) {
     return -ENOMEM;
   c->nent = HVK_MAX_CPUID;
   if (ioctl(vm->k_kvm, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-    hvk_err(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+    snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
     free(c);
     return -errno;
   }
@@ -268,18 +259,13 @@ static int hvk_set_cpuid(struct hvk *vm, char *err, size_t errlen) {
   for (uint32_t leaf = 0x40000000u; leaf <= HVEMU_MAX_LEAF && n < HVK_MAX_CPUID; leaf++) {
     struct hw_cpuid_regs r = {0, 0, 0, 0};
     hvemu_cpuid(vm->k_emu, leaf, 0, &r);
-    struct kvm_cpuid_entry2 *e = &c->entries[n++];
-    memset(e, 0, sizeof(*e));
-    e->function = leaf;
-    e->eax = r.eax;
-    e->ebx = r.ebx;
-    e->ecx = r.ecx;
-    e->edx = r.edx;
+    c->entries[n++] = (struct kvm_cpuid_entry2){
+        .function = leaf, .eax = r.eax, .ebx = r.ebx, .ecx = r.ecx, .edx = r.edx};
   }
   c->nent = n;
   int rc = ioctl(vm->k_vcpu, KVM_SET_CPUID2, c);
   if (rc < 0)
-    hvk_err(err, errlen, "KVM_SET_CPUID2 failed: %s", strerror(errno));
+    snprintf(err, errlen, "KVM_SET_CPUID2 failed: %s", strerror(errno));
   free(c);
   return rc < 0 ? -errno : 0;
 }
@@ -291,7 +277,7 @@ static int hvk_read_file(const char *path, uint64_t max, uint8_t **buf, long *si
   FILE *f = fopen(path, "rb");
   if (!f) {
     int e = errno;
-    hvk_err(err, errlen, "%s: %s", path, strerror(e));
+    snprintf(err, errlen, "%s: %s", path, strerror(e));
     return -e;
   }
   struct stat sb;
@@ -301,14 +287,14 @@ static int hvk_read_file(const char *path, uint64_t max, uint8_t **buf, long *si
   else if ((uint64_t)sb.st_size > max)
     notk = "larger than guest memory";
   if (notk) {
-    hvk_err(err, errlen, "%s: not a kernel image (%s)", path, notk);
+    snprintf(err, errlen, "%s: not a kernel image (%s)", path, notk);
     fclose(f);
     return -ENOEXEC;
   }
   long fsize = (long)sb.st_size;
   uint8_t *img = fsize > 0 ? malloc((size_t)fsize) : NULL;
   if (!img || fread(img, 1, (size_t)fsize, f) != (size_t)fsize) {
-    hvk_err(err, errlen, "%s: cannot read it", path);
+    snprintf(err, errlen, "%s: cannot read it", path);
     fclose(f);
     free(img);
     return -EIO;
@@ -329,7 +315,7 @@ static int hvk_load_linux(struct hvk *vm, const uint8_t *img, size_t len, bool v
   const char *extra = vm->k_pvm ? pvm_linux_words() : "";
   int n = snprintf(cl, sizeof(cl), "%s%s%s", user, *user && *extra ? " " : "", extra);
   if (n < 0 || (size_t)n >= sizeof(cl)) {
-    hvk_err(err, errlen, "kernel command line longer than %u bytes", LXB_CMDLINE_MAX - 1);
+    snprintf(err, errlen, "kernel command line longer than %u bytes", LXB_CMDLINE_MAX - 1);
     return -E2BIG;
   }
   if (vm->k_pvm)
@@ -354,72 +340,69 @@ static int hvk_load_linux(struct hvk *vm, const uint8_t *img, size_t len, bool v
   return rc;
 }
 
-/* Load the kernel: a Linux image (host/linuxboot.c), or a multiboot one
- * through its header's a.out-kludge fields (the same fields GRUB and QEMU
- * use; linker.ld explains the layout), checking every field against the
- * file and guest memory. */
-static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
-  uint8_t *img;
-  long fsize;
-  int rc = hvk_read_file(vm->k_cfg.kc_kernel, vm->k_cfg.kc_mem_bytes, &img, &fsize, err, errlen);
-  if (rc)
-    return rc;
-  if (lxb_is_bzimage(img, (size_t)fsize)) {
-    rc = hvk_load_linux(vm, img, (size_t)fsize, false, err, errlen);
-    free(img);
-    return rc;
-  }
-  rc = -ENOEXEC;
-  long hoff = -1;
-  uint32_t h[8];
+/* The multiboot header (spec 3.1): 4-byte aligned in the first 8 KiB of
+ * the image, the magic, then flags and a checksum that sum to 0 with it.
+ * Its offset in the file, or -1 when there is none. */
+static long hvk_find_multiboot(const uint8_t *img, long fsize) {
   for (long o = 0; o + 32 <= fsize && o < 8192; o += 4) {
-    memcpy(h, img + o, 12);
-    if (h[0] == 0x1BADB002u && (uint32_t)(h[0] + h[1] + h[2]) == 0) {
-      hoff = o;
-      break;
-    }
+    uint32_t h[3];
+    memcpy(h, img + o, sizeof(h));
+    if (h[0] == 0x1BADB002u && (uint32_t)(h[0] + h[1] + h[2]) == 0)
+      return o;
   }
-  if (hoff < 0 && lxb_is_vmlinux(img, (size_t)fsize)) {
-    rc = hvk_load_linux(vm, img, (size_t)fsize, true, err, errlen);
-    goto out;
-  }
-  if (hoff < 0) {
-    hvk_err(err, errlen,
-            "%s: not a multiboot kernel (no multiboot header in the first 8 KiB), nor a Linux "
-            "bzImage or vmlinux",
-            vm->k_cfg.kc_kernel);
-    goto out;
-  }
-  memcpy(h, img + hoff, 32);
+  return -1;
+}
+
+/* Copy the image into guest memory where the multiboot header at file
+ * offset hoff says, through its a.out-kludge address fields (the same
+ * fields GRUB and QEMU use; linker.ld explains the layout), checking every
+ * field against the file and guest memory; zero the BSS and note the
+ * entry point. 0, or -ENOEXEC with a message. */
+static int hvk_load_aout_kludge(struct hvk *vm, const uint8_t *img, long fsize, long hoff,
+                                char *err, size_t errlen) {
+  const char *path = vm->k_cfg.kc_kernel;
+  uint32_t h[8];
+  memcpy(h, img + hoff, sizeof(h));
   if (!(h[1] & 0x10000)) {
-    hvk_err(err, errlen, "%s: multiboot header without the a.out-kludge address fields",
-            vm->k_cfg.kc_kernel);
-    goto out;
+    snprintf(err, errlen, "%s: multiboot header without the a.out-kludge address fields", path);
+    return -ENOEXEC;
   }
   uint32_t hdr = h[3], load = h[4], load_end = h[5], bss_end = h[6], entry = h[7];
   uint64_t mem = vm->k_cfg.kc_mem_bytes;
   if (hdr < load || load < HVK_KERNEL_MIN_ADDR || (uint64_t)hoff < hdr - load || load_end <= load ||
       (bss_end && bss_end < load_end) || entry < load || entry >= load_end ||
       (uint64_t)(bss_end ? bss_end : load_end) > mem) {
-    hvk_err(err, errlen,
-            "%s: multiboot fields out of range (header %#x load %#x-%#x bss end %#x entry %#x, "
-            "memory %lu MiB)",
-            vm->k_cfg.kc_kernel, hdr, load, load_end, bss_end, entry, (unsigned long)(mem >> 20));
-    goto out;
+    snprintf(err, errlen,
+             "%s: multiboot fields out of range (header %#x load %#x-%#x bss end %#x entry %#x, "
+             "memory %lu MiB)",
+             path, hdr, load, load_end, bss_end, entry, (unsigned long)(mem >> 20));
+    return -ENOEXEC;
   }
   uint64_t foff = (uint64_t)hoff - (hdr - load);
   uint64_t len = load_end - load;
   if (foff > (uint64_t)fsize || len > (uint64_t)fsize - foff) {
-    hvk_err(err, errlen, "%s: the image is shorter than its multiboot header says",
-            vm->k_cfg.kc_kernel);
-    goto out;
+    snprintf(err, errlen, "%s: the image is shorter than its multiboot header says", path);
+    return -ENOEXEC;
   }
   memcpy(vm->k_mem + load, img + foff, len);
   if (bss_end > load_end)
     memset(vm->k_mem + load_end, 0, bss_end - load_end);
   vm->k_entry = entry;
+  return 0;
+}
 
-  /* The information structure (multiboot spec 3.3). */
+/* The multiboot information structure (spec 3.3) below 1 MiB: the memory
+ * sizes and map (the BIOS area reserved: it holds the ACPI tables of
+ * host/acpi_fw.c), the kernel command line and the loader's name. 0, or
+ * -ENOEXEC when the command line does not fit its slot. */
+static int hvk_write_mbi(struct hvk *vm, char *err, size_t errlen) {
+  const char *cl = vm->k_cfg.kc_cmdline ? vm->k_cfg.kc_cmdline : "";
+  size_t cl_len = strlen(cl);
+  if (cl_len >= HVK_CMDLINE_MAX) {
+    snprintf(err, errlen, "kernel command line longer than %u bytes", HVK_CMDLINE_MAX - 1);
+    return -ENOEXEC;
+  }
+  uint64_t mem = vm->k_cfg.kc_mem_bytes;
   struct mb_info *mbi = (struct mb_info *)(vm->k_mem + HVK_MBI_ADDR);
   memset(mbi, 0, sizeof(*mbi));
   mbi->flags = MB_INFO_MEMORY | MB_INFO_CMDLINE | MB_INFO_MEM_MAP | MB_INFO_LOADER;
@@ -431,7 +414,6 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   } map[] = {
       {0, HVK_LOW_RAM_END, MB_MEMORY_AVAILABLE},
       {HVK_LOW_RAM_END, 0xa0000 - HVK_LOW_RAM_END, MB_MEMORY_RESERVED},
-      /* the BIOS area: the ACPI tables (host/acpi_fw.c) */
       {ACPIFW_AREA_START, ACPIFW_AREA_END - ACPIFW_AREA_START, MB_MEMORY_RESERVED},
       {0x100000, mem - 0x100000, MB_MEMORY_AVAILABLE},
   };
@@ -444,24 +426,41 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   }
   mbi->mmap_addr = HVK_MMAP_ADDR;
   mbi->mmap_length = (uint32_t)(sizeof(map) / sizeof(map[0]) * sizeof(*e));
-  const char *cl = vm->k_cfg.kc_cmdline ? vm->k_cfg.kc_cmdline : "";
-  size_t cl_len = strlen(cl);
-  if (cl_len >= HVK_CMDLINE_MAX) {
-    hvk_err(err, errlen, "kernel command line longer than %u bytes", HVK_CMDLINE_MAX - 1);
-    goto out;
-  }
   memcpy(vm->k_mem + HVK_CMDLINE_ADDR, cl, cl_len + 1);
   mbi->cmdline = HVK_CMDLINE_ADDR;
   memcpy(vm->k_mem + HVK_LOADER_ADDR, "hvhost", 7);
   mbi->boot_loader_name = HVK_LOADER_ADDR;
-  rc = 0;
-out:
+  return 0;
+}
+
+/* Load the kernel: a Linux bzImage, a multiboot image (the header found at
+ * hoff), or a Linux vmlinux, in that order of recognition. */
+static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
+  uint8_t *img;
+  long fsize;
+  int rc = hvk_read_file(vm->k_cfg.kc_kernel, vm->k_cfg.kc_mem_bytes, &img, &fsize, err, errlen);
+  if (rc)
+    return rc;
+  long hoff = hvk_find_multiboot(img, fsize);
+  if (lxb_is_bzimage(img, (size_t)fsize)) {
+    rc = hvk_load_linux(vm, img, (size_t)fsize, false, err, errlen);
+  } else if (hoff >= 0) {
+    rc = hvk_load_aout_kludge(vm, img, fsize, hoff, err, errlen);
+    if (rc == 0)
+      rc = hvk_write_mbi(vm, err, errlen);
+  } else if (lxb_is_vmlinux(img, (size_t)fsize)) {
+    rc = hvk_load_linux(vm, img, (size_t)fsize, true, err, errlen);
+  } else {
+    snprintf(err, errlen,
+             "%s: not a multiboot kernel (no multiboot header in the first 8 KiB), nor a Linux "
+             "bzImage or vmlinux",
+             vm->k_cfg.kc_kernel);
+    rc = -ENOEXEC;
+  }
   free(img);
   return rc;
 }
 
-/* Multiboot machine state (spec 3.2): 32-bit protected mode, paging off,
- * flat 4 GiB code and data segments, IF clear, EAX magic, EBX info. */
 /* Flat 4 GiB code and data segments (base 0, page granular, ring 0) in s:
  * 32-bit protected mode, or 64-bit code when long_mode. */
 static void hvk_flat_segments(struct kvm_sregs *s, uint16_t cs, uint16_t ds, bool long_mode) {
@@ -488,11 +487,11 @@ static void hvk_flat_segments(struct kvm_sregs *s, uint16_t cs, uint16_t ds, boo
 static int hvk_load_entry(struct hvk *vm, const struct kvm_sregs *s, const struct kvm_regs *r,
                           char *err, size_t errlen) {
   if (ioctl(vm->k_vcpu, KVM_SET_SREGS, s) < 0) {
-    hvk_err(err, errlen, "KVM_SET_SREGS failed: %s", strerror(errno));
+    snprintf(err, errlen, "KVM_SET_SREGS failed: %s", strerror(errno));
     return -errno;
   }
   if (ioctl(vm->k_vcpu, KVM_SET_REGS, r) < 0) {
-    hvk_err(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
+    snprintf(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
     return -errno;
   }
   return 0;
@@ -529,18 +528,22 @@ static int hvk_set_apic_base(struct hvk *vm, char *err, size_t errlen) {
   m->entries[0].index = 0x1b;       /* IA32_APIC_BASE */
   m->entries[0].data = 0xfee00900u; /* base | global enable | BSP */
   if (ioctl(vm->k_vcpu, KVM_SET_MSRS, m) != 1) {
-    hvk_err(err, errlen, "KVM_SET_MSRS(IA32_APIC_BASE) failed: %s", strerror(errno));
+    snprintf(err, errlen, "KVM_SET_MSRS(IA32_APIC_BASE) failed: %s", strerror(errno));
     return -EIO;
   }
   return 0;
 }
 
+/* The vCPU's state at the kernel's entry: the APIC base, then the Linux
+ * 64-bit entry state, or the multiboot machine state (spec 3.2): 32-bit
+ * protected mode, paging off, flat 4 GiB code and data segments, IF clear,
+ * EAX the magic, EBX the information structure. */
 static int hvk_set_entry_state(struct hvk *vm, char *err, size_t errlen) {
   if (hvk_set_apic_base(vm, err, errlen))
     return -EIO;
   struct kvm_sregs s;
   if (ioctl(vm->k_vcpu, KVM_GET_SREGS, &s) < 0) {
-    hvk_err(err, errlen, "KVM_GET_SREGS failed: %s", strerror(errno));
+    snprintf(err, errlen, "KVM_GET_SREGS failed: %s", strerror(errno));
     return -errno;
   }
   if (vm->k_linux)
@@ -563,7 +566,7 @@ int hvk_setup(struct hvk *vm, struct hvemu *emu, char *err, size_t errlen) {
   acpifw_pm_init(&vm->k_pm, hw_now_ns());
   int rc = acpifw_build(vm->k_mem, vm->k_cfg.kc_mem_bytes, &vm->k_acpi);
   if (rc != 0) {
-    hvk_err(err, errlen, "cannot place the ACPI tables in guest memory");
+    snprintf(err, errlen, "cannot place the ACPI tables in guest memory");
     return rc;
   }
   rc = hvk_set_cpuid(vm, err, errlen);
@@ -658,6 +661,36 @@ static bool hvk_pm_io(struct hvk *vm, uint16_t port, bool out, uint8_t *data, un
   return true;
 }
 
+/* OUT to the hypercall port: the hypercall in RCX/RDX/R8, its status into
+ * RAX. 0, or -1 with the reason in res. */
+static int hvk_io_hypercall(struct hvk *vm, struct hvk_result *res) {
+  struct kvm_regs r;
+  if (ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0) {
+    snprintf(res->kr_error, sizeof(res->kr_error), "KVM_GET_REGS: %s", strerror(errno));
+    return -1;
+  }
+  /* RIP already points past the OUT (kvm-pvm) or KVM skips it on the
+   * next run (VMX/SVM): write it back unchanged (KVM-NOTES.md 2). */
+  r.rax = hvemu_hypercall(vm->k_emu, r.rcx, r.rdx, r.r8);
+  vm->k_stats.ks_hypercalls++;
+  if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
+    snprintf(res->kr_error, sizeof(res->kr_error), "KVM_SET_REGS: %s", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* The guest powered the VM off or reset it through `port`: say so, and
+ * how long after its exit status. */
+static void hvk_log_power(const struct hvk *vm, uint16_t port) {
+  const char *what = vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset";
+  if (vm->k_status_ns)
+    fprintf(stderr, "hvhost: the guest %s the VM (port %#x) %.3f ms after its exit status\n", what,
+            port, (double)(hw_now_ns() - vm->k_status_ns) / 1e6);
+  else
+    fprintf(stderr, "hvhost: the guest %s the VM (port %#x)\n", what, port);
+}
+
 /* Port I/O. Returns 1 when the guest powered the VM off or reset it. */
 static int hvk_io(struct hvk *vm, struct hvk_result *res) {
   struct kvm_run *run = vm->k_run;
@@ -668,19 +701,8 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
   /* data_offset and the sizes come from KVM, not the guest: in bounds. */
   for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
     if (port == PART_HYPERCALL_PORT && out) {
-      struct kvm_regs r;
-      if (ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0) {
-        snprintf(res->kr_error, sizeof(res->kr_error), "KVM_GET_REGS: %s", strerror(errno));
+      if (hvk_io_hypercall(vm, res) < 0)
         return -1;
-      }
-      /* RIP already points past the OUT (kvm-pvm) or KVM skips it on the
-       * next run (VMX/SVM): write it back unchanged (KVM-NOTES.md 2). */
-      r.rax = hvemu_hypercall(vm->k_emu, r.rcx, r.rdx, r.r8);
-      vm->k_stats.ks_hypercalls++;
-      if (ioctl(vm->k_vcpu, KVM_SET_REGS, &r) < 0) {
-        snprintf(res->kr_error, sizeof(res->kr_error), "KVM_SET_REGS: %s", strerror(errno));
-        return -1;
-      }
     } else if (port == HVK_EXIT_PORT && out) {
       /* The status; the kernel powers off through ACPI next. */
       res->kr_status = data[0];
@@ -707,13 +729,7 @@ static int hvk_io(struct hvk *vm, struct hvk_result *res) {
     } else if (run->io.size <= 4 && hvk_pm_io(vm, port, out, data, run->io.size)) {
       if (vm->k_pm.pm_power != ACPIFW_POWER_NONE) {
         res->kr_power = vm->k_pm.pm_power;
-        if (vm->k_status_ns)
-          fprintf(stderr, "hvhost: the guest %s the VM (port %#x) %.3f ms after its exit status\n",
-                  vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset", port,
-                  (double)(hw_now_ns() - vm->k_status_ns) / 1e6);
-        else
-          fprintf(stderr, "hvhost: the guest %s the VM (port %#x)\n",
-                  vm->k_pm.pm_power == ACPIFW_POWER_OFF ? "powered off" : "reset", port);
+        hvk_log_power(vm, port);
         return 1;
       }
     } else {
@@ -757,14 +773,72 @@ static uint8_t *hvk_gva(struct hvk *vm, uint64_t gva, size_t len) {
   return vm->k_mem + t.physical_address;
 }
 
+/* Up to 15 bytes of the instruction at guest virtual rip into insn: how
+ * many were readable (fewer where the mapping ends). */
+static size_t hvk_read_insn(struct hvk *vm, uint64_t rip, uint8_t insn[15]) {
+  size_t n = 0;
+  for (; n < 15; n++) {
+    const uint8_t *b = hvk_gva(vm, rip + n, 1);
+    if (!b)
+      break;
+    insn[n] = *b;
+  }
+  return n;
+}
+
+/* Do what kvm-pvm refused (host/kvm_pvm.h), action a, on the registers r,
+ * which the caller writes back. a, or PVM_UNKNOWN when it cannot be done. */
+static enum pvm_action hvk_pvm_emulate(struct hvk *vm, enum pvm_action a, struct kvm_regs *r) {
+  switch (a) {
+  case PVM_INT3_SELFTEST: {
+    uint8_t *p = hvk_gva(vm, r->rdi, 4);
+    if (!p)
+      return PVM_UNKNOWN;
+    const uint32_t one = 1;
+    memcpy(p, &one, 4);
+    r->rip += 5;
+    return a;
+  }
+  case PVM_SKIP_FWAIT:
+    r->rip += 1;
+    return a;
+  case PVM_INJECT_BP: {
+    struct kvm_vcpu_events ev;
+    r->rip += 1; /* #BP is a trap: the handler sees the address after int3 */
+    if (ioctl(vm->k_vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0)
+      return PVM_UNKNOWN;
+    ev.exception.injected = 1;
+    ev.exception.nr = 3;
+    ev.exception.has_error_code = 0;
+    ev.exception.error_code = 0;
+    ev.flags = 0;
+    return ioctl(vm->k_vcpu, KVM_SET_VCPU_EVENTS, &ev) < 0 ? PVM_UNKNOWN : a;
+  }
+  default:
+    return PVM_UNKNOWN;
+  }
+}
+
+/* The reason the VM stops at an instruction this KVM cannot run: the
+ * suberror, RIP and the n bytes read there. */
+static void hvk_refused_error(struct hvk_result *res, uint32_t suberror, uint64_t rip,
+                              const uint8_t *insn, size_t n) {
+  int o = snprintf(res->kr_error, sizeof(res->kr_error),
+                   "KVM internal error, suberror %u: this machine's KVM cannot run the "
+                   "instruction at RIP %#llx, bytes",
+                   suberror, (unsigned long long)rip);
+  for (size_t i = 0; i < n && o > 0 && (size_t)o < sizeof(res->kr_error) - 4; i++)
+    o += snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " %02x", insn[i]);
+  if (n == 0 && o > 0 && (size_t)o < sizeof(res->kr_error) - 16)
+    snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " (unmapped)");
+}
+
 /* KVM_EXIT_INTERNAL_ERROR: kvm-pvm's emulator refused an instruction.
  * Emulate the ones host/kvm_pvm.h names (each logged the first time);
  * anything else stops the VM with RIP and the instruction bytes. 0: go on. */
 static int hvk_refused(struct hvk *vm, struct hvk_result *res) {
   struct kvm_run *run = vm->k_run;
   struct kvm_regs r;
-  uint8_t insn[15];
-  size_t n = 0;
   if (ioctl(vm->k_vcpu, KVM_GET_REGS, &r) < 0) {
     snprintf(res->kr_error, sizeof(res->kr_error),
              "KVM internal error, suberror %u; "
@@ -772,50 +846,14 @@ static int hvk_refused(struct hvk *vm, struct hvk_result *res) {
              run->internal.suberror, strerror(errno));
     return -1;
   }
-  for (; n < sizeof(insn); n++) {
-    const uint8_t *b = hvk_gva(vm, r.rip + n, 1);
-    if (!b)
-      break;
-    insn[n] = *b;
-  }
+  uint8_t insn[15];
+  size_t n = hvk_read_insn(vm, r.rip, insn);
   enum pvm_action a = vm->k_pvm && run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
                           ? pvm_classify(insn, n)
                           : PVM_UNKNOWN;
-  if (a == PVM_INT3_SELFTEST) {
-    uint8_t *p = hvk_gva(vm, r.rdi, 4);
-    if (!p)
-      a = PVM_UNKNOWN;
-    else {
-      const uint32_t one = 1;
-      memcpy(p, &one, 4);
-      r.rip += 5;
-    }
-  } else if (a == PVM_SKIP_FWAIT) {
-    r.rip += 1;
-  } else if (a == PVM_INJECT_BP) {
-    struct kvm_vcpu_events ev;
-    r.rip += 1; /* #BP is a trap: the handler sees the address after int3 */
-    if (ioctl(vm->k_vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0)
-      a = PVM_UNKNOWN;
-    else {
-      ev.exception.injected = 1;
-      ev.exception.nr = 3;
-      ev.exception.has_error_code = 0;
-      ev.exception.error_code = 0;
-      ev.flags = 0;
-      if (ioctl(vm->k_vcpu, KVM_SET_VCPU_EVENTS, &ev) < 0)
-        a = PVM_UNKNOWN;
-    }
-  }
+  a = hvk_pvm_emulate(vm, a, &r);
   if (a == PVM_UNKNOWN) {
-    int o = snprintf(res->kr_error, sizeof(res->kr_error),
-                     "KVM internal error, suberror %u: this machine's KVM cannot run the "
-                     "instruction at RIP %#llx, bytes",
-                     run->internal.suberror, (unsigned long long)r.rip);
-    for (size_t i = 0; i < n && o > 0 && (size_t)o < sizeof(res->kr_error) - 4; i++)
-      o += snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " %02x", insn[i]);
-    if (n == 0 && o > 0 && (size_t)o < sizeof(res->kr_error) - 16)
-      snprintf(res->kr_error + o, sizeof(res->kr_error) - (size_t)o, " (unmapped)");
+    hvk_refused_error(res, run->internal.suberror, r.rip, insn, n);
     return -1;
   }
   vm->k_stats.ks_emulated++;

@@ -2,28 +2,24 @@
 #include "host/linuxboot.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <elf.h>
 #include <string.h>
 
 #include "host/linux_boot.h"
 
-static void lxb_err(char *err, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void lxb_err(char *err, size_t n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
+/* Copy a bzImage's setup header out of img into *h: true when img is one
+ * (long enough, "HdrS" and the boot flag where boot.rst puts them). */
+static bool lxb_read_setup_header(const uint8_t *img, size_t len, struct lxb_setup_header *h) {
+  if (len < LXB_HDR_OFFSET + sizeof(*h))
+    return false;
+  memcpy(h, img + LXB_HDR_OFFSET, sizeof(*h));
+  return h->header == LXB_HDR_MAGIC && h->boot_flag == LXB_BOOT_FLAG;
 }
 
 bool lxb_is_bzimage(const uint8_t *img, size_t len) {
-  if (len < LXB_HDR_OFFSET + sizeof(struct lxb_setup_header))
-    return false;
   struct lxb_setup_header h;
-  memcpy(&h, img + LXB_HDR_OFFSET, sizeof(h));
-  return h.header == LXB_HDR_MAGIC && h.boot_flag == LXB_BOOT_FLAG;
+  return lxb_read_setup_header(img, len, &h);
 }
 
 /* The identity map of 0-4 GiB with 2 MiB pages: PML4 -> PDPT -> 4 PDs. */
@@ -56,8 +52,8 @@ static int lxb_finish(uint8_t *mem, uint64_t mem_bytes, const struct lxb_setup_h
   size_t cl_len = strlen(cmdline);
   uint32_t cl_max = h->cmdline_size ? h->cmdline_size : 255;
   if (cl_len > cl_max || cl_len + 1 > LXB_CMDLINE_MAX) {
-    lxb_err(err, errlen, "kernel command line of %zu bytes; this kernel takes %u", cl_len,
-            cl_max < LXB_CMDLINE_MAX - 1 ? cl_max : LXB_CMDLINE_MAX - 1);
+    snprintf(err, errlen, "kernel command line of %zu bytes; this kernel takes %u", cl_len,
+             cl_max < LXB_CMDLINE_MAX - 1 ? cl_max : LXB_CMDLINE_MAX - 1);
     return -E2BIG;
   }
   uint64_t initrd_addr = 0;
@@ -66,7 +62,7 @@ static int lxb_finish(uint8_t *mem, uint64_t mem_bytes, const struct lxb_setup_h
     if (h->initrd_addr_max && (uint64_t)h->initrd_addr_max + 1 < top)
       top = (uint64_t)h->initrd_addr_max + 1;
     if (initrd_len > top || ((top - initrd_len) & ~0xfffull) < need) {
-      lxb_err(err, errlen, "initrd of %zu bytes does not fit above the kernel", initrd_len);
+      snprintf(err, errlen, "initrd of %zu bytes does not fit above the kernel", initrd_len);
       return -ENOMEM;
     }
     initrd_addr = (top - initrd_len) & ~0xfffull;
@@ -104,17 +100,16 @@ static int lxb_finish(uint8_t *mem, uint64_t mem_bytes, const struct lxb_setup_h
 int lxb_load(uint8_t *mem, uint64_t mem_bytes, const uint8_t *img, size_t len,
              const uint8_t *initrd, size_t initrd_len, const char *cmdline, uint64_t rsdp,
              struct lxb_entry *out, char *err, size_t errlen) {
-  if (!lxb_is_bzimage(img, len)) {
-    lxb_err(err, errlen, "not a bzImage (no \"HdrS\" setup header)");
+  struct lxb_setup_header h;
+  if (!lxb_read_setup_header(img, len, &h)) {
+    snprintf(err, errlen, "not a bzImage (no \"HdrS\" setup header)");
     return -ENOEXEC;
   }
-  struct lxb_setup_header h;
-  memcpy(&h, img + LXB_HDR_OFFSET, sizeof(h));
   if (h.version < LXB_MIN_VERSION || !(h.xloadflags & LXB_XLF_KERNEL_64)) {
-    lxb_err(err, errlen,
-            "bzImage boot protocol %u.%02u without the 64-bit entry (need 2.12 and "
-            "XLF_KERNEL_64)",
-            h.version >> 8, h.version & 0xff);
+    snprintf(err, errlen,
+             "bzImage boot protocol %u.%02u without the 64-bit entry (need 2.12 and "
+             "XLF_KERNEL_64)",
+             (unsigned)(h.version >> 8), (unsigned)(h.version & 0xff));
     return -ENOEXEC;
   }
   /* The header's own length: 0x202 + the jump's displacement byte. */
@@ -123,7 +118,7 @@ int lxb_load(uint8_t *mem, uint64_t mem_bytes, const uint8_t *img, size_t len,
     hdr_end = LXB_HDR_OFFSET + sizeof(h); /* newer than we know: copy ours */
   size_t setup = ((size_t)(h.setup_sects ? h.setup_sects : 4) + 1) * 512;
   if (setup >= len) {
-    lxb_err(err, errlen, "bzImage: %zu setup bytes but the file has %zu", setup, len);
+    snprintf(err, errlen, "bzImage: %zu setup bytes but the file has %zu", setup, len);
     return -ENOEXEC;
   }
   size_t kernel_len = len - setup;
@@ -133,9 +128,9 @@ int lxb_load(uint8_t *mem, uint64_t mem_bytes, const uint8_t *img, size_t len,
   if (!h.relocatable_kernel && h.pref_address + h.init_size > need)
     need = h.pref_address + h.init_size;
   if (need > mem_bytes) {
-    lxb_err(err, errlen, "bzImage needs %llu MiB of memory (init_size %u), the VM has %llu MiB",
-            (unsigned long long)((need + 0xfffff) >> 20), h.init_size,
-            (unsigned long long)(mem_bytes >> 20));
+    snprintf(err, errlen, "bzImage needs %llu MiB of memory (init_size %u), the VM has %llu MiB",
+             (unsigned long long)((need + 0xfffff) >> 20), h.init_size,
+             (unsigned long long)(mem_bytes >> 20));
     return -ENOMEM;
   }
   memcpy(mem + LXB_KERNEL_ADDR, img + setup, kernel_len);
@@ -146,27 +141,32 @@ int lxb_load(uint8_t *mem, uint64_t mem_bytes, const uint8_t *img, size_t len,
 
 /* ---- vmlinux ---------------------------------------------------------------- */
 
+/* Copy a vmlinux's ELF header out of img into *eh: true when img is one
+ * (an x86-64 ELF executable). */
+static bool lxb_read_elf_header(const uint8_t *img, size_t len, Elf64_Ehdr *eh) {
+  if (len < sizeof(*eh))
+    return false;
+  memcpy(eh, img, sizeof(*eh));
+  return memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+         eh->e_machine == EM_X86_64 && eh->e_type == ET_EXEC;
+}
+
 bool lxb_is_vmlinux(const uint8_t *img, size_t len) {
   Elf64_Ehdr eh;
-  if (len < sizeof(eh))
-    return false;
-  memcpy(&eh, img, sizeof(eh));
-  return memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
-         eh.e_machine == EM_X86_64 && eh.e_type == ET_EXEC;
+  return lxb_read_elf_header(img, len, &eh);
 }
 
 int lxb_load_vmlinux(uint8_t *mem, uint64_t mem_bytes, const uint8_t *img, size_t len,
                      const uint8_t *initrd, size_t initrd_len, const char *cmdline, uint64_t rsdp,
                      struct lxb_entry *out, char *err, size_t errlen) {
-  if (!lxb_is_vmlinux(img, len)) {
-    lxb_err(err, errlen, "not an x86-64 ELF executable");
+  Elf64_Ehdr eh;
+  if (!lxb_read_elf_header(img, len, &eh)) {
+    snprintf(err, errlen, "not an x86-64 ELF executable");
     return -ENOEXEC;
   }
-  Elf64_Ehdr eh;
-  memcpy(&eh, img, sizeof(eh));
   if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > len ||
       (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff) {
-    lxb_err(err, errlen, "vmlinux: program headers outside the file");
+    snprintf(err, errlen, "vmlinux: program headers outside the file");
     return -ENOEXEC;
   }
   uint64_t need = 0;
@@ -179,11 +179,11 @@ int lxb_load_vmlinux(uint8_t *mem, uint64_t mem_bytes, const uint8_t *img, size_
     if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset ||
         ph.p_paddr < LXB_KERNEL_ADDR || ph.p_memsz > mem_bytes ||
         ph.p_paddr > mem_bytes - ph.p_memsz) {
-      lxb_err(err, errlen,
-              "vmlinux: segment %u (physical %#llx, %llu bytes) outside the file or the VM's "
-              "%llu MiB",
-              i, (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz,
-              (unsigned long long)(mem_bytes >> 20));
+      snprintf(err, errlen,
+               "vmlinux: segment %u (physical %#llx, %llu bytes) outside the file or the VM's "
+               "%llu MiB",
+               i, (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz,
+               (unsigned long long)(mem_bytes >> 20));
       return -ENOMEM;
     }
     memcpy(mem + ph.p_paddr, img + ph.p_offset, ph.p_filesz);
@@ -194,8 +194,8 @@ int lxb_load_vmlinux(uint8_t *mem, uint64_t mem_bytes, const uint8_t *img, size_
       entry_ok = true;
   }
   if (!entry_ok) {
-    lxb_err(err, errlen, "vmlinux: entry %#llx is in no loaded segment (physical addresses)",
-            (unsigned long long)eh.e_entry);
+    snprintf(err, errlen, "vmlinux: entry %#llx is in no loaded segment (physical addresses)",
+             (unsigned long long)eh.e_entry);
     return -ENOEXEC;
   }
   /* No setup header in a vmlinux: the loader writes the one a bzImage of

@@ -42,6 +42,21 @@ t_kvm_usable() {
   "$hvhost" --check-kvm
 }
 
+# t_skip_tier TIER REASON: the whole tier cannot run here: one SKIP line
+# named after it, its summary line, and the tier's script ends (exit).
+t_skip_tier() {
+  t_skip "$1" "$2"
+  t_summary "$1"
+  exit $?
+}
+
+# t_require_kvm TIER HVHOST: a tier that needs KVM ends with a skip, the
+# reason hvhost --check-kvm gave (t_kvm_usable), where KVM is unusable.
+t_require_kvm() {
+  local why
+  why=$(HVHOST=$2 t_kvm_usable) || t_skip_tier "$1" "$why"
+}
+
 # t_run NAME WANT_STATUS LIMIT COMMAND...: run COMMAND with its output in
 # $out/NAME.log, killed after LIMIT seconds; LAST_MS is how long it took.
 # Returns 1, with the log's tail, when its status is not WANT_STATUS.

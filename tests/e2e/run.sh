@@ -13,11 +13,7 @@ elf=${1:-build/kernel.elf} hvhost=${2:-build/hvhost}
 out=build/test-logs/e2e
 mkdir -p "$out"
 
-if ! why=$(HVHOST=$hvhost t_kvm_usable); then
-  t_skip hvhost "$why"
-  t_summary e2e
-  exit $?
-fi
+t_require_kvm e2e "$hvhost"
 
 # The summary line's prefix, and hvhost's own lines' (tests/scenarios.sh).
 S=hvhost H=hvhost

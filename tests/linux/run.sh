@@ -21,16 +21,9 @@ hvhost=${1:-build/hvhost} peer=${2:-build/linux-peer/vmlinux}
 out=build/test-logs/linux
 mkdir -p "$out"
 
-if ! why=$(HVHOST=$hvhost t_kvm_usable); then
-  t_skip linux "$why"
-  t_summary linux
-  exit $?
-fi
-if [ ! -f "$peer" ]; then
-  t_skip linux "no $peer: make linux-peer builds it (make test does where KVM is usable)"
-  t_summary linux
-  exit $?
-fi
+t_require_kvm linux "$hvhost"
+[ -f "$peer" ] ||
+  t_skip_tier linux "no $peer: make linux-peer builds it (make test does where KVM is usable)"
 
 MAC=00:15:5d:4c:58:11
 CMDLINE="console=ttyS0 pci=off ip=192.0.2.2::192.0.2.1:255.255.255.0::eth0:off"

@@ -48,11 +48,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-skip_all() {
-  t_skip netns "$1"
-  t_summary netns
-  exit $?
-}
+skip_all() { t_skip_tier netns "$1"; }
 
 # in_ns CMD...: run in the namespace, bounded.
 in_ns() { timeout 60 ip netns exec "$ns" "$@"; }

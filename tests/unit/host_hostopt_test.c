@@ -24,14 +24,12 @@ static int parse_v(struct hostopt *o, bool needs_kernel, const char *const *args
     argc++;
   }
   argv[argc] = NULL;
-  memset(o, 0, sizeof(*o));
-  o->ho_prog = needs_kernel ? "hvhost" : "hvsim";
   fflush(stderr);
   FILE *tmp = tmpfile();
   assert_non_null(tmp);
   int saved = dup(2);
   dup2(fileno(tmp), 2);
-  int rc = hostopt_parse(o, argc, argv, needs_kernel);
+  int rc = hostopt_parse(o, needs_kernel ? "hvhost" : "hvsim", argc, argv, needs_kernel);
   fflush(stderr);
   dup2(saved, 2);
   close(saved);
