@@ -1,7 +1,9 @@
-/* kmcl/kmcl_test.h: fault injection into KMCL, for hostile-peer tests only.
- * Production code outside kmcl/ never includes this header; the functions
- * and variables live in kmcl/packet.c, channel.c and upcall.c so that test peers built on the real
- * server (host/netvsp.c's hostile hooks, the unit tests) can misbehave on the wire. */
+/* kmcl/kmcl_test.h: fault injection into KMCL, for hostile-peer and
+ * failure-path tests only. Production code outside kmcl/ never includes
+ * this header; the functions and variables live in kmcl/packet.c,
+ * channel.c and upcall.c, so that test peers built on the real server
+ * (host/netvsp.c's hostile hooks, the unit tests) can misbehave on the
+ * wire and tests can make KMCL's own allocations fail. */
 #ifndef KMCL_KMCL_TEST_H
 #define KMCL_KMCL_TEST_H
 
