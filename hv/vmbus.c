@@ -146,7 +146,8 @@ static struct vmbus_offer_rec *vc_offer_of(VMBCHANNEL ch) {
 /** Queue an up-call for the offer's channel (kmcl/upcall.c delivers it at
  * passive level, in arrival order). A post without memory is counted as a
  * refused message and logged: the channel then sees what a host that lost
- * the message would cause (its bounded waits end it). */
+ * the message would cause (it waits for the offer or the open result until
+ * its driver disables it; tests/unit/kmcl_upq_test.c). */
 static void vc_offer_event(struct vmbus_offer_rec *o, enum kmcl_up_type t, const void *arg) {
   if (kmcl_upq_post(&vc.vc_upq, t, o->or_ch, arg) == 0)
     return;

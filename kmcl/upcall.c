@@ -10,6 +10,17 @@
 #include "kernel/event.h"
 #include "kernel/log.h"
 #include "kmcl/bus.h"
+#include "kmcl/kmcl_test.h"
+
+unsigned kmcl_test_upq_refuse_types; /* kmcl/kmcl_test.h: none refused */
+
+/** A node for one event, or NULL when out of memory (or when a test refuses
+ * posts of this type, kmcl_test_upq_refuse_types). */
+static struct kmcl_up_event *upq_node_alloc(enum kmcl_up_type type) {
+  if (kmcl_test_upq_refuse_types & (1u << type))
+    return NULL;
+  return calloc(1, sizeof(struct kmcl_up_event));
+}
 
 static void upq_deliver(const struct kmcl_up_event *e) {
   switch (e->ue_type) {
@@ -62,7 +73,7 @@ int kmcl_upq_post(struct kmcl_upq *q, enum kmcl_up_type type, VMBCHANNEL ch, con
   bool need = type == KMCL_UP_OFFER || type == KMCL_UP_OPEN_RESULT || type == KMCL_UP_OPEN_REQUEST;
   if (!ch || (need && !arg) || (unsigned)type > KMCL_UP_CLOSE_REQUEST)
     return -EINVAL;
-  struct kmcl_up_event *e = calloc(1, sizeof(*e));
+  struct kmcl_up_event *e = upq_node_alloc(type);
   if (!e) {
     if (q->uq_failed++ == 0)
       pr_err("kmcl: no memory for a bus up-call; the bus reports the lost event\n");
