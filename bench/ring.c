@@ -447,26 +447,39 @@ static void measure(struct cfg *c, const enum impl *impls, int nimpl, bool threa
   }
 }
 
-int main(void) {
-  static struct cfg c;
-  c.src = xalloc(3 * 4096);
-  c.dst = xalloc(3 * 4096);
-  c.ctl = xalloc(4096);
-  c.data = xalloc(RING_BYTES);
-  c.slots = xalloc(RING_BYTES + 64 * 8192);
-  const char *rte_why = NULL;
+/* The buffers every configuration shares, and DPDK's ring's memory. Returns
+ * why there are no rte_ring figures, or NULL when there are. */
+static const char *bench_alloc(struct cfg *c) {
+  c->src = xalloc(3 * 4096);
+  c->dst = xalloc(3 * 4096);
+  c->ctl = xalloc(4096);
+  c->data = xalloc(RING_BYTES);
+  c->slots = xalloc(RING_BYTES + 64 * 8192);
 #ifdef HAVE_DPDK
   size_t rsz = (size_t)rte_ring_get_memsize(1u << 16);
-  c.rr = aligned_alloc(64, (rsz + 63) & ~(size_t)63);
-  if (!c.rr)
-    rte_why = "out of memory";
+  c->rr = aligned_alloc(64, (rsz + 63) & ~(size_t)63);
+  return c->rr ? NULL : "out of memory";
 #else
-  rte_why = "not available (libdpdk not found by pkg-config at build time)";
+  return "not available (libdpdk not found by pkg-config at build time)";
 #endif
+}
 
-  /* Pin ourselves to CPU 0; the producer thread goes to CPU 1. */
-  two_cpus = pin(pthread_self(), 0) && probe_cpu1();
+/* The CPU's "model name" from /proc/cpuinfo, or "unknown CPU". */
+static void cpu_model(char *model, size_t cap) {
+  snprintf(model, cap, "unknown CPU");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  for (char line[256]; f && fgets(line, sizeof(line), f);)
+    if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
+      snprintf(model, cap, "%s", strchr(line, ':') + 2);
+      model[strcspn(model, "\n")] = 0;
+      break;
+    }
+  if (f)
+    fclose(f);
+}
 
+/* What the tables measure, and on what machine. */
+static void print_intro(const char *rte_why) {
   printf("bench/ring: kmcl ring (16 B descriptor + 8 B trailer per packet; b = batch: b "
          "ring_write_stage + one ring_write_commit,\n"
          "  b ring_read + one ring_read_commit; b = 1: ring_write, ring_read + ring_read_commit "
@@ -478,16 +491,8 @@ int main(void) {
          "  Ring 512 KiB; 1T = b written, then read; 2T = CPU0/CPU1, pause on full/empty.\n"
          "  real = app buffers at page offsets 130/64; alias = app buffer at the ring slot's page "
          "offset (4 KiB aliasing). GB/s = payload bytes delivered.\n");
-  char model[128] = "unknown CPU";
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  for (char line[256]; f && fgets(line, sizeof(line), f);)
-    if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
-      snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
-      model[strcspn(model, "\n")] = 0;
-      break;
-    }
-  if (f)
-    fclose(f);
+  char model[128];
+  cpu_model(model, sizeof(model));
   printf("  machine: %s, %ld CPUs online; two-thread rows %s\n", model,
          sysconf(_SC_NPROCESSORS_ONLN), two_cpus ? "on CPUs 0 and 1" : "skipped");
   if (rte_why)
@@ -496,43 +501,57 @@ int main(void) {
   else
     printf("  rte_ring: %s, rte_ring_init on our own memory, no EAL\n", rte_version());
 #endif
+}
+
+static void print_table_head(void) {
+  printf("\n%5s %5s %2s %2s | %8s %7s | %7s %6s | %8s %7s %6s | %9s\n", "bytes", "place", "th", "b",
+         "ring Mpps", "GB/s", "memcpy", "r/mcp", "rte Mpps", "GB/s", "r/rte", "spread");
+  printf("%.18s+%.19s+%.16s+%.25s+%.10s\n", DASHES, DASHES, DASHES, DASHES, DASHES);
+}
+
+/* One row of the table: `size`-byte packets, placed `alias` or real, one
+ * thread or two (th), in batches of c->batch; measured, then printed. */
+static void bench_row(struct cfg *c, uint32_t size, bool alias, bool th, const char *rte_why) {
+  c->size = size;
+  c->alias = alias;
+  uint64_t n = (1ull << 29) / c->size;
+  if (n > (1u << 21))
+    n = 1u << 21;
+  c->npkts = th ? n / 4 : n;
+  const char *place = alias ? "alias" : "real";
+  if (th && !two_cpus) {
+    printf("%5u %5s %2s %2u | n/a: fewer than 2 usable CPUs\n", c->size, place, "2T", c->batch);
+    return;
+  }
+  static const enum impl impls[3] = {IMPL_RING, IMPL_MEMCPY, IMPL_RTE};
+  double pps[3], spread[3];
+  measure(c, impls, rte_why ? 2 : 3, th, pps, spread);
+  double ring_pps = pps[0], mcp_pps = pps[1], gb = (double)c->size * 1e-9;
+  printf("%5u %5s %2s %2u | %8.2f %7.2f | %7.2f %5.2fx |", c->size, place, th ? "2T" : "1T",
+         c->batch, ring_pps * 1e-6, ring_pps * gb, mcp_pps * gb, ring_pps / mcp_pps);
+  if (!rte_why)
+    printf(" %8.2f %7.2f %5.2fx", pps[2] * 1e-6, pps[2] * gb, ring_pps / pps[2]);
+  else
+    printf(" %8s %7s %6s", "-", "-", "-");
+  printf(" | %4.1f %4.1f\n", spread[0], rte_why ? 0.0 : spread[2]);
+  fflush(stdout);
+}
+
+int main(void) {
+  static struct cfg c;
+  const char *rte_why = bench_alloc(&c);
+  /* Pin ourselves to CPU 0; the producer thread goes to CPU 1. */
+  two_cpus = pin(pthread_self(), 0) && probe_cpu1();
+  print_intro(rte_why);
   double t_start = now_s();
   static const uint32_t batches[2] = {BURST, 1};
   for (int bi = 0; bi < 2; bi++) {
     c.batch = batches[bi];
-    printf("\n%5s %5s %2s %2s | %8s %7s | %7s %6s | %8s %7s %6s | %9s\n", "bytes", "place", "th",
-           "b", "ring Mpps", "GB/s", "memcpy", "r/mcp", "rte Mpps", "GB/s", "r/rte", "spread");
-    printf("%.18s+%.19s+%.16s+%.25s+%.10s\n", DASHES, DASHES, DASHES, DASHES, DASHES);
-    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
-      for (int alias = 0; alias < 2; alias++) {
-        for (int th = 0; th < 2; th++) {
-          c.size = sizes[si];
-          c.alias = alias;
-          uint64_t n = (1ull << 29) / c.size;
-          if (n > (1u << 21))
-            n = 1u << 21;
-          c.npkts = th ? n / 4 : n;
-          const char *place = alias ? "alias" : "real";
-          if (th && !two_cpus) {
-            printf("%5u %5s %2s %2u | n/a: fewer than 2 usable CPUs\n", c.size, place, "2T",
-                   c.batch);
-            continue;
-          }
-          static const enum impl impls[3] = {IMPL_RING, IMPL_MEMCPY, IMPL_RTE};
-          double pps[3], spread[3];
-          measure(&c, impls, rte_why ? 2 : 3, th, pps, spread);
-          double ring_pps = pps[0], mcp_pps = pps[1], gb = (double)c.size * 1e-9;
-          printf("%5u %5s %2s %2u | %8.2f %7.2f | %7.2f %5.2fx |", c.size, place, th ? "2T" : "1T",
-                 c.batch, ring_pps * 1e-6, ring_pps * gb, mcp_pps * gb, ring_pps / mcp_pps);
-          if (!rte_why)
-            printf(" %8.2f %7.2f %5.2fx", pps[2] * 1e-6, pps[2] * gb, ring_pps / pps[2]);
-          else
-            printf(" %8s %7s %6s", "-", "-", "-");
-          printf(" | %4.1f %4.1f\n", spread[0], rte_why ? 0.0 : spread[2]);
-          fflush(stdout);
-        }
-      }
-    }
+    print_table_head();
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+      for (int alias = 0; alias < 2; alias++)
+        for (int th = 0; th < 2; th++)
+          bench_row(&c, sizes[si], alias, th, rte_why);
   }
   printf("bench/ring: r/mcp = ring GB/s / memcpy GB/s, r/rte = ring / rte_ring (higher = ring "
          "faster);\n  spread = slowest/fastest of this process's runs (ring, rte_ring). 2T rows "

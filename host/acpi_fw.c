@@ -39,49 +39,47 @@ static struct acpi_gas af_io(uint16_t port, uint8_t bits) {
 
 static uint64_t af_align(uint64_t a, uint64_t to) { return (a + to - 1) & ~(to - 1); }
 
-int acpifw_build(uint8_t *mem, uint64_t mem_bytes, struct acpifw_layout *out) {
-  if (mem_bytes < ACPIFW_AREA_END)
-    return -EINVAL;
-  struct acpifw_layout l;
-  memset(&l, 0, sizeof(l));
-  size_t dsdt_len;
-  const uint8_t *dsdt = acpifw_dsdt(&dsdt_len);
-  enum {
-    MADT_LEN = sizeof(struct acpi_madt) + sizeof(struct acpi_madt_lapic) +
-               sizeof(struct acpi_madt_ioapic) + sizeof(struct acpi_madt_iso)
-  };
-  l.al_rsdp = ACPIFW_AREA_START;
-  l.al_rsdp_len = sizeof(struct acpi_rsdp);
-  l.al_rsdt = af_align(l.al_rsdp + l.al_rsdp_len, 16);
-  l.al_rsdt_len = sizeof(struct acpi_sdt_hdr) + 2 * 4;
-  l.al_xsdt = af_align(l.al_rsdt + l.al_rsdt_len, 16);
-  l.al_xsdt_len = sizeof(struct acpi_sdt_hdr) + 2 * 8;
-  l.al_fadt = af_align(l.al_xsdt + l.al_xsdt_len, 16);
-  l.al_fadt_len = sizeof(struct acpi_fadt);
-  l.al_facs = af_align(l.al_fadt + l.al_fadt_len, ACPI_FACS_ALIGN);
-  l.al_facs_len = sizeof(struct acpi_facs);
-  l.al_madt = af_align(l.al_facs + l.al_facs_len, 16);
-  l.al_madt_len = MADT_LEN;
-  l.al_dsdt = af_align(l.al_madt + l.al_madt_len, 16);
-  l.al_dsdt_len = (uint32_t)dsdt_len;
-  l.al_end = l.al_dsdt + l.al_dsdt_len;
-  if (l.al_end > ACPIFW_AREA_END)
-    return -EINVAL; /* cannot happen with a DSDT of our size; kept honest */
-  memset(mem + ACPIFW_AREA_START, 0, l.al_end - ACPIFW_AREA_START);
+/* The MADT: its header, the LAPIC, the IOAPIC and the SCI's override. */
+#define AF_MADT_LEN                                                                                \
+  (sizeof(struct acpi_madt) + sizeof(struct acpi_madt_lapic) + sizeof(struct acpi_madt_ioapic) +   \
+   sizeof(struct acpi_madt_iso))
 
-  /* DSDT: iasl's output as is (it carries its own checksum). */
-  memcpy(mem + l.al_dsdt, dsdt, dsdt_len);
+/* Where each table goes: from the RSDP at ACPIFW_AREA_START on, in the order
+ * RSDP, RSDT, XSDT, FADT, FACS, MADT, DSDT, each 16-byte aligned (the FACS
+ * ACPI_FACS_ALIGN). Returns false when they would not fit in the area. */
+static bool af_layout(struct acpifw_layout *l, size_t dsdt_len) {
+  memset(l, 0, sizeof(*l));
+  l->al_rsdp = ACPIFW_AREA_START;
+  l->al_rsdp_len = sizeof(struct acpi_rsdp);
+  l->al_rsdt = af_align(l->al_rsdp + l->al_rsdp_len, 16);
+  l->al_rsdt_len = sizeof(struct acpi_sdt_hdr) + 2 * 4;
+  l->al_xsdt = af_align(l->al_rsdt + l->al_rsdt_len, 16);
+  l->al_xsdt_len = sizeof(struct acpi_sdt_hdr) + 2 * 8;
+  l->al_fadt = af_align(l->al_xsdt + l->al_xsdt_len, 16);
+  l->al_fadt_len = sizeof(struct acpi_fadt);
+  l->al_facs = af_align(l->al_fadt + l->al_fadt_len, ACPI_FACS_ALIGN);
+  l->al_facs_len = sizeof(struct acpi_facs);
+  l->al_madt = af_align(l->al_facs + l->al_facs_len, 16);
+  l->al_madt_len = AF_MADT_LEN;
+  l->al_dsdt = af_align(l->al_madt + l->al_madt_len, 16);
+  l->al_dsdt_len = (uint32_t)dsdt_len;
+  l->al_end = l->al_dsdt + l->al_dsdt_len;
+  return l->al_end <= ACPIFW_AREA_END; /* cannot fail with a DSDT of our size; kept honest */
+}
 
-  /* FACS: no header checksum; 64-byte aligned. */
-  struct acpi_facs *facs = (struct acpi_facs *)(mem + l.al_facs);
+/* FACS: no header checksum; 64-byte aligned. */
+static void af_put_facs(uint8_t *mem, const struct acpifw_layout *l) {
+  struct acpi_facs *facs = (struct acpi_facs *)(mem + l->al_facs);
   memcpy(facs->sig, ACPI_SIG_FACS, 4);
   facs->length = sizeof(*facs);
   facs->version = 2;
+}
 
-  /* MADT: the LAPIC of vCPU 0, KVM's IOAPIC, and the SCI as level/high. */
-  uint8_t *m = mem + l.al_madt;
+/* MADT: the LAPIC of vCPU 0, KVM's IOAPIC, and the SCI as level/high. */
+static void af_put_madt(uint8_t *mem, const struct acpifw_layout *l) {
+  uint8_t *m = mem + l->al_madt;
   struct acpi_madt *madt = (struct acpi_madt *)m;
-  af_hdr(&madt->hdr, ACPI_SIG_MADT, MADT_LEN, 3);
+  af_hdr(&madt->hdr, ACPI_SIG_MADT, AF_MADT_LEN, 3);
   madt->lapic_addr = ACPIFW_LAPIC_ADDR;
   madt->flags = ACPI_MADT_PCAT_COMPAT;
   struct acpi_madt_lapic *la = (struct acpi_madt_lapic *)(m + sizeof(*madt));
@@ -97,15 +95,18 @@ int acpifw_build(uint8_t *mem, uint64_t mem_bytes, struct acpifw_layout *out) {
                                 .source = ACPIFW_SCI_IRQ,
                                 .gsi = ACPIFW_SCI_IRQ,
                                 .flags = 0x000D}; /* active high (01), level (11) */
-  madt->hdr.checksum = acpi_checksum(m, MADT_LEN);
+  madt->hdr.checksum = acpi_checksum(m, AF_MADT_LEN);
+}
 
-  /* FADT, revision 4 (ACPI 2.0 layout), as Gen1 writes it. */
-  struct acpi_fadt *f = (struct acpi_fadt *)(mem + l.al_fadt);
+/* FADT, revision 4 (ACPI 2.0 layout), as Gen1 writes it: the FACS and DSDT,
+ * the PIIX4-style PM block and the 0xCF9 reset register. */
+static void af_put_fadt(uint8_t *mem, const struct acpifw_layout *l) {
+  struct acpi_fadt *f = (struct acpi_fadt *)(mem + l->al_fadt);
   af_hdr(&f->hdr, ACPI_SIG_FADT, sizeof(*f), 4);
-  f->firmware_ctrl = (uint32_t)l.al_facs;
-  f->dsdt = (uint32_t)l.al_dsdt;
+  f->firmware_ctrl = (uint32_t)l->al_facs;
+  f->dsdt = (uint32_t)l->al_dsdt;
   f->x_firmware_ctrl = 0; /* FIRMWARE_CTRL says it; both set would have to agree */
-  f->x_dsdt = l.al_dsdt;
+  f->x_dsdt = l->al_dsdt;
   f->sci_int = ACPIFW_SCI_IRQ;
   f->smi_cmd = 0; /* no SMI: the machine is always in ACPI mode (SCI_EN set) */
   f->pm1a_evt_blk = ACPI_PIIX4_PM1A_EVT;
@@ -129,29 +130,50 @@ int acpifw_build(uint8_t *mem, uint64_t mem_bytes, struct acpifw_layout *out) {
   f->x_pm_tmr_blk = af_io(ACPI_PIIX4_PM_TMR, 32);
   f->x_gpe0_blk = af_io(ACPI_PIIX4_GPE0, 32);
   f->hdr.checksum = acpi_checksum(f, sizeof(*f));
+}
 
-  /* RSDT and XSDT: the FADT and the MADT. */
-  struct acpi_sdt_hdr *rsdt = (struct acpi_sdt_hdr *)(mem + l.al_rsdt);
-  af_hdr(rsdt, ACPI_SIG_RSDT, l.al_rsdt_len, 1);
-  uint32_t r32[2] = {(uint32_t)l.al_fadt, (uint32_t)l.al_madt};
+/* RSDT and XSDT: the FADT and the MADT, as 32-bit and 64-bit addresses. */
+static void af_put_roots(uint8_t *mem, const struct acpifw_layout *l) {
+  struct acpi_sdt_hdr *rsdt = (struct acpi_sdt_hdr *)(mem + l->al_rsdt);
+  af_hdr(rsdt, ACPI_SIG_RSDT, l->al_rsdt_len, 1);
+  uint32_t r32[2] = {(uint32_t)l->al_fadt, (uint32_t)l->al_madt};
   memcpy(rsdt + 1, r32, sizeof(r32));
-  rsdt->checksum = acpi_checksum(rsdt, l.al_rsdt_len);
-  struct acpi_sdt_hdr *xsdt = (struct acpi_sdt_hdr *)(mem + l.al_xsdt);
-  af_hdr(xsdt, ACPI_SIG_XSDT, l.al_xsdt_len, 1);
-  uint64_t x64[2] = {l.al_fadt, l.al_madt};
+  rsdt->checksum = acpi_checksum(rsdt, l->al_rsdt_len);
+  struct acpi_sdt_hdr *xsdt = (struct acpi_sdt_hdr *)(mem + l->al_xsdt);
+  af_hdr(xsdt, ACPI_SIG_XSDT, l->al_xsdt_len, 1);
+  uint64_t x64[2] = {l->al_fadt, l->al_madt};
   memcpy(xsdt + 1, x64, sizeof(x64));
-  xsdt->checksum = acpi_checksum(xsdt, l.al_xsdt_len);
+  xsdt->checksum = acpi_checksum(xsdt, l->al_xsdt_len);
+}
 
-  /* RSDP, revision 2 with both roots. */
-  struct acpi_rsdp *rp = (struct acpi_rsdp *)(mem + l.al_rsdp);
+/* RSDP, revision 2 with both roots (the first 20 bytes checksummed alone). */
+static void af_put_rsdp(uint8_t *mem, const struct acpifw_layout *l) {
+  struct acpi_rsdp *rp = (struct acpi_rsdp *)(mem + l->al_rsdp);
   memcpy(rp->sig, ACPI_RSDP_SIG, 8);
   memcpy(rp->oem_id, AF_OEM_ID, 6);
   rp->revision = 2;
-  rp->rsdt = (uint32_t)l.al_rsdt;
+  rp->rsdt = (uint32_t)l->al_rsdt;
   rp->length = sizeof(*rp);
-  rp->xsdt = l.al_xsdt;
+  rp->xsdt = l->al_xsdt;
   rp->checksum = acpi_checksum(rp, ACPI_RSDP_V1_LEN);
   rp->ext_checksum = acpi_checksum(rp, sizeof(*rp));
+}
+
+int acpifw_build(uint8_t *mem, uint64_t mem_bytes, struct acpifw_layout *out) {
+  if (mem_bytes < ACPIFW_AREA_END)
+    return -EINVAL;
+  size_t dsdt_len;
+  const uint8_t *dsdt = acpifw_dsdt(&dsdt_len);
+  struct acpifw_layout l;
+  if (!af_layout(&l, dsdt_len))
+    return -EINVAL;
+  memset(mem + ACPIFW_AREA_START, 0, l.al_end - ACPIFW_AREA_START);
+  memcpy(mem + l.al_dsdt, dsdt, dsdt_len); /* iasl's output as is: it carries its checksum */
+  af_put_facs(mem, &l);
+  af_put_madt(mem, &l);
+  af_put_fadt(mem, &l);
+  af_put_roots(mem, &l);
+  af_put_rsdp(mem, &l);
   if (out)
     *out = l;
   return 0;

@@ -16,10 +16,8 @@
 #include "kernel/timer.h"
 
 #define ICDEV_TICK_MS 250u
-#define ICDEV_ANSWER_WAIT_MS 5000u
-#define ICDEV_KVP_RETRY_MS                                                                         \
-  1000u /* GET_IP_INFO failed: next round after this */ /* an unanswered request is given up       \
-                                                           (counted) */
+#define ICDEV_ANSWER_WAIT_MS 5000u /* an unanswered request is given up (counted) */
+#define ICDEV_KVP_RETRY_MS 1000u   /* GET_IP_INFO failed: next round after this */
 #define ICDEV_BUF (IC_MSG_MAX - sizeof(struct ic_pipe_hdr))
 
 struct icdev_kind_desc {
@@ -336,6 +334,143 @@ static void icdev_bad(struct icdev *d, const char *why) {
     fprintf(stderr, "icdev %s: bad answer: %s\n", icdev_kinds[d->d_kind].name, why);
 }
 
+/* The answer's body: `room` bytes at `b`, after the icmsg header `h`. Each
+ * handler checks `room` against what it reads. */
+typedef void icdev_answer_fn(struct icdev *d, const struct ic_msg_hdr *h, const uint8_t *b,
+                             uint32_t room);
+
+/* NEGOTIATE: the one framework and one service version the guest chose. */
+static void icdev_answer_negotiate(struct icdev *d, const struct ic_msg_hdr *h, const uint8_t *b,
+                                   uint32_t room) {
+  (void)h;
+  d->d_negotiating = false;
+  struct ic_negotiate n;
+  struct ic_version v[2];
+  if (room < sizeof(n) + sizeof(v)) {
+    icdev_bad(d, "NEGOTIATE answer too short");
+    return;
+  }
+  memcpy(&n, b, sizeof(n));
+  memcpy(v, b + sizeof(n), sizeof(v));
+  if (n.icframe_vercnt != 1 || n.icmsg_vercnt != 1) {
+    fprintf(stderr, "icdev %s: the guest refused every version\n", icdev_kinds[d->d_kind].name);
+    return;
+  }
+  d->d_fw = IC_VER(v[0].major, v[0].minor);
+  d->d_srv = IC_VER(v[1].major, v[1].minor);
+}
+
+/* Heartbeat: counted when the guest answers OK with our sequence + 1. */
+static void icdev_answer_heartbeat(struct icdev *d, const struct ic_msg_hdr *h, const uint8_t *b,
+                                   uint32_t room) {
+  struct ic_heartbeat hb;
+  if (room < sizeof(hb)) {
+    icdev_bad(d, "heartbeat answer too short");
+    return;
+  }
+  memcpy(&hb, b, sizeof(hb));
+  if (h->status == IC_S_OK && hb.seq_num == d->d_hb_seq * 1000u + 1u)
+    d->d_st.heartbeats++;
+  else
+    icdev_bad(d, "heartbeat answer without seq + 1");
+}
+
+static void icdev_answer_timesync(struct icdev *d, const struct ic_msg_hdr *h, const uint8_t *b,
+                                  uint32_t room) {
+  (void)b, (void)room;
+  if (h->status == IC_S_OK) {
+    d->d_st.samples++;
+    d->d_ts_synced = true;
+  }
+}
+
+/* Shutdown: the guest's status is kept for icdev_shutdown_answered. */
+static void icdev_answer_shutdown(struct icdev *d, const struct ic_msg_hdr *h, const uint8_t *b,
+                                  uint32_t room) {
+  (void)b, (void)room;
+  d->d_sd_answered = true;
+  d->d_sd_status = h->status;
+  fprintf(stderr, "icdev shutdown: the guest answered status 0x%x after %lu ms\n", h->status,
+          (unsigned long)((hw_now_ns() - d->d_sd_sent_ns) / 1000000u));
+}
+
+/* The index of the KVP item kept under `key`, or d_nitems when there is none. */
+static uint32_t icdev_kvp_find(const struct icdev *d, const char *key) {
+  uint32_t i = 0;
+  while (i < d->d_nitems && strcmp(d->d_items[i].key, key) != 0)
+    i++;
+  return i;
+}
+
+/* The answer to GET_IP_INFO: the guest's IPv4 address, or none yet (its
+ * stack comes up after the link): then the next round comes sooner. */
+static void icdev_kvp_got_ip(struct icdev *d, const struct ic_msg_hdr *h, const uint8_t *b,
+                             uint32_t room) {
+  if (h->status == IC_S_OK && room >= sizeof(struct ic_kvp_ip_msg)) {
+    char ip[64];
+    ic_utf16_get(ip, sizeof(ip), b + offsetof(struct ic_kvp_ip_msg, ip_addr), IC_KVP_IP_ADDR_SIZE);
+    if (strcmp(ip, d->d_kvp_ip) != 0)
+      fprintf(stderr, "icdev kvp: the guest reports IPv4 %s\n", ip[0] ? ip : "(none)");
+    memcpy(d->d_kvp_ip, ip, sizeof(ip));
+  } else {
+    icdev_kvp_retry_soon(d);
+  }
+}
+
+/* The answer to ENUMERATE: one auto-pool item, kept (replacing the one of
+ * the same key) while there is room for it. Other statuses end the round. */
+static bool icdev_kvp_got_item(struct icdev *d, const struct ic_msg_hdr *h, const uint8_t *b,
+                               uint32_t room) {
+  if (h->status != IC_S_OK || room < sizeof(struct ic_kvp_enumerate))
+    return false;
+  const uint8_t *v = b + offsetof(struct ic_kvp_enumerate, data);
+  char key[40];
+  ic_utf16_get(key, sizeof(key), v + offsetof(struct ic_kvp_value, key), IC_KVP_MAX_KEY_SIZE / 2);
+  uint32_t i = icdev_kvp_find(d, key);
+  if (i == d->d_nitems && d->d_nitems < ICDEV_KVP_ITEMS)
+    d->d_nitems++;
+  if (i < d->d_nitems) {
+    struct icdev_kvp_item *it = &d->d_items[i];
+    snprintf(it->key, sizeof(it->key), "%s", key);
+    ic_utf16_get(it->value, sizeof(it->value), v + offsetof(struct ic_kvp_value, value),
+                 IC_KVP_MAX_VALUE_SIZE / 2);
+  }
+  return true;
+}
+
+/* KVP: a round is GET_IP_INFO, then ENUMERATE of index 0, 1, ... until the
+ * guest has no more items or ICDEV_KVP_ITEMS were asked for. */
+static void icdev_answer_kvp(struct icdev *d, const struct ic_msg_hdr *h, const uint8_t *b,
+                             uint32_t room) {
+  if (d->d_kvp_index < 0) {
+    icdev_kvp_got_ip(d, h, b, room);
+    d->d_kvp_index = 0;
+    icdev_kvp_next(d);
+  } else if (icdev_kvp_got_item(d, h, b, room)) {
+    if (++d->d_kvp_index < (int32_t)ICDEV_KVP_ITEMS)
+      icdev_kvp_next(d);
+  }
+}
+
+/* One handler per message type the devices send (VSS is not one of them). */
+static icdev_answer_fn *const icdev_answer_fns[] = {
+    [IC_MSGTYPE_NEGOTIATE] = icdev_answer_negotiate,
+    [IC_MSGTYPE_HEARTBEAT] = icdev_answer_heartbeat,
+    [IC_MSGTYPE_KVPEXCHANGE] = icdev_answer_kvp,
+    [IC_MSGTYPE_SHUTDOWN] = icdev_answer_shutdown,
+    [IC_MSGTYPE_TIMESYNC] = icdev_answer_timesync,
+};
+
+/* Is `h` the answer to the request in flight (its type, its transaction id,
+ * a RESPONSE of a transaction)? */
+static bool icdev_awaited(const struct icdev *d, const struct ic_msg_hdr *h) {
+  return d->d_out && h->icmsgtype == d->d_out_type && h->ictransaction_id == d->d_out_tid &&
+         (h->icflags & (IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE)) ==
+             (IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE);
+}
+
+/* The guest's packet `buf` (`len` bytes): checked against the request in
+ * flight, counted, then handed to its type's handler. */
 static void icdev_answer(struct icdev *d, const uint8_t *buf, uint32_t len) {
   if (len < sizeof(struct ic_msg_hdr)) {
     icdev_bad(d, "shorter than the icmsg header");
@@ -343,100 +478,17 @@ static void icdev_answer(struct icdev *d, const uint8_t *buf, uint32_t len) {
   }
   struct ic_msg_hdr h;
   memcpy(&h, buf, sizeof(h));
-  if (!d->d_out || h.icmsgtype != d->d_out_type || h.ictransaction_id != d->d_out_tid ||
-      (h.icflags & (IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE)) !=
-          (IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE)) {
+  if (!icdev_awaited(d, &h)) {
     icdev_bad(d, "not the answer to the request in flight");
     return;
   }
   d->d_out = false;
   d->d_st.answers++;
-  const uint8_t *b = buf + sizeof(h);
-  uint32_t room = len - (uint32_t)sizeof(h);
   if (h.status != IC_S_OK && !(h.status == IC_S_CONT && d->d_kind == ICDEV_KVP))
     d->d_st.failed_answers++;
-  switch (h.icmsgtype) {
-  case IC_MSGTYPE_NEGOTIATE: {
-    d->d_negotiating = false;
-    struct ic_negotiate n;
-    struct ic_version v[2];
-    if (room < sizeof(n) + sizeof(v)) {
-      icdev_bad(d, "NEGOTIATE answer too short");
-      return;
-    }
-    memcpy(&n, b, sizeof(n));
-    memcpy(v, b + sizeof(n), sizeof(v));
-    if (n.icframe_vercnt != 1 || n.icmsg_vercnt != 1) {
-      fprintf(stderr, "icdev %s: the guest refused every version\n", icdev_kinds[d->d_kind].name);
-      return;
-    }
-    d->d_fw = IC_VER(v[0].major, v[0].minor);
-    d->d_srv = IC_VER(v[1].major, v[1].minor);
-    break;
-  }
-  case IC_MSGTYPE_HEARTBEAT: {
-    struct ic_heartbeat hb;
-    if (room < sizeof(hb)) {
-      icdev_bad(d, "heartbeat answer too short");
-      return;
-    }
-    memcpy(&hb, b, sizeof(hb));
-    if (h.status == IC_S_OK && hb.seq_num == d->d_hb_seq * 1000u + 1u)
-      d->d_st.heartbeats++;
-    else
-      icdev_bad(d, "heartbeat answer without seq + 1");
-    break;
-  }
-  case IC_MSGTYPE_TIMESYNC:
-    if (h.status == IC_S_OK) {
-      d->d_st.samples++;
-      d->d_ts_synced = true;
-    }
-    break;
-  case IC_MSGTYPE_SHUTDOWN:
-    d->d_sd_answered = true;
-    d->d_sd_status = h.status;
-    fprintf(stderr, "icdev shutdown: the guest answered status 0x%x after %lu ms\n", h.status,
-            (unsigned long)((hw_now_ns() - d->d_sd_sent_ns) / 1000000u));
-    break;
-  case IC_MSGTYPE_KVPEXCHANGE:
-    if (d->d_kvp_index < 0) {
-      if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_ip_msg)) {
-        char ip[64];
-        ic_utf16_get(ip, sizeof(ip), b + offsetof(struct ic_kvp_ip_msg, ip_addr),
-                     IC_KVP_IP_ADDR_SIZE);
-        if (strcmp(ip, d->d_kvp_ip) != 0)
-          fprintf(stderr, "icdev kvp: the guest reports IPv4 %s\n", ip[0] ? ip : "(none)");
-        memcpy(d->d_kvp_ip, ip, sizeof(ip));
-      } else {
-        /* No address yet (the guest's stack comes up after the link). */
-        icdev_kvp_retry_soon(d);
-      }
-      d->d_kvp_index = 0;
-      icdev_kvp_next(d);
-    } else if (h.status == IC_S_OK && room >= sizeof(struct ic_kvp_enumerate)) {
-      const uint8_t *v = b + offsetof(struct ic_kvp_enumerate, data);
-      char key[40];
-      ic_utf16_get(key, sizeof(key), v + offsetof(struct ic_kvp_value, key),
-                   IC_KVP_MAX_KEY_SIZE / 2);
-      struct icdev_kvp_item *it = NULL;
-      for (uint32_t i = 0; i < d->d_nitems && !it; i++)
-        if (strcmp(d->d_items[i].key, key) == 0)
-          it = &d->d_items[i];
-      if (!it && d->d_nitems < ICDEV_KVP_ITEMS)
-        it = &d->d_items[d->d_nitems++];
-      if (it) {
-        snprintf(it->key, sizeof(it->key), "%s", key);
-        ic_utf16_get(it->value, sizeof(it->value), v + offsetof(struct ic_kvp_value, value),
-                     IC_KVP_MAX_VALUE_SIZE / 2);
-      }
-      if (++d->d_kvp_index < (int32_t)ICDEV_KVP_ITEMS)
-        icdev_kvp_next(d);
-    }
-    break;
-  default:
-    break;
-  }
+  if (h.icmsgtype < sizeof(icdev_answer_fns) / sizeof(icdev_answer_fns[0]) &&
+      icdev_answer_fns[h.icmsgtype])
+    icdev_answer_fns[h.icmsgtype](d, &h, buf + sizeof(h), len - (uint32_t)sizeof(h));
 }
 
 static VOID icdev_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UINT32 len,
@@ -530,10 +582,8 @@ bool icdev_shutdown_answered(const struct icdev *d, uint32_t *status) {
 }
 const char *icdev_kvp_ip(const struct icdev *d) { return d->d_kvp_ip; }
 const char *icdev_kvp_item(const struct icdev *d, const char *key) {
-  for (uint32_t i = 0; i < d->d_nitems; i++)
-    if (strcmp(d->d_items[i].key, key) == 0)
-      return d->d_items[i].value;
-  return "";
+  uint32_t i = icdev_kvp_find(d, key);
+  return i < d->d_nitems ? d->d_items[i].value : "";
 }
 
 VMBCHANNEL icdev_channel(const struct icdev *d) { return d->d_ch; }

@@ -31,9 +31,11 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys);
  * newlib would otherwise malloc one on the first printf). */
 static char stdout_buf[256];
 
+/* The 12-character string of a CPUID leaf: the vendor for leaf 0 (EBX, EDX,
+ * ECX), a hypervisor's name for 0x40000000 (EBX, ECX, EDX). */
 static void cpuid_string(char out[13], uint32_t leaf) {
   struct cpuid_regs r = cpuid(leaf, 0);
-  memcpy(out, leaf == 0 ? &r.ebx : &r.ebx, 4);
+  memcpy(out, &r.ebx, 4);
   memcpy(out + 4, leaf == 0 ? &r.edx : &r.ecx, 4);
   memcpy(out + 8, leaf == 0 ? &r.ecx : &r.edx, 4);
   out[12] = '\0';
@@ -74,45 +76,57 @@ static void deliberate_fault(const char *kind) {
   hw_exit(EXIT_STATUS_FAIL);
 }
 
-void kernel_main(uint32_t magic, uint32_t mbi_phys) {
-  serial_init();
-  setvbuf(stdout, stdout_buf, _IOLBF, sizeof(stdout_buf));
-  gdt_init();
-  idt_init();
+/* What the command line asked for before any console was up; the banner
+ * reports the problems (boot_banner). */
+struct boot_args {
+  int cmdline_rc;        /* cmdline_parse's: words dropped */
+  const char *log_level; /* log=, or NULL */
+  const char *console;   /* console=, or NULL */
+  int console_rc;        /* console_init's: an unknown console= */
+};
 
-  if (magic != MB_BOOTLOADER_MAGIC)
-    panic("kernel_main: bad multiboot magic %#x", magic);
-  const struct mb_info *mbi = (const struct mb_info *)(uintptr_t)mbi_phys;
+/* The command line from the multiboot info, and the log level it sets. */
+static void boot_cmdline(const struct mb_info *mbi, struct boot_args *a) {
+  a->cmdline_rc = cmdline_parse(&kernel_cmdline, mb_cmdline(mbi));
+  a->log_level = cmdline_get(&kernel_cmdline, "log");
+  if (a->log_level && log_level_parse(a->log_level) >= 0)
+    log_set_level((enum log_level)log_level_parse(a->log_level));
+}
 
-  int crc = cmdline_parse(&kernel_cmdline, mb_cmdline(mbi));
-  const char *lvl = cmdline_get(&kernel_cmdline, "log");
-  if (lvl && log_level_parse(lvl) >= 0)
-    log_set_level((enum log_level)log_level_parse(lvl));
-
-  /* ACPI first (the FADT says whether there is a VGA screen), then the
-   * consoles, so the banner reaches the screen too. */
+/* ACPI first (the FADT says whether there is a VGA screen), then the
+ * consoles, so the banner reaches the screen too. */
+static void boot_consoles(const struct mb_info *mbi, struct boot_args *a) {
   int arc = power_init(mbi);
   const struct acpi_info *acpi = power_acpi_info();
   bool no_vga = arc != ACPI_E_NO_RSDP && acpi && acpi->fadt_pa &&
                 (acpi->iapc_boot_arch & ACPI_FADT_BOOT_NO_VGA);
-  const char *con = cmdline_get(&kernel_cmdline, "console");
-  int conrc = console_init(con, no_vga);
+  a->console = cmdline_get(&kernel_cmdline, "console");
+  a->console_rc = console_init(a->console, no_vga);
+}
 
+/* The banner: version, CPU, command line (and what was wrong with it), the
+ * consoles and the power-management findings. */
+static void boot_banner(const struct mb_info *mbi, const struct boot_args *a) {
   char vendor[13];
   cpuid_string(vendor, 0);
   printf("\nhvkernel %s (build %s), x86_64 multiboot unikernel\n", VERSION_STRING, BUILD_STRING);
   printf("cpu: %s, cpuid max leaf %#x\n", vendor, cpuid(0, 0).eax);
   printf("cmdline: %s\n", mb_cmdline(mbi) ? mb_cmdline(mbi) : "(none)");
-  if (crc)
+  if (a->cmdline_rc)
     pr_warn("cmdline: too long or too many words; %u dropped\n", kernel_cmdline.cl_dropped);
-  if (lvl && log_level_parse(lvl) < 0)
-    pr_warn("cmdline: unknown log level '%s' (err|warn|info|debug|trace)\n", lvl);
-  if (conrc)
-    pr_warn("cmdline: unknown console '%s' (serial|vga|both)\n", con);
+  if (a->log_level && log_level_parse(a->log_level) < 0)
+    pr_warn("cmdline: unknown log level '%s' (err|warn|info|debug|trace)\n", a->log_level);
+  if (a->console_rc)
+    pr_warn("cmdline: unknown console '%s' (serial|vga|both)\n", a->console);
   printf("console: %s%s%s\n", console_has_serial() ? "serial" : "",
          console_has_serial() && console_has_vga() ? " + " : "", console_has_vga() ? "vga" : "");
   power_log();
+}
 
+/* The page allocator from the memory map, then the heap (a quarter of the
+ * free pages, at most HEAP_MAX_BYTES), probed once through newlib's malloc
+ * so that a broken heap shows here rather than in a driver. */
+static void boot_memory(const struct mb_info *mbi) {
   if (mb_memory_init(mbi) != 0)
     panic("no usable memory");
   uint64_t heap = page_free_count() / 4 * PAGE_SIZE;
@@ -122,9 +136,6 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
     panic("cannot reserve a %lu-byte heap", (unsigned long)heap);
   printf("memory: heap %lu KiB, %lu pages free for the page allocator\n",
          (unsigned long)(heap >> 10), (unsigned long)page_free_count());
-
-  /* newlib's malloc over the sbrk heap, once, so a broken heap shows here
-   * rather than in a driver. */
   void *probe = malloc(HEAP_PROBE_BYTES);
   if (probe) {
     memset(probe, 0x5a, HEAP_PROBE_BYTES);
@@ -132,19 +143,20 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
   } else {
     panic("malloc(%u) failed on a fresh heap", HEAP_PROBE_BYTES);
   }
+}
 
+/* The TSC and the LAPIC timer calibrated, then interrupts on. */
+static void boot_clocks(void) {
   time_init();
   printf("time: TSC %lu kHz (calibrated by %s)\n", (unsigned long)(time_tsc_hz() / 1000),
          time_source());
   if (lapic_init() == 0 && lapic_timer_calibrate() == 0)
     printf("lapic: timer %lu kHz\n", (unsigned long)(lapic_timer_hz() / 1000));
   cpu_sti();
+}
 
-  const char *fault = cmdline_get(&kernel_cmdline, "test.fault");
-  if (fault)
-    deliberate_fault(fault);
-
-  /* Event loop self-check: a timer callback must run through the loop. */
+/* Event loop self-check: a timer callback must run through the loop. */
+static void event_loop_selftest(void) {
   struct timer t;
   timer_init(&t, selftest_timer_fn, NULL);
   uint64_t t0 = hw_now_ns();
@@ -156,6 +168,29 @@ void kernel_main(uint32_t magic, uint32_t mbi_phys) {
   }
   printf("event loop: %d ms timer fired after %lu us\n", SELFTEST_TIMER_MS,
          (unsigned long)((hw_now_ns() - t0) / 1000));
+}
+
+void kernel_main(uint32_t magic, uint32_t mbi_phys) {
+  serial_init();
+  setvbuf(stdout, stdout_buf, _IOLBF, sizeof(stdout_buf));
+  gdt_init();
+  idt_init();
+
+  if (magic != MB_BOOTLOADER_MAGIC)
+    panic("kernel_main: bad multiboot magic %#x", magic);
+  const struct mb_info *mbi = (const struct mb_info *)(uintptr_t)mbi_phys;
+
+  struct boot_args args;
+  boot_cmdline(mbi, &args);
+  boot_consoles(mbi, &args);
+  boot_banner(mbi, &args);
+  boot_memory(mbi);
+  boot_clocks();
+
+  const char *fault = cmdline_get(&kernel_cmdline, "test.fault");
+  if (fault)
+    deliberate_fault(fault);
+  event_loop_selftest();
 
   int status = guest_main();
   printf("kernel: done, exiting with status %d\n", status);
