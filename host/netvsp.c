@@ -433,16 +433,31 @@ void netvsp_network_change(struct netvsp *d) {
 
 /* ---- RNDIS device emulation -------------------------------------------------------- */
 
-static void netvsp_rndis_init(struct netvsp *d, const uint8_t *msg, uint32_t len) {
-  if (len < sizeof(struct rndis_init_req)) {
-    netvsp_bad(d, "RNDIS INITIALIZE too short");
-    return;
+/**
+ * Copy the fixed part of a guest's RNDIS message (its first `size` bytes)
+ * out of msg (`len` bytes, our private copy) into `out`; a message shorter
+ * than that is counted bad (`what`) and nothing is copied.
+ * @ret true with *out filled, false for a short message.
+ */
+static bool netvsp_rndis_fixed(struct netvsp *d, const uint8_t *msg, uint32_t len, void *out,
+                               size_t size, const char *what) {
+  if (len < size) {
+    netvsp_bad(d, what);
+    return false;
   }
+  memcpy(out, msg, size);
+  return true;
+}
+
+static void netvsp_rndis_init(struct netvsp *d, const uint8_t *msg, uint32_t len) {
+  struct rndis_init_req r;
+  if (!netvsp_rndis_fixed(d, msg, len, &r, sizeof(r), "RNDIS INITIALIZE too short"))
+    return;
   struct rndis_init_cmplt c;
   memset(&c, 0, sizeof(c));
   c.hdr.msg_type = RNDIS_MSG_INIT_C;
   c.hdr.msg_len = sizeof(c);
-  c.req_id = rd32(msg + 8);
+  c.req_id = r.req_id;
   c.status = RNDIS_STATUS_SUCCESS;
   c.major = 1;
   c.minor = 0;
@@ -460,11 +475,10 @@ static void netvsp_rndis_init(struct netvsp *d, const uint8_t *msg, uint32_t len
 }
 
 static void netvsp_rndis_query(struct netvsp *d, const uint8_t *msg, uint32_t len) {
-  if (len < sizeof(struct rndis_query_req)) {
-    netvsp_bad(d, "RNDIS QUERY too short");
+  struct rndis_query_req q;
+  if (!netvsp_rndis_fixed(d, msg, len, &q, sizeof(q), "RNDIS QUERY too short"))
     return;
-  }
-  uint32_t oid = rd32(msg + 12);
+  uint32_t oid = q.oid;
   uint8_t data[sizeof(struct ndis_offload_caps)];
   uint32_t n = 4, v = 0;
   switch (oid) {
@@ -513,7 +527,7 @@ static void netvsp_rndis_query(struct netvsp *d, const uint8_t *msg, uint32_t le
   memset(&c, 0, sizeof(c));
   c.hdr.msg_type = RNDIS_MSG_QUERY_C;
   c.hdr.msg_len = (uint32_t)sizeof(c) + n;
-  c.req_id = rd32(msg + 8);
+  c.req_id = q.req_id;
   c.status = n ? RNDIS_STATUS_SUCCESS : RNDIS_STATUS_NOT_SUPPORTED;
   c.info_buflen = n;
   c.info_buf_offset = n ? (uint32_t)sizeof(c) - 8u : 0;
@@ -542,11 +556,8 @@ static uint32_t netvsp_set_offload(struct netvsp *d, const uint8_t *p, uint32_t 
 
 static void netvsp_rndis_set(struct netvsp *d, const uint8_t *msg, uint32_t len) {
   struct rndis_set_req s;
-  if (len < sizeof(s)) {
-    netvsp_bad(d, "RNDIS SET too short");
+  if (!netvsp_rndis_fixed(d, msg, len, &s, sizeof(s), "RNDIS SET too short"))
     return;
-  }
-  memcpy(&s, msg, sizeof(s));
   uint32_t status = RNDIS_STATUS_NOT_SUPPORTED;
   uint32_t body = len - 8u;
   if (s.info_buf_offset > body || s.info_buflen > body - s.info_buf_offset) {
@@ -593,11 +604,8 @@ static int netvsp_ppi(const uint8_t *p, uint32_t len, uint32_t *csum, bool *vlan
 /** A PACKET from the guest: validate, apply offloads, hand to the back end. */
 static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len) {
   struct rndis_packet p;
-  if (len < sizeof(p)) {
-    netvsp_bad(d, "RNDIS PACKET too short");
+  if (!netvsp_rndis_fixed(d, msg, len, &p, sizeof(p), "RNDIS PACKET too short"))
     return NVSP_STAT_INVALID_RNDIS_PKT;
-  }
-  memcpy(&p, msg, sizeof(p));
   uint32_t body = len - 8u;
   if (p.data_offset < RNDIS_PACKET_BODY || p.data_offset > body ||
       p.data_len > body - p.data_offset || p.data_len < ETH_HLEN ||
@@ -642,11 +650,8 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
 /** One RNDIS message from the guest (our private copy). */
 static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
   struct rndis_msg_hdr h;
-  if (len < sizeof(h)) {
-    netvsp_bad(d, "RNDIS message too short");
+  if (!netvsp_rndis_fixed(d, msg, len, &h, sizeof(h), "RNDIS message too short"))
     return NVSP_STAT_INVALID_RNDIS_PKT;
-  }
-  memcpy(&h, msg, sizeof(h));
   if (h.msg_len < sizeof(h) || h.msg_len > len) {
     netvsp_bad(d, "RNDIS msg_len outside the message");
     return NVSP_STAT_INVALID_RNDIS_PKT;
