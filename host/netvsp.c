@@ -581,19 +581,16 @@ static void netvsp_rndis_set(struct netvsp *d, const uint8_t *msg, uint32_t len)
   netvsp_ctrl_reply(d, &c, sizeof(c), NULL, 0);
 }
 
-/** Walk the guest's PPIs (same rules as the guest's walk). 0 or -EPROTO. */
+/** Walk the guest's PPIs (the guest's walk and rules: rndis_ppi_next_known,
+ * rndis_build.h): the checksum request and the VLAN tag. 0 or -EPROTO. */
 static int netvsp_ppi(const uint8_t *p, uint32_t len, uint32_t *csum, bool *vlan, uint32_t *tag) {
   struct rndis_ppi_walk w = {p, len, 0};
-  uint32_t type, dlen;
-  const uint8_t *data;
+  uint32_t type, v;
   int rc;
-  while ((rc = rndis_ppi_next(&w, &type, &data, &dlen)) > 0) {
-    if (dlen < 4)
-      continue;
-    uint32_t v = rd32(data);
+  while ((rc = rndis_ppi_next_known(&w, &type, &v)) > 0) {
     if (type == RNDIS_PPI_TCPIP_CHKSUM) {
       *csum = v;
-    } else if (type == RNDIS_PPI_IEEE_8021Q) {
+    } else { /* RNDIS_PPI_IEEE_8021Q */
       *vlan = true;
       *tag = v;
     }

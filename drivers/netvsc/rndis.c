@@ -388,23 +388,17 @@ static int rndis_rx_indicate(struct netvsc *nv, const uint8_t *msg, uint32_t len
 }
 
 /**
- * The per-packet info of a received PACKET (the walk and its bounds:
- * rndis_ppi_next, rndis_build.h): the checksum verdict and the VLAN tag; a
- * known element too short for its object is malformed.
+ * The per-packet info of a received PACKET (the walk, its bounds and the
+ * rule for short elements: rndis_ppi_next_known, rndis_build.h): the
+ * checksum verdict and the VLAN tag.
  * @ret 0 or -EPROTO.
  */
 static int rndis_rx_ppi(const uint8_t *ppi, uint32_t len, struct netvsc_rx_info *ri,
                         uint32_t *csum) {
   struct rndis_ppi_walk w = {ppi, len, 0};
-  uint32_t type, dlen;
-  const uint8_t *data;
+  uint32_t type, v;
   int rc;
-  while ((rc = rndis_ppi_next(&w, &type, &data, &dlen)) > 0) {
-    if (type != RNDIS_PPI_TCPIP_CHKSUM && type != RNDIS_PPI_IEEE_8021Q)
-      continue; /* internal or not ours: skipped */
-    if (dlen < 4)
-      return -EPROTO; /* too short for its object */
-    uint32_t v = rd32(data);
+  while ((rc = rndis_ppi_next_known(&w, &type, &v)) > 0) {
     if (type == RNDIS_PPI_TCPIP_CHKSUM) {
       *csum = v;
     } else {
