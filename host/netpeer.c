@@ -133,7 +133,7 @@ static uint32_t np_ip(struct netpeer *p, uint32_t o, uint8_t proto, uint32_t l4l
   ip->ih_vhl = IPV4_VHL_NOOPT;
   inet_put16(ip->ih_len, (uint16_t)(IPV4_HLEN + l4len));
   inet_put16(ip->ih_id, id);
-  ip->ih_ttl = 64;
+  ip->ih_ttl = IPV4_DEFAULT_TTL;
   ip->ih_proto = proto;
   memcpy(ip->ih_src, src, 4);
   memcpy(ip->ih_dst, dst, 4);

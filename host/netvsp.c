@@ -48,6 +48,16 @@ static const uint32_t netvsp_versions[] = NVSP_VERSIONS_NEWEST_FIRST_INIT;
 #define NETVSP_PKT_ALIGN_SHIFT 3u
 #define NETVSP_LINK_SPEED 100000000u /* 10 Gbit/s in 100 bps units */
 
+/* One of the guest's buffers (the receive or the send buffer): its GPADL
+ * mapped (pages, not one pointer: netvsp_map) and cut into gb_count units
+ * of gb_unit bytes. All 0 while none is mapped. */
+struct netvsp_gbuf {
+  uint32_t gb_gpadl; /* 0 = none */
+  PMDL gb_mdl;
+  uint32_t gb_size; /* bytes mapped */
+  uint32_t gb_unit, gb_count;
+};
+
 struct netvsp {
   VMBCHANNEL nd_ch;
   uint64_t nd_up_ns; /* first time the data path was up (hw_now_ns), 0: never */
@@ -67,19 +77,13 @@ struct netvsp {
   uint64_t nd_ndis_caps;
   uint32_t nd_guest_mtu;
 
-  uint32_t nd_rx_gpadl; /* 0 = none */
-  PMDL nd_rx_mdl;       /* the mapped receive buffer: pages, not one pointer */
-  uint32_t nd_rxbuf_size;
+  struct netvsp_gbuf nd_rx; /* the receive buffer: units are sub-allocations */
   uint16_t nd_rx_set;
-  uint32_t nd_rx_sub, nd_rx_count;
   uint64_t nd_rx_free[NETVSP_RX_SECTIONS_MAX / 64u];
   uint32_t nd_rx_inflight;
 
-  uint32_t nd_tx_gpadl;
-  PMDL nd_tx_mdl;
-  uint64_t nd_direct_seen; /* tx_direct at the last traced RNDIS message */
-  uint32_t nd_txbuf_size;
-  uint32_t nd_tx_sec, nd_tx_count;
+  struct netvsp_gbuf nd_tx; /* the send buffer: units are sections */
+  uint64_t nd_direct_seen;  /* tx_direct at the last traced RNDIS message */
 
   /* RNDIS state */
   bool nd_rndis_init;
@@ -135,12 +139,12 @@ static NTSTATUS netvsp_send_xfer(struct netvsp *d, uint16_t set_id,
 /* ---- receive sections -------------------------------------------------------------- */
 
 static int32_t netvsp_rx_alloc(struct netvsp *d) {
-  for (uint32_t w = 0; w < (d->nd_rx_count + 63u) / 64u; w++) {
+  for (uint32_t w = 0; w < (d->nd_rx.gb_count + 63u) / 64u; w++) {
     uint64_t v = d->nd_rx_free[w];
     if (!v)
       continue;
     uint32_t b = (uint32_t)__builtin_ctzll(v);
-    if (w * 64u + b >= d->nd_rx_count)
+    if (w * 64u + b >= d->nd_rx.gb_count)
       break;
     d->nd_rx_free[w] &= ~(1ull << b);
     d->nd_rx_inflight++;
@@ -150,7 +154,7 @@ static int32_t netvsp_rx_alloc(struct netvsp *d) {
 }
 
 static void netvsp_rx_release(struct netvsp *d, uint32_t idx) {
-  if (idx >= d->nd_rx_count || (d->nd_rx_free[idx / 64u] & (1ull << (idx % 64u))))
+  if (idx >= d->nd_rx.gb_count || (d->nd_rx_free[idx / 64u] & (1ull << (idx % 64u))))
     return;
   d->nd_rx_free[idx / 64u] |= 1ull << (idx % 64u);
   d->nd_rx_inflight--;
@@ -170,7 +174,7 @@ static VOID netvsp_rx_done(VMBPACKET pkt, NTSTATUS status, PVOID buf, UINT32 len
     if (c.msg_type != NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE || c.status != NVSP_STAT_SUCCESS)
       d->nd_st.rx_nack++;
   }
-  if (tag && d->nd_rx_mdl)
+  if (tag && d->nd_rx.gb_mdl)
     netvsp_rx_release(d, (uint32_t)(tag - 1u));
   VmbPacketFree(pkt);
 }
@@ -205,21 +209,21 @@ static bool netvsp_mdl_copy(struct netvsp *d, PMDL mdl, uint64_t off, void *buf,
  * it. 0, -ENETDOWN, -EAGAIN. */
 static int netvsp_rx_msg(struct netvsp *d, const void *hdr, uint32_t hlen, const void *body,
                          uint32_t blen) {
-  if (!d->nd_open || !d->nd_rx_mdl)
+  if (!d->nd_open || !d->nd_rx.gb_mdl)
     return -ENETDOWN;
-  if (hlen > d->nd_rx_sub || blen > d->nd_rx_sub - hlen)
+  if (hlen > d->nd_rx.gb_unit || blen > d->nd_rx.gb_unit - hlen)
     return -EMSGSIZE;
   int32_t s = netvsp_rx_alloc(d);
   if (s < 0)
     return -EAGAIN;
-  uint64_t off = (uint64_t)(uint32_t)s * d->nd_rx_sub;
-  if (!netvsp_mdl_copy(d, d->nd_rx_mdl, off, (void *)(uintptr_t)hdr, hlen, true) ||
+  uint64_t off = (uint64_t)(uint32_t)s * d->nd_rx.gb_unit;
+  if (!netvsp_mdl_copy(d, d->nd_rx.gb_mdl, off, (void *)(uintptr_t)hdr, hlen, true) ||
       (blen &&
-       !netvsp_mdl_copy(d, d->nd_rx_mdl, off + hlen, (void *)(uintptr_t)body, blen, true))) {
+       !netvsp_mdl_copy(d, d->nd_rx.gb_mdl, off + hlen, (void *)(uintptr_t)body, blen, true))) {
     netvsp_rx_release(d, (uint32_t)s);
     return -ENETDOWN;
   }
-  struct vmtransfer_page_range r = {hlen + blen, (uint32_t)s * d->nd_rx_sub};
+  struct vmtransfer_page_range r = {hlen + blen, (uint32_t)s * d->nd_rx.gb_unit};
   NTSTATUS st = netvsp_send_xfer(d, d->nd_rx_set, &r, 1, netvsp_rx_done,
                                  (void *)(uintptr_t)((uint32_t)s + 1u));
   if (!NT_SUCCESS(st)) {
@@ -334,7 +338,7 @@ static uint32_t netvsp_rx_csum(const uint8_t *f, uint32_t len) {
 /* ---- receive: frames for the guest ------------------------------------------------ */
 
 bool netvsp_ready(const struct netvsp *d) {
-  return d->nd_open && d->nd_rx_mdl && d->nd_rndis_init && d->nd_filter != 0;
+  return d->nd_open && d->nd_rx.gb_mdl && d->nd_rndis_init && d->nd_filter != 0;
 }
 
 /* Remember when the guest's link first came up (the tools' t_link_ms). */
@@ -417,13 +421,13 @@ void netvsp_set_link(struct netvsp *d, bool up) {
   d->nd_link = up;
   netvsp_note_up(d);
   pr_info("netvsp: link %s\n", up ? "up" : "down");
-  if (d->nd_open && d->nd_rx_mdl && d->nd_rndis_init)
+  if (d->nd_open && d->nd_rx.gb_mdl && d->nd_rndis_init)
     netvsp_indicate(d, up ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT);
 }
 
 void netvsp_network_change(struct netvsp *d) {
   pr_info("netvsp: network change\n");
-  if (d->nd_open && d->nd_rx_mdl && d->nd_rndis_init)
+  if (d->nd_open && d->nd_rx.gb_mdl && d->nd_rndis_init)
     netvsp_indicate(d, RNDIS_STATUS_NETWORK_CHANGE);
   if (d->nd_link) {
     netvsp_set_link(d, false);
@@ -433,16 +437,31 @@ void netvsp_network_change(struct netvsp *d) {
 
 /* ---- RNDIS device emulation -------------------------------------------------------- */
 
-static void netvsp_rndis_init(struct netvsp *d, const uint8_t *msg, uint32_t len) {
-  if (len < sizeof(struct rndis_init_req)) {
-    netvsp_bad(d, "RNDIS INITIALIZE too short");
-    return;
+/**
+ * Copy the fixed part of a guest's RNDIS message (its first `size` bytes)
+ * out of msg (`len` bytes, our private copy) into `out`; a message shorter
+ * than that is counted bad (`what`) and nothing is copied.
+ * @ret true with *out filled, false for a short message.
+ */
+static bool netvsp_rndis_fixed(struct netvsp *d, const uint8_t *msg, uint32_t len, void *out,
+                               size_t size, const char *what) {
+  if (len < size) {
+    netvsp_bad(d, what);
+    return false;
   }
+  memcpy(out, msg, size);
+  return true;
+}
+
+static void netvsp_rndis_init(struct netvsp *d, const uint8_t *msg, uint32_t len) {
+  struct rndis_init_req r;
+  if (!netvsp_rndis_fixed(d, msg, len, &r, sizeof(r), "RNDIS INITIALIZE too short"))
+    return;
   struct rndis_init_cmplt c;
   memset(&c, 0, sizeof(c));
   c.hdr.msg_type = RNDIS_MSG_INIT_C;
   c.hdr.msg_len = sizeof(c);
-  c.req_id = rd32(msg + 8);
+  c.req_id = r.req_id;
   c.status = RNDIS_STATUS_SUCCESS;
   c.major = 1;
   c.minor = 0;
@@ -460,11 +479,10 @@ static void netvsp_rndis_init(struct netvsp *d, const uint8_t *msg, uint32_t len
 }
 
 static void netvsp_rndis_query(struct netvsp *d, const uint8_t *msg, uint32_t len) {
-  if (len < sizeof(struct rndis_query_req)) {
-    netvsp_bad(d, "RNDIS QUERY too short");
+  struct rndis_query_req q;
+  if (!netvsp_rndis_fixed(d, msg, len, &q, sizeof(q), "RNDIS QUERY too short"))
     return;
-  }
-  uint32_t oid = rd32(msg + 12);
+  uint32_t oid = q.oid;
   uint8_t data[sizeof(struct ndis_offload_caps)];
   uint32_t n = 4, v = 0;
   switch (oid) {
@@ -513,7 +531,7 @@ static void netvsp_rndis_query(struct netvsp *d, const uint8_t *msg, uint32_t le
   memset(&c, 0, sizeof(c));
   c.hdr.msg_type = RNDIS_MSG_QUERY_C;
   c.hdr.msg_len = (uint32_t)sizeof(c) + n;
-  c.req_id = rd32(msg + 8);
+  c.req_id = q.req_id;
   c.status = n ? RNDIS_STATUS_SUCCESS : RNDIS_STATUS_NOT_SUPPORTED;
   c.info_buflen = n;
   c.info_buf_offset = n ? (uint32_t)sizeof(c) - 8u : 0;
@@ -542,11 +560,8 @@ static uint32_t netvsp_set_offload(struct netvsp *d, const uint8_t *p, uint32_t 
 
 static void netvsp_rndis_set(struct netvsp *d, const uint8_t *msg, uint32_t len) {
   struct rndis_set_req s;
-  if (len < sizeof(s)) {
-    netvsp_bad(d, "RNDIS SET too short");
+  if (!netvsp_rndis_fixed(d, msg, len, &s, sizeof(s), "RNDIS SET too short"))
     return;
-  }
-  memcpy(&s, msg, sizeof(s));
   uint32_t status = RNDIS_STATUS_NOT_SUPPORTED;
   uint32_t body = len - 8u;
   if (s.info_buf_offset > body || s.info_buflen > body - s.info_buf_offset) {
@@ -570,19 +585,16 @@ static void netvsp_rndis_set(struct netvsp *d, const uint8_t *msg, uint32_t len)
   netvsp_ctrl_reply(d, &c, sizeof(c), NULL, 0);
 }
 
-/** Walk the guest's PPIs (same rules as the guest's walk). 0 or -EPROTO. */
+/** Walk the guest's PPIs (the guest's walk and rules: rndis_ppi_next_known,
+ * rndis_build.h): the checksum request and the VLAN tag. 0 or -EPROTO. */
 static int netvsp_ppi(const uint8_t *p, uint32_t len, uint32_t *csum, bool *vlan, uint32_t *tag) {
   struct rndis_ppi_walk w = {p, len, 0};
-  uint32_t type, dlen;
-  const uint8_t *data;
+  uint32_t type, v;
   int rc;
-  while ((rc = rndis_ppi_next(&w, &type, &data, &dlen)) > 0) {
-    if (dlen < 4)
-      continue;
-    uint32_t v = rd32(data);
+  while ((rc = rndis_ppi_next_known(&w, &type, &v)) > 0) {
     if (type == RNDIS_PPI_TCPIP_CHKSUM) {
       *csum = v;
-    } else if (type == RNDIS_PPI_IEEE_8021Q) {
+    } else { /* RNDIS_PPI_IEEE_8021Q */
       *vlan = true;
       *tag = v;
     }
@@ -593,11 +605,8 @@ static int netvsp_ppi(const uint8_t *p, uint32_t len, uint32_t *csum, bool *vlan
 /** A PACKET from the guest: validate, apply offloads, hand to the back end. */
 static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len) {
   struct rndis_packet p;
-  if (len < sizeof(p)) {
-    netvsp_bad(d, "RNDIS PACKET too short");
+  if (!netvsp_rndis_fixed(d, msg, len, &p, sizeof(p), "RNDIS PACKET too short"))
     return NVSP_STAT_INVALID_RNDIS_PKT;
-  }
-  memcpy(&p, msg, sizeof(p));
   uint32_t body = len - 8u;
   if (p.data_offset < RNDIS_PACKET_BODY || p.data_offset > body ||
       p.data_len > body - p.data_offset || p.data_len < ETH_HLEN ||
@@ -642,11 +651,8 @@ static uint32_t netvsp_rndis_packet(struct netvsp *d, uint8_t *msg, uint32_t len
 /** One RNDIS message from the guest (our private copy). */
 static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
   struct rndis_msg_hdr h;
-  if (len < sizeof(h)) {
-    netvsp_bad(d, "RNDIS message too short");
+  if (!netvsp_rndis_fixed(d, msg, len, &h, sizeof(h), "RNDIS message too short"))
     return NVSP_STAT_INVALID_RNDIS_PKT;
-  }
-  memcpy(&h, msg, sizeof(h));
   if (h.msg_len < sizeof(h) || h.msg_len > len) {
     netvsp_bad(d, "RNDIS msg_len outside the message");
     return NVSP_STAT_INVALID_RNDIS_PKT;
@@ -697,20 +703,20 @@ static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
 static uint32_t netvsp_send_rndis(struct netvsp *d, VMBPACKETCOMPLETION pkt, const uint8_t *buf,
                                   uint32_t len, UINT32 flags) {
   struct nvsp_send_rndis_pkt m;
-  if (len < sizeof(m) || !d->nd_rx_mdl) {
+  if (len < sizeof(m) || !d->nd_rx.gb_mdl) {
     netvsp_bad(d, "SEND_RNDIS_PKT too short or before the receive buffer");
     return NVSP_STAT_FAIL;
   }
   memcpy(&m, buf, sizeof(m));
   uint32_t n = 0;
   if (m.send_buf_section_index != NVSP_INVALID_SECTION_INDEX) {
-    if (!d->nd_tx_mdl || m.send_buf_section_index >= d->nd_tx_count ||
-        m.send_buf_section_size > d->nd_tx_sec || m.send_buf_section_size == 0) {
+    if (!d->nd_tx.gb_mdl || m.send_buf_section_index >= d->nd_tx.gb_count ||
+        m.send_buf_section_size > d->nd_tx.gb_unit || m.send_buf_section_size == 0) {
       netvsp_bad(d, "send section index or size");
       return NVSP_STAT_FAIL;
     }
     n = m.send_buf_section_size;
-    if (!netvsp_mdl_copy(d, d->nd_tx_mdl, (uint64_t)m.send_buf_section_index * d->nd_tx_sec,
+    if (!netvsp_mdl_copy(d, d->nd_tx.gb_mdl, (uint64_t)m.send_buf_section_index * d->nd_tx.gb_unit,
                          d->nd_msg, n, false)) {
       netvsp_bad(d, "send section not mappable");
       return NVSP_STAT_FAIL;
@@ -741,22 +747,12 @@ static uint32_t netvsp_send_rndis(struct netvsp *d, VMBPACKETCOMPLETION pkt, con
 
 /* ---- NVSP ---------------------------------------------------------------------------- */
 
-static void netvsp_unmap_rx(struct netvsp *d) {
-  if (d->nd_rx_gpadl)
-    VmbChannelUnmapGpadl(d->nd_ch, d->nd_rx_gpadl);
-  d->nd_rx_gpadl = 0;
-  d->nd_rx_mdl = NULL;
-  d->nd_rxbuf_size = 0;
-  d->nd_rx_count = 0;
-}
-
-static void netvsp_unmap_tx(struct netvsp *d) {
-  if (d->nd_tx_gpadl)
-    VmbChannelUnmapGpadl(d->nd_ch, d->nd_tx_gpadl);
-  d->nd_tx_gpadl = 0;
-  d->nd_tx_mdl = NULL;
-  d->nd_txbuf_size = 0;
-  d->nd_tx_count = 0;
+/** Unmap one of the guest's buffers (nothing when none is mapped) and
+ * forget it. */
+static void netvsp_gbuf_unmap(struct netvsp *d, struct netvsp_gbuf *b) {
+  if (b->gb_gpadl)
+    VmbChannelUnmapGpadl(d->nd_ch, b->gb_gpadl);
+  memset(b, 0, sizeof(*b));
 }
 
 /** Map a guest GPADL writable: its MDL (valid until the unmap), every page
@@ -782,32 +778,46 @@ static PMDL netvsp_map(struct netvsp *d, uint32_t gpadl, uint32_t *size) {
   return mdl;
 }
 
-static void netvsp_recv_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, union nvsp_msg *r) {
-  struct nvsp_send_recv_buf_complete *c = &r->recv_buf_complete;
-  c->msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE;
-  c->status = NVSP_STAT_FAIL;
+/**
+ * The buffer a SEND_RECV_BUF or SEND_SEND_BUF message (`buf`, `len` bytes,
+ * from the guest) hands over: its GPADL mapped into *b and cut into units of
+ * `unit` bytes, at most `max` of them. A short message, a GPADL that does
+ * not map, or a buffer smaller than one unit leaves *b as it was and
+ * nothing mapped.
+ * @ret true with *b and *set_id (the message's id) filled.
+ */
+static bool netvsp_gbuf_map(struct netvsp *d, const uint8_t *buf, uint32_t len, uint32_t unit,
+                            uint32_t max, struct netvsp_gbuf *b, uint16_t *set_id) {
   struct nvsp_send_buf m;
-  if (len < sizeof(m) || !d->nd_version || d->nd_rx_gpadl)
-    return;
+  if (len < sizeof(m))
+    return false;
   memcpy(&m, buf, sizeof(m));
   uint32_t size = 0;
   PMDL p = netvsp_map(d, m.gpadl_handle, &size);
   if (!p)
-    return;
-  uint32_t sub = (NETVSP_RX_HDR_ROOM + d->nd_cfg.cf_mtu + ETH_VLAN_HLEN + 63u) & ~63u;
-  uint32_t count = size / sub;
-  if (count > NETVSP_RX_SECTIONS_MAX)
-    count = NETVSP_RX_SECTIONS_MAX;
+    return false;
+  uint32_t count = size / unit;
+  if (count > max)
+    count = max;
   if (count == 0) {
     VmbChannelUnmapGpadl(d->nd_ch, m.gpadl_handle);
-    return;
+    return false;
   }
-  d->nd_rx_gpadl = m.gpadl_handle;
-  d->nd_rx_mdl = p;
-  d->nd_rxbuf_size = size;
-  d->nd_rx_set = m.id;
-  d->nd_rx_sub = sub;
-  d->nd_rx_count = count;
+  *b = (struct netvsp_gbuf){m.gpadl_handle, p, size, unit, count};
+  *set_id = m.id;
+  return true;
+}
+
+static void netvsp_recv_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, union nvsp_msg *r) {
+  struct nvsp_send_recv_buf_complete *c = &r->recv_buf_complete;
+  c->msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE;
+  c->status = NVSP_STAT_FAIL;
+  if (!d->nd_version || d->nd_rx.gb_gpadl)
+    return;
+  uint32_t sub = (NETVSP_RX_HDR_ROOM + d->nd_cfg.cf_mtu + ETH_VLAN_HLEN + 63u) & ~63u;
+  if (!netvsp_gbuf_map(d, buf, len, sub, NETVSP_RX_SECTIONS_MAX, &d->nd_rx, &d->nd_rx_set))
+    return;
+  uint32_t size = d->nd_rx.gb_size, count = d->nd_rx.gb_count;
   d->nd_rx_inflight = 0;
   memset(d->nd_rx_free, 0, sizeof(d->nd_rx_free));
   for (uint32_t i = 0; i < count; i++)
@@ -837,28 +847,15 @@ static void netvsp_send_buf(struct netvsp *d, const uint8_t *buf, uint32_t len, 
   struct nvsp_send_send_buf_complete *c = &r->send_buf_complete;
   c->msg_type = NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE;
   c->status = NVSP_STAT_FAIL;
-  struct nvsp_send_buf m;
-  if (len < sizeof(m) || !d->nd_version || d->nd_tx_gpadl || d->nd_cfg.cf_refuse_send_buf)
-    return;
-  memcpy(&m, buf, sizeof(m));
-  uint32_t size = 0;
-  PMDL p = netvsp_map(d, m.gpadl_handle, &size);
-  if (!p)
-    return;
   uint32_t sec = d->nd_cfg.cf_send_section;
-  if (size < sec) {
-    VmbChannelUnmapGpadl(d->nd_ch, m.gpadl_handle);
+  uint16_t set_id; /* the guest's id for the send buffer: not used */
+  if (!d->nd_version || d->nd_tx.gb_gpadl || d->nd_cfg.cf_refuse_send_buf ||
+      !netvsp_gbuf_map(d, buf, len, sec, UINT32_MAX, &d->nd_tx, &set_id))
     return;
-  }
-  d->nd_tx_gpadl = m.gpadl_handle;
-  d->nd_tx_mdl = p;
-  d->nd_txbuf_size = size;
-  d->nd_tx_sec = sec;
-  d->nd_tx_count = size / sec;
   c->status = NVSP_STAT_SUCCESS;
   c->section_size = d->nd_cfg.cf_fault == NETVSP_FAULT_SEND_SECTION_0 ? 0 : sec;
   if (d->nd_cfg.cf_fault == NETVSP_FAULT_SEND_SECTION_0)
-    d->nd_tx_count = 0;
+    d->nd_tx.gb_count = 0;
 }
 
 static void netvsp_init(struct netvsp *d, const uint8_t *buf, uint32_t len, union nvsp_msg *r) {
@@ -921,10 +918,10 @@ static VOID netvsp_process(VMBCHANNEL ch, VMBPACKETCOMPLETION pkt, PVOID buf, UI
     rlen = sizeof(r.send_buf_complete);
     break;
   case NVSP_MSG1_TYPE_REVOKE_RECV_BUF:
-    netvsp_unmap_rx(d);
+    netvsp_gbuf_unmap(d, &d->nd_rx);
     break;
   case NVSP_MSG1_TYPE_REVOKE_SEND_BUF:
-    netvsp_unmap_tx(d);
+    netvsp_gbuf_unmap(d, &d->nd_tx);
     break;
   case NVSP_MSG1_TYPE_SEND_RNDIS_PKT:
     r.rndis_complete.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE;
@@ -960,8 +957,8 @@ static NTSTATUS netvsp_opened(VMBCHANNEL ch) {
 static VOID netvsp_closed(VMBCHANNEL ch) {
   struct netvsp *d = netvsp_of(ch);
   d->nd_open = false;
-  netvsp_unmap_rx(d);
-  netvsp_unmap_tx(d);
+  netvsp_gbuf_unmap(d, &d->nd_rx);
+  netvsp_gbuf_unmap(d, &d->nd_tx);
   d->nd_version = 0;
   d->nd_ndis_caps = 0;
   d->nd_rndis_init = false;
@@ -1064,8 +1061,8 @@ void netvsp_set_monitor(struct netvsp *d, const struct netvsp_monitor *m) {
 
 bool netvsp_link(const struct netvsp *d) { return d->nd_link; }
 uint32_t netvsp_version(const struct netvsp *d) { return d->nd_last_version; }
-uint32_t netvsp_recv_buf_size(const struct netvsp *d) { return d->nd_rxbuf_size; }
-uint32_t netvsp_send_buf_size(const struct netvsp *d) { return d->nd_txbuf_size; }
+uint32_t netvsp_recv_buf_size(const struct netvsp *d) { return d->nd_rx.gb_size; }
+uint32_t netvsp_send_buf_size(const struct netvsp *d) { return d->nd_tx.gb_size; }
 uint32_t netvsp_rx_in_flight(const struct netvsp *d) { return d->nd_rx_inflight; }
 const struct netvsp_stats *netvsp_stats(const struct netvsp *d) { return &d->nd_st; }
 VMBCHANNEL netvsp_channel(const struct netvsp *d) { return d->nd_ch; }
@@ -1075,14 +1072,14 @@ void netvsp_set_fault(struct netvsp *d, enum netvsp_fault f) { d->nd_cfg.cf_faul
 
 int netvsp_inject_rx(struct netvsp *d, const void *msg, uint32_t len, int64_t off_adj,
                      uint32_t count, uint16_t set_id) {
-  if (!d->nd_open || !d->nd_rx_mdl)
+  if (!d->nd_open || !d->nd_rx.gb_mdl)
     return -ENETDOWN;
   int32_t s = netvsp_rx_alloc(d);
   if (s < 0)
     return -EAGAIN;
-  uint64_t start = (uint64_t)(uint32_t)s * d->nd_rx_sub;
-  if (msg && len <= d->nd_rx_sub)
-    netvsp_mdl_copy(d, d->nd_rx_mdl, start, (void *)(uintptr_t)msg, len, true);
+  uint64_t start = (uint64_t)(uint32_t)s * d->nd_rx.gb_unit;
+  if (msg && len <= d->nd_rx.gb_unit)
+    netvsp_mdl_copy(d, d->nd_rx.gb_mdl, start, (void *)(uintptr_t)msg, len, true);
   struct vmtransfer_page_range r = {count, (uint32_t)((int64_t)start + off_adj)};
   NTSTATUS st = netvsp_send_xfer(d, set_id ? set_id : d->nd_rx_set, &r, 1, netvsp_rx_done,
                                  (void *)(uintptr_t)((uint32_t)s + 1u));

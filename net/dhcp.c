@@ -514,83 +514,128 @@ static void dhcp_nak(struct dhcp_client *c, uint64_t now, const struct dhcp_opts
     dhcp_discover(c, now);
 }
 
-void dhcp_input(struct dhcp_client *c, uint64_t now, const uint8_t *msg, uint32_t len) {
+/* ---- input: the checks every reply passes, then one handler per type ----------------- */
+
+/**
+ * The checks every reply passes before its type matters: long enough, a
+ * BOOTP reply for Ethernet with the DHCP magic, ours (a state that waits,
+ * our xid and MAC), options that parse, and an OFFER, ACK or NAK that this
+ * state waits for. Anything else is counted under its drop reason.
+ * @ret true with *o filled.
+ */
+static bool dhcp_reply_wanted(struct dhcp_client *c, const uint8_t *msg, uint32_t len,
+                              struct dhcp_opts *o) {
   if (len < DHCP_OPTS_OFF) {
     c->c_st.drop_short++;
-    return;
+    return false;
   }
   const struct dhcp_msg *m = (const struct dhcp_msg *)msg;
   if (m->dm_op != BOOTP_REPLY || m->dm_htype != 1 || m->dm_hlen != 6 ||
       inet_get32(m->dm_magic) != DHCP_MAGIC) {
     c->c_st.drop_proto++;
-    return;
+    return false;
   }
   if (c->c_state == DHCP_OFF || c->c_state == DHCP_INIT || inet_get32(m->dm_xid) != c->c_xid ||
       memcmp(m->dm_chaddr, c->c_mac, 6) != 0) {
     c->c_st.drop_not_ours++;
-    return;
+    return false;
   }
-  struct dhcp_opts o;
-  if (dhcp_opts_parse(msg, len, &o)) {
+  if (dhcp_opts_parse(msg, len, o)) {
     c->c_st.drop_options++;
-    return;
+    return false;
   }
-  if (o.type != DHCPOFFER && o.type != DHCPACK && o.type != DHCPNAK) {
+  if (o->type != DHCPOFFER && o->type != DHCPACK && o->type != DHCPNAK) {
     c->c_st.drop_proto++;
-    return;
+    return false;
   }
   bool want_offer = c->c_state == DHCP_SELECTING;
   bool want_ack =
       c->c_state == DHCP_REQUESTING || c->c_state == DHCP_RENEWING || c->c_state == DHCP_REBINDING;
-  if ((o.type == DHCPOFFER && !want_offer) || (o.type != DHCPOFFER && !want_ack)) {
+  if ((o->type == DHCPOFFER && !want_offer) || (o->type != DHCPOFFER && !want_ack)) {
     c->c_st.drop_state++;
-    return;
+    return false;
   }
-  /* The server we chose (REQUESTING) or hold the lease from (RENEWING). */
-  const uint8_t *chosen = c->c_state == DHCP_REQUESTING ? c->c_offer_server
-                          : c->c_state == DHCP_RENEWING ? c->c_lease.dl_server
-                                                        : NULL;
-  if (o.type == DHCPNAK) {
-    if (chosen && (!o.has_server || memcmp(o.server, chosen, 4) != 0)) {
-      c->c_st.drop_server++;
-      return;
-    }
-    dhcp_nak(c, now, &o);
-    return;
-  }
-  if (!o.has_server) {
+  return true;
+}
+
+/** The server whose answer this state waits for: the one we chose
+ * (REQUESTING) or hold the lease from (RENEWING); NULL when any server may
+ * answer (SELECTING, REBINDING). */
+static const uint8_t *dhcp_chosen_server(const struct dhcp_client *c) {
+  return c->c_state == DHCP_REQUESTING ? c->c_offer_server
+         : c->c_state == DHCP_RENEWING ? c->c_lease.dl_server
+                                       : NULL;
+}
+
+/** An OFFER or ACK names its server, comes from the `chosen` one (when
+ * there is one) and gives a usable address `yi`; else counted, false. */
+static bool dhcp_lease_source_ok(struct dhcp_client *c, const uint8_t *chosen, const uint8_t yi[4],
+                                 const struct dhcp_opts *o) {
+  if (!o->has_server) {
     c->c_st.drop_bad_lease++;
-    return;
+    return false;
   }
-  if (chosen && memcmp(o.server, chosen, 4) != 0) {
+  if (chosen && memcmp(o->server, chosen, 4) != 0) {
     c->c_st.drop_server++;
-    return;
+    return false;
   }
-  if (!dhcp_addr_ok(m->dm_yiaddr) || m->dm_yiaddr[0] == 255) {
+  if (!dhcp_addr_ok(yi) || yi[0] == 255) {
     c->c_st.drop_bad_addr++;
-    return;
+    return false;
   }
-  if (o.type == DHCPOFFER) {
-    c->c_st.offers++;
-    memcpy(c->c_offer_ip, m->dm_yiaddr, 4);
-    memcpy(c->c_offer_server, o.server, 4);
-    char ip[16], sv[16];
-    ip_str(ip, c->c_offer_ip);
-    ip_str(sv, c->c_offer_server);
-    c->c_state = DHCP_REQUESTING;
-    c->c_tries = 0; /* same xid: the REQUEST answers this OFFER */
-    dhcp_send(c, now);
-    pr_info("net: DHCP offer %s from %s; requesting\n", ip, sv);
-    return;
-  }
-  if (!o.has_lease || o.lease == 0) {
+  return true;
+}
+
+/** An OFFER (SELECTING): remember the address and its server, and REQUEST
+ * it with the same xid. */
+static void dhcp_offer(struct dhcp_client *c, uint64_t now, const uint8_t yi[4],
+                       const struct dhcp_opts *o) {
+  c->c_st.offers++;
+  memcpy(c->c_offer_ip, yi, 4);
+  memcpy(c->c_offer_server, o->server, 4);
+  char ip[16], sv[16];
+  ip_str(ip, c->c_offer_ip);
+  ip_str(sv, c->c_offer_server);
+  c->c_state = DHCP_REQUESTING;
+  c->c_tries = 0; /* same xid: the REQUEST answers this OFFER */
+  dhcp_send(c, now);
+  pr_info("net: DHCP offer %s from %s; requesting\n", ip, sv);
+}
+
+/** An ACK (REQUESTING, RENEWING, REBINDING): it must carry a lease time and
+ * the address we asked for (the offered one, or the one we hold); then bound. */
+static void dhcp_ack(struct dhcp_client *c, uint64_t now, const uint8_t yi[4],
+                     const struct dhcp_opts *o) {
+  if (!o->has_lease || o->lease == 0) {
     c->c_st.drop_bad_lease++;
     return;
   }
   const uint8_t *want = c->c_state == DHCP_REQUESTING ? c->c_offer_ip : c->c_lease.dl_ip;
-  if (memcmp(m->dm_yiaddr, want, 4) != 0) {
+  if (memcmp(yi, want, 4) != 0) {
     c->c_st.drop_bad_addr++;
     return;
   }
-  dhcp_bound(c, now, m->dm_yiaddr, &o);
+  dhcp_bound(c, now, yi, o);
+}
+
+void dhcp_input(struct dhcp_client *c, uint64_t now, const uint8_t *msg, uint32_t len) {
+  struct dhcp_opts o;
+  if (!dhcp_reply_wanted(c, msg, len, &o))
+    return;
+  const uint8_t *yi = ((const struct dhcp_msg *)msg)->dm_yiaddr;
+  const uint8_t *chosen = dhcp_chosen_server(c);
+  if (o.type == DHCPNAK) {
+    /* Only the server we wait for may take our address away. */
+    if (chosen && (!o.has_server || memcmp(o.server, chosen, 4) != 0))
+      c->c_st.drop_server++;
+    else
+      dhcp_nak(c, now, &o);
+    return;
+  }
+  if (!dhcp_lease_source_ok(c, chosen, yi, &o))
+    return;
+  if (o.type == DHCPOFFER)
+    dhcp_offer(c, now, yi, &o);
+  else
+    dhcp_ack(c, now, yi, &o);
 }

@@ -271,7 +271,7 @@ static void net_dhcp_send(void *arg, const uint8_t *msg, uint32_t len, const uin
   inet_put16(e->eh_type, ETH_P_IP);
   ip->ih_vhl = IPV4_VHL_NOOPT;
   inet_put16(ip->ih_len, (uint16_t)tot);
-  ip->ih_ttl = 64;
+  ip->ih_ttl = IPV4_DEFAULT_TTL;
   ip->ih_proto = IP_PROTO_UDP;
   if (n->n_have_ip)
     memcpy(ip->ih_src, n->n_cfg.nc_ip, 4);
@@ -411,7 +411,7 @@ static void net_ip_reply_hdr(struct net *n, const uint8_t *req, uint32_t ihl, ui
   memcpy(o, req, ihl);
   o->ih_vhl = (uint8_t)((IPV4_VERSION << 4) | (ihl / 4u));
   inet_put16(o->ih_len, (uint16_t)tot);
-  o->ih_ttl = 64;
+  o->ih_ttl = IPV4_DEFAULT_TTL;
   memcpy(o->ih_src, n->n_cfg.nc_ip, 4);
   memcpy(o->ih_dst, ip->ih_src, 4);
   o->ih_csum[0] = o->ih_csum[1] = 0;

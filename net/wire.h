@@ -78,6 +78,9 @@ _Static_assert(offsetof(struct arp_pkt, ar_tpa) == 24, "ARP tpa at 24");
 #define IP_PROTO_ICMP 1u
 #define IP_PROTO_UDP 17u
 #define IPV4_FRAG_MASK 0x3fffu /* MF flag and fragment offset */
+/* ih_ttl of what this stack and the host's peer send: RFC 1700's default,
+ * Linux's net.ipv4.ip_default_ttl. */
+#define IPV4_DEFAULT_TTL 64u
 
 struct ipv4_hdr {
   uint8_t ih_vhl; /* version 4, header length in 32-bit words */

@@ -345,14 +345,27 @@ static int rndis_rx_cmplt(struct netvsc *nv, uint32_t type, const uint8_t *msg, 
   return -EPROTO;
 }
 
-/** INDICATE_STATUS: media connect/disconnect (reference E.7). */
-static int rndis_rx_indicate(struct netvsc *nv, const uint8_t *msg, uint32_t len) {
-  struct rndis_indicate_status is;
-  if (len < sizeof(is)) {
+/**
+ * Copy the fixed part of a received RNDIS message (its first `size` bytes)
+ * out of msg (`len` bytes) into `out`; a message shorter than that is
+ * dropped and counted (rx_drop_rndis), nothing copied.
+ * @ret 0 or -EPROTO.
+ */
+static int rndis_rx_fixed(struct netvsc *nv, const uint8_t *msg, uint32_t len, void *out,
+                          size_t size) {
+  if (len < size) {
     nv->nv_st.rx_drop_rndis++;
     return -EPROTO;
   }
-  memcpy(&is, msg, sizeof(is));
+  memcpy(out, msg, size);
+  return 0;
+}
+
+/** INDICATE_STATUS: media connect/disconnect (reference E.7). */
+static int rndis_rx_indicate(struct netvsc *nv, const uint8_t *msg, uint32_t len) {
+  struct rndis_indicate_status is;
+  if (rndis_rx_fixed(nv, msg, len, &is, sizeof(is)))
+    return -EPROTO;
   switch (is.status) {
   case RNDIS_STATUS_MEDIA_CONNECT:
     netvsc_set_link(nv, true, "media connect indication");
@@ -388,23 +401,17 @@ static int rndis_rx_indicate(struct netvsc *nv, const uint8_t *msg, uint32_t len
 }
 
 /**
- * The per-packet info of a received PACKET (the walk and its bounds:
- * rndis_ppi_next, rndis_build.h): the checksum verdict and the VLAN tag; a
- * known element too short for its object is malformed.
+ * The per-packet info of a received PACKET (the walk, its bounds and the
+ * rule for short elements: rndis_ppi_next_known, rndis_build.h): the
+ * checksum verdict and the VLAN tag.
  * @ret 0 or -EPROTO.
  */
 static int rndis_rx_ppi(const uint8_t *ppi, uint32_t len, struct netvsc_rx_info *ri,
                         uint32_t *csum) {
   struct rndis_ppi_walk w = {ppi, len, 0};
-  uint32_t type, dlen;
-  const uint8_t *data;
+  uint32_t type, v;
   int rc;
-  while ((rc = rndis_ppi_next(&w, &type, &data, &dlen)) > 0) {
-    if (type != RNDIS_PPI_TCPIP_CHKSUM && type != RNDIS_PPI_IEEE_8021Q)
-      continue; /* internal or not ours: skipped */
-    if (dlen < 4)
-      return -EPROTO; /* too short for its object */
-    uint32_t v = rd32(data);
+  while ((rc = rndis_ppi_next_known(&w, &type, &v)) > 0) {
     if (type == RNDIS_PPI_TCPIP_CHKSUM) {
       *csum = v;
     } else {
@@ -419,11 +426,8 @@ static int rndis_rx_ppi(const uint8_t *ppi, uint32_t len, struct netvsc_rx_info 
 /** A received PACKET: bounds (reference E.2), PPIs, checksum verdict, up. */
 static int rndis_rx_packet(struct netvsc *nv, const uint8_t *msg, uint32_t len) {
   struct rndis_packet p;
-  if (len < sizeof(p)) {
-    nv->nv_st.rx_drop_rndis++;
+  if (rndis_rx_fixed(nv, msg, len, &p, sizeof(p)))
     return -EPROTO;
-  }
-  memcpy(&p, msg, sizeof(p));
   uint32_t body = len - 8u; /* offsets count from byte 8 */
   if (p.data_offset < RNDIS_PACKET_BODY || p.data_offset > body ||
       p.data_len > body - p.data_offset || p.data_len < ETH_HLEN) {
@@ -459,11 +463,8 @@ static int rndis_rx_packet(struct netvsc *nv, const uint8_t *msg, uint32_t len) 
 
 int rndis_rx_msg(struct netvsc *nv, const uint8_t *msg, uint32_t len) {
   struct rndis_msg_hdr h;
-  if (len < sizeof(h)) {
-    nv->nv_st.rx_drop_rndis++;
+  if (rndis_rx_fixed(nv, msg, len, &h, sizeof(h)))
     return -EPROTO;
-  }
-  memcpy(&h, msg, sizeof(h));
   if (h.msg_len < sizeof(h) || h.msg_len > len) { /* reference E.1 */
     nv->nv_st.rx_drop_rndis++;
     return -EPROTO;

@@ -1,7 +1,8 @@
 /* drivers/netvsc/rndis_build.h: building and walking RNDIS data messages,
  * shared by the guest's driver and the host's NetVSP device: the
  * per-packet-info elements, the RNDIS_PACKET header in front, and the one
- * walk over a received PACKET's per-packet info. */
+ * walk over a received PACKET's per-packet info (with the one rule for the
+ * elements both ends know). */
 #ifndef DRIVERS_NETVSC_RNDIS_BUILD_H
 #define DRIVERS_NETVSC_RNDIS_BUILD_H
 
@@ -82,6 +83,34 @@ static inline int rndis_ppi_next(struct rndis_ppi_walk *w, uint32_t *type, const
   *dlen = h.size - h.ppi_offset;
   w->pw_pos += h.size; /* h.size > ppi_offset >= 12: always advances */
   return 1;
+}
+
+/**
+ * The next element either end acts on, with its value: the checksum info
+ * (RNDIS_PPI_TCPIP_CHKSUM) and the 802.1Q tag (RNDIS_PPI_IEEE_8021Q), each
+ * one 32-bit object; other types, internal ones included, are skipped. A
+ * known element too short for its object makes the packet malformed: FreeBSD
+ * hn (hn_rndis_rxinfo) and OpenVMM's netvsp drop such a packet, and Linux's
+ * rndis_get_ppi never returns the element.
+ * @ret 1 with *type and *value; 0 after the last; -EPROTO for a malformed
+ * element or a short known one (the walk then ends).
+ */
+static inline int rndis_ppi_next_known(struct rndis_ppi_walk *w, uint32_t *type, uint32_t *value) {
+  uint32_t t, dlen;
+  const uint8_t *data;
+  int rc;
+  while ((rc = rndis_ppi_next(w, &t, &data, &dlen)) > 0) {
+    if (t != RNDIS_PPI_TCPIP_CHKSUM && t != RNDIS_PPI_IEEE_8021Q)
+      continue;
+    if (dlen < sizeof(*value)) {
+      w->pw_pos = w->pw_len;
+      return -EPROTO;
+    }
+    memcpy(value, data, sizeof(*value));
+    *type = t;
+    return 1;
+  }
+  return rc;
 }
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "drivers/netvsc/netvsc.h"
+#include "drivers/netvsc/netvsc_priv.h"
 #include "drivers/netvsc/nvsp.h"
 #include "drivers/netvsc/rndis.h"
 #include "drivers/netvsc/rndis_build.h"
@@ -773,6 +774,12 @@ static void test_hostile_receive_nacked(void **state) {
   put32(m + 52, 16);
   assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n + 24, 0, n + 24, 0), 0);
   EXPECT_NACK("PPI offset >= size", rx_drop_ppi);
+  /* a known PPI (the VLAN tag) too short for its 32-bit value: malformed */
+  c.before = st->rx_drop_ppi;
+  put32(m + 44, 24);
+  put32(m + 52, 21);
+  assert_int_equal(netvsp_inject_rx(f.n.sn_dev, m, n + 24, 0, n + 24, 0), 0);
+  EXPECT_NACK("known PPI too short", rx_drop_ppi);
   /* PPI length past the message */
   c.before = st->rx_drop_ppi;
   put32(m + 52, 12);
@@ -890,8 +897,72 @@ static void test_ppi_walk(void **state) {
   assert_int_equal(rndis_ppi_next(&wt, &type, &data, &dlen), -EPROTO);
 }
 
+/* The elements both ends act on (rndis_ppi_next_known): their 32-bit value;
+ * other types skipped, however short; a known one too short is malformed. */
+static void test_ppi_known(void **state) {
+  (void)state;
+  uint8_t b[64];
+  memset(b, 0, sizeof(b));
+  const struct rndis_ppi odd = {16, RNDIS_PPI_NBL_HASH_VALUE, 15}; /* 1 byte */
+  memcpy(b, &odd, sizeof(odd));
+  uint32_t off = 16;
+  off += rndis_put_ppi(b + off, RNDIS_PPI_IEEE_8021Q | RNDIS_PPI_INTERNAL, 5);
+  off += rndis_put_ppi(b + off, RNDIS_PPI_IEEE_8021Q, RNDIS_VLAN_MAKE(200, 7));
+  struct rndis_ppi_walk w = {b, off, 0};
+  uint32_t type = 0, v = 0;
+  assert_int_equal(rndis_ppi_next_known(&w, &type, &v), 1);
+  assert_int_equal(type, RNDIS_PPI_IEEE_8021Q);
+  assert_int_equal(v, RNDIS_VLAN_MAKE(200, 7));
+  assert_int_equal(rndis_ppi_next_known(&w, &type, &v), 0);
+  /* each known type with 3 bytes of data (size 16, data at 13) */
+  const uint32_t known[] = {RNDIS_PPI_TCPIP_CHKSUM, RNDIS_PPI_IEEE_8021Q};
+  for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+    const struct rndis_ppi shrt = {16, known[i], 13};
+    memcpy(b, &shrt, sizeof(shrt));
+    rndis_put_ppi(b + 16, RNDIS_PPI_TCPIP_CHKSUM, 1);
+    struct rndis_ppi_walk ws = {b, 32, 0};
+    assert_int_equal(rndis_ppi_next_known(&ws, &type, &v), -EPROTO);
+    assert_int_equal(rndis_ppi_next_known(&ws, &type, &v), 0);
+  }
+}
+
+/* The device applies the same rule to what the guest sends: a VLAN element
+ * with 3 bytes of data is a bad PACKET (no frame goes out); with its 4 bytes
+ * the frame goes out tagged. */
+static void test_short_ppi_to_host(void **state) {
+  (void)state;
+  struct kh_nic f;
+  fx_up(&f, NULL, NULL);
+  uint8_t fr[60];
+  frame_fill(fr, sizeof(fr), peer_mac, 4);
+  uint8_t hdr[sizeof(struct rndis_packet) + 16];
+  memset(hdr, 0, sizeof(hdr));
+  struct rndis_ppi e = {16, RNDIS_PPI_IEEE_8021Q, 13};
+  memcpy(hdr + sizeof(struct rndis_packet), &e, sizeof(e));
+  uint32_t hlen = rndis_packet_header(hdr, 16, sizeof(fr));
+  uint64_t bad = netvsp_stats(f.n.sn_dev)->tx_bad;
+  uint32_t frames = g_host.frames;
+  assert_int_equal(netvsc_tx_rndis(f.n.sn_nv, NVSP_RNDIS_CHANNEL_DATA, hdr, hlen, fr, sizeof(fr)),
+                   0);
+  lb_pump();
+  assert_int_equal(netvsp_stats(f.n.sn_dev)->tx_bad, bad + 1);
+  assert_int_equal(g_host.frames, frames);
+  assert_true(netvsc_alive(f.n.sn_nv));
+  rndis_put_ppi(hdr + sizeof(struct rndis_packet), RNDIS_PPI_IEEE_8021Q, RNDIS_VLAN_MAKE(9, 0));
+  assert_int_equal(netvsc_tx_rndis(f.n.sn_nv, NVSP_RNDIS_CHANNEL_DATA, hdr, hlen, fr, sizeof(fr)),
+                   0);
+  lb_pump();
+  assert_int_equal(netvsp_stats(f.n.sn_dev)->tx_bad, bad + 1);
+  assert_int_equal(g_host.frames, frames + 1);
+  assert_int_equal(g_host.last_len, sizeof(fr) + 4);
+  assert_int_equal(get16(g_host.last + 14), 9);
+  kh_nic_down(&f);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ppi_walk),
+    cmocka_unit_test(test_ppi_known),
+    cmocka_unit_test(test_short_ppi_to_host),
     cmocka_unit_test(test_init_every_version),
     cmocka_unit_test(test_guest_cap_and_no_device),
     cmocka_unit_test(test_frames_sections_and_direct),
