@@ -348,12 +348,18 @@ lint: | $(DEPS_STAMP)
 	  arch/x86_64/*.c || { echo "lint: %ll/%z/%j formats in kernel code (newlib-nano)"; exit 1; }
 	@echo "lint: clang-format, cppcheck and printf formats clean"
 
-# `make clean` removes every output but the cached newlib (and the set-up
-# stamp); `make distclean` removes build/ whole.
+# `make clean` removes every output under build/ but three, kept on purpose
+# because they are slow to make again and no source edit changes them:
+#   build/newlib/      the cached newlib build (tools/newlib.sh, minutes)
+#   build/.deps-stamp  tools/deps.sh found the Debian packages installed
+#   build/linux-peer/  the cached Linux peer (tools/linux-peer.sh, minutes;
+#                      keyed by its own inputs)
+# build/*.pcap are the captures README.md's examples write (--pcap
+# build/peer.pcap, build/run.pcap). `make distclean` removes build/ whole,
+# the three included.
 clean:
-	rm -rf $(TDIR) $(HDIR) $(FDIR) $(BUILD)/gen $(BUILD)/iso $(BUILD)/iso.log $(ISO) $(VHD) $(KERNEL_ELF) \
-	  $(HOST_PROGS) $(BUILD)/test-logs $(BUILD)/gitrev
-# `make distclean` also drops the cached newlib build.
+	rm -rf $(TDIR) $(HDIR) $(FDIR) $(GEN) $(BUILD)/iso $(BUILD)/iso.log $(ISO) $(VHD) $(KERNEL_ELF) \
+	  $(HOST_PROGS) $(BUILD)/test-logs $(BUILD)/gitrev $(BENCH_DEPS_STAMP) $(BUILD)/*.pcap
 distclean:
 	rm -rf $(BUILD)
 
