@@ -434,7 +434,9 @@ static int hvk_write_mbi(struct hvk *vm, char *err, size_t errlen) {
 }
 
 /* Load the kernel: a Linux bzImage, a multiboot image (the header found at
- * hoff), or a Linux vmlinux, in that order of recognition. */
+ * hoff), or a Linux vmlinux, in that order of recognition. An initrd goes
+ * with Linux alone: a multiboot kernel given one is refused (-EINVAL),
+ * not booted without it. */
 static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   uint8_t *img;
   long fsize;
@@ -444,6 +446,10 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   long hoff = hvk_find_multiboot(img, fsize);
   if (lxb_is_bzimage(img, (size_t)fsize)) {
     rc = hvk_load_linux(vm, img, (size_t)fsize, false, err, errlen);
+  } else if (hoff >= 0 && vm->k_cfg.kc_initrd) {
+    snprintf(err, errlen, "%s: a multiboot kernel takes no --initrd (that is for Linux)",
+             vm->k_cfg.kc_kernel);
+    rc = -EINVAL;
   } else if (hoff >= 0) {
     rc = hvk_load_aout_kludge(vm, img, fsize, hoff, err, errlen);
     if (rc == 0)
