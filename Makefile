@@ -1,6 +1,7 @@
 # Makefile: the one build for the kernel, the host tools and every test tier.
 # Every output lands under build/: build/target/ for kernel objects,
-# build/host/ for host programs and tests. `make V=1` shows full commands.
+# build/host/ for host programs and tests, build/fuzz/ for the fuzz
+# targets, build/gen/ for generated sources. `make V=1` shows full commands.
 #
 # Two toolchains (STYLE.md rule 10):
 #   CC/TARGET_CFLAGS    freestanding x86_64 kernel code, linked with newlib
@@ -11,6 +12,8 @@
 BUILD    := build
 TDIR     := $(BUILD)/target
 HDIR     := $(BUILD)/host
+FDIR     := $(BUILD)/fuzz
+GEN      := $(BUILD)/gen
 NEWLIB   := $(BUILD)/newlib/install/x86_64-elf
 DEPS_STAMP := $(BUILD)/.deps-stamp
 
@@ -20,6 +23,7 @@ GIT_REV  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # Rebuild what embeds the revision when HEAD moves.
 $(shell mkdir -p $(BUILD); echo '$(GIT_REV)' | cmp -s - $(BUILD)/gitrev 2>/dev/null || echo '$(GIT_REV)' > $(BUILD)/gitrev)
 
+V ?=
 ifeq ($(V),1)
   Q :=
   E := @true
@@ -56,10 +60,10 @@ TARGET_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-
             -T linker.ld --gc-sections
 
 SANITIZE ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
-HOST_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -I. -I$(BUILD)/gen -DHOST_BUILD=1 \
+HOST_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -I. -I$(GEN) -DHOST_BUILD=1 \
             -DVERSION_STRING='"$(VERSION)"' -DBUILD_STRING='"$(GIT_REV)"' \
             $(WARNINGS) -MMD -MP
-HOST_BENCH_CFLAGS := -std=gnu11 -O2 -g -I. -I$(BUILD)/gen -DHOST_BUILD=1 -DNDEBUG \
+HOST_BENCH_CFLAGS := -std=gnu11 -O2 -g -I. -I$(GEN) -DHOST_BUILD=1 -DNDEBUG \
             $(WARNINGS) -MMD -MP
 
 # ---- sources ----------------------------------------------------------------
@@ -109,7 +113,7 @@ ISO         := $(BUILD)/kernel.iso
 # and fuzz objects after linking and rebuild them next time).
 .SECONDARY:
 
-.PHONY: all iso vhd run run-qemu test test-unit test-linux test-boot test-e2e test-sim test-netns test-fuzz bench clean format lint deps newlib
+.PHONY: all iso vhd run run-qemu test test-unit test-linux test-boot test-e2e test-sim test-netns test-fuzz bench clean distclean format lint deps newlib
 all: $(KERNEL_ELF)
 
 # ---- set-up -----------------------------------------------------------------
@@ -138,7 +142,7 @@ endef
 # ---- kernel -----------------------------------------------------------------
 $(eval $(call object_rule,$(TDIR),CC     ,$$(CC) $$(TARGET_CFLAGS),$(NEWLIB)/lib/libc.a))
 
-$(TDIR)/%.o: %.S Makefile
+$(TDIR)/%.o: %.S Makefile | $(DEPS_STAMP)
 	$(E) "  AS      $<"
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TARGET_ASFLAGS) -c $< -o $@
@@ -218,12 +222,11 @@ run: $(KERNEL_ELF) $(HVHOST) $(HVSIM)
 # as C bytes host/acpi_fw.c includes. -vw 6033: the 5-character _HID "VMBUS"
 # that Hyper-V's own DSDT uses and Linux's hv_vmbus matches (the .asl says
 # more); every other iasl error and warning stays fatal or visible.
-GEN := $(BUILD)/gen
 $(GEN)/acpi_dsdt.hex: host/acpi_dsdt.asl | $(DEPS_STAMP)
 	$(E) "  IASL    $<"
 	$(Q)mkdir -p $(@D)
 	$(Q)iasl -vw 6033 -vs -tc -p $(GEN)/acpi_dsdt $< >$(GEN)/acpi_dsdt.log 2>&1 || { cat $(GEN)/acpi_dsdt.log; exit 1; }
-$(HDIR)/host/acpi_fw.o $(HDIR)/bench-obj/host/acpi_fw.o $(BUILD)/fuzz/obj/host/acpi_fw.o: $(GEN)/acpi_dsdt.hex
+$(HDIR)/host/acpi_fw.o $(HDIR)/bench-obj/host/acpi_fw.o $(FDIR)/obj/host/acpi_fw.o: $(GEN)/acpi_dsdt.hex
 
 # ---- host programs ----------------------------------------------------------
 $(eval $(call object_rule,$(HDIR),HOSTCC ,$$(HOSTCC) $$(HOST_CFLAGS) $$(SANITIZE),))
@@ -281,7 +284,6 @@ $(HDIR)/bench/%: $(HDIR)/bench-obj/bench/%.o $(filter-out $(HDIR)/bench-obj/benc
 # coverage and crashes per target (tools/fuzz.sh); `make test` runs each
 # for FUZZ_TEST_SECONDS.
 FUZZCC := clang
-FDIR := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 10
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -348,12 +350,18 @@ lint: | $(DEPS_STAMP)
 	  arch/x86_64/*.c || { echo "lint: %ll/%z/%j formats in kernel code (newlib-nano)"; exit 1; }
 	@echo "lint: clang-format, cppcheck and printf formats clean"
 
-# `make clean` removes every output but the cached newlib (and the set-up
-# stamp); `make distclean` removes build/ whole.
+# `make clean` removes every output under build/ but three, kept on purpose
+# because they are slow to make again and no source edit changes them:
+#   build/newlib/      the cached newlib build (tools/newlib.sh, minutes)
+#   build/.deps-stamp  tools/deps.sh found the Debian packages installed
+#   build/linux-peer/  the cached Linux peer (tools/linux-peer.sh, minutes;
+#                      keyed by its own inputs)
+# build/*.pcap are the captures README.md's examples write (--pcap
+# build/peer.pcap, build/run.pcap). `make distclean` removes build/ whole,
+# the three included.
 clean:
-	rm -rf $(TDIR) $(HDIR) $(FDIR) $(BUILD)/gen $(BUILD)/iso $(BUILD)/iso.log $(ISO) $(VHD) $(KERNEL_ELF) \
-	  $(HOST_PROGS) $(BUILD)/test-logs $(BUILD)/gitrev
-# `make distclean` also drops the cached newlib build.
+	rm -rf $(TDIR) $(HDIR) $(FDIR) $(GEN) $(BUILD)/iso $(BUILD)/iso.log $(ISO) $(VHD) $(KERNEL_ELF) \
+	  $(HOST_PROGS) $(BUILD)/test-logs $(BUILD)/gitrev $(BENCH_DEPS_STAMP) $(BUILD)/*.pcap
 distclean:
 	rm -rf $(BUILD)
 

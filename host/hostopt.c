@@ -261,17 +261,6 @@ void hostopt_usage(FILE *f, const char *prog, bool needs_kernel) {
   }
 }
 
-/* The row of a long option "--name" or "--name=value" as typed. */
-static const struct hostopt_def *hostopt_find(const char *arg) {
-  if (arg[0] != '-' || arg[1] != '-')
-    return NULL;
-  size_t len = strcspn(arg + 2, "=");
-  for (size_t i = 0; i < HOSTOPT_NDEFS; i++)
-    if (strlen(hostopt_defs[i].od_name) == len && !strncmp(hostopt_defs[i].od_name, arg + 2, len))
-      return &hostopt_defs[i];
-  return NULL;
-}
-
 /* Everything after "--", joined with spaces. */
 static int hostopt_cmdline(struct hostopt *o, int argc, char **argv, int i) {
   o->ho_cmdline[0] = '\0';
@@ -315,7 +304,8 @@ static void hostopt_getopt_tables(bool needs_kernel, struct option longopts[HOST
   shorts[ns] = '\0';
 }
 
-/* The row getopt_long's answer c stands for: 256 + i, or a short letter. */
+/* The row getopt_long's answer c stands for: 256 + i (the long name typed
+ * whole or as a unique prefix of it), or a short letter. */
 static const struct hostopt_def *hostopt_row(int c) {
   if (c >= 256)
     return &hostopt_defs[c - 256];
@@ -325,13 +315,43 @@ static const struct hostopt_def *hostopt_row(int c) {
   return NULL;
 }
 
-/* Why getopt_long refused `typed` ('?'): one line. */
-static void hostopt_refused(const char *prog, const char *typed) {
-  const struct hostopt_def *known = hostopt_find(typed);
-  if (known && !known->od_arg && strchr(typed, '='))
-    fprintf(stderr, "%s: --%s takes no value\n", prog, known->od_name);
-  else if (optopt > 0 && optopt < 256)
+/* The offered long names that start with the name part of `typed`
+ * ("--name" or "--name=value"), ", "-separated in list. Returns how many. */
+static unsigned hostopt_prefixed(const char *typed, bool needs_kernel, char *list, size_t size) {
+  size_t len = strcspn(typed + 2, "="), used = 0;
+  unsigned n = 0;
+  list[0] = '\0';
+  for (size_t i = 0; i < HOSTOPT_NDEFS; i++) {
+    const struct hostopt_def *d = &hostopt_defs[i];
+    if (!hostopt_offered(d, needs_kernel) || strncmp(d->od_name, typed + 2, len))
+      continue;
+    int w = snprintf(list + used, size - used, "%s--%s", n ? ", " : "", d->od_name);
+    if (w > 0 && (size_t)w < size - used)
+      used += (size_t)w;
+    n++;
+  }
+  return n;
+}
+
+/* Why getopt_long refused `typed` (c is '?', or ':' for a missing value):
+ * one line. A long option may be typed as any unique prefix of its name
+ * (getopt_long's rule); on these errors getopt_long leaves in optopt the
+ * row it matched (256 + i, as hostopt_getopt_tables set), the letter of a
+ * short option, or 0 for a long name it matched to no row or to several. */
+static void hostopt_refused(const char *prog, int c, const char *typed, bool needs_kernel) {
+  const struct hostopt_def *d = optopt >= 256 ? &hostopt_defs[optopt - 256] : NULL;
+  char list[512];
+  if (d)
+    fprintf(stderr, "%s: --%s %s\n", prog, d->od_name,
+            c == ':' ? "needs a value" : "takes no value");
+  else if (c == ':')
+    fprintf(stderr, "%s: %s needs a value\n", prog, typed);
+  else if (optopt > 0)
     fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
+  else if (typed[0] == '-' && typed[1] == '-' &&
+           hostopt_prefixed(typed, needs_kernel, list, sizeof(list)) > 1)
+    fprintf(stderr, "%s: ambiguous option %.*s (%s)\n", prog, (int)strcspn(typed, "="), typed,
+            list);
   else
     fprintf(stderr, "%s: unknown option %s\n", prog, typed);
 }
@@ -361,11 +381,8 @@ int hostopt_parse(struct hostopt *o, const char *prog, int argc, char **argv, bo
       fprintf(stderr, "%s: unexpected argument '%s' (kernel arguments go after --)\n", prog,
               optarg);
       goto usage;
-    } else if (c == ':') {
-      fprintf(stderr, "%s: %s needs a value\n", prog, typed);
-      goto usage;
-    } else if (c == '?' || !d) {
-      hostopt_refused(prog, typed);
+    } else if (c == ':' || c == '?' || !d) {
+      hostopt_refused(prog, c, typed, needs_kernel);
       goto usage;
     } else if (!d->od_set) { /* --help */
       hostopt_usage(stdout, prog, needs_kernel);

@@ -8,8 +8,10 @@
  * exit=none: the guest powered off or reset without writing a status.
  *
  * Options are parsed with getopt_long from one table in hostopt.c, which
- * also prints --help: `--opt value` and `--opt=value` both work. Adding an
- * option is one row in that table plus its field below. */
+ * also prints --help: `--opt value` and `--opt=value` both work, and so
+ * does a unique prefix of a long name (`--vmbus` for --vmbus-version; an
+ * ambiguous one is refused, naming the candidates). Adding an option is
+ * one row in that table plus its field below. */
 #ifndef HOST_HOSTOPT_H
 #define HOST_HOSTOPT_H
 

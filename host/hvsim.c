@@ -16,8 +16,11 @@
  * that service (Stop-VM) and turns the guest off --stop-timeout seconds
  * later if it is still running; without the service, and on --timeout, it
  * asks the guest to stop (ev_request_stop, which its serving loop honours)
- * and a guest still busy HVSIM_GRACE_MS later is cut off from the event
- * loop's idle hook (longjmp), as turning a VM off would. */
+ * and a guest still busy HVSIM_GRACE_MS later is cut off, as turning a VM
+ * off would: hvsim_poll, an emulator poller (hvemu_add_poller) that the
+ * event loop runs through hw_poll() whenever it would idle, longjmps back
+ * to hvsim_run_guest. The guest's own end (hw_exit, hw_reset, panic) comes
+ * back the same way, through hvsim_on_exit (inproc_set_exit). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,8 +108,8 @@ static int hvsim_run_guest(void) {
     return hvsim_exit_status;
   }
   /* The kernel's end, as kernel_main does it: the status, then power-off
-   * or reset (hw_exit/hw_reset record power= and come back through the
-   * hook). */
+   * or reset (hw_exit/hw_reset record power= and come back through
+   * hvsim_on_exit, the function inproc_set_exit registered). */
   guest_end(guest_main());
 }
 

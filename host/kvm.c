@@ -143,6 +143,66 @@ static int hvk_msr_exits(struct hvk *vm, const char **step) {
   return ioctl(vm->k_vm, KVM_X86_SET_MSR_FILTER, &filter) < 0 ? -1 : 0;
 }
 
+/* The VM itself: /dev/kvm, KVM_CREATE_VM, the in-kernel interrupt
+ * controllers and the PIT. 0, or -1 with errno and *step naming the call
+ * that failed; what was opened is in vm for hvk_destroy either way. */
+static int hvk_open_vm(struct hvk *vm, const char **step) {
+  *step = "open /dev/kvm";
+  if ((vm->k_kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0)
+    return -1;
+  *step = "KVM_CREATE_VM";
+  if ((vm->k_vm = ioctl(vm->k_kvm, KVM_CREATE_VM, 0)) < 0)
+    return -1;
+  /* VMX wants a TSS area for real mode; other backends ignore it. */
+  ioctl(vm->k_vm, KVM_SET_TSS_ADDR, 0xfffbd000ul);
+  *step = "KVM_CREATE_IRQCHIP";
+  if (ioctl(vm->k_vm, KVM_CREATE_IRQCHIP, 0) < 0)
+    return -1;
+  struct kvm_pit_config pit;
+  memset(&pit, 0, sizeof(pit));
+  *step = "KVM_CREATE_PIT2";
+  return ioctl(vm->k_vm, KVM_CREATE_PIT2, &pit) < 0 ? -1 : 0;
+}
+
+/* Guest RAM: kc_mem_bytes of anonymous memory, slot 0 at guest physical 0.
+ * 0, or -1 with errno and *step (as hvk_open_vm). */
+static int hvk_map_memory(struct hvk *vm, const char **step) {
+  uint64_t bytes = vm->k_cfg.kc_mem_bytes;
+  void *mem =
+      mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  *step = "mmap guest memory";
+  if (mem == MAP_FAILED)
+    return -1;
+  vm->k_mem = mem;
+  struct kvm_userspace_memory_region region = {
+      .slot = 0,
+      .guest_phys_addr = 0,
+      .memory_size = bytes,
+      .userspace_addr = (uint64_t)(uintptr_t)mem,
+  };
+  *step = "KVM_SET_USER_MEMORY_REGION";
+  return ioctl(vm->k_vm, KVM_SET_USER_MEMORY_REGION, &region) < 0 ? -1 : 0;
+}
+
+/* The one vCPU and its shared kvm_run page. 0, or -1 with errno and *step
+ * (as hvk_open_vm). */
+static int hvk_create_vcpu(struct hvk *vm, const char **step) {
+  *step = "KVM_CREATE_VCPU";
+  if ((vm->k_vcpu = ioctl(vm->k_vm, KVM_CREATE_VCPU, 0)) < 0)
+    return -1;
+  *step = "KVM_GET_VCPU_MMAP_SIZE";
+  int sz = ioctl(vm->k_kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (sz < 0)
+    return -1;
+  void *run = mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_SHARED, vm->k_vcpu, 0);
+  *step = "mmap kvm_run";
+  if (run == MAP_FAILED)
+    return -1;
+  vm->k_run = run;
+  vm->k_run_size = (size_t)sz;
+  return 0;
+}
+
 struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   if (cfg->kc_mem_bytes < (16u << 20) || cfg->kc_mem_bytes > HVK_MAX_MEM ||
       (cfg->kc_mem_bytes & 0xfffff)) {
@@ -160,58 +220,19 @@ struct hvk *hvk_create(const struct hvk_config *cfg, char *err, size_t errlen) {
   vm->k_created_ns = hw_now_ns();
   vm->k_pvm = pvm_detect();
   const char *step;
-#define HVK_TRY(call, what)                                                                        \
-  do {                                                                                             \
-    step = (what);                                                                                 \
-    if ((call) < 0)                                                                                \
-      goto fail;                                                                                   \
-  } while (0)
-  HVK_TRY(vm->k_kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), "open /dev/kvm");
-  HVK_TRY(vm->k_vm = ioctl(vm->k_kvm, KVM_CREATE_VM, 0), "KVM_CREATE_VM");
-  /* VMX wants a TSS area for real mode; other backends ignore it. */
-  ioctl(vm->k_vm, KVM_SET_TSS_ADDR, 0xfffbd000ul);
-  HVK_TRY(ioctl(vm->k_vm, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
-  struct kvm_pit_config pit;
-  memset(&pit, 0, sizeof(pit));
-  HVK_TRY(ioctl(vm->k_vm, KVM_CREATE_PIT2, &pit), "KVM_CREATE_PIT2");
-  void *mem = mmap(NULL, cfg->kc_mem_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  step = "mmap guest memory";
-  if (mem == MAP_FAILED)
+  if (hvk_open_vm(vm, &step) < 0 || hvk_map_memory(vm, &step) < 0 || hvk_msr_exits(vm, &step) < 0 ||
+      hvk_create_vcpu(vm, &step) < 0) {
+    snprintf(err, errlen, "%s failed: %s", step, strerror(errno));
     goto fail;
-  vm->k_mem = mem;
-  struct kvm_userspace_memory_region region = {
-      .slot = 0,
-      .guest_phys_addr = 0,
-      .memory_size = cfg->kc_mem_bytes,
-      .userspace_addr = (uint64_t)(uintptr_t)mem,
-  };
-  HVK_TRY(ioctl(vm->k_vm, KVM_SET_USER_MEMORY_REGION, &region), "KVM_SET_USER_MEMORY_REGION");
-
-  if (hvk_msr_exits(vm, &step) < 0)
-    goto fail;
-
-  HVK_TRY(vm->k_vcpu = ioctl(vm->k_vm, KVM_CREATE_VCPU, 0), "KVM_CREATE_VCPU");
-  int sz;
-  HVK_TRY(sz = ioctl(vm->k_kvm, KVM_GET_VCPU_MMAP_SIZE, 0), "KVM_GET_VCPU_MMAP_SIZE");
-  vm->k_run_size = (size_t)sz;
-  void *run = mmap(NULL, vm->k_run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->k_vcpu, 0);
-  step = "mmap kvm_run";
-  if (run == MAP_FAILED)
-    goto fail;
-  vm->k_run = run;
-#undef HVK_TRY
-
+  }
   part_init(&vm->k_part, &hvk_part_ops, vm);
   if (part_add_region(&vm->k_part, 0, cfg->kc_mem_bytes, vm->k_mem) != 0) {
     snprintf(err, errlen, "partition: cannot add the memory region");
-    hvk_destroy(vm);
-    return NULL;
+    goto fail;
   }
   return vm;
 
 fail:
-  snprintf(err, errlen, "%s failed: %s", step, strerror(errno));
   hvk_destroy(vm);
   return NULL;
 }
@@ -434,7 +455,9 @@ static int hvk_write_mbi(struct hvk *vm, char *err, size_t errlen) {
 }
 
 /* Load the kernel: a Linux bzImage, a multiboot image (the header found at
- * hoff), or a Linux vmlinux, in that order of recognition. */
+ * hoff), or a Linux vmlinux, in that order of recognition. An initrd goes
+ * with Linux alone: a multiboot kernel given one is refused (-EINVAL),
+ * not booted without it. */
 static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   uint8_t *img;
   long fsize;
@@ -444,6 +467,10 @@ static int hvk_load_kernel(struct hvk *vm, char *err, size_t errlen) {
   long hoff = hvk_find_multiboot(img, fsize);
   if (lxb_is_bzimage(img, (size_t)fsize)) {
     rc = hvk_load_linux(vm, img, (size_t)fsize, false, err, errlen);
+  } else if (hoff >= 0 && vm->k_cfg.kc_initrd) {
+    snprintf(err, errlen, "%s: a multiboot kernel takes no --initrd (that is for Linux)",
+             vm->k_cfg.kc_kernel);
+    rc = -EINVAL;
   } else if (hoff >= 0) {
     rc = hvk_load_aout_kludge(vm, img, fsize, hoff, err, errlen);
     if (rc == 0)

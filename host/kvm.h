@@ -28,8 +28,9 @@ struct hvemu;
 
 struct hvk_config {
   uint64_t kc_mem_bytes;  /* guest RAM from 0 (>= 16 MiB) */
-  const char *kc_kernel;  /* multiboot ELF (a.out-kludge header) or Linux bzImage */
-  const char *kc_initrd;  /* bzImage only: the initrd file (may be NULL) */
+  const char *kc_kernel;  /* multiboot ELF (a.out-kludge header), Linux bzImage or vmlinux */
+  const char *kc_initrd;  /* Linux only: the initrd file (may be NULL; hvk_setup refuses
+                           * one given with a multiboot kernel) */
   const char *kc_cmdline; /* kernel command line (may be NULL) */
   FILE *kc_console;       /* COM1 output (stdout) */
   bool kc_verbose;        /* log entry state and exits */

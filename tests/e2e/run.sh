@@ -54,6 +54,7 @@ detail=
 for case in "3|README.md|README.md: not a multiboot kernel" "3|/nonexistent.elf|/nonexistent.elf: No such file or directory" \
             "3|build|build: not a kernel image (not a regular file)" \
             "3|--pcap /nonexistent-dir/x.pcap $elf|--pcap: cannot create capture file" \
+            "3|--initrd README.md $elf|$elf: a multiboot kernel takes no --initrd" \
             "2|--timeout=soon $elf|bad value 'soon' for --timeout"; do
   IFS='|' read -r want args msg <<<"$case"
   # shellcheck disable=SC2086
@@ -65,7 +66,7 @@ for case in "3|README.md|README.md: not a multiboot kernel" "3|/nonexistent.elf|
     break
   fi
 done
-if [ -z "$detail" ]; then t_pass $name "5 cases, one line each"; else t_fail $name "$detail"; fi
+if [ -z "$detail" ]; then t_pass $name "6 cases, one line each"; else t_fail $name "$detail"; fi
 t_no_sanitizer no-sanitizer-noise "$out"/{tap-missing,pcap-bad-path,usage-mem,usage-vmbus-version}.log
 
 t_summary e2e

@@ -1,7 +1,8 @@
 /* tests/unit/host_hostopt_test.c: the options of hvhost and hvsim
  * (host/hostopt.c): both spellings of a value, the kernel image among the
  * options, "--" and the kernel command line, every bad value refused with
- * status -1, and every option --help lists known to the parser. */
+ * status -1, abbreviated and ambiguous long names, and every option --help
+ * lists known to the parser. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,6 +119,42 @@ static void test_bad_values(void **state) {
   assert_non_null(strstr(errbuf, "unknown option -x"));
 }
 
+/* errbuf is two lines: one holding msg, then the one-line usage. */
+static void assert_one_line(const char *msg) {
+  const char *at = strstr(errbuf, msg);
+  const char *nl = strchr(errbuf, '\n');
+  if (!at || !nl || at > nl || strncmp(nl + 1, "usage: ", 7) ||
+      strchr(nl + 1, '\n') != errbuf + strlen(errbuf) - 1)
+    fail_msg("expected '%s' and the usage line, got: %s", msg, errbuf);
+}
+
+/* A unique prefix of a long name is that option, in the value it takes and
+ * in every message; a prefix of several is refused as ambiguous, naming
+ * them; an hvhost-only option is no candidate in hvsim. */
+static void test_abbreviations(void **state) {
+  (void)state;
+  struct hostopt o;
+  assert_int_equal(PARSE(&o, false, "--vmbus=4.0", "--tr", "--ti", "9"), 0);
+  assert_int_equal(o.ho_vmbus_version, VMBUS_VERSION(4, 0));
+  assert_true(o.ho_trace);
+  assert_int_equal(o.ho_timeout_s, 9);
+  static const char *const refused[][2] = {
+      {"--vmbus=7.7", "hvsim: bad value '7.7' for --vmbus-version"},
+      {"--tr=1", "hvsim: --trace takes no value"},
+      {"--ti", "hvsim: --timeout needs a value"},
+      {"--no", "hvsim: ambiguous option --no (--no-net, --no-dhcp)"},
+      {"--no=1", "hvsim: ambiguous option --no (--no-net, --no-dhcp)"},
+      {"--nope", "hvsim: unknown option --nope"},
+      {"--check", "hvsim: unknown option --check"}, /* --check-kvm is hvhost's */
+  };
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    assert_int_equal(PARSE(&o, false, refused[i][0]), -1);
+    assert_one_line(refused[i][1]);
+  }
+  assert_int_equal(PARSE(&o, true, "--check"), 0);
+  assert_true(o.ho_check_kvm);
+}
+
 /* Every option --help lists is one the parser knows, for both programs. */
 static void test_help_matches_parser(void **state) {
   (void)state;
@@ -155,6 +192,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_defaults_and_both_spellings),
     cmocka_unit_test(test_kernel_and_cmdline),
     cmocka_unit_test(test_bad_values),
+    cmocka_unit_test(test_abbreviations),
     cmocka_unit_test(test_help_matches_parser),
 };
 
