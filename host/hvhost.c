@@ -216,6 +216,7 @@ int main(int argc, char **argv) {
 
   struct hvk_result res;
   hvk_run(st.hs_vm, &hvhost_stop, o.ho_timeout_s * 1000u, &res);
+  vmbsrv_guest_gone(st.hs_srv); /* the teardown's rescinds reach no one */
   if (st.hs_stop_asked_ns && res.kr_end == HVK_END_EXIT)
     fprintf(stderr, "hvhost: shutdown request to exit %.1f ms\n",
             (double)(hw_now_ns() - st.hs_stop_asked_ns) / 1e6);

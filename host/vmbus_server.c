@@ -69,6 +69,7 @@ struct vmbsrv {
   struct vmbsrv_config s_cfg;
   /* connection */
   bool s_connected;
+  bool s_guest_gone; /* vmbsrv_guest_gone: post nothing more */
   uint32_t s_version;
   uint32_t s_target_vcpu;
   uint8_t s_sint;
@@ -197,6 +198,10 @@ static void vs_trace(struct vmbsrv *srv, bool to_host, const void *msg, uint32_t
 
 static void vs_post(struct vmbsrv *srv, const void *msg, uint32_t size) {
   uint32_t type = ((const struct vmbus_msg_header *)msg)->msgtype;
+  if (srv->s_guest_gone) {
+    srv->s_st.vs_tx_after_end++;
+    return;
+  }
   vs_trace(srv, false, msg, size);
   vs_record(true, 0, msg, size);
   if (type < VMBUS_MSG_COUNT)
@@ -1227,3 +1232,8 @@ int vmbsrv_add_fault(struct vmbsrv *srv, const struct vmbsrv_fault *f) {
 }
 
 void vmbsrv_clear_faults(struct vmbsrv *srv) { memset(srv->s_faults, 0, sizeof(srv->s_faults)); }
+
+void vmbsrv_guest_gone(struct vmbsrv *srv) {
+  if (srv)
+    srv->s_guest_gone = true;
+}

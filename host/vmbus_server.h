@@ -66,6 +66,7 @@ struct vmbsrv_stats {
   uint32_t vs_tx[VMBUS_MSG_COUNT]; /* host -> guest messages by type */
   uint32_t vs_rx_bad;              /* dropped: short, unknown type, wrong state */
   uint32_t vs_tx_lost;             /* the SynIC queue was full */
+  uint32_t vs_tx_after_end;        /* not posted: vmbsrv_guest_gone */
   /* host -> guest signals */
   uint32_t vs_sig_tx_int_page;    /* interrupt-page bit + SIEFP bit 0 (< 2.4) */
   uint32_t vs_sig_tx_event_flags; /* per-relid SIEFP bit (>= 2.4) */
@@ -148,5 +149,10 @@ void vmbsrv_clear_faults(struct vmbsrv *srv);
 int vmbsrv_rescind(struct vmbsrv *srv, uint32_t relid);
 /** Run the MNF poll now (also run by the emulator when the loop idles). */
 bool vmbsrv_poll(struct vmbsrv *srv);
+/** The guest has ended for good (its VM stopped; hvhost after the run):
+ * messages from now on, the teardown's rescinds among them, are neither
+ * traced nor posted, so nothing follows the program's summary line.
+ * Counted in vs_tx_after_end. */
+void vmbsrv_guest_gone(struct vmbsrv *srv);
 
 #endif

@@ -803,6 +803,23 @@ static void test_rescind_while_open(void **state) {
   expect_none();
 }
 
+/* hvhost after the run: the VM has stopped, so the teardown's rescinds are
+ * neither posted nor traced (nothing follows the summary line). */
+static void test_guest_gone_posts_nothing(void **state) {
+  (void)state;
+  struct echo_dev *e = connect_one();
+  assert_int_equal(open_channel(1, 0x300), 0);
+  uint32_t rescinds0 = vmbsrv_stats(srv)->vs_tx[VMBUS_MSG_RESCIND_CHANNELOFFER];
+  vmbsrv_guest_gone(srv);
+  assert_int_equal(vmbsrv_rescind(srv, 1), 0);
+  expect_none();
+  assert_int_equal(vmbsrv_stats(srv)->vs_tx[VMBUS_MSG_RESCIND_CHANNELOFFER], rescinds0);
+  assert_int_equal(vmbsrv_stats(srv)->vs_tx_after_end, 1);
+  assert_false(echo_dev_is_open(e));
+  echo_dev_destroy(e);
+  page_free(ring, 4);
+}
+
 static void test_rescind_while_opening(void **state) {
   (void)state;
   struct echo_dev *e = connect_one();
@@ -1029,6 +1046,7 @@ static const struct CMUnitTest tests[] = {
     UNIT_TEST_FIXTURE(test_gpadl_hostile),
     UNIT_TEST_FIXTURE(test_open_close),
     UNIT_TEST_FIXTURE(test_rescind_while_open),
+    UNIT_TEST_FIXTURE(test_guest_gone_posts_nothing),
     UNIT_TEST_FIXTURE(test_rescind_while_opening),
     UNIT_TEST_FIXTURE(test_device_rescind_while_open),
     UNIT_TEST_FIXTURE(test_unload_reconnect),
