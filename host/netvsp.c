@@ -683,10 +683,11 @@ static uint32_t netvsp_rndis(struct netvsp *d, uint8_t *msg, uint32_t len) {
     d->nd_rndis_init = false;
     return NVSP_STAT_SUCCESS;
   case RNDIS_MSG_KEEPALIVE: {
-    if (len < sizeof(struct rndis_keepalive_req))
+    struct rndis_keepalive_req k;
+    if (!netvsp_rndis_fixed(d, msg, len, &k, sizeof(k), "RNDIS KEEPALIVE too short"))
       return NVSP_STAT_INVALID_RNDIS_PKT;
     struct rndis_set_cmplt c;
-    rndis_status_cmplt(&c, RNDIS_MSG_KEEPALIVE_C, rd32(msg + 8), RNDIS_STATUS_SUCCESS);
+    rndis_status_cmplt(&c, RNDIS_MSG_KEEPALIVE_C, k.req_id, RNDIS_STATUS_SUCCESS);
     netvsp_ctrl_reply(d, &c, sizeof(c), NULL, 0);
     return NVSP_STAT_SUCCESS;
   }

@@ -959,10 +959,35 @@ static void test_short_ppi_to_host(void **state) {
   kh_nic_down(&f);
 }
 
+/* A KEEPALIVE from the guest too short for its request id is a bad message
+ * like any other short one (counted in tx_bad, not answered); a whole one
+ * is answered with KEEPALIVE_C. */
+static void test_short_keepalive_to_host(void **state) {
+  (void)state;
+  struct kh_nic f;
+  fx_up(&f, NULL, NULL);
+  struct rndis_keepalive_req k = {{RNDIS_MSG_KEEPALIVE, 8}, 77};
+  uint64_t bad = netvsp_stats(f.n.sn_dev)->tx_bad;
+  uint64_t ctrl = netvsc_stats(f.n.sn_nv)->rx_ctrl;
+  assert_int_equal(netvsc_tx_rndis(f.n.sn_nv, NVSP_RNDIS_CHANNEL_CONTROL, &k, 8, NULL, 0), 0);
+  lb_pump();
+  assert_int_equal(netvsp_stats(f.n.sn_dev)->tx_bad, bad + 1);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->rx_ctrl, ctrl);
+  k.hdr.msg_len = sizeof(k);
+  assert_int_equal(netvsc_tx_rndis(f.n.sn_nv, NVSP_RNDIS_CHANNEL_CONTROL, &k, sizeof(k), NULL, 0),
+                   0);
+  lb_pump();
+  assert_int_equal(netvsp_stats(f.n.sn_dev)->tx_bad, bad + 1);
+  assert_int_equal(netvsc_stats(f.n.sn_nv)->rx_ctrl, ctrl + 1); /* the KEEPALIVE_C */
+  assert_true(netvsc_alive(f.n.sn_nv));
+  kh_nic_down(&f);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ppi_walk),
     cmocka_unit_test(test_ppi_known),
     cmocka_unit_test(test_short_ppi_to_host),
+    cmocka_unit_test(test_short_keepalive_to_host),
     cmocka_unit_test(test_init_every_version),
     cmocka_unit_test(test_guest_cap_and_no_device),
     cmocka_unit_test(test_frames_sections_and_direct),
