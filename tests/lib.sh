@@ -145,7 +145,8 @@ t_pcap_check() {
 
 # ---- Stop-VM (a signal, so not a scenarios.sh line) --------------------------
 # t_stopvm NAME STOP_TIMEOUT PROG [IMAGE]: run PROG --stop-timeout
-# STOP_TIMEOUT [IMAGE] with its output in $out/NAME.log, send SIGTERM once KVP
+# STOP_TIMEOUT [IMAGE] with its output in $out/NAME.log, send SIGTERM (STOP_SIGNALS
+# times, 50 ms apart; default once) once KVP
 # has the guest's address (or after 90 s, saying so), kill it 30 s later if
 # it is still running; the run's status in LAST_RC.
 t_stopvm() {
@@ -156,6 +157,7 @@ t_stopvm() {
   grep -qE 'icdev kvp: the guest reports IPv4' "$log" ||
     echo "  $name: no KVP address after 90 s ($(wc -l <"$log") log lines); stopping it anyway"
   kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 2 "${STOP_SIGNALS:-1}"); do sleep 0.05; kill -TERM "$pid" 2>/dev/null; done
   for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null
   wait "$pid"

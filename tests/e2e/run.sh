@@ -41,6 +41,15 @@ if [ "$LAST_RC" -eq 130 ] && t_expect_lines stop-timeout "$out/stop-timeout.log"
   t_pass stop-timeout
 else t_fail stop-timeout "status $LAST_RC (expected 130), see above"; fi
 
+# Two SIGTERMs at once (what timeout(1) sends: to the command and to its
+# process group) are one Stop-VM, a clean stop, not a person's second signal.
+STOP_SIGNALS=2 t_stopvm stop-vm-two-signals 10 "$hvhost" "$elf"
+if [ "$LAST_RC" -eq 0 ] && ! grep -q 'second signal' "$out/stop-vm-two-signals.log" &&
+   t_expect_lines stop-vm-two-signals "$out/stop-vm-two-signals.log" '^ic shutdown: shutdown requested by the host' \
+     '^hvhost: exit=0 .* power=off '; then
+  t_pass stop-vm-two-signals
+else t_fail stop-vm-two-signals "status $LAST_RC (expected 0, one clean stop), see above"; fi
+
 # Without a kernel image: a usage error, not a VM.
 name=usage-no-kernel
 if t_run $name 2 10 "$hvhost" && grep -q 'no kernel image given' "$out/$name.log"; then

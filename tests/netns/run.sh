@@ -79,7 +79,7 @@ else
   cmd=("$hvsim" --tap "$tap" --pcap "$pcap" --timeout 150 -- "ip=$guest/24")
 fi
 echo "netns: $tool in namespace $ns, $tap $me/24 <-> unikernel $guest/24"
-ip netns exec "$ns" timeout 180 "${cmd[@]}" >"$log" 2>&1 </dev/null &
+ip netns exec "$ns" timeout --foreground 180 "${cmd[@]}" >"$log" 2>&1 </dev/null &
 host_pid=$!
 
 # Link up: the kernel prints its address; then the first ping gets through.
@@ -218,7 +218,7 @@ fi
 if [ -x "$hvsim" ]; then
   slog=$out/hvsim.log dpcap=$out/direct.pcap
   rm -f "$dpcap"
-  ip netns exec "$ns" timeout 60 "$hvsim" --tap "$tap" --refuse-send-buf --pcap "$dpcap" \
+  ip netns exec "$ns" timeout --foreground 60 "$hvsim" --tap "$tap" --refuse-send-buf --pcap "$dpcap" \
     --timeout 40 -- "ip=$guest/24" >"$slog" 2>&1 </dev/null &
   host_pid=$!
   for _ in $(seq 1 40); do
@@ -285,7 +285,7 @@ dhcp_tier() {
   else
     c=("$hvsim" --tap "$tap" --pcap "$out/dhcp.pcap" --timeout 120)
   fi
-  ip netns exec "$ns" timeout 150 "${c[@]}" >"$hlog" 2>&1 </dev/null &
+  ip netns exec "$ns" timeout --foreground 150 "${c[@]}" >"$hlog" 2>&1 </dev/null &
   host_pid=$!
   local t0 lease_ip= lease_ms=
   t0=$(t_now_ms)
