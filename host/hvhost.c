@@ -21,7 +21,9 @@
 #include "kernel/hw.h"
 
 static volatile bool hvhost_stop;
-static volatile sig_atomic_t hvhost_signals; /* SIGINT/SIGTERM received */
+/* Stop requests seen: 0; 1, Stop-VM; 2, a second one HVHOST_SAME_STOP_MS or
+ * more after the first, which turns the VM off. */
+static volatile sig_atomic_t hvhost_signals;
 static struct timespec hvhost_first_signal;
 /* A second signal turns the VM off at once, but only one sent by a person:
  * one within HVHOST_SAME_STOP_MS of the first is the same stop, because
