@@ -485,12 +485,11 @@ int rndis_rx_msg(struct netvsc *nv, const uint8_t *msg, uint32_t len) {
     return rndis_rx_indicate(nv, msg, len);
   case RNDIS_MSG_KEEPALIVE: {
     nv->nv_st.rx_ctrl++;
-    if (len < sizeof(struct rndis_keepalive_req)) {
-      nv->nv_st.rx_drop_rndis++;
+    struct rndis_keepalive_req k;
+    if (rndis_rx_fixed(nv, msg, len, &k, sizeof(k)))
       return -EPROTO;
-    }
     struct rndis_set_cmplt c;
-    rndis_status_cmplt(&c, RNDIS_MSG_KEEPALIVE_C, rd32(msg + 8), RNDIS_STATUS_SUCCESS);
+    rndis_status_cmplt(&c, RNDIS_MSG_KEEPALIVE_C, k.req_id, RNDIS_STATUS_SUCCESS);
     netvsc_tx_rndis(nv, NVSP_RNDIS_CHANNEL_CONTROL, &c, sizeof(c), NULL, 0);
     return 0;
   }
